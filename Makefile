@@ -1,0 +1,110 @@
+# claimscrub: `make demo` runs the pipeline on the bundled examples,
+# `make test` runs every test. Both set up what they need first.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+CACHE := .cache
+RUN := .run
+BUF_VERSION := 1.75.0
+BUF := $(CACHE)/buf/node_modules/.bin/buf
+PROTOS := $(wildcard protos/claimscrub/v1/*.proto)
+GEN_STAMP := services/v1/.generated
+export KAFKA_BOOTSTRAP_SERVERS ?= 127.0.0.1:9092
+
+.PHONY: help prereqs setup proto kafka-fetch kafka-start kafka-stop kafka-status up down status \
+        demo test test-unit test-integration lint format bench lock clean
+
+help: ## this list
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
+
+prereqs: ## check Python 3.11+, Java 17+ and Maven are installed
+	@command -v $(PYTHON) >/dev/null || { echo "make: Python 3.11+ is required ($(PYTHON) not found)"; exit 1; }
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "make: Python 3.11+ is required (found $$($(PYTHON) -V))"; exit 1; }
+	@command -v java >/dev/null || { echo "make: Java 17+ is required for the local Kafka broker (java not found)"; exit 1; }
+	@v=$$(java -XshowSettings:properties -version 2>&1 | awk -F'= ' '/java.specification.version/{print $$2}'); \
+	  [ "$${v%%.*}" -ge 17 ] 2>/dev/null || { echo "make: Java 17+ is required (found $$v)"; exit 1; }
+	@command -v mvn >/dev/null || { echo "make: Maven is required to fetch the Kafka broker jars (mvn not found)"; exit 1; }
+
+$(VENV)/.installed: requirements.lock pyproject.toml | prereqs
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements.lock
+	$(PY) -m pip install -q --disable-pip-version-check --no-deps -e .
+	@touch $@
+
+$(GEN_STAMP): $(PROTOS) $(VENV)/.installed
+	@rm -rf build/proto services/v1 && mkdir -p build/proto
+	PATH=$(abspath $(VENV))/bin:$$PATH $(PY) -m grpc_tools.protoc -Iprotos --python_out=build/proto --grpc_python_out=build/proto \
+	  --mypy_out=build/proto --mypy_grpc_out=build/proto $(PROTOS)
+	@mkdir -p services/v1 && cp build/proto/claimscrub/v1/* services/v1/ && \
+	  echo '"""Generated from protos/claimscrub/v1 by `make proto`; do not edit."""' > services/v1/__init__.py
+	@touch $@
+
+proto: $(GEN_STAMP) ## generate Python code from protos/
+
+setup: $(VENV)/.installed $(GEN_STAMP) kafka-fetch ## install everything: venv, pinned deps, generated code, Kafka jars
+
+kafka-fetch: prereqs
+	@deploy/kafka/kafka.sh fetch
+
+kafka-start: setup ## start the local Kafka broker and create the topics
+	@deploy/kafka/kafka.sh start
+	@PYTHON=$(abspath $(PY)) deploy/kafka/kafka.sh topics
+
+kafka-stop: ## stop the local Kafka broker
+	@deploy/kafka/kafka.sh stop
+
+kafka-status:
+	@deploy/kafka/kafka.sh status
+
+up: kafka-start ## start Kafka and every service in the background (logs in .run/logs)
+	@PYTHON=$(abspath $(PY)) deploy/local/stack.sh start
+
+down: ## stop every service and Kafka
+	@deploy/local/stack.sh stop
+	@deploy/kafka/kafka.sh stop
+
+status: ## show what is running
+	@deploy/local/stack.sh status; deploy/kafka/kafka.sh status || true
+
+demo: up ## start everything, scrub the example claims through Kafka, print results, stop
+	@trap '$(MAKE) --no-print-directory down' EXIT; \
+	  $(VENV)/bin/claimscrub submit examples/claims.json --wait --timeout 120
+
+test: setup lint ## lint, then every test (unit and against a real Kafka broker)
+	$(PY) -m pytest -q
+
+test-unit: setup
+	$(PY) -m pytest -q tests/unit
+
+test-integration: setup
+	$(PY) -m pytest -q tests/integration
+
+$(BUF):
+	@mkdir -p $(CACHE)/buf
+	npm install --silent --no-audit --no-fund --prefix $(CACHE)/buf @bufbuild/buf@$(BUF_VERSION) >/dev/null
+
+lint: setup $(BUF) ## ruff, mypy and buf lint
+	$(VENV)/bin/ruff check services tests
+	$(VENV)/bin/ruff format --check services tests
+	@# mypy cannot follow setuptools' editable finder; show it the package by name.
+	@mkdir -p build/mypy && ln -sfn ../../services build/mypy/claimscrub
+	$(VENV)/bin/mypy -p claimscrub -p tests
+	cd protos && ../$(BUF) lint
+
+format: setup
+	$(VENV)/bin/ruff check --fix services tests
+	$(VENV)/bin/ruff format services tests
+
+bench: setup ## throughput and latency figures, candidate vs baseline
+	$(PY) -m claimscrub.bench
+
+lock: ## re-resolve requirements.lock from pyproject.toml
+	@rm -rf $(CACHE)/lockenv && $(PYTHON) -m venv $(CACHE)/lockenv
+	$(CACHE)/lockenv/bin/pip install -q -e '.[dev]'
+	$(CACHE)/lockenv/bin/pip freeze --exclude-editable > requirements.lock
+
+clean: down ## stop everything and remove local state (keeps caches)
+	rm -rf $(RUN) build services/v1

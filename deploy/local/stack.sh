@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Run every claimscrub service as a background process on this machine.
+#   stack.sh start|stop|status
+# Logs: .run/logs/<service>.log   pids: .run/pids/<service>.pid
+# The services read reference data from the same files as `claimscrub scrub`
+# (CLAIMSCRUB_PAYERS_FILE defaults to examples/payers.json here, for the demo).
+set -euo pipefail
+root=$(realpath "$(dirname "$0")/../..")
+run=${CLAIMSCRUB_RUN_DIR:-$root/.run}
+py=${PYTHON:-$root/.venv/bin/python}
+export KAFKA_BOOTSTRAP_SERVERS=${KAFKA_BOOTSTRAP_SERVERS:-127.0.0.1:9092}
+export CLAIMSCRUB_PAYERS_FILE=${CLAIMSCRUB_PAYERS_FILE:-$root/examples/payers.json}
+# name module grpc-port metrics-port
+services=(
+  "units claimscrub.units.main 50051 9101"
+  "aggregator claimscrub.aggregator.main 50055 9105"
+)
+
+start_one() {
+  local name=$1 module=$2 gport=$3 mport=$4 pidf="$run/pids/$1.pid"
+  if [[ -f $pidf ]] && kill -0 "$(cat "$pidf")" 2>/dev/null; then
+    echo "$name already running (pid $(cat "$pidf"))"; return
+  fi
+  mkdir -p "$run/logs" "$run/pids" "$run/data/$name"
+  CLAIMSCRUB_GRPC_PORT=$gport CLAIMSCRUB_METRICS_PORT=$mport CLAIMSCRUB_DATA_DIR="$run/data/$name" \
+    nohup "$py" -m "$module" >>"$run/logs/$name.log" 2>&1 &
+  echo $! >"$pidf"
+  echo "$name started (pid $!, gRPC :$gport, metrics :$mport, log $run/logs/$name.log)"
+}
+
+wait_one() {
+  local name=$1 gport=$3
+  if ! "$py" -m claimscrub.runtime.healthcheck "127.0.0.1:$gport" --wait "${CLAIMSCRUB_START_TIMEOUT:-90}"; then
+    echo "$name did not become healthy; last log lines:" >&2
+    tail -n 30 "$run/logs/$name.log" >&2 || true
+    exit 1
+  fi
+  echo "$name serving"
+}
+
+stop_one() {
+  local name=$1 pidf="$run/pids/$1.pid"
+  if [[ ! -f $pidf ]]; then echo "$name not running"; return; fi
+  local pid; pid=$(cat "$pidf")
+  if kill -0 "$pid" 2>/dev/null; then
+    kill -TERM "$pid"
+    for _ in $(seq 1 60); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
+    kill -0 "$pid" 2>/dev/null && { echo "$name did not stop in 30s; killing"; kill -KILL "$pid"; }
+  fi
+  rm -f "$pidf"; echo "$name stopped"
+}
+
+case ${1:-} in
+  start)
+    for s in "${services[@]}"; do start_one $s; done
+    for s in "${services[@]}"; do wait_one $s; done ;;
+  stop)
+    for s in "${services[@]}"; do stop_one $s; done ;;
+  status)
+    for s in "${services[@]}"; do
+      set -- $s; pidf="$run/pids/$1.pid"
+      if [[ -f $pidf ]] && kill -0 "$(cat "$pidf")" 2>/dev/null; then echo "$1 running (pid $(cat "$pidf"))"
+      else echo "$1 not running"; fi
+    done ;;
+  *) echo "usage: $0 start|stop|status" >&2; exit 2 ;;
+esac

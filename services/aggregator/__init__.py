@@ -1,0 +1,1 @@
+"""The aggregator: one ScrubResult per claim from the checks' verdicts."""

@@ -1,0 +1,1 @@
+"""The ``claimscrub`` command line."""

@@ -1,0 +1,180 @@
+"""``claimscrub``: scrub claims in-process, submit them to Kafka, manage data.
+
+Exit codes: 0 when every claim got a result (whatever the verdicts); 1 when
+``submit --wait`` timed out before every result came back; 2 for usage errors
+or unreadable input/reference data, with a one-line reason on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import sys
+from pathlib import Path
+
+from claimscrub import __version__
+
+DESCRIPTION = """\
+Catch what would get outpatient therapy claims denied before they reach the payer.
+
+  claimscrub scrub claims.json               scrub in this process (no broker)
+  claimscrub scrub claims.jsonl --format json --as-of 2026-06-01
+  claimscrub submit claims.json --wait       through the Kafka pipeline (make up)
+
+CLAIMS is a .json file (one claim or an array), a .jsonl file, or - for stdin.
+The claim format, edit codes and result format: docs/contract.md in the source tree.
+"""
+
+
+def _date(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date YYYY-MM-DD: {text!r}") from None
+
+
+def _file(text: str) -> Path:
+    path = Path(text)
+    if not path.is_file():
+        raise argparse.ArgumentTypeError(f"no such file: {text}")
+    return path
+
+
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError("must be positive")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="claimscrub",
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"claimscrub {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    scrub = sub.add_parser(
+        "scrub",
+        help="scrub claims in this process, no broker needed",
+        description="Run every check on CLAIMS in one process and print one result per claim, "
+        "in input order. Reference data defaults to the bundled files.",
+    )
+    scrub.add_argument("claims", metavar="CLAIMS", help=".json, .jsonl, or - for stdin")
+    scrub.add_argument(
+        "--format",
+        choices=["table", "json"],
+        default="table",
+        help="table for people (default); json: one result per line",
+    )
+    scrub.add_argument(
+        "--as-of",
+        type=_date,
+        default=None,
+        metavar="YYYY-MM-DD",
+        help="processing date, the default submissionDate (default: today)",
+    )
+    scrub.add_argument(
+        "--payers",
+        type=_file,
+        metavar="FILE",
+        help="payer policies: unit rule, timely filing (JSON array or JSON Lines)",
+    )
+    scrub.add_argument(
+        "--mue",
+        type=_file,
+        metavar="FILE",
+        help="CMS practitioner MUE CSV as published (default: bundled SAMPLE)",
+    )
+
+    submit = sub.add_parser(
+        "submit",
+        help="publish claims to claims.submitted (Kafka)",
+        description="Publish CLAIMS to claims.submitted at KAFKA_BOOTSTRAP_SERVERS "
+        "(default 127.0.0.1:9092). With --wait, print each claim's ScrubResult from "
+        "claims.scrubbed as one JSON per line, in input order.",
+    )
+    submit.add_argument("claims", metavar="CLAIMS", help=".json, .jsonl, or - for stdin")
+    submit.add_argument("--wait", action="store_true", help="wait for and print the results")
+    submit.add_argument(
+        "--timeout",
+        type=_positive,
+        default=60.0,
+        metavar="SECONDS",
+        help="how long --wait waits for all results (default 60)",
+    )
+    return parser
+
+
+def _fail(message: str) -> int:
+    print(f"claimscrub: {message}", file=sys.stderr)
+    return 2
+
+
+def _scrub(args: argparse.Namespace) -> int:
+    from claimscrub.cli import output
+    from claimscrub.cli.claims_input import InputError, read_claims
+    from claimscrub.cli.scrub import Scrubber
+    from claimscrub.core.payers import ReferenceDataError
+    from claimscrub.units.check import load_units_check
+
+    try:
+        claims = read_claims(args.claims)
+        checks = [load_units_check(args.mue, args.payers)]
+    except (InputError, ReferenceDataError) as exc:
+        return _fail(str(exc))
+    scrubber = Scrubber(checks, args.as_of or dt.date.today())
+    progress = output.Progress(len(claims), "scrubbed")
+    results = []
+    for i, result in enumerate(scrubber.scrub_all(claims), start=1):
+        if args.format == "json":
+            print(output.json_line(result))
+        else:
+            results.append(result)
+        progress.update(i)
+    progress.close()
+    if args.format == "table":
+        output.table(results, sys.stdout)
+    return 0
+
+
+def _submit(args: argparse.Namespace) -> int:
+    from claimscrub.cli.claims_input import InputError, read_claims
+    from claimscrub.cli.submit import BrokerError, submit
+
+    try:
+        claims = read_claims(args.claims)
+    except InputError as exc:
+        return _fail(str(exc))
+    bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
+    try:
+        return submit(claims, bootstrap, wait=args.wait, timeout_s=args.timeout)
+    except BrokerError as exc:
+        return _fail(str(exc))
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "scrub":
+            return _scrub(args)
+        return _submit(args)
+    except BrokenPipeError:  # `claimscrub scrub ... | head` is fine
+        return 0
+    except KeyboardInterrupt:
+        return 130
+
+
+def run() -> None:
+    """Console-script entry point."""
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,1 @@
+"""The public contract as Python: claims, edits, results and claim-level checks."""

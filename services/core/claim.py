@@ -1,0 +1,386 @@
+"""The claim as the rules see it, and the one parser that builds it.
+
+Rules never read raw JSON or protobuf: they get a validated, typed
+:class:`Claim`. Everything the contract marks optional is ``None`` (or empty)
+when absent, so a rule that needs a value can tell "missing" from "zero".
+
+The parser reports problems as field paths and reasons only, never values:
+problem text ends up in MALFORMED_CLAIM messages, and claims carry PHI.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+_DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_AMOUNT_RE = re.compile(r"^-?\d+(\.\d{1,2})?$")
+
+
+@dataclass(frozen=True, slots=True)
+class Address:
+    line1: str | None = None
+    city: str | None = None
+    state: str | None = None
+    zip: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Patient:
+    member_id: str | None = None
+    mrn: str | None = None
+    first_name: str | None = None
+    last_name: str | None = None
+    birth_date: dt.date | None = None
+    sex: str | None = None
+    address: Address | None = None
+    phone: str | None = None
+    email: str | None = None
+    ssn: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Provider:
+    npi: str | None = None
+    name: str | None = None
+    tax_id: str | None = None
+    taxonomy: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceLine:
+    line_number: int
+    date_of_service: dt.date
+    procedure_code: str
+    units: int
+    modifiers: tuple[str, ...] = ()
+    minutes: int | None = None
+    charge_amount: Decimal | None = None
+    diagnosis_pointers: tuple[int, ...] = ()
+    place_of_service: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PlanOfCare:
+    certified_date: dt.date | None = None
+    start_date: dt.date | None = None
+    end_date: dt.date | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Therapy:
+    discipline: str | None = None
+    plan_of_care: PlanOfCare | None = None
+    treatment_days_since_progress_report: int | None = None
+    amount_used_ytd: Decimal | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    claim_id: str
+    payer_id: str
+    service_lines: tuple[ServiceLine, ...]
+    submission_date: dt.date | None = None
+    patient: Patient | None = None
+    billing_provider: Provider | None = None
+    rendering_provider: Provider | None = None
+    referring_provider: Provider | None = None
+    diagnoses: tuple[str, ...] = ()
+    therapy: Therapy | None = None
+    note: str | None = None
+
+
+@dataclass(slots=True)
+class ParsedClaim:
+    """The outcome of parsing: a claim, or the problems that stopped it.
+
+    ``claim_id`` is filled whenever the input had a usable one, so even a
+    malformed claim can be answered under its own id.
+    """
+
+    claim_id: str
+    claim: Claim | None
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.claim is not None and not self.problems
+
+
+class _Reader:
+    """Typed field access that records problems instead of raising."""
+
+    def __init__(self) -> None:
+        self.problems: list[str] = []
+
+    def problem(self, path: str, reason: str) -> None:
+        self.problems.append(f"{path}: {reason}")
+
+    def obj(self, data: Mapping[str, Any], key: str, path: str) -> Mapping[str, Any] | None:
+        value = data.get(key)
+        if value is None:
+            return None
+        if not isinstance(value, Mapping):
+            self.problem(path, "must be an object")
+            return None
+        return value
+
+    def text(
+        self, data: Mapping[str, Any], key: str, path: str, *, required: bool = False
+    ) -> str | None:
+        value = data.get(key)
+        if value is None or (isinstance(value, str) and not value.strip()):
+            if required:
+                self.problem(path, "missing")
+            return None
+        if not isinstance(value, str):
+            self.problem(path, "must be a string")
+            return None
+        return value.strip()
+
+    def integer(
+        self,
+        data: Mapping[str, Any],
+        key: str,
+        path: str,
+        *,
+        required: bool = False,
+        minimum: int | None = None,
+    ) -> int | None:
+        value = data.get(key)
+        if value is None:
+            if required:
+                self.problem(path, "missing")
+            return None
+        # bool is an int in Python; a JSON true is not a count.
+        if isinstance(value, bool) or not isinstance(value, int | str):
+            self.problem(path, "must be an integer")
+            return None
+        if isinstance(value, str):
+            # proto3 JSON may carry integers as strings.
+            if not re.fullmatch(r"-?\d+", value.strip()):
+                self.problem(path, "must be an integer")
+                return None
+            value = int(value)
+        if minimum is not None and value < minimum:
+            self.problem(path, f"must be at least {minimum}")
+            return None
+        return value
+
+    def date(
+        self, data: Mapping[str, Any], key: str, path: str, *, required: bool = False
+    ) -> dt.date | None:
+        value = self.text(data, key, path, required=required)
+        if value is None:
+            return None
+        if not _DATE_RE.match(value):
+            self.problem(path, "must be a date YYYY-MM-DD")
+            return None
+        try:
+            return dt.date.fromisoformat(value)
+        except ValueError:
+            self.problem(path, "must be a date YYYY-MM-DD")
+            return None
+
+    def amount(self, data: Mapping[str, Any], key: str, path: str) -> Decimal | None:
+        value = data.get(key)
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, str | int | float):
+            self.problem(path, "must be a decimal amount")
+            return None
+        text = str(value).strip()
+        if not _AMOUNT_RE.match(text):
+            self.problem(path, "must be a decimal amount")
+            return None
+        try:
+            return Decimal(text)
+        except InvalidOperation:  # pragma: no cover - the regex admits only valid decimals
+            self.problem(path, "must be a decimal amount")
+            return None
+
+    def text_list(self, data: Mapping[str, Any], key: str, path: str) -> tuple[str, ...]:
+        value = data.get(key)
+        if value is None:
+            return ()
+        if not isinstance(value, Sequence) or isinstance(value, str | bytes):
+            self.problem(path, "must be a list")
+            return ()
+        out: list[str] = []
+        for i, item in enumerate(value):
+            if not isinstance(item, str) or not item.strip():
+                self.problem(f"{path}[{i}]", "must be a non-empty string")
+                continue
+            out.append(item.strip().upper())
+        return tuple(out)
+
+    def int_list(self, data: Mapping[str, Any], key: str, path: str) -> tuple[int, ...]:
+        value = data.get(key)
+        if value is None:
+            return ()
+        if not isinstance(value, Sequence) or isinstance(value, str | bytes):
+            self.problem(path, "must be a list")
+            return ()
+        out: list[int] = []
+        for i, item in enumerate(value):
+            if isinstance(item, bool) or not isinstance(item, int):
+                self.problem(f"{path}[{i}]", "must be an integer")
+                continue
+            out.append(item)
+        return tuple(out)
+
+
+def _provider(r: _Reader, data: Mapping[str, Any], key: str) -> Provider | None:
+    raw = r.obj(data, key, key)
+    if raw is None:
+        return None
+    return Provider(
+        npi=r.text(raw, "npi", f"{key}.npi"),
+        name=r.text(raw, "name", f"{key}.name"),
+        tax_id=r.text(raw, "taxId", f"{key}.taxId"),
+        taxonomy=r.text(raw, "taxonomy", f"{key}.taxonomy"),
+    )
+
+
+def _patient(r: _Reader, data: Mapping[str, Any]) -> Patient | None:
+    raw = r.obj(data, "patient", "patient")
+    if raw is None:
+        return None
+    addr_raw = r.obj(raw, "address", "patient.address")
+    address = None
+    if addr_raw is not None:
+        address = Address(
+            line1=r.text(addr_raw, "line1", "patient.address.line1"),
+            city=r.text(addr_raw, "city", "patient.address.city"),
+            state=r.text(addr_raw, "state", "patient.address.state"),
+            zip=r.text(addr_raw, "zip", "patient.address.zip"),
+        )
+    return Patient(
+        member_id=r.text(raw, "memberId", "patient.memberId"),
+        mrn=r.text(raw, "mrn", "patient.mrn"),
+        first_name=r.text(raw, "firstName", "patient.firstName"),
+        last_name=r.text(raw, "lastName", "patient.lastName"),
+        birth_date=r.date(raw, "birthDate", "patient.birthDate"),
+        sex=r.text(raw, "sex", "patient.sex"),
+        address=address,
+        phone=r.text(raw, "phone", "patient.phone"),
+        email=r.text(raw, "email", "patient.email"),
+        ssn=r.text(raw, "ssn", "patient.ssn"),
+    )
+
+
+def _therapy(r: _Reader, data: Mapping[str, Any]) -> Therapy | None:
+    raw = r.obj(data, "therapy", "therapy")
+    if raw is None:
+        return None
+    poc_raw = r.obj(raw, "planOfCare", "therapy.planOfCare")
+    poc = None
+    if poc_raw is not None:
+        poc = PlanOfCare(
+            certified_date=r.date(poc_raw, "certifiedDate", "therapy.planOfCare.certifiedDate"),
+            start_date=r.date(poc_raw, "startDate", "therapy.planOfCare.startDate"),
+            end_date=r.date(poc_raw, "endDate", "therapy.planOfCare.endDate"),
+        )
+    discipline = r.text(raw, "discipline", "therapy.discipline")
+    return Therapy(
+        discipline=discipline.upper() if discipline else None,
+        plan_of_care=poc,
+        treatment_days_since_progress_report=r.integer(
+            raw,
+            "treatmentDaysSinceProgressReport",
+            "therapy.treatmentDaysSinceProgressReport",
+            minimum=0,
+        ),
+        amount_used_ytd=r.amount(raw, "amountUsedYtd", "therapy.amountUsedYtd"),
+    )
+
+
+def _lines(r: _Reader, data: Mapping[str, Any]) -> tuple[ServiceLine, ...]:
+    raw_lines = data.get("serviceLines")
+    if raw_lines is None or (isinstance(raw_lines, list) and not raw_lines):
+        r.problem("serviceLines", "at least one service line is required")
+        return ()
+    if not isinstance(raw_lines, list):
+        r.problem("serviceLines", "must be a list")
+        return ()
+    lines: list[ServiceLine] = []
+    seen: set[int] = set()
+    for i, raw in enumerate(raw_lines):
+        path = f"serviceLines[{i}]"
+        if not isinstance(raw, Mapping):
+            r.problem(path, "must be an object")
+            continue
+        number = r.integer(raw, "lineNumber", f"{path}.lineNumber", required=True, minimum=1)
+        dos = r.date(raw, "dateOfService", f"{path}.dateOfService", required=True)
+        code = r.text(raw, "procedureCode", f"{path}.procedureCode", required=True)
+        units = r.integer(raw, "units", f"{path}.units", required=True, minimum=0)
+        minutes = r.integer(raw, "minutes", f"{path}.minutes", minimum=0)
+        if number is not None:
+            if number in seen:
+                r.problem(f"{path}.lineNumber", "duplicated")
+            seen.add(number)
+        line_fields_ok = number is not None and dos is not None and code and units is not None
+        modifiers = r.text_list(raw, "modifiers", f"{path}.modifiers")
+        pointers = r.int_list(raw, "diagnosisPointers", f"{path}.diagnosisPointers")
+        charge = r.amount(raw, "chargeAmount", f"{path}.chargeAmount")
+        pos = r.text(raw, "placeOfService", f"{path}.placeOfService")
+        if line_fields_ok:
+            assert number is not None and dos is not None and code and units is not None
+            lines.append(
+                ServiceLine(
+                    line_number=number,
+                    date_of_service=dos,
+                    procedure_code=code.upper(),
+                    units=units,
+                    modifiers=modifiers,
+                    minutes=minutes,
+                    charge_amount=charge,
+                    diagnosis_pointers=pointers,
+                    place_of_service=pos,
+                )
+            )
+    return tuple(lines)
+
+
+def claim_id_of(data: object) -> str:
+    """The claim's id if the input has a usable one, else an empty string."""
+    if isinstance(data, Mapping):
+        value = data.get("claimId")
+        if isinstance(value, str) and value.strip():
+            return value.strip()
+    return ""
+
+
+def parse_claim(data: object) -> ParsedClaim:
+    """Validate a claim in the contract's JSON shape (§1) and build a :class:`Claim`.
+
+    Never raises for bad input: every problem is reported, so the caller can
+    answer with MALFORMED_CLAIM and move on to the next claim.
+    """
+    claim_id = claim_id_of(data)
+    if not isinstance(data, Mapping):
+        return ParsedClaim(claim_id, None, ["claim: must be a JSON object"])
+    r = _Reader()
+    r.text(data, "claimId", "claimId", required=True)
+    payer_id = r.text(data, "payerId", "payerId", required=True)
+    lines = _lines(r, data)
+    claim = Claim(
+        claim_id=claim_id,
+        payer_id=(payer_id or "").upper(),
+        service_lines=lines,
+        submission_date=r.date(data, "submissionDate", "submissionDate"),
+        patient=_patient(r, data),
+        billing_provider=_provider(r, data, "billingProvider"),
+        rendering_provider=_provider(r, data, "renderingProvider"),
+        referring_provider=_provider(r, data, "referringProvider"),
+        diagnoses=r.text_list(data, "diagnoses", "diagnoses"),
+        therapy=_therapy(r, data),
+        note=r.text(data, "note", "note"),
+    )
+    if r.problems:
+        return ParsedClaim(claim_id, None, r.problems)
+    return ParsedClaim(claim_id, claim)

@@ -1,0 +1,173 @@
+"""Bytes on Kafka and gRPC messages <-> the core model.
+
+Events on ``claims.submitted`` are protobuf ``Claim`` messages. Billing
+platforms that cannot produce protobuf may send the contract's JSON instead
+(header ``content-type: application/json``, or a value starting with ``{``);
+both decode to the same :class:`~claimscrub.core.claim.ParsedClaim`.
+
+A value that is neither is *undecodable* and goes to ``claims.dlq``: the
+:class:`UndecodableEvent` reason is written from the failure kind only, never
+from the bytes.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from google.protobuf import json_format
+from google.protobuf.message import DecodeError
+
+from claimscrub.core.claim import ParsedClaim, parse_claim
+from claimscrub.core.edits import CheckName, Edit, Severity
+from claimscrub.core.results import CheckResult, ScrubResult, Status
+from claimscrub.v1 import claim_pb2, results_pb2
+
+CONTENT_TYPE = "content-type"
+PROTOBUF = b"application/x-protobuf"
+JSON = b"application/json"
+
+
+class UndecodableEvent(ValueError):
+    """An event value that is neither a protobuf nor a JSON claim."""
+
+
+def _looks_like_json(value: bytes) -> bool:
+    return value.lstrip()[:1] in (b"{", b"[")
+
+
+def claim_to_dict(msg: claim_pb2.Claim) -> dict[str, Any]:
+    return json_format.MessageToDict(msg)
+
+
+def decode_claim(
+    value: bytes | None, *, content_type: bytes | None = None, key: str = ""
+) -> ParsedClaim:
+    """Decode a claim event; raises :class:`UndecodableEvent` for garbage.
+
+    A claim that decodes but is invalid is *not* an error here: it comes back
+    with its problems, to be answered with MALFORMED_CLAIM. The record key
+    stands in for a claim id the claim itself lacks.
+    """
+    if not value:
+        raise UndecodableEvent("empty value")
+    if content_type == JSON or (content_type is None and _looks_like_json(value)):
+        try:
+            data = json.loads(value.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise UndecodableEvent(f"invalid JSON ({type(exc).__name__})") from exc
+    else:
+        msg = claim_pb2.Claim()
+        try:
+            msg.ParseFromString(value)
+        except DecodeError as exc:
+            raise UndecodableEvent("invalid protobuf Claim") from exc
+        if not msg.claim_id and not msg.service_lines and not msg.payer_id:
+            # Protobuf parses many byte strings as "all unknown fields";
+            # nothing we recognise means it was not a claim.
+            raise UndecodableEvent("no Claim fields in protobuf value")
+        data = claim_to_dict(msg)
+    parsed = parse_claim(data)
+    if not parsed.claim_id and key:
+        parsed.claim_id = key
+    return parsed
+
+
+def encode_claim_json(data: Any) -> tuple[bytes, bytes]:
+    """Encode a contract-JSON claim for claims.submitted as (value, content type).
+
+    Protobuf when the JSON maps onto the schema; otherwise the JSON itself, so
+    an invalid claim still reaches the checks and gets MALFORMED_CLAIM rather
+    than being refused at the door.
+    """
+    if isinstance(data, dict):
+        try:
+            msg = json_format.ParseDict(data, claim_pb2.Claim(), ignore_unknown_fields=True)
+            return msg.SerializeToString(), PROTOBUF
+        except json_format.ParseError:
+            pass
+    return json.dumps(data, separators=(",", ":")).encode(), JSON
+
+
+def _edit_to_pb(e: Edit) -> results_pb2.Edit:
+    return results_pb2.Edit(
+        code=e.code,
+        severity=e.severity.value,
+        check=e.check.value,
+        line_number=e.line_number,
+        message=e.message,
+        carc=e.carc,
+        reference=e.reference,
+    )
+
+
+def _edit_from_pb(m: results_pb2.Edit) -> Edit:
+    return Edit(
+        code=m.code,
+        severity=Severity(m.severity),
+        check=CheckName(m.check),
+        line_number=m.line_number,
+        message=m.message,
+        carc=m.carc,
+        reference=m.reference,
+    )
+
+
+def check_result_to_pb(r: CheckResult) -> results_pb2.CheckResult:
+    return results_pb2.CheckResult(
+        claim_id=r.claim_id,
+        check=r.check.value,
+        edits=[_edit_to_pb(e) for e in r.edits],
+        submitted_at_ms=r.submitted_at_ms,
+        producer=r.producer,
+    )
+
+
+def check_result_from_pb(m: results_pb2.CheckResult) -> CheckResult:
+    return CheckResult(
+        claim_id=m.claim_id,
+        check=CheckName(m.check),
+        edits=tuple(_edit_from_pb(e) for e in m.edits),
+        submitted_at_ms=m.submitted_at_ms,
+        producer=m.producer,
+    )
+
+
+def encode_check_result(r: CheckResult) -> bytes:
+    return check_result_to_pb(r).SerializeToString()
+
+
+def decode_check_result(value: bytes) -> CheckResult:
+    msg = results_pb2.CheckResult()
+    try:
+        msg.ParseFromString(value)
+        return check_result_from_pb(msg)
+    except (DecodeError, ValueError) as exc:
+        raise UndecodableEvent("invalid CheckResult") from exc
+
+
+def scrub_result_to_pb(r: ScrubResult) -> results_pb2.ScrubResult:
+    return results_pb2.ScrubResult(
+        claim_id=r.claim_id,
+        status=r.status.value,
+        checks=list(r.checks),
+        edits=[_edit_to_pb(e) for e in r.edits],
+    )
+
+
+def encode_scrub_result(r: ScrubResult) -> bytes:
+    return scrub_result_to_pb(r).SerializeToString()
+
+
+def decode_scrub_result(value: bytes) -> ScrubResult:
+    msg = results_pb2.ScrubResult()
+    try:
+        msg.ParseFromString(value)
+        return ScrubResult(
+            claim_id=msg.claim_id,
+            status=Status(msg.status),
+            checks=tuple(msg.checks),
+            edits=tuple(_edit_from_pb(e) for e in msg.edits),
+        )
+    except (DecodeError, ValueError) as exc:
+        raise UndecodableEvent("invalid ScrubResult") from exc

@@ -1,0 +1,78 @@
+"""Check verdicts and their combination into one scrub result (contract §3).
+
+:func:`combine` is the only place a status is derived, used alike by the
+stream aggregator, the synchronous API and the in-process CLI, so the three
+can never disagree about a claim.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from claimscrub.core.edits import CheckName, Edit, Severity
+
+
+class Status(StrEnum):
+    HOLD = "HOLD"
+    REVIEW = "REVIEW"
+    CLEAN = "CLEAN"
+
+
+@dataclass(frozen=True, slots=True)
+class CheckResult:
+    claim_id: str
+    check: CheckName
+    edits: tuple[Edit, ...]
+    submitted_at_ms: int = 0
+    producer: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ScrubResult:
+    claim_id: str
+    status: Status
+    checks: tuple[str, ...]
+    edits: tuple[Edit, ...] = field(default=())
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "claimId": self.claim_id,
+            "status": self.status.value,
+            "checks": list(self.checks),
+            "edits": [e.to_json() for e in self.edits],
+        }
+
+
+_CHECK_ORDER = {name: i for i, name in enumerate(CheckName)}
+
+
+def status_of(edits: Iterable[Edit]) -> Status:
+    severities = {e.severity for e in edits}
+    if Severity.ERROR in severities:
+        return Status.HOLD
+    if Severity.WARNING in severities:
+        return Status.REVIEW
+    return Status.CLEAN
+
+
+def combine(claim_id: str, results: Iterable[CheckResult]) -> ScrubResult:
+    """One scrub result from the checks' verdicts.
+
+    Every check also reports the claim-level edits (a malformed claim is
+    malformed for each of them), so identical edits are kept once.
+    """
+    seen: set[tuple[str, str, int, str]] = set()
+    edits: list[Edit] = []
+    checks: list[str] = []
+    for result in sorted(results, key=lambda r: _CHECK_ORDER.get(r.check, 99)):
+        if result.check.value not in checks:
+            checks.append(result.check.value)
+        for e in result.edits:
+            key = (e.code, e.check.value, e.line_number, e.message)
+            if key not in seen:
+                seen.add(key)
+                edits.append(e)
+    edits.sort(key=lambda e: (e.line_number, _CHECK_ORDER.get(e.check, 99), e.code))
+    return ScrubResult(claim_id, status_of(edits), tuple(checks), tuple(edits))

@@ -1,0 +1,81 @@
+"""The agent every check service runs: claims.submitted -> claims.checks.
+
+A check service differs from another only by its :class:`Check`; the loop,
+the dead-letter handling and the metrics are the same, so they live here.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from typing import Any
+
+import faust
+
+from claimscrub.core.checks import Check
+from claimscrub.core.codec import CONTENT_TYPE, UndecodableEvent, decode_claim, encode_check_result
+from claimscrub.runtime import logs
+from claimscrub.runtime.metrics import service_metrics
+from claimscrub.runtime.settings import Settings
+from claimscrub.runtime.streams import header, raw_topic
+from claimscrub.runtime.topics import CLAIMS_CHECKS, CLAIMS_DLQ, CLAIMS_SUBMITTED
+
+log = logs.get_logger(__name__)
+
+
+def dlq_headers(
+    service: str, reason: str, source: str, partition: int, offset: int
+) -> list[tuple[str, bytes]]:
+    """Why an event was dead-lettered, from the failure kind and coordinates only."""
+    return [
+        ("claimscrub-reason", reason.encode()),
+        ("claimscrub-service", service.encode()),
+        ("claimscrub-source", f"{source}/{partition}@{offset}".encode()),
+    ]
+
+
+def install_check_agent(app: faust.App, settings: Settings, check: Check) -> Any:
+    submitted = raw_topic(app, CLAIMS_SUBMITTED)
+    checks_topic = raw_topic(app, CLAIMS_CHECKS)
+    dlq = raw_topic(app, CLAIMS_DLQ)
+    m = service_metrics()
+    service = settings.service
+    check_name = check.name.value
+
+    async def check_claims(stream: Any) -> None:
+        async for event in stream.events():
+            msg = event.message
+            key: bytes = event.key or b""
+            m.claims_consumed.labels(service).inc()
+            try:
+                parsed = decode_claim(
+                    event.value,
+                    content_type=header(event.headers, CONTENT_TYPE),
+                    key=key.decode("utf-8", "replace"),
+                )
+            except UndecodableEvent as exc:
+                reason = str(exc)
+                m.dlq.labels(service, reason.split(" (")[0]).inc()
+                log.warning(
+                    "claim_dead_lettered", reason=reason, partition=msg.partition, offset=msg.offset
+                )
+                await dlq.send(
+                    key=key,
+                    value=event.value or b"",
+                    headers=dlq_headers(service, reason, msg.topic, msg.partition, msg.offset),
+                )
+                continue
+            started = time.perf_counter()
+            result = check.run(
+                parsed,
+                dt.date.today(),
+                submitted_at_ms=int((msg.timestamp or time.time()) * 1000),
+                producer=settings.instance,
+            )
+            m.check_latency.labels(service, check_name).observe(time.perf_counter() - started)
+            m.checks.labels(service, check_name).inc()
+            for e in result.edits:
+                m.edits.labels(service, e.check.value, e.code, e.severity.value).inc()
+            await checks_topic.send(key=result.claim_id.encode(), value=encode_check_result(result))
+
+    return app.agent(submitted, name=f"{service}.check")(check_claims)

@@ -1,0 +1,104 @@
+"""structlog JSON logs for every service, with a PHI guard before rendering.
+
+Log lines never carry claim payloads: the guard drops any key that names a
+payload or a patient field, and replaces bytes values by their length, so a
+careless ``log.info("x", value=raw)`` cannot leak a claim. Library logs
+(Faust, aiokafka, grpc) go through the same processors.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import MutableMapping
+from typing import Any, TextIO
+
+import structlog
+
+# Keys a log call must never carry verbatim (claim bodies and patient fields).
+_PHI_KEYS = frozenset(
+    {
+        "claim",
+        "payload",
+        "value",
+        "body",
+        "note",
+        "patient",
+        "member_id",
+        "memberId",
+        "mrn",
+        "name",
+        "first_name",
+        "firstName",
+        "last_name",
+        "lastName",
+        "birth_date",
+        "birthDate",
+        "address",
+        "phone",
+        "email",
+        "ssn",
+    }
+)
+
+
+def phi_guard(
+    _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    for key in list(event_dict):
+        if key in _PHI_KEYS:
+            event_dict[key] = "[withheld]"
+        elif isinstance(event_dict[key], bytes | bytearray):
+            event_dict[key] = f"<{len(event_dict[key])} bytes>"
+    return event_dict
+
+
+def configure(
+    service: str, level: str = "INFO", fmt: str = "json", stream: TextIO | None = None
+) -> None:
+    """Route structlog and stdlib logging to one JSON (or console) stream."""
+    shared: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        phi_guard,
+    ]
+    renderer: Any = (
+        structlog.processors.JSONRenderer()
+        if fmt == "json"
+        else structlog.dev.ConsoleRenderer(colors=False)
+    )
+    structlog.configure(
+        processors=[
+            structlog.stdlib.filter_by_level,
+            *shared,
+            structlog.processors.format_exc_info,
+            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+        ],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=True,
+    )
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=shared,
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            structlog.processors.format_exc_info,
+            renderer,
+        ],
+    )
+    handler = logging.StreamHandler(stream or sys.stdout)
+    handler.setFormatter(formatter)
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    # Library chatter at INFO drowns the service's own lines.
+    for noisy in ("aiokafka", "kafka", "faust", "mode"):
+        logging.getLogger(noisy).setLevel(max(logging.getLevelName(level), logging.WARNING))
+    structlog.contextvars.clear_contextvars()
+    structlog.contextvars.bind_contextvars(service=service)
+
+
+def get_logger(name: str) -> structlog.stdlib.BoundLogger:
+    return structlog.stdlib.get_logger(name)

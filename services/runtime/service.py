@@ -1,0 +1,73 @@
+"""Start, run and stop a service: Faust worker + gRPC server + /metrics.
+
+One entry point per service calls :func:`run`. Shutdown on SIGTERM/SIGINT
+(handled by mode's Worker) goes: gRPC health NOT_SERVING, gRPC drains for
+the grace period, the agents stop, the consumer commits what was processed
+(after the producer flush), then the process exits.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import faust
+from mode import Service
+
+from claimscrub.runtime import logs, metrics
+from claimscrub.runtime.grpc_server import GrpcServer, Registrar, start_grpc_server
+from claimscrub.runtime.settings import Settings
+
+log = logs.get_logger(__name__)
+
+
+def attach_grpc(app: faust.App, settings: Settings, register: Registrar) -> None:
+    """Serve gRPC alongside the app, started once table recovery is done."""
+
+    class GrpcService(Service):
+        handle: GrpcServer | None = None
+
+        async def on_start(self) -> None:
+            self.handle = await start_grpc_server(settings.grpc_host, settings.grpc_port, register)
+
+        async def on_stop(self) -> None:
+            if self.handle is not None:
+                log.info("grpc_draining", grace_s=settings.shutdown_grace_s)
+                await self.handle.stop(settings.shutdown_grace_s)
+
+    app.service(GrpcService)
+
+
+def run(settings: Settings, app: faust.App, register: Registrar | None = None) -> None:
+    """Run the service until it is told to stop; never returns normally."""
+    metrics.serve(settings.metrics_port)
+    if register is not None:
+        attach_grpc(app, settings, register)
+    log.info(
+        "service_starting",
+        kafka=settings.kafka_bootstrap,
+        grpc_port=settings.grpc_port,
+        metrics_port=settings.metrics_port,
+        instance=settings.instance,
+    )
+    worker_options: dict[str, Any] = {
+        "loglevel": settings.log_level,
+        "override_logging": False,
+        "redirect_stdouts": False,
+        "quiet": True,
+    }
+    worker = faust.Worker(app, **worker_options)
+    worker.execute_from_commandline()
+
+
+def settings_or_exit(service: str, *, grpc_port: int, metrics_port: int) -> Settings:
+    """Read settings and configure logging; a bad variable exits with one line."""
+    from claimscrub.runtime.settings import SettingsError
+
+    try:
+        settings = Settings.from_env(service, grpc_port=grpc_port, metrics_port=metrics_port)
+    except SettingsError as exc:
+        print(f"{service}: configuration error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    logs.configure(service, settings.log_level, settings.log_format)
+    return settings

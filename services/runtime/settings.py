@@ -1,0 +1,110 @@
+"""Service configuration, read once from environment variables (12-factor).
+
+Every variable is documented in docs/configuration.md; a bad value stops the
+service at start-up with a one-line reason instead of failing later.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+
+class SettingsError(ValueError):
+    """An environment variable has an unusable value."""
+
+
+def _int(env: Mapping[str, str], name: str, default: int, *, minimum: int = 0) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be an integer") from None
+    if value < minimum:
+        raise SettingsError(f"{name} must be at least {minimum}")
+    return value
+
+
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a number") from None
+    if value <= 0:
+        raise SettingsError(f"{name} must be positive")
+    return value
+
+
+def _path(env: Mapping[str, str], name: str) -> Path | None:
+    raw = env.get(name)
+    if not raw:
+        return None
+    path = Path(raw)
+    if not path.is_file():
+        raise SettingsError(f"{name} names a file that does not exist: {raw}")
+    return path
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    service: str
+    kafka_bootstrap: str
+    grpc_host: str
+    grpc_port: int
+    metrics_port: int
+    log_level: str
+    log_format: str
+    topic_partitions: int
+    data_dir: Path
+    instance: str
+    required_checks: tuple[str, ...]
+    mue_file: Path | None
+    payers_file: Path | None
+    shutdown_grace_s: float
+
+    @property
+    def broker_url(self) -> str:
+        """Faust's form of the bootstrap list: kafka://h1:9092;h2:9092."""
+        return "kafka://" + ";".join(s.strip() for s in self.kafka_bootstrap.split(",") if s)
+
+    @classmethod
+    def from_env(
+        cls,
+        service: str,
+        *,
+        grpc_port: int,
+        metrics_port: int,
+        env: Mapping[str, str] | None = None,
+    ) -> Settings:
+        e = os.environ if env is None else env
+        checks = e.get("CLAIMSCRUB_REQUIRED_CHECKS", "UNITS")
+        required = tuple(c.strip().upper() for c in checks.split(",") if c.strip())
+        if not required:
+            raise SettingsError("CLAIMSCRUB_REQUIRED_CHECKS must name at least one check")
+        log_format = e.get("CLAIMSCRUB_LOG_FORMAT", "json")
+        if log_format not in ("json", "console"):
+            raise SettingsError("CLAIMSCRUB_LOG_FORMAT must be json or console")
+        return cls(
+            service=service,
+            kafka_bootstrap=e.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092"),
+            grpc_host=e.get("CLAIMSCRUB_GRPC_HOST", "0.0.0.0"),
+            grpc_port=_int(e, "CLAIMSCRUB_GRPC_PORT", grpc_port),
+            metrics_port=_int(e, "CLAIMSCRUB_METRICS_PORT", metrics_port),
+            log_level=e.get("CLAIMSCRUB_LOG_LEVEL", "INFO").upper(),
+            log_format=log_format,
+            topic_partitions=_int(e, "CLAIMSCRUB_TOPIC_PARTITIONS", 6, minimum=1),
+            data_dir=Path(e.get("CLAIMSCRUB_DATA_DIR", f".run/data/{service}")),
+            instance=e.get("CLAIMSCRUB_INSTANCE", f"{service}@{socket.gethostname()}"),
+            required_checks=required,
+            mue_file=_path(e, "CLAIMSCRUB_MUE_FILE"),
+            payers_file=_path(e, "CLAIMSCRUB_PAYERS_FILE"),
+            shutdown_grace_s=_float(e, "CLAIMSCRUB_SHUTDOWN_GRACE_SECONDS", 10.0),
+        )

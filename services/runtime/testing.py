@@ -1,0 +1,199 @@
+"""Test helpers, public like structlog's ``capture_logs``: a real broker and
+real service processes for integration tests, and small Kafka utilities.
+
+Nothing here is a stand-in: :class:`LocalKafka` runs deploy/kafka/kafka.sh
+(the same Apache Kafka as `make up`), :class:`ServiceProcess` runs a service's
+real entry point in a subprocess.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from claimscrub.runtime.healthcheck import wait_serving
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class LocalKafka:
+    """A throwaway single-node broker on its own port and data directory."""
+
+    port: int
+    run_dir: Path
+    partitions: int = 6
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def _env(self) -> dict[str, str]:
+        return {
+            **os.environ,
+            "KAFKA_PORT": str(self.port),
+            "KAFKA_CONTROLLER_PORT": str(self.port + 1),
+            "KAFKA_RUN_DIR": str(self.run_dir),
+            "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap,
+            "CLAIMSCRUB_TOPIC_PARTITIONS": str(self.partitions),
+            "PYTHON": sys.executable,
+        }
+
+    def _script(self, command: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(REPO_ROOT / "deploy/kafka/kafka.sh"), command],
+            env=self._env(),
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
+
+    def start(self) -> None:
+        self._script("clean")
+        done = self._script("start")
+        if done.returncode != 0:
+            raise RuntimeError(f"kafka did not start:\n{done.stdout}\n{done.stderr}")
+        topics = self._script("topics")
+        if topics.returncode != 0:
+            raise RuntimeError(f"topics not created:\n{topics.stdout}\n{topics.stderr}")
+
+    def stop(self) -> None:
+        self._script("stop")
+
+    def restart(self) -> None:
+        """Stop and start again, keeping the data (for fault tests)."""
+        self._script("stop")
+        done = self._script("start")
+        if done.returncode != 0:
+            raise RuntimeError(f"kafka did not restart:\n{done.stdout}\n{done.stderr}")
+
+
+@dataclass
+class ServiceProcess:
+    """One service's real entry point in a subprocess, logging to a file."""
+
+    name: str
+    module: str
+    grpc_port: int
+    metrics_port: int
+    kafka: LocalKafka
+    log_dir: Path
+    env: Mapping[str, str] = field(default_factory=dict)
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def log_path(self) -> Path:
+        return self.log_dir / f"{self.name}.log"
+
+    def start(self, wait_s: float = 90.0) -> None:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        env = {
+            **os.environ,
+            "KAFKA_BOOTSTRAP_SERVERS": self.kafka.bootstrap,
+            "CLAIMSCRUB_GRPC_HOST": "127.0.0.1",
+            "CLAIMSCRUB_GRPC_PORT": str(self.grpc_port),
+            "CLAIMSCRUB_METRICS_PORT": str(self.metrics_port),
+            "CLAIMSCRUB_DATA_DIR": str(self.log_dir / "data" / self.name),
+            "CLAIMSCRUB_TOPIC_PARTITIONS": str(self.kafka.partitions),
+            **self.env,
+        }
+        log = self.log_path.open("ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", self.module],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=REPO_ROOT,
+        )
+        log.close()
+        deadline = time.monotonic() + wait_s
+        while not wait_serving(f"127.0.0.1:{self.grpc_port}", 1.0):
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{self.name} exited {self.proc.returncode}:\n{self.tail()}")
+            if time.monotonic() > deadline:
+                self.kill()
+                raise RuntimeError(f"{self.name} not healthy in {wait_s}s:\n{self.tail()}")
+
+    def tail(self, lines: int = 40) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+    def terminate(self, timeout_s: float = 40.0) -> int | None:
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def produce(
+    bootstrap: str,
+    topic: str,
+    records: Iterable[tuple[bytes, bytes, Sequence[tuple[str, bytes]]]],
+) -> int:
+    """Publish (key, value, headers) records and wait for every ack."""
+    from kafka import KafkaProducer
+
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
+    futures = [producer.send(topic, key=k, value=v, headers=list(h)) for k, v, h in records]
+    producer.flush()
+    for f in futures:
+        f.get(timeout=30)
+    producer.close()
+    return len(futures)
+
+
+def consume_all(
+    bootstrap: str, topic: str, *, until: int, timeout_s: float = 120.0, settle_s: float = 3.0
+) -> list[Any]:
+    """Read a topic from the beginning until ``until`` records arrived and no
+    more came for ``settle_s`` (so duplicates would be seen), or the timeout."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    parts = consumer.partitions_for_topic(topic) or set()
+    tps = [TopicPartition(topic, p) for p in parts]
+    consumer.assign(tps)
+    consumer.seek_to_beginning(*tps)
+    records: list[Any] = []
+    deadline = time.monotonic() + timeout_s
+    last_new = time.monotonic()
+    try:
+        while time.monotonic() < deadline:
+            batch = consumer.poll(timeout_ms=300)
+            got = [r for rs in batch.values() for r in rs]
+            if got:
+                records.extend(got)
+                last_new = time.monotonic()
+            elif len(records) >= until and time.monotonic() - last_new >= settle_s:
+                break
+    finally:
+        consumer.close()
+    return records
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])

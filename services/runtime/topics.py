@@ -1,0 +1,95 @@
+"""Every topic of the pipeline, declared once with its key and value.
+
+Services never spell a topic name; they take it from here (the pattern of
+Confluent's microservices examples). ``python -m claimscrub.runtime.topics
+create`` creates them all, idempotently.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class TopicSpec:
+    name: str
+    key: str
+    value: str
+    config: dict[str, str] = field(default_factory=dict)
+
+
+CLAIMS_SUBMITTED = TopicSpec("claims.submitted", "claimId", "claimscrub.v1.Claim")
+CLAIMS_CHECKS = TopicSpec("claims.checks", "claimId", "claimscrub.v1.CheckResult")
+CLAIMS_SCRUBBED = TopicSpec("claims.scrubbed", "claimId", "claimscrub.v1.ScrubResult")
+CLAIMS_DEIDENTIFIED = TopicSpec(
+    "claims.deidentified", "pseudonymous claim token", "de-identified claim + result"
+)
+PROVIDERS_ENROLLMENT = TopicSpec(
+    "providers.enrollment",
+    "npi:payerId",
+    "claimscrub.v1.EnrollmentRecord",
+    {"cleanup.policy": "compact"},
+)
+CLAIMS_DLQ = TopicSpec("claims.dlq", "original key", "undecodable event + reason headers")
+
+ALL_TOPICS: tuple[TopicSpec, ...] = (
+    CLAIMS_SUBMITTED,
+    CLAIMS_CHECKS,
+    CLAIMS_SCRUBBED,
+    CLAIMS_DEIDENTIFIED,
+    PROVIDERS_ENROLLMENT,
+    CLAIMS_DLQ,
+)
+
+
+def create_topics(bootstrap: str, partitions: int) -> list[str]:
+    """Create any missing topic; returns the names created."""
+    from kafka.admin import KafkaAdminClient, NewTopic
+
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="claimscrub-topics")
+    try:
+        existing = set(admin.list_topics())
+        missing = [t for t in ALL_TOPICS if t.name not in existing]
+        if missing:
+            admin.create_topics(
+                [NewTopic(t.name, partitions, 1, topic_configs=dict(t.config)) for t in missing]
+            )
+        return [t.name for t in missing]
+    finally:
+        admin.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m claimscrub.runtime.topics",
+        description="Create the claimscrub topics (idempotent).",
+    )
+    parser.add_argument("command", choices=["create", "list"])
+    parser.add_argument(
+        "--bootstrap", default=os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
+    )
+    parser.add_argument(
+        "--partitions",
+        type=int,
+        default=int(os.environ.get("CLAIMSCRUB_TOPIC_PARTITIONS", "6")),
+        help="partitions per topic (default 6, or CLAIMSCRUB_TOPIC_PARTITIONS)",
+    )
+    args = parser.parse_args(argv)
+    if args.command == "list":
+        for t in ALL_TOPICS:
+            print(f"{t.name}\tkey={t.key}\tvalue={t.value}")
+        return 0
+    try:
+        created = create_topics(args.bootstrap, args.partitions)
+    except Exception as exc:  # the admin client raises many kinds; report one line
+        print(f"topics: cannot create topics on {args.bootstrap}: {exc}", file=sys.stderr)
+        return 1
+    print(f"topics: created {', '.join(created)}" if created else "topics: all present")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
