@@ -83,6 +83,7 @@ test-integration: setup
 	$(PY) -m pytest -q tests/integration
 
 $(BUF):
+	@command -v npm >/dev/null || { echo "make: npm is required to install buf for 'make lint' (npm not found)"; exit 1; }
 	@mkdir -p $(CACHE)/buf
 	npm install --silent --no-audit --no-fund --prefix $(CACHE)/buf @bufbuild/buf@$(BUF_VERSION) >/dev/null
 

@@ -12,7 +12,7 @@ from claimscrub.core.results import ScrubResult
 
 
 def json_line(result: ScrubResult) -> str:
-    return json.dumps(result.to_json(), separators=(",", ":"))
+    return json.dumps(result.to_json(), separators=(",", ":"), ensure_ascii=False)
 
 
 def table(results: Sequence[ScrubResult], out: TextIO) -> None:

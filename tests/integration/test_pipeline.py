@@ -5,41 +5,15 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from claimscrub.core.codec import CONTENT_TYPE, JSON, decode_scrub_result, encode_claim_json
-from claimscrub.runtime.testing import LocalKafka, ServiceProcess, consume_all, free_port, produce
+from claimscrub.runtime.testing import LocalKafka, ServiceProcess, consume_all, produce
 from claimscrub.runtime.topics import CLAIMS_DLQ, CLAIMS_SCRUBBED, CLAIMS_SUBMITTED
 
 pytestmark = pytest.mark.kafka
-
-
-@pytest.fixture(scope="module")
-def services(
-    kafka: LocalKafka, tmp_path_factory: pytest.TempPathFactory, examples_dir: Path
-) -> Iterator[dict[str, ServiceProcess]]:
-    log_dir = tmp_path_factory.mktemp("services")
-    env = {"CLAIMSCRUB_PAYERS_FILE": str(examples_dir / "payers.json")}
-    procs = {
-        name: ServiceProcess(name, module, free_port(), free_port(), kafka, log_dir, env)
-        for name, module in [
-            ("units", "claimscrub.units.main"),
-            ("aggregator", "claimscrub.aggregator.main"),
-        ]
-    }
-    started: list[ServiceProcess] = []
-    try:
-        for p in procs.values():
-            p.start()
-            started.append(p)
-        yield procs
-    finally:
-        for p in started:
-            p.terminate()
 
 
 def _claim(i: int, minutes: int, units: int) -> dict[str, Any]:

@@ -1,0 +1,161 @@
+"""The claim parser: required fields, clear problems, and no exception for any input."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from decimal import Decimal
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from claimscrub.core.claim import parse_claim
+
+CONTRACT_EXAMPLE: dict[str, Any] = {
+    "claimId": "CLM-2026-000123",
+    "payerId": "MEDICARE",
+    "submissionDate": "2026-06-01",
+    "patient": {
+        "memberId": "1EG4TE5MK73",
+        "mrn": "MRN-88123",
+        "firstName": "Ada",
+        "lastName": "Lovelace",
+        "birthDate": "1950-03-02",
+        "sex": "F",
+        "address": {"line1": "12 Elm St", "city": "Hempstead", "state": "NY", "zip": "11550"},
+        "phone": "516-555-0143",
+        "email": "ada@example.org",
+        "ssn": "123-45-6789",
+    },
+    "billingProvider": {"npi": "1558598797", "name": "Harbor PT Group", "taxId": "12-3456789"},
+    "renderingProvider": {"npi": "1234567893", "name": "J. Rivera, PT", "taxonomy": "225100000X"},
+    "diagnoses": ["M62.81", "R26.89"],
+    "serviceLines": [
+        {
+            "lineNumber": 1,
+            "dateOfService": "2026-05-04",
+            "procedureCode": "97530",
+            "modifiers": ["GP"],
+            "units": 2,
+            "minutes": 30,
+            "chargeAmount": "120.00",
+            "diagnosisPointers": [1, 2],
+            "placeOfService": "11",
+        }
+    ],
+    "therapy": {
+        "discipline": "PT",
+        "planOfCare": {
+            "certifiedDate": "2026-04-20",
+            "startDate": "2026-04-20",
+            "endDate": "2026-07-18",
+        },
+        "treatmentDaysSinceProgressReport": 4,
+        "amountUsedYtd": "1210.00",
+    },
+    "note": "Sit-to-stand transfers x10 with min assist ...",
+}
+
+
+def test_the_contract_example_parses_with_every_field() -> None:
+    parsed = parse_claim(CONTRACT_EXAMPLE)
+    assert parsed.ok and parsed.claim is not None
+    claim = parsed.claim
+    assert claim.claim_id == "CLM-2026-000123"
+    line = claim.service_lines[0]
+    assert (line.procedure_code, line.units, line.minutes) == ("97530", 2, 30)
+    assert line.date_of_service == dt.date(2026, 5, 4)
+    assert line.charge_amount == Decimal("120.00")
+    assert claim.therapy is not None and claim.therapy.amount_used_ytd == Decimal("1210.00")
+    assert claim.patient is not None and claim.patient.birth_date == dt.date(1950, 3, 2)
+
+
+def test_missing_required_fields_are_each_named() -> None:
+    parsed = parse_claim({"serviceLines": [{"lineNumber": 1}]})
+    assert not parsed.ok
+    joined = " | ".join(parsed.problems)
+    for path in (
+        "claimId",
+        "payerId",
+        "serviceLines[0].dateOfService",
+        "serviceLines[0].procedureCode",
+        "serviceLines[0].units",
+    ):
+        assert path in joined
+
+
+def test_no_service_lines_is_malformed() -> None:
+    parsed = parse_claim({"claimId": "A", "payerId": "P", "serviceLines": []})
+    assert parsed.problems == ["serviceLines: at least one service line is required"]
+
+
+def test_invalid_values_are_reported_without_echoing_them() -> None:
+    claim = json.loads(json.dumps(CONTRACT_EXAMPLE))
+    claim["serviceLines"][0]["units"] = "Lovelace"
+    claim["patient"]["birthDate"] = "02/03/1950"
+    claim["serviceLines"][0]["dateOfService"] = "2026-02-30"
+    parsed = parse_claim(claim)
+    assert not parsed.ok
+    text = " ".join(parsed.problems)
+    assert "serviceLines[0].units" in text and "patient.birthDate" in text
+    assert "serviceLines[0].dateOfService" in text
+    for value in ("Lovelace", "02/03/1950", "2026-02-30"):
+        assert value not in text
+
+
+def test_duplicate_line_numbers_and_negative_units_are_malformed() -> None:
+    line = {"lineNumber": 1, "dateOfService": "2026-05-04", "procedureCode": "97110", "units": 1}
+    parsed = parse_claim(
+        {"claimId": "A", "payerId": "P", "serviceLines": [line, line | {"units": -1}]}
+    )
+    text = " ".join(parsed.problems)
+    assert "serviceLines[1].lineNumber: duplicated" in text
+    assert "serviceLines[1].units: must be at least 0" in text
+
+
+def test_a_json_boolean_is_not_a_count() -> None:
+    line = {"lineNumber": 1, "dateOfService": "2026-05-04", "procedureCode": "97110", "units": True}
+    parsed = parse_claim({"claimId": "A", "payerId": "P", "serviceLines": [line]})
+    assert "serviceLines[0].units: must be an integer" in parsed.problems
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.dictionaries(
+            st.sampled_from(
+                [
+                    "claimId",
+                    "payerId",
+                    "serviceLines",
+                    "lineNumber",
+                    "units",
+                    "minutes",
+                    "dateOfService",
+                    "procedureCode",
+                    "patient",
+                    "therapy",
+                    "planOfCare",
+                    "diagnoses",
+                    "modifiers",
+                    "diagnosisPointers",
+                    "chargeAmount",
+                    "amountUsedYtd",
+                    "x",
+                ]
+            ),
+            inner,
+            max_size=6,
+        )
+    ),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(json_values)
+def test_any_json_value_gets_a_claim_or_problems_never_an_exception(data: Any) -> None:
+    parsed = parse_claim(data)
+    assert parsed.ok or parsed.problems

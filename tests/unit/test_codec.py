@@ -1,0 +1,72 @@
+"""The wire codec: protobuf and JSON claims decode alike; garbage is refused."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from claimscrub.core.codec import (
+    JSON,
+    PROTOBUF,
+    UndecodableEvent,
+    decode_check_result,
+    decode_claim,
+    decode_scrub_result,
+    encode_check_result,
+    encode_claim_json,
+    encode_scrub_result,
+)
+from claimscrub.core.edits import CheckName, edit
+from claimscrub.core.results import CheckResult, combine
+from tests.unit.test_claim_parser import CONTRACT_EXAMPLE
+
+
+def test_protobuf_and_json_encodings_decode_to_the_same_claim() -> None:
+    value, ctype = encode_claim_json(CONTRACT_EXAMPLE)
+    assert ctype == PROTOBUF
+    from_pb = decode_claim(value, content_type=ctype)
+    from_json = decode_claim(json.dumps(CONTRACT_EXAMPLE).encode(), content_type=JSON)
+    assert from_pb.ok and from_json.ok
+    assert from_pb.claim == from_json.claim
+
+
+def test_a_claim_that_does_not_fit_the_schema_travels_as_json_and_is_malformed() -> None:
+    bad = {
+        "claimId": "X1",
+        "payerId": "MEDICARE",
+        "serviceLines": [
+            {
+                "lineNumber": 1,
+                "dateOfService": "2026-05-04",
+                "procedureCode": "97110",
+                "units": "two",
+            }
+        ],
+    }
+    value, ctype = encode_claim_json(bad)
+    assert ctype == JSON
+    parsed = decode_claim(value, content_type=ctype)
+    assert parsed.claim_id == "X1"
+    assert parsed.problems == ["serviceLines[0].units: must be an integer"]
+
+
+@pytest.mark.parametrize("garbage", [b"", b"\xff\xfe\x00garbage", b"{not json", b"\x08\x96\x01"])
+def test_garbage_is_undecodable_and_the_reason_does_not_echo_it(garbage: bytes) -> None:
+    with pytest.raises(UndecodableEvent) as info:
+        decode_claim(garbage)
+    assert "garbage" not in str(info.value)
+
+
+def test_the_record_key_stands_in_for_a_missing_claim_id() -> None:
+    parsed = decode_claim(b'{"payerId": "P"}', key="K-1")
+    assert parsed.claim_id == "K-1"
+    assert "claimId: missing" in parsed.problems
+
+
+def test_results_round_trip_through_protobuf() -> None:
+    e = edit("UNITS_EXCEED_TIME", 1, "97530 billed 3 units; 30 timed minutes support 2")
+    check = CheckResult("C-1", CheckName.UNITS, (e,), submitted_at_ms=123, producer="units@x")
+    assert decode_check_result(encode_check_result(check)) == check
+    scrub = combine("C-1", [check])
+    assert decode_scrub_result(encode_scrub_result(scrub)) == scrub
