@@ -11,9 +11,9 @@ import argparse
 import datetime as dt
 import os
 import sys
-from pathlib import Path
 
 from claimscrub import __version__
+from claimscrub.cli.checks import add_reference_options
 
 DESCRIPTION = """\
 Catch what would get outpatient therapy claims denied before they reach the payer.
@@ -32,13 +32,6 @@ def _date(text: str) -> dt.date:
         return dt.date.fromisoformat(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a date YYYY-MM-DD: {text!r}") from None
-
-
-def _file(text: str) -> Path:
-    path = Path(text)
-    if not path.is_file():
-        raise argparse.ArgumentTypeError(f"no such file: {text}")
-    return path
 
 
 def _positive(text: str) -> float:
@@ -80,18 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="YYYY-MM-DD",
         help="processing date, the default submissionDate (default: today)",
     )
-    scrub.add_argument(
-        "--payers",
-        type=_file,
-        metavar="FILE",
-        help="payer policies: unit rule, timely filing (JSON array or JSON Lines)",
-    )
-    scrub.add_argument(
-        "--mue",
-        type=_file,
-        metavar="FILE",
-        help="CMS practitioner MUE CSV as published (default: bundled SAMPLE)",
-    )
+    add_reference_options(scrub)
 
     submit = sub.add_parser(
         "submit",
@@ -119,14 +101,14 @@ def _fail(message: str) -> int:
 
 def _scrub(args: argparse.Namespace) -> int:
     from claimscrub.cli import output
+    from claimscrub.cli.checks import build_checks
     from claimscrub.cli.claims_input import InputError, read_claims
     from claimscrub.cli.scrub import Scrubber
     from claimscrub.core.payers import ReferenceDataError
-    from claimscrub.units.check import load_units_check
 
     try:
         claims = read_claims(args.claims)
-        checks = [load_units_check(args.mue, args.payers)]
+        checks = build_checks(args)
     except (InputError, ReferenceDataError) as exc:
         return _fail(str(exc))
     scrubber = Scrubber(checks, args.as_of or dt.date.today())

@@ -10,10 +10,10 @@ from claimscrub.core.checks import Check
 from claimscrub.core.claim import parse_claim
 from claimscrub.core.codec import check_result_to_pb, claim_to_dict
 from claimscrub.runtime.metrics import service_metrics
-from claimscrub.v1 import claim_pb2, results_pb2, services_pb2, services_pb2_grpc
+from claimscrub.v1 import claim_pb2, results_pb2, units_service_pb2, units_service_pb2_grpc
 
 
-class UnitsServicer(services_pb2_grpc.UnitsServiceServicer):
+class UnitsServicer(units_service_pb2_grpc.UnitsServiceServicer):
     def __init__(self, check: Check, instance: str) -> None:
         self._check = check
         self._instance = instance
@@ -29,7 +29,9 @@ class UnitsServicer(services_pb2_grpc.UnitsServiceServicer):
 
 def registrar(check: Check, instance: str):  # type: ignore[no-untyped-def]
     def register(server: grpc.aio.Server) -> list[str]:
-        services_pb2_grpc.add_UnitsServiceServicer_to_server(UnitsServicer(check, instance), server)
-        return [services_pb2.DESCRIPTOR.services_by_name["UnitsService"].full_name]
+        units_service_pb2_grpc.add_UnitsServiceServicer_to_server(
+            UnitsServicer(check, instance), server
+        )
+        return [units_service_pb2.DESCRIPTOR.services_by_name["UnitsService"].full_name]
 
     return register

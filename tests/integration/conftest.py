@@ -10,6 +10,12 @@ import pytest
 
 from claimscrub.runtime.testing import LocalKafka, ServiceProcess, free_port
 
+# Every service of the pipeline, in start order: (name, entry module).
+PIPELINE = [
+    ("units", "claimscrub.units.main"),
+    ("aggregator", "claimscrub.aggregator.main"),
+]
+
 
 @pytest.fixture(scope="session")
 def services(
@@ -19,10 +25,7 @@ def services(
     env = {"CLAIMSCRUB_PAYERS_FILE": str(examples_dir / "payers.json")}
     procs = {
         name: ServiceProcess(name, module, free_port(), free_port(), kafka, log_dir, env)
-        for name, module in [
-            ("units", "claimscrub.units.main"),
-            ("aggregator", "claimscrub.aggregator.main"),
-        ]
+        for name, module in PIPELINE
     }
     started: list[ServiceProcess] = []
     try:

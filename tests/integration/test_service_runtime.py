@@ -14,7 +14,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from claimscrub.runtime.testing import LocalKafka, ServiceProcess, free_port
-from claimscrub.v1 import claim_pb2, services_pb2_grpc
+from claimscrub.v1 import claim_pb2, units_service_pb2_grpc
 
 pytestmark = pytest.mark.kafka
 
@@ -45,7 +45,7 @@ def test_units_grpc_check_answers_like_the_contract_example(
         claim_pb2.Claim(),
     )
     with grpc.insecure_channel(_units_target(services)) as channel:
-        reply = services_pb2_grpc.UnitsServiceStub(channel).Check(claim, timeout=10)
+        reply = units_service_pb2_grpc.UnitsServiceStub(channel).Check(claim, timeout=10)
     assert reply.claim_id == "GRPC-1"
     assert reply.check == "UNITS"
     # Contract §3's example: 30 timed minutes support 2 units, 3 were billed.

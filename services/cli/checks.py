@@ -1,0 +1,41 @@
+"""Which checks `claimscrub scrub` runs, and the reference-data options they take.
+
+Each check adds its options here and builds its :class:`Check` from them, the
+same way its service builds it from environment variables.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from claimscrub.core.checks import Check
+
+
+def existing_file(text: str) -> Path:
+    path = Path(text)
+    if not path.is_file():
+        raise argparse.ArgumentTypeError(f"no such file: {text}")
+    return path
+
+
+def add_reference_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--payers",
+        type=existing_file,
+        metavar="FILE",
+        help="payer policies: unit rule, timely filing (JSON array or JSON Lines)",
+    )
+    parser.add_argument(
+        "--mue",
+        type=existing_file,
+        metavar="FILE",
+        help="CMS practitioner MUE CSV as published (default: bundled SAMPLE)",
+    )
+
+
+def build_checks(args: argparse.Namespace) -> list[Check]:
+    """Every check, in contract order; raises ReferenceDataError for bad files."""
+    from claimscrub.units.check import load_units_check
+
+    return [load_units_check(args.mue, args.payers)]
