@@ -99,8 +99,8 @@ format: setup
 	$(VENV)/bin/ruff check --fix services tests
 	$(VENV)/bin/ruff format services tests
 
-bench: setup ## throughput and latency figures, candidate vs baseline
-	$(PY) -m claimscrub.bench
+bench: setup ## throughput and latency beside baselines (QUICK=1: a two-minute version)
+	$(PY) -m claimscrub.bench $(if $(filter-out 0,$(QUICK)),--quick)
 
 lock: ## re-resolve requirements.lock from pyproject.toml
 	@rm -rf $(CACHE)/lockenv && $(PYTHON) -m venv $(CACHE)/lockenv

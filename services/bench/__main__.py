@@ -1,0 +1,249 @@
+"""``python -m claimscrub.bench [--quick]`` (``make bench``, ``make bench QUICK=1``).
+
+1. in-process: the `claimscrub scrub` rule path vs a decode-only baseline;
+2. pipeline: every service on a private local Kafka, sustained claims/s and
+   latency percentiles at a fixed offered rate, CPU s per 1,000 claims and
+   peak RSS per service;
+3. passthrough: the same framework forwarding claims to results with no checks.
+Ends with one JSON line holding every figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import sys
+import tempfile
+import time
+import zlib
+from pathlib import Path
+from typing import Any
+
+from claimscrub.bench import procstat
+from claimscrub.bench.claims import make_claims
+from claimscrub.bench.load import LoadRun, Record, drive, percentile
+from claimscrub.core.codec import CONTENT_TYPE, decode_claim, encode_claim_json
+from claimscrub.runtime.pipeline import PIPELINE
+from claimscrub.runtime.testing import REPO_ROOT, LocalKafka, ServiceProcess, free_port
+
+
+def _say(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def _bar(label: str, done: int, total: int) -> None:
+    if not sys.stderr.isatty():
+        return
+    width = 30
+    filled = width * done // max(1, total)
+    sys.stderr.write(f"\r{label:<28} [{'#' * filled}{'.' * (width - filled)}] {done}/{total}")
+    if done >= total:
+        sys.stderr.write("\n")
+    sys.stderr.flush()
+
+
+def _timed(n: int, label: str, fn: Any, claims: list[dict[str, Any]]) -> float:
+    start = time.perf_counter()
+    for i, c in enumerate(claims, start=1):
+        fn(c, i)
+        if i % 200 == 0 or i == n:
+            _bar(label, i, n)
+    return n / (time.perf_counter() - start)
+
+
+def in_process(n: int) -> dict[str, float]:
+    from argparse import Namespace
+
+    from claimscrub.cli.checks import build_checks
+    from claimscrub.cli.scrub import Scrubber
+
+    claims = make_claims(n, "IP")
+
+    def decode_only(claim: dict[str, Any], _i: int) -> None:
+        value, ctype = encode_claim_json(claim)
+        decode_claim(value, content_type=ctype)
+
+    args = Namespace(**{k: None for k in ("mue", "payers", "enrollment", "ptp", "coverage")})
+    scrubber = Scrubber(build_checks(args), dt.date(2026, 6, 1))
+    decode_rate = _timed(n, "in-process decode only", decode_only, claims)
+    rules_rate = _timed(n, "in-process scrub", scrubber.scrub, claims)
+    return {"decode_claims_per_s": decode_rate, "inprocess_claims_per_s": rules_rate}
+
+
+def _records(n: int, prefix: str) -> list[Record]:
+    out: list[Record] = []
+    for claim in make_claims(n, prefix, seed=zlib.crc32(prefix.encode())):
+        value, ctype = encode_claim_json(claim)
+        out.append((claim["claimId"].encode(), value, [(CONTENT_TYPE, ctype)]))
+    return out
+
+
+def _start(procs: list[ServiceProcess]) -> None:
+    for p in procs:
+        p.start()
+
+
+def _stop(procs: list[ServiceProcess]) -> None:
+    for p in procs:
+        p.terminate()
+
+
+def _phase(kafka: LocalKafka, label: str, records: list[Record], rate: float | None) -> LoadRun:
+    run = drive(
+        kafka.bootstrap,
+        records,
+        rate=rate,
+        timeout_s=300,
+        on_progress=lambda sent, got: _bar(label, got, len(records)),
+    )
+    missing = len(records) - len([k for k in run.sent if k in run.received])
+    if missing:
+        _say(f"warning: {label}: {missing} claims got no result within the timeout")
+    return run
+
+
+def _warm_up(kafka: LocalKafka, label: str, prefix: str) -> None:
+    """Send small batches until the consumers are assigned and answering."""
+    deadline = time.monotonic() + 120
+    batch = 0
+    while time.monotonic() < deadline:
+        batch += 1
+        records = _records(100, f"{prefix}{batch}")
+        run = drive(kafka.bootstrap, records, rate=None, timeout_s=5)
+        _bar(label, len(run.received), len(records))
+        if len(run.received) == len(records):
+            return
+    _say(f"warning: {label}: the services did not answer every claim within 120 s")
+
+
+def pipeline_and_passthrough(sustained: int, latency_s: float, rate: float) -> dict[str, Any]:
+    work = Path(tempfile.mkdtemp(prefix="claimscrub-bench-"))
+    port = int(os.environ.get("CLAIMSCRUB_BENCH_KAFKA_PORT", "47092"))
+    kafka = LocalKafka(port=port, run_dir=REPO_ROOT / ".run" / f"bench-kafka-{port}")
+    env = {
+        "CLAIMSCRUB_PAYERS_FILE": str(REPO_ROOT / "examples" / "payers.json"),
+        "CLAIMSCRUB_LOG_LEVEL": "WARNING",
+    }
+    figures: dict[str, Any] = {}
+    _say(f"starting a private Kafka on {kafka.bootstrap}")
+    kafka.start()
+    try:
+        procs = [
+            ServiceProcess(name, module, free_port(), free_port(), kafka, work, env)
+            for name, module in PIPELINE
+        ]
+        _start(procs)
+        try:
+            _warm_up(kafka, "pipeline warm-up", "WU")
+            cpu0 = {p.name: procstat.cpu_seconds(p.proc.pid) for p in procs if p.proc}
+            run = _phase(kafka, "pipeline sustained", _records(sustained, "PS"), None)
+            figures["pipeline_claims_per_s"] = run.throughput()
+            figures["per_service"] = {
+                p.name: {
+                    "cpu_s_per_1000": 1000
+                    * (procstat.cpu_seconds(p.proc.pid) - cpu0[p.name])
+                    / max(1, len(run.received)),
+                    "peak_rss_mb": procstat.peak_rss_mb(p.proc.pid),
+                }
+                for p in procs
+                if p.proc
+            }
+            n_lat = int(rate * latency_s)
+            lat = _phase(kafka, f"pipeline at {rate:g}/s", _records(n_lat, "PL"), rate)
+            ms = lat.latencies_ms()
+            figures.update(
+                offered_rate=rate,
+                p50_ms=percentile(ms, 0.50),
+                p95_ms=percentile(ms, 0.95),
+                p99_ms=percentile(ms, 0.99),
+                duplicates=run.duplicates + lat.duplicates,
+            )
+            figures["max_rss_mb"] = max(s["peak_rss_mb"] for s in figures["per_service"].values())
+        finally:
+            _stop(procs)
+        passthrough = ServiceProcess(
+            "passthrough",
+            "claimscrub.bench.passthrough",
+            free_port(),
+            free_port(),
+            kafka,
+            work,
+            env,
+        )
+        passthrough.start()
+        try:
+            _warm_up(kafka, "passthrough warm-up", "WP")
+            run = _phase(kafka, "passthrough sustained", _records(sustained, "PP"), None)
+            figures["passthrough_claims_per_s"] = run.throughput()
+        finally:
+            passthrough.terminate()
+    finally:
+        kafka.stop()
+    return figures
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="make bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        default=os.environ.get("QUICK", "") not in ("", "0"),
+        help="a smaller run that finishes in about two minutes (QUICK=1)",
+    )
+    parser.add_argument("--rate", type=float, default=300.0, help="offered rate for latency")
+    args = parser.parse_args(argv)
+    n_in, sustained, latency_s = (2_000, 5_000, 10.0) if args.quick else (10_000, 50_000, 30.0)
+
+    figures: dict[str, Any] = in_process(n_in)
+    figures.update(pipeline_and_passthrough(sustained, latency_s, args.rate))
+    ratio_in = figures["inprocess_claims_per_s"] / figures["decode_claims_per_s"]
+    ratio_pipe = figures["pipeline_claims_per_s"] / max(1e-9, figures["passthrough_claims_per_s"])
+    rows = [
+        ("in-process scrub", f"{figures['inprocess_claims_per_s']:,.0f} claims/s"),
+        ("in-process decode only (baseline)", f"{figures['decode_claims_per_s']:,.0f} claims/s"),
+        ("  ratio scrub / decode", f"{ratio_in:.2f}"),
+        (
+            f"pipeline sustained ({sustained:,} claims)",
+            f"{figures['pipeline_claims_per_s']:,.0f} claims/s",
+        ),
+        ("passthrough (baseline)", f"{figures['passthrough_claims_per_s']:,.0f} claims/s"),
+        ("  ratio pipeline / passthrough", f"{ratio_pipe:.2f}"),
+        (
+            f"latency at {args.rate:g}/s offered p50/p95/p99",
+            f"{figures['p50_ms']:.0f} / {figures['p95_ms']:.0f} / {figures['p99_ms']:.0f} ms",
+        ),
+    ]
+    for name, s in figures["per_service"].items():
+        rows.append(
+            (
+                f"  {name}",
+                f"{s['cpu_s_per_1000']:.2f} CPU s/1000 claims, peak RSS {s['peak_rss_mb']:.0f} MB",
+            )
+        )
+    width = max(len(r[0]) for r in rows)
+    print()
+    for name, value in rows:
+        print(f"{name:<{width}}  {value}")
+    keys = (
+        "inprocess_claims_per_s",
+        "decode_claims_per_s",
+        "pipeline_claims_per_s",
+        "passthrough_claims_per_s",
+        "p50_ms",
+        "p95_ms",
+        "p99_ms",
+        "offered_rate",
+        "max_rss_mb",
+    )
+    summary = {k: round(float(figures[k]), 2) for k in keys}
+    summary["quick"] = args.quick
+    print(json.dumps(summary))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
