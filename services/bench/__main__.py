@@ -24,7 +24,7 @@ from typing import Any
 from claimscrub.bench import procstat
 from claimscrub.bench.claims import make_claims
 from claimscrub.bench.load import LoadRun, Record, drive, percentile
-from claimscrub.core.codec import CONTENT_TYPE, decode_claim, encode_claim_json
+from claimscrub.core.codec import CONTENT_TYPE, encode_claim_json
 from claimscrub.runtime.pipeline import PIPELINE
 from claimscrub.runtime.testing import REPO_ROOT, LocalKafka, ServiceProcess, free_port
 
@@ -57,13 +57,12 @@ def in_process(n: int) -> dict[str, float]:
     from argparse import Namespace
 
     from claimscrub.cli.checks import build_checks
-    from claimscrub.cli.scrub import Scrubber
+    from claimscrub.cli.scrub import Scrubber, decode_input
 
     claims = make_claims(n, "IP")
 
-    def decode_only(claim: dict[str, Any], _i: int) -> None:
-        value, ctype = encode_claim_json(claim)
-        decode_claim(value, content_type=ctype)
+    def decode_only(claim: dict[str, Any], i: int) -> None:
+        decode_input(claim, i)
 
     args = Namespace(**{k: None for k in ("mue", "payers", "enrollment", "ptp", "coverage")})
     scrubber = Scrubber(build_checks(args), dt.date(2026, 6, 1))

@@ -111,6 +111,37 @@ class ParsedClaim:
         return self.claim is not None and not self.problems
 
 
+_INT32 = (-(2**31), 2**31 - 1)
+
+
+def proto_int(value: object) -> int | None:
+    """An integer the way proto3 JSON reads one into an int32 field, else None.
+
+    Mirrors ``google.protobuf.json_format._ConvertInteger`` (ints, integral
+    floats, numeric strings without spaces; never booleans) so that a claim
+    parsed straight from JSON and one that went through protobuf agree.
+    """
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return None
+    if isinstance(value, float) and not value.is_integer():
+        return None
+    if isinstance(value, str) and " " in value:
+        return None
+    try:
+        number = int(value)
+    except (ValueError, OverflowError):
+        try:
+            f = float(value)
+        except ValueError:
+            return None
+        if not f.is_integer():
+            return None
+        number = int(f)
+    if not _INT32[0] <= number <= _INT32[1]:
+        return None
+    return number
+
+
 class _Reader:
     """Typed field access that records problems instead of raising."""
 
@@ -156,16 +187,10 @@ class _Reader:
             if required:
                 self.problem(path, "missing")
             return None
-        # bool is an int in Python; a JSON true is not a count.
-        if isinstance(value, bool) or not isinstance(value, int | str):
+        value = proto_int(value)
+        if value is None:
             self.problem(path, "must be an integer")
             return None
-        if isinstance(value, str):
-            # proto3 JSON may carry integers as strings.
-            if not re.fullmatch(r"-?\d+", value.strip()):
-                self.problem(path, "must be an integer")
-                return None
-            value = int(value)
         if minimum is not None and value < minimum:
             self.problem(path, f"must be at least {minimum}")
             return None
@@ -227,10 +252,11 @@ class _Reader:
             return ()
         out: list[int] = []
         for i, item in enumerate(value):
-            if isinstance(item, bool) or not isinstance(item, int):
+            number = proto_int(item)
+            if number is None:
                 self.problem(f"{path}[{i}]", "must be an integer")
                 continue
-            out.append(item)
+            out.append(number)
         return tuple(out)
 
 

@@ -16,7 +16,7 @@ import json
 from typing import Any
 
 from google.protobuf import json_format
-from google.protobuf.message import DecodeError
+from google.protobuf.message import DecodeError, Message
 
 from claimscrub.core.claim import ParsedClaim, parse_claim
 from claimscrub.core.edits import CheckName, Edit, Severity
@@ -36,8 +36,31 @@ def _looks_like_json(value: bytes) -> bool:
     return value.lstrip()[:1] in (b"{", b"[")
 
 
+def message_to_dict(msg: Message) -> dict[str, Any]:
+    """The proto3 JSON form of a message (what ``json_format.MessageToDict``
+    gives for our schema: set fields only, lowerCamelCase names), about five
+    times faster because it walks only the fields that are set.
+
+    Valid for our messages, which have no int64, bytes, enum, map or
+    well-known-type fields; tests/unit/test_codec.py checks it against
+    MessageToDict.
+    """
+    out: dict[str, Any] = {}
+    for field, value in msg.ListFields():
+        if field.type == field.TYPE_MESSAGE:
+            if field.is_repeated:
+                out[field.json_name] = [message_to_dict(v) for v in value]
+            else:
+                out[field.json_name] = message_to_dict(value)
+        elif field.is_repeated:
+            out[field.json_name] = list(value)
+        else:
+            out[field.json_name] = value
+    return out
+
+
 def claim_to_dict(msg: claim_pb2.Claim) -> dict[str, Any]:
-    return json_format.MessageToDict(msg)
+    return message_to_dict(msg)
 
 
 def decode_claim(
@@ -83,9 +106,12 @@ def encode_claim_json(data: Any) -> tuple[bytes, bytes]:
     if isinstance(data, dict):
         try:
             msg = json_format.ParseDict(data, claim_pb2.Claim(), ignore_unknown_fields=True)
-            return msg.SerializeToString(), PROTOBUF
         except json_format.ParseError:
-            pass
+            msg = None
+        # A claim with none of the identifying fields would decode as "not a
+        # claim"; as JSON it is answered with MALFORMED_CLAIM instead.
+        if msg is not None and (msg.claim_id or msg.payer_id or msg.service_lines):
+            return msg.SerializeToString(), PROTOBUF
     return json.dumps(data, separators=(",", ":")).encode(), JSON
 
 

@@ -70,3 +70,20 @@ def test_results_round_trip_through_protobuf() -> None:
     assert decode_check_result(encode_check_result(check)) == check
     scrub = combine("C-1", [check])
     assert decode_scrub_result(encode_scrub_result(scrub)) == scrub
+
+
+def test_the_fast_dict_conversion_matches_message_to_dict() -> None:
+    from google.protobuf import json_format
+
+    from claimscrub.core.codec import claim_to_dict
+    from claimscrub.v1 import claim_pb2
+
+    variants = [
+        CONTRACT_EXAMPLE,
+        {"claimId": "A"},
+        {"serviceLines": [{"lineNumber": 0}]},
+        {"therapy": {"treatmentDaysSinceProgressReport": 0}, "diagnoses": []},
+    ]
+    for data in variants:
+        msg = json_format.ParseDict(data, claim_pb2.Claim())
+        assert claim_to_dict(msg) == json_format.MessageToDict(msg)
