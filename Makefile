@@ -61,7 +61,7 @@ kafka-stop: ## stop the local Kafka broker
 kafka-status:
 	@deploy/kafka/kafka.sh status
 
-up: kafka-start ## start Kafka and every service in the background (logs in .run/logs)
+up: kafka-start ## start Kafka, publish ENROLLMENT_FILE, start every service in the background
 	@$(VENV)/bin/claimscrub enrollment load $(ENROLLMENT_FILE)
 	@PYTHON=$(abspath $(PY)) deploy/local/stack.sh start
 

@@ -56,21 +56,6 @@ class EnrollmentRecord:
     def key(self) -> str:
         return record_key(self.npi, self.payer_id)
 
-    def to_json(self) -> dict[str, Any]:
-        """The contract's JSON shape, absent optional fields left out."""
-        out: dict[str, Any] = {"npi": self.npi, "payerId": self.payer_id, "status": self.status}
-        for name, value in (
-            ("effectiveDate", self.effective_date),
-            ("terminationDate", self.termination_date),
-            ("licenseExpires", self.license_expires),
-        ):
-            if value is not None:
-                out[name] = value.isoformat()
-        if self.taxonomy:
-            out["taxonomy"] = self.taxonomy
-        out["excluded"] = self.excluded
-        return out
-
 
 def normalise_payer(payer_id: str) -> str:
     # Claims' payerId is upper-cased by the claim parser; keys must agree.
