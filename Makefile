@@ -13,6 +13,8 @@ BUF := $(CACHE)/buf/node_modules/.bin/buf
 PROTOS := $(wildcard protos/claimscrub/v1/*.proto)
 GEN_STAMP := services/v1/.generated
 export KAFKA_BOOTSTRAP_SERVERS ?= 127.0.0.1:9092
+# Provider enrollment records `make up` publishes to providers.enrollment.
+ENROLLMENT_FILE ?= examples/enrollment.json
 
 .PHONY: help prereqs setup proto kafka-fetch kafka-start kafka-stop kafka-status up down status \
         demo test test-unit test-integration lint format bench lock clean
@@ -59,7 +61,8 @@ kafka-stop: ## stop the local Kafka broker
 kafka-status:
 	@deploy/kafka/kafka.sh status
 
-up: kafka-start ## start Kafka and every service in the background (logs in .run/logs)
+up: kafka-start ## start Kafka, publish ENROLLMENT_FILE, start every service in the background
+	@$(VENV)/bin/claimscrub enrollment load $(ENROLLMENT_FILE)
 	@PYTHON=$(abspath $(PY)) deploy/local/stack.sh start
 
 down: ## stop every service and Kafka

@@ -13,6 +13,7 @@ export CLAIMSCRUB_PAYERS_FILE=${CLAIMSCRUB_PAYERS_FILE:-$root/examples/payers.js
 # name module grpc-port metrics-port
 services=(
   "units claimscrub.units.main 50051 9101"
+  "enrollment claimscrub.enrollment.main 50053 9103"
   "aggregator claimscrub.aggregator.main 50055 9105"
 )
 

@@ -32,10 +32,21 @@ def add_reference_options(parser: argparse.ArgumentParser) -> None:
         metavar="FILE",
         help="CMS practitioner MUE CSV as published (default: bundled SAMPLE)",
     )
+    parser.add_argument(
+        "--enrollment",
+        type=existing_file,
+        metavar="FILE",
+        help="provider enrollment records (JSON array or JSON Lines); "
+        "without it no provider is enrolled",
+    )
 
 
 def build_checks(args: argparse.Namespace) -> list[Check]:
     """Every check, in contract order; raises ReferenceDataError for bad files."""
+    from claimscrub.enrollment.check import load_enrollment_check
     from claimscrub.units.check import load_units_check
 
-    return [load_units_check(args.mue, args.payers)]
+    return [
+        load_units_check(args.mue, args.payers),
+        load_enrollment_check(args.enrollment, args.payers),
+    ]

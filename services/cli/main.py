@@ -21,6 +21,7 @@ Catch what would get outpatient therapy claims denied before they reach the paye
   claimscrub scrub claims.json               scrub in this process (no broker)
   claimscrub scrub claims.jsonl --format json --as-of 2026-06-01
   claimscrub submit claims.json --wait       through the Kafka pipeline (make up)
+  claimscrub enrollment load providers.json  publish enrollment records (make up)
 
 CLAIMS is a .json file (one claim or an array), a .jsonl file, or - for stdin.
 The claim format, edit codes and result format: docs/contract.md in the source tree.
@@ -91,6 +92,24 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="how long --wait waits for all results (default 60)",
     )
+
+    enrollment = sub.add_parser(
+        "enrollment",
+        help="manage provider enrollment records (Kafka)",
+        description="Provider enrollment records on the compacted topic providers.enrollment.",
+    )
+    enrollment_sub = enrollment.add_subparsers(
+        dest="enrollment_command", metavar="ACTION", required=True
+    )
+    load = enrollment_sub.add_parser(
+        "load",
+        help="publish a file of enrollment records to providers.enrollment",
+        description="Validate FILE (JSON array or JSON Lines of enrollment records) and "
+        "publish every record, keyed npi:payerId, to providers.enrollment at "
+        "KAFKA_BOOTSTRAP_SERVERS (default 127.0.0.1:9092). Nothing is published "
+        "unless every record is valid.",
+    )
+    load.add_argument("file", metavar="FILE", help="enrollment records (.json or .jsonl)")
     return parser
 
 
@@ -111,6 +130,8 @@ def _scrub(args: argparse.Namespace) -> int:
         checks = build_checks(args)
     except (InputError, ReferenceDataError) as exc:
         return _fail(str(exc))
+    if args.enrollment is None:
+        print("claimscrub: no --enrollment FILE: no provider is enrolled", file=sys.stderr)
     scrubber = Scrubber(checks, args.as_of or dt.date.today())
     progress = output.Progress(len(claims), "scrubbed")
     results = []
@@ -141,11 +162,27 @@ def _submit(args: argparse.Namespace) -> int:
         return _fail(str(exc))
 
 
+def _enrollment(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from claimscrub.cli.enrollment import BrokerError, load
+    from claimscrub.core.payers import ReferenceDataError
+
+    bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
+    try:
+        load(Path(args.file), bootstrap)
+    except (ReferenceDataError, BrokerError) as exc:
+        return _fail(str(exc))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         if args.command == "scrub":
             return _scrub(args)
+        if args.command == "enrollment":
+            return _enrollment(args)
         return _submit(args)
     except BrokenPipeError:  # `claimscrub scrub ... | head` is fine
         return 0

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import faust
@@ -34,7 +35,16 @@ def dlq_headers(
     ]
 
 
-def install_check_agent(app: faust.App, settings: Settings, check: Check) -> Any:
+def install_check_agent(
+    app: faust.App,
+    settings: Settings,
+    check: Check,
+    *,
+    ready: Callable[[], Awaitable[object]] | None = None,
+) -> Any:
+    """The check's agent; with ``ready``, claims wait until it returns (a check
+    whose reference data streams in from a topic must not judge claims
+    against a half-loaded table)."""
     submitted = raw_topic(app, CLAIMS_SUBMITTED)
     checks_topic = raw_topic(app, CLAIMS_CHECKS)
     dlq = raw_topic(app, CLAIMS_DLQ)
@@ -43,6 +53,8 @@ def install_check_agent(app: faust.App, settings: Settings, check: Check) -> Any
     check_name = check.name.value
 
     async def check_claims(stream: Any) -> None:
+        if ready is not None:
+            await ready()
         async for event in stream.events():
             msg = event.message
             key: bytes = event.key or b""

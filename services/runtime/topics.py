@@ -34,6 +34,16 @@ PROVIDERS_ENROLLMENT = TopicSpec(
     {"cleanup.policy": "compact"},
 )
 CLAIMS_DLQ = TopicSpec("claims.dlq", "original key", "undecodable event + reason headers")
+# The aggregator's Faust table changelog ("<app id>-<table>-changelog"), made
+# here ahead of time: when Faust creates it while the aggregator starts, the
+# consumer can cache it with 0 partitions, and every verdict then fails with
+# PartitionsMismatch (seen starting three services at once on a fresh broker).
+AGGREGATOR_CHANGELOG = TopicSpec(
+    "claimscrub-aggregator-claim-state-changelog",
+    "claimId",
+    "aggregator claim state (Faust table changelog)",
+    {"cleanup.policy": "compact"},
+)
 
 ALL_TOPICS: tuple[TopicSpec, ...] = (
     CLAIMS_SUBMITTED,
@@ -42,6 +52,7 @@ ALL_TOPICS: tuple[TopicSpec, ...] = (
     CLAIMS_DEIDENTIFIED,
     PROVIDERS_ENROLLMENT,
     CLAIMS_DLQ,
+    AGGREGATOR_CHANGELOG,
 )
 
 

@@ -1,5 +1,6 @@
-"""The running pipeline for integration tests: units + aggregator as real
-processes on the session's broker, started once and shared."""
+"""The running pipeline for integration tests: every service as a real
+process on the session's broker, started once and shared. The example
+enrollment records are on providers.enrollment before the services start."""
 
 from __future__ import annotations
 
@@ -8,11 +9,14 @@ from pathlib import Path
 
 import pytest
 
+from claimscrub.cli.enrollment import publish_records
+from claimscrub.enrollment.records import read_records
 from claimscrub.runtime.testing import LocalKafka, ServiceProcess, free_port
 
 # Every service of the pipeline, in start order: (name, entry module).
 PIPELINE = [
     ("units", "claimscrub.units.main"),
+    ("enrollment", "claimscrub.enrollment.main"),
     ("aggregator", "claimscrub.aggregator.main"),
 ]
 
@@ -22,6 +26,7 @@ def services(
     kafka: LocalKafka, tmp_path_factory: pytest.TempPathFactory, examples_dir: Path
 ) -> Iterator[dict[str, ServiceProcess]]:
     log_dir = tmp_path_factory.mktemp("services")
+    publish_records(read_records(examples_dir / "enrollment.json"), kafka.bootstrap)
     env = {"CLAIMSCRUB_PAYERS_FILE": str(examples_dir / "payers.json")}
     procs = {
         name: ServiceProcess(name, module, free_port(), free_port(), kafka, log_dir, env)

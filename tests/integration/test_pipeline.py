@@ -1,5 +1,5 @@
-"""The walking skeleton end to end: claims into a real Kafka, the units and
-aggregator services as real processes, one ScrubResult per claim out."""
+"""The pipeline end to end: claims into a real Kafka, the check services and
+the aggregator as real processes, one ScrubResult per claim out."""
 
 from __future__ import annotations
 
@@ -22,6 +22,9 @@ def _claim(i: int, minutes: int, units: int) -> dict[str, Any]:
         "payerId": "MEDICARE",
         "submissionDate": "2026-06-01",
         "patient": {"firstName": "Zebulon", "lastName": "Quartermaine", "memberId": "ZQ99887766"},
+        # Enrolled with MEDICARE in examples/enrollment.json (loaded by conftest).
+        "billingProvider": {"npi": "1558598797"},
+        "renderingProvider": {"npi": "1234567893", "taxonomy": "225100000X"},
         "serviceLines": [
             {
                 "lineNumber": 1,
@@ -74,7 +77,7 @@ def test_every_claim_gets_exactly_one_result_with_the_expected_edits(
             minutes,
             units,
         )
-        assert result.checks == ("UNITS",)
+        assert result.checks == ("UNITS", "ENROLLMENT")
 
 
 def test_garbage_goes_to_the_dlq_and_the_stream_goes_on(
@@ -96,13 +99,19 @@ def test_garbage_goes_to_the_dlq_and_the_stream_goes_on(
     records.append((b"GB-MALFORMED", json.dumps(malformed).encode(), [(CONTENT_TYPE, JSON)]))
     produce(kafka.bootstrap, CLAIMS_SUBMITTED.name, records)
 
-    dlq = consume_all(kafka.bootstrap, CLAIMS_DLQ.name, until=len(garbage))
-    ours = [r for r in dlq if r.key == b"GB-SHARED"]
-    assert sorted(r.value for r in ours) == sorted(garbage)
-    for r in ours:
-        headers = dict(r.headers)
-        assert headers["claimscrub-reason"]
-        assert headers["claimscrub-service"] == b"units"
+    # Every check service reads claims.submitted, so each dead-letters the
+    # garbage once, under its own name.
+    check_services = [name for name in ("units", "necessity", "enrollment") if name in services]
+    dlq = consume_all(kafka.bootstrap, CLAIMS_DLQ.name, until=len(garbage) * len(check_services))
+    by_service: dict[str, list[bytes]] = {}
+    for r in dlq:
+        if r.key == b"GB-SHARED":
+            headers = dict(r.headers)
+            assert headers["claimscrub-reason"]
+            by_service.setdefault(headers["claimscrub-service"].decode(), []).append(r.value)
+    assert sorted(by_service) == sorted(check_services)
+    for values in by_service.values():
+        assert sorted(values) == sorted(garbage)
 
     scrubbed = consume_all(kafka.bootstrap, CLAIMS_SCRUBBED.name, until=1)
     results = {

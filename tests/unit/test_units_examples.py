@@ -44,6 +44,9 @@ EXPECTED: dict[str, list[tuple[str, int]] | None] = {
     "EX-010": [],
     # serviceLines[0].units missing.
     "EX-011": None,
+    # EX-012..EX-020 show the ENROLLMENT edits (tests/unit/test_enrollment_examples.py);
+    # their units are right: 97110 30 min ×2 on each date of service.
+    **{f"EX-0{n}": [] for n in range(12, 21)},
 }
 
 

@@ -1,0 +1,34 @@
+"""The ENROLLMENT check as a :class:`~claimscrub.core.checks.Check`.
+
+The rules close over an :class:`EnrollmentTable`: in the service the table
+follows providers.enrollment, so each claim is judged against the records as
+they stand when it is processed; in the CLI it holds ``--enrollment FILE``.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from pathlib import Path
+
+from claimscrub.core.checks import Check
+from claimscrub.core.edits import CheckName
+from claimscrub.core.payers import PayerPolicies
+from claimscrub.enrollment.records import read_records
+from claimscrub.enrollment.reference import EnrollmentReference
+from claimscrub.enrollment.rules import check_enrollment
+from claimscrub.enrollment.table import EnrollmentTable
+
+
+def enrollment_check(
+    table: EnrollmentTable, ref: EnrollmentReference, payers: PayerPolicies
+) -> Check:
+    return Check(CheckName.ENROLLMENT, partial(check_enrollment, ref=ref, table=table), payers)
+
+
+def load_enrollment_check(enrollment_file: Path | None, payers_file: Path | None) -> Check:
+    """The check over a records file; without one the table is empty and every
+    provider reads as not enrolled (no record is never a pass)."""
+    records = read_records(enrollment_file) if enrollment_file is not None else []
+    return enrollment_check(
+        EnrollmentTable(records), EnrollmentReference.load(), PayerPolicies.load(payers_file)
+    )
