@@ -32,10 +32,32 @@ def add_reference_options(parser: argparse.ArgumentParser) -> None:
         metavar="FILE",
         help="CMS practitioner MUE CSV as published (default: bundled SAMPLE)",
     )
+    parser.add_argument(
+        "--ptp",
+        type=existing_file,
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="CMS practitioner PTP edits, CSV or CMS's tab-separated text; repeat for the "
+        "quarter's four files (default: bundled SAMPLE pairs)",
+    )
+    parser.add_argument(
+        "--coverage",
+        type=existing_file,
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="coverage policies, procedure -> supporting ICD-10-CM codes (default: bundled "
+        "SAMPLE policy)",
+    )
 
 
 def build_checks(args: argparse.Namespace) -> list[Check]:
     """Every check, in contract order; raises ReferenceDataError for bad files."""
+    from claimscrub.necessity.cli import load_cli_check
     from claimscrub.units.check import load_units_check
 
-    return [load_units_check(args.mue, args.payers)]
+    return [
+        load_units_check(args.mue, args.payers),
+        load_cli_check(args.ptp, args.coverage, args.payers),
+    ]

@@ -34,6 +34,14 @@ PROVIDERS_ENROLLMENT = TopicSpec(
     {"cleanup.policy": "compact"},
 )
 CLAIMS_DLQ = TopicSpec("claims.dlq", "original key", "undecodable event + reason headers")
+# Internal to the necessity service: claims.submitted repartitioned by beneficiary
+# so its per-beneficiary table is co-partitioned with its input. Carries the claim
+# (clinical boundary, like claims.submitted); the key is a keyed hash, never an ID.
+NECESSITY_BY_BENEFICIARY = TopicSpec(
+    "necessity.claims-by-beneficiary",
+    "beneficiary token (HMAC-SHA256 of payerId + memberId)",
+    "claimscrub.v1.Claim as submitted",
+)
 
 ALL_TOPICS: tuple[TopicSpec, ...] = (
     CLAIMS_SUBMITTED,
@@ -42,6 +50,7 @@ ALL_TOPICS: tuple[TopicSpec, ...] = (
     CLAIMS_DEIDENTIFIED,
     PROVIDERS_ENROLLMENT,
     CLAIMS_DLQ,
+    NECESSITY_BY_BENEFICIARY,
 )
 
 

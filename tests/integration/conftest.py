@@ -13,6 +13,7 @@ from claimscrub.runtime.testing import LocalKafka, ServiceProcess, free_port
 # Every service of the pipeline, in start order: (name, entry module).
 PIPELINE = [
     ("units", "claimscrub.units.main"),
+    ("necessity", "claimscrub.necessity.main"),
     ("aggregator", "claimscrub.aggregator.main"),
 ]
 

@@ -44,6 +44,9 @@ EXPECTED: dict[str, list[tuple[str, int]] | None] = {
     "EX-010": [],
     # serviceLines[0].units missing.
     "EX-011": None,
+    # EX-012..EX-024 show one NECESSITY edit each (tests/unit/test_necessity_examples.py);
+    # their units are right: 30 min ×2, 40 min (untimed evaluation) ×1, 15 + 30 min → 1 + 2.
+    **{f"EX-{n:03d}": [] for n in range(12, 25)},
 }
 
 
