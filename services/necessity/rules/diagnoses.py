@@ -5,7 +5,8 @@
   (a letter, a digit, a letter or digit, then up to four more after an
   optional dot - the 3-7 character structure of ICD-10-CM codes).
 * DIAGNOSIS_NOT_SUPPORTED: a procedure a loaded coverage policy covers, when
-  none of the line's valid pointed diagnoses is on that policy's list.
+  none of the line's valid pointed diagnoses is on that policy's list (a line
+  with no valid pointed diagnosis has its DIAGNOSIS_MISSING instead).
 
 Messages name diagnoses by position, never by value.
 """
@@ -59,6 +60,8 @@ def diagnosis_edits(claim: Claim, ref: NecessityReference) -> list[Edit]:
             for p in line.diagnosis_pointers
             if 1 <= p <= count and p in valid
         ]
+        if not pointed:
+            continue  # nothing valid to judge: DIAGNOSIS_MISSING already says why
         if not any(policy.supports(dx) for policy in policies for dx in pointed):
             names = ", ".join(p.policy_id for p in policies)
             sample = " (sample coverage policy)" if ref.coverage.is_sample else ""
