@@ -1,12 +1,18 @@
 """The enrollment service's ``GetEnrollment``, as the necessity check asks it.
 
 One call per claim that needs the rendering provider's role and whose
-taxonomy does not give it. Deadline and retries come from the gRPC service
-config, so the channel itself retries a refused or reset connection
-(UNAVAILABLE) with backoff, and the whole call, retries included, ends at the
-deadline (CLAIMSCRUB_ENROLLMENT_TIMEOUT_SECONDS). Any failure becomes an
-unknown role with a reason; the caller never sees an exception, so a missing
-or hung enrollment service neither stalls nor crashes the check.
+taxonomy does not give it. Retries come from the gRPC service config, so the
+channel itself retries a refused or reset connection (UNAVAILABLE) with
+backoff; the whole call, retries included, ends at the deadline
+(CLAIMSCRUB_ENROLLMENT_TIMEOUT_SECONDS). Any failure becomes an unknown role
+with a reason; the caller never sees an exception, so a missing or hung
+enrollment service neither stalls nor crashes the check.
+
+The deadline is set on each call, not as the service config's ``timeout``:
+grpcio applies a service-config timeout about a second early, so one under
+two seconds fails every call at once (grpc/grpc#34547, #40633; seen here
+with grpcio 1.85). A per-call timeout is exact, and gRPC uses the earlier of
+the two when both are set.
 
 Reconnect backoff is capped low so the check recovers within seconds once
 the enrollment service is back.
@@ -38,23 +44,21 @@ RETRY_POLICY: dict[str, Any] = {
 }
 
 
-def service_config(timeout_s: float) -> str:
-    return json.dumps(
-        {
-            "methodConfig": [
-                {
-                    "name": [{"service": _SERVICE, "method": "GetEnrollment"}],
-                    "timeout": f"{timeout_s:.3f}s",
-                    "retryPolicy": RETRY_POLICY,
-                }
-            ]
-        }
-    )
+SERVICE_CONFIG = json.dumps(
+    {
+        "methodConfig": [
+            {
+                "name": [{"service": _SERVICE, "method": "GetEnrollment"}],
+                "retryPolicy": RETRY_POLICY,
+            }
+        ]
+    }
+)
 
 
-def channel_options(timeout_s: float) -> list[tuple[str, Any]]:
+def channel_options() -> list[tuple[str, Any]]:
     return [
-        ("grpc.service_config", service_config(timeout_s)),
+        ("grpc.service_config", SERVICE_CONFIG),
         ("grpc.enable_retries", 1),
         ("grpc.initial_reconnect_backoff_ms", 200),
         ("grpc.min_reconnect_backoff_ms", 200),
@@ -109,15 +113,13 @@ class EnrollmentLookup:
 
     def _stub_now(self) -> Any:
         if self._stub is None:
-            self._channel = grpc.aio.insecure_channel(
-                self.target, options=channel_options(self.timeout_s)
-            )
+            self._channel = grpc.aio.insecure_channel(self.target, options=channel_options())
             self._stub = enrollment_service_pb2_grpc.EnrollmentServiceStub(self._channel)
         return self._stub
 
     async def role(self, request: LookupRequest) -> ProviderRole:
         try:
-            reply = await self._stub_now().GetEnrollment(_request(request))
+            reply = await self._stub_now().GetEnrollment(_request(request), timeout=self.timeout_s)
         except grpc.RpcError as exc:
             return _failure(exc)
         return role_from_response(reply)
@@ -135,12 +137,12 @@ class SyncEnrollmentLookup:
     def __init__(self, target: str, timeout_s: float) -> None:
         self.target = target
         self.timeout_s = timeout_s
-        self._channel = grpc.insecure_channel(target, options=channel_options(timeout_s))
+        self._channel = grpc.insecure_channel(target, options=channel_options())
         self._stub = enrollment_service_pb2_grpc.EnrollmentServiceStub(self._channel)
 
     def role(self, request: LookupRequest) -> ProviderRole:
         try:
-            reply = self._stub.GetEnrollment(_request(request))
+            reply = self._stub.GetEnrollment(_request(request), timeout=self.timeout_s)
         except grpc.RpcError as exc:
             return _failure(exc)
         return role_from_response(reply)
