@@ -49,6 +49,9 @@ class FakeEnrollment(enrollment_service_pb2_grpc.EnrollmentServiceServicer):
     hang: bool = False
     calls: list[tuple[str, str, str]] = field(default_factory=list)
 
+    async def Check(self, request: claim_pb2.Claim, context: Any) -> Any:
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "not used here")
+
     async def GetEnrollment(
         self, request: enrollment_service_pb2.GetEnrollmentRequest, context: Any
     ) -> enrollment_service_pb2.GetEnrollmentResponse:
