@@ -212,11 +212,11 @@ def test_necessity_grpc_check_uses_the_lookup(servers: ServerThread) -> None:
         servicer = NecessityServicer(
             check, ref, lookup=lookup, read_history=lambda _t: None, hmac_key=b"k", instance="t"
         )
-        server, port = servers.start(
-            lambda s, sv=servicer: (
-                necessity_service_pb2_grpc.add_NecessityServiceServicer_to_server(sv, s)
-            )
-        )
+
+        def register(s: grpc.aio.Server, sv: NecessityServicer = servicer) -> None:
+            necessity_service_pb2_grpc.add_NecessityServiceServicer_to_server(sv, s)
+
+        server, port = servers.start(register)
         try:
             with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
                 stub = necessity_service_pb2_grpc.NecessityServiceStub(channel)
