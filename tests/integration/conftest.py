@@ -1,5 +1,5 @@
-"""The running pipeline for integration tests: units + aggregator as real
-processes on the session's broker, started once and shared."""
+"""The running pipeline for integration tests: every service of PIPELINE as a
+real process on the session's broker, started once and shared."""
 
 from __future__ import annotations
 
@@ -23,9 +23,17 @@ def services(
     kafka: LocalKafka, tmp_path_factory: pytest.TempPathFactory, examples_dir: Path
 ) -> Iterator[dict[str, ServiceProcess]]:
     log_dir = tmp_path_factory.mktemp("services")
-    env = {"CLAIMSCRUB_PAYERS_FILE": str(examples_dir / "payers.json")}
+    ports = {name: (free_port(), free_port()) for name, _ in PIPELINE}
+    # Necessity looks provider roles up in the enrollment service; until that service is
+    # in the PIPELINE nothing listens on this port (the unreachable path).
+    enrollment = ports["enrollment"][0] if "enrollment" in ports else free_port()
+    env = {
+        "CLAIMSCRUB_PAYERS_FILE": str(examples_dir / "payers.json"),
+        "CLAIMSCRUB_ENROLLMENT_ADDR": f"127.0.0.1:{enrollment}",
+        "CLAIMSCRUB_ENROLLMENT_TIMEOUT_SECONDS": "1",
+    }
     procs = {
-        name: ServiceProcess(name, module, free_port(), free_port(), kafka, log_dir, env)
+        name: ServiceProcess(name, module, *ports[name], kafka, log_dir, env)
         for name, module in PIPELINE
     }
     started: list[ServiceProcess] = []

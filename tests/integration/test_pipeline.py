@@ -1,5 +1,5 @@
-"""The walking skeleton end to end: claims into a real Kafka, the units and
-aggregator services as real processes, one ScrubResult per claim out."""
+"""The pipeline end to end: claims into a real Kafka, the check services and the
+aggregator as real processes, one ScrubResult per claim out."""
 
 from __future__ import annotations
 
@@ -21,7 +21,13 @@ def _claim(i: int, minutes: int, units: int) -> dict[str, Any]:
         "claimId": f"IT-{i:05d}",
         "payerId": "MEDICARE",
         "submissionDate": "2026-06-01",
-        "patient": {"firstName": "Zebulon", "lastName": "Quartermaine", "memberId": "ZQ99887766"},
+        "patient": {
+            "firstName": "Zebulon",
+            "lastName": "Quartermaine",
+            "memberId": f"ZQ99887766-{i}",
+        },
+        "renderingProvider": {"npi": "1234567893", "taxonomy": "225100000X"},
+        "diagnoses": ["M62.81"],
         "serviceLines": [
             {
                 "lineNumber": 1,
@@ -30,8 +36,17 @@ def _claim(i: int, minutes: int, units: int) -> dict[str, Any]:
                 "modifiers": ["GP"],
                 "units": units,
                 "minutes": minutes,
+                "chargeAmount": "42.00",
+                "diagnosisPointers": [1],
             },
         ],
+        # Complete for the NECESSITY check, so only the units arithmetic varies.
+        "therapy": {
+            "discipline": "PT",
+            "planOfCare": {"certifiedDate": "2026-04-20", "endDate": "2026-07-18"},
+            "treatmentDaysSinceProgressReport": 0,
+            "amountUsedYtd": "0.00",
+        },
     }
 
 
@@ -74,7 +89,7 @@ def test_every_claim_gets_exactly_one_result_with_the_expected_edits(
             minutes,
             units,
         )
-        assert result.checks == ("UNITS",)
+        assert result.checks == ("UNITS", "NECESSITY")
 
 
 def test_garbage_goes_to_the_dlq_and_the_stream_goes_on(
@@ -96,13 +111,17 @@ def test_garbage_goes_to_the_dlq_and_the_stream_goes_on(
     records.append((b"GB-MALFORMED", json.dumps(malformed).encode(), [(CONTENT_TYPE, JSON)]))
     produce(kafka.bootstrap, CLAIMS_SUBMITTED.name, records)
 
-    dlq = consume_all(kafka.bootstrap, CLAIMS_DLQ.name, until=len(garbage))
+    # Every check service consumes claims.submitted, so each dead-letters the garbage
+    # once, saying which service it was.
+    checkers = [b"units", b"necessity"]
+    dlq = consume_all(kafka.bootstrap, CLAIMS_DLQ.name, until=len(garbage) * len(checkers))
     ours = [r for r in dlq if r.key == b"GB-SHARED"]
-    assert sorted(r.value for r in ours) == sorted(garbage)
+    for service in checkers:
+        by_service = [r for r in ours if dict(r.headers)["claimscrub-service"] == service]
+        assert sorted(r.value for r in by_service) == sorted(garbage), service
+    assert len(ours) == len(garbage) * len(checkers)
     for r in ours:
-        headers = dict(r.headers)
-        assert headers["claimscrub-reason"]
-        assert headers["claimscrub-service"] == b"units"
+        assert dict(r.headers)["claimscrub-reason"]
 
     scrubbed = consume_all(kafka.bootstrap, CLAIMS_SCRUBBED.name, until=1)
     results = {
