@@ -43,6 +43,24 @@ NECESSITY_BY_BENEFICIARY = TopicSpec(
     "claimscrub.v1.Claim as submitted",
 )
 
+# Changelog topics of the services' Faust tables, named as Faust names them
+# ("<app id>-<table>-changelog"). Faust creates them itself, but on a brand-new
+# broker it can subscribe before they exist, and then refuses every table write
+# (PartitionsMismatch: 0 changelog partitions) until a later rebalance; created
+# up front with the other topics, they are there from the first start.
+AGGREGATOR_STATE_CHANGELOG = TopicSpec(
+    "claimscrub-aggregator-claim-state-changelog",
+    "claimId",
+    "aggregator claim state (JSON)",
+    {"cleanup.policy": "compact"},
+)
+NECESSITY_HISTORY_CHANGELOG = TopicSpec(
+    "claimscrub-necessity-beneficiary-history-changelog",
+    "beneficiary token (HMAC-SHA256 of payerId + memberId)",
+    "necessity beneficiary history (JSON)",
+    {"cleanup.policy": "compact"},
+)
+
 ALL_TOPICS: tuple[TopicSpec, ...] = (
     CLAIMS_SUBMITTED,
     CLAIMS_CHECKS,
@@ -51,6 +69,8 @@ ALL_TOPICS: tuple[TopicSpec, ...] = (
     PROVIDERS_ENROLLMENT,
     CLAIMS_DLQ,
     NECESSITY_BY_BENEFICIARY,
+    AGGREGATOR_STATE_CHANGELOG,
+    NECESSITY_HISTORY_CHANGELOG,
 )
 
 
