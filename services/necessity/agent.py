@@ -9,7 +9,8 @@
 The table ``beneficiary-history`` is keyed by the token and partitioned like
 the intermediate topic, so each instance holds the histories of exactly the
 beneficiaries it checks, and Faust restores it from its changelog topic
-(``claimscrub-necessity-beneficiary-history-changelog``) after a restart.
+(``claimscrub-necessity-beneficiary-history-changelog``, created with the
+other topics: runtime/topics.py) after a restart.
 Within a partition claims are checked one at a time, in order, so a
 beneficiary's claims accumulate as they were submitted.
 """

@@ -9,6 +9,7 @@ service (they never leave the process here).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -24,7 +25,7 @@ def load_cli_check(
     ptp_files: Sequence[Path], coverage_files: Sequence[Path], payers_file: Path | None
 ) -> Check:
     try:
-        own = NecessitySettings.from_env({**_env_without_files()})
+        own = NecessitySettings.from_env(_env_without_files())
     except SettingsError as exc:
         raise ReferenceDataError(str(exc)) from None
     lookup = (
@@ -39,8 +40,6 @@ def _env_without_files() -> dict[str, str]:
     # The CLI takes reference files from its options (--ptp, --coverage) only,
     # as it does for --mue and --payers, so a shell that exported the service's
     # variables still scrubs with what the command line says.
-    import os
-
     return {
         k: v
         for k, v in os.environ.items()

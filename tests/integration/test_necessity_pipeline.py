@@ -16,14 +16,18 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from claimscrub.core.codec import CONTENT_TYPE, decode_scrub_result, encode_claim_json
 from claimscrub.core.results import ScrubResult
 from claimscrub.runtime.testing import LocalKafka, ServiceProcess, consume_all, produce
-from claimscrub.runtime.topics import CLAIMS_SCRUBBED, CLAIMS_SUBMITTED, NECESSITY_BY_BENEFICIARY
+from claimscrub.runtime.topics import (
+    CLAIMS_SCRUBBED,
+    CLAIMS_SUBMITTED,
+    NECESSITY_BY_BENEFICIARY,
+    NECESSITY_HISTORY_CHANGELOG,
+)
 from claimscrub.v1 import claim_pb2, necessity_service_pb2_grpc
 
 pytestmark = pytest.mark.kafka
 
 MEMBER = "NQ55501234"
 PHI = ("Philippa", "Nightingale-Quorn", MEMBER, "77 Quill Lane")
-CHANGELOG = "claimscrub-necessity-beneficiary-history-changelog"
 
 
 def _claim(claim_id: str, ytd: str, charge: str, **changes: Any) -> dict[str, Any]:
@@ -167,7 +171,7 @@ def test_topic_keys_changelog_and_logs_carry_no_member_id(
     kafka: LocalKafka, services: dict[str, ServiceProcess]
 ) -> None:
     routed = consume_all(kafka.bootstrap, NECESSITY_BY_BENEFICIARY.name, until=2, settle_s=1)
-    changelog = consume_all(kafka.bootstrap, CHANGELOG, until=2, settle_s=1)
+    changelog = consume_all(kafka.bootstrap, NECESSITY_HISTORY_CHANGELOG.name, until=2, settle_s=1)
     assert routed and changelog
     for r in [*routed, *changelog]:
         key = r.key.decode()
