@@ -10,10 +10,13 @@ run=${CLAIMSCRUB_RUN_DIR:-$root/.run}
 py=${PYTHON:-$root/.venv/bin/python}
 export KAFKA_BOOTSTRAP_SERVERS=${KAFKA_BOOTSTRAP_SERVERS:-127.0.0.1:9092}
 export CLAIMSCRUB_PAYERS_FILE=${CLAIMSCRUB_PAYERS_FILE:-$root/examples/payers.json}
+# The necessity check asks the enrollment service for provider roles the claim's taxonomy does not give.
+export CLAIMSCRUB_ENROLLMENT_ADDR=${CLAIMSCRUB_ENROLLMENT_ADDR:-127.0.0.1:50053}
 # name module grpc-port metrics-port
 services=(
   "units claimscrub.units.main 50051 9101"
   "enrollment claimscrub.enrollment.main 50053 9103"
+  "necessity claimscrub.necessity.main 50052 9102"
   "aggregator claimscrub.aggregator.main 50055 9105"
 )
 

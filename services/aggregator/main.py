@@ -1,7 +1,7 @@
 """Entry point of the aggregator (``claimscrub-aggregator``).
 
 Publishes exactly one ScrubResult per claim on claims.scrubbed once every
-check named in CLAIMSCRUB_REQUIRED_CHECKS (default UNITS,ENROLLMENT) has answered.
+check named in CLAIMSCRUB_REQUIRED_CHECKS (default UNITS,NECESSITY,ENROLLMENT) has answered.
 """
 
 from __future__ import annotations

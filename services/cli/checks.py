@@ -39,14 +39,34 @@ def add_reference_options(parser: argparse.ArgumentParser) -> None:
         help="provider enrollment records (JSON array or JSON Lines); "
         "without it no provider is enrolled",
     )
+    parser.add_argument(
+        "--ptp",
+        type=existing_file,
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="CMS practitioner PTP edits, CSV or CMS's tab-separated text; repeat for the "
+        "quarter's four files (default: bundled SAMPLE pairs)",
+    )
+    parser.add_argument(
+        "--coverage",
+        type=existing_file,
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="coverage policies, procedure -> supporting ICD-10-CM codes (default: bundled "
+        "SAMPLE policy)",
+    )
 
 
 def build_checks(args: argparse.Namespace) -> list[Check]:
     """Every check, in contract order; raises ReferenceDataError for bad files."""
     from claimscrub.enrollment.check import load_enrollment_check
+    from claimscrub.necessity.cli import load_cli_check
     from claimscrub.units.check import load_units_check
 
     return [
         load_units_check(args.mue, args.payers),
+        load_cli_check(args.ptp, args.coverage, args.payers),
         load_enrollment_check(args.enrollment, args.payers),
     ]

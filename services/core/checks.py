@@ -2,6 +2,12 @@
 
 The Kafka agent, the gRPC servicer and the CLI all call :meth:`Check.run`,
 which is why the three always agree.
+
+A stateful check (NECESSITY: year-to-date amounts per beneficiary) keeps the
+same shape. Its rules close over a state object: in the CLI one that lives
+for the batch, so claims accumulate in input order. A service holds the state
+elsewhere (a Faust table) and passes ``rules`` bound to one claim's state to
+:meth:`Check.run`, so the claim-level edits and the result stay shared code.
 """
 
 from __future__ import annotations
@@ -32,10 +38,13 @@ class Check:
         *,
         submitted_at_ms: int = 0,
         producer: str = "",
+        rules: Rules | None = None,
     ) -> CheckResult:
+        """The check's verdict; ``rules``, when given, stand in for the check's own
+        for this one claim (a stateful check's rules bound to the claim's state)."""
         edits = claim_level_edits(parsed, self.payers, today)
         if parsed.ok and parsed.claim is not None:
-            edits.extend(self.rules(parsed.claim))
+            edits.extend((rules or self.rules)(parsed.claim))
         return CheckResult(
             claim_id=parsed.claim_id,
             check=self.name,

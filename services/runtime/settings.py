@@ -85,7 +85,7 @@ class Settings:
         env: Mapping[str, str] | None = None,
     ) -> Settings:
         e = os.environ if env is None else env
-        checks = e.get("CLAIMSCRUB_REQUIRED_CHECKS", "UNITS,ENROLLMENT")
+        checks = e.get("CLAIMSCRUB_REQUIRED_CHECKS", "UNITS,NECESSITY,ENROLLMENT")
         required = tuple(c.strip().upper() for c in checks.split(",") if c.strip())
         if not required:
             raise SettingsError("CLAIMSCRUB_REQUIRED_CHECKS must name at least one check")

@@ -34,14 +34,30 @@ PROVIDERS_ENROLLMENT = TopicSpec(
     {"cleanup.policy": "compact"},
 )
 CLAIMS_DLQ = TopicSpec("claims.dlq", "original key", "undecodable event + reason headers")
-# The aggregator's Faust table changelog ("<app id>-<table>-changelog"), made
-# here ahead of time: when Faust creates it while the aggregator starts, the
-# consumer can cache it with 0 partitions, and every verdict then fails with
-# PartitionsMismatch (seen starting three services at once on a fresh broker).
-AGGREGATOR_CHANGELOG = TopicSpec(
+# Internal to the necessity service: claims.submitted repartitioned by beneficiary
+# so its per-beneficiary table is co-partitioned with its input. Carries the claim
+# (clinical boundary, like claims.submitted); the key is a keyed hash, never an ID.
+NECESSITY_BY_BENEFICIARY = TopicSpec(
+    "necessity.claims-by-beneficiary",
+    "beneficiary token (HMAC-SHA256 of payerId + memberId)",
+    "claimscrub.v1.Claim as submitted",
+)
+
+# Changelog topics of the services' Faust tables, named as Faust names them
+# ("<app id>-<table>-changelog"). Faust creates them itself, but on a brand-new
+# broker it can subscribe before they exist, and then refuses every table write
+# (PartitionsMismatch: 0 changelog partitions) until a later rebalance; created
+# up front with the other topics, they are there from the first start.
+AGGREGATOR_STATE_CHANGELOG = TopicSpec(
     "claimscrub-aggregator-claim-state-changelog",
     "claimId",
-    "aggregator claim state (Faust table changelog)",
+    "aggregator claim state (JSON)",
+    {"cleanup.policy": "compact"},
+)
+NECESSITY_HISTORY_CHANGELOG = TopicSpec(
+    "claimscrub-necessity-beneficiary-history-changelog",
+    "beneficiary token (HMAC-SHA256 of payerId + memberId)",
+    "necessity beneficiary history (JSON)",
     {"cleanup.policy": "compact"},
 )
 
@@ -52,7 +68,9 @@ ALL_TOPICS: tuple[TopicSpec, ...] = (
     CLAIMS_DEIDENTIFIED,
     PROVIDERS_ENROLLMENT,
     CLAIMS_DLQ,
-    AGGREGATOR_CHANGELOG,
+    NECESSITY_BY_BENEFICIARY,
+    AGGREGATOR_STATE_CHANGELOG,
+    NECESSITY_HISTORY_CHANGELOG,
 )
 
 

@@ -1,5 +1,5 @@
-"""The running pipeline for integration tests: every service as a real
-process on the session's broker, started once and shared. The example
+"""The running pipeline for integration tests: every service of PIPELINE as a
+real process on the session's broker, started once and shared. The example
 enrollment records are on providers.enrollment before the services start."""
 
 from __future__ import annotations
@@ -11,14 +11,8 @@ import pytest
 
 from claimscrub.cli.enrollment import publish_records
 from claimscrub.enrollment.records import read_records
+from claimscrub.runtime.pipeline import PIPELINE
 from claimscrub.runtime.testing import LocalKafka, ServiceProcess, free_port
-
-# Every service of the pipeline, in start order: (name, entry module).
-PIPELINE = [
-    ("units", "claimscrub.units.main"),
-    ("enrollment", "claimscrub.enrollment.main"),
-    ("aggregator", "claimscrub.aggregator.main"),
-]
 
 
 @pytest.fixture(scope="session")
@@ -27,9 +21,15 @@ def services(
 ) -> Iterator[dict[str, ServiceProcess]]:
     log_dir = tmp_path_factory.mktemp("services")
     publish_records(read_records(examples_dir / "enrollment.json"), kafka.bootstrap)
-    env = {"CLAIMSCRUB_PAYERS_FILE": str(examples_dir / "payers.json")}
+    ports = {name: (free_port(), free_port()) for name, _ in PIPELINE}
+    env = {
+        "CLAIMSCRUB_PAYERS_FILE": str(examples_dir / "payers.json"),
+        # Necessity looks provider roles up in the enrollment service.
+        "CLAIMSCRUB_ENROLLMENT_ADDR": f"127.0.0.1:{ports['enrollment'][0]}",
+        "CLAIMSCRUB_ENROLLMENT_TIMEOUT_SECONDS": "1",
+    }
     procs = {
-        name: ServiceProcess(name, module, free_port(), free_port(), kafka, log_dir, env)
+        name: ServiceProcess(name, module, *ports[name], kafka, log_dir, env)
         for name, module in PIPELINE
     }
     started: list[ServiceProcess] = []

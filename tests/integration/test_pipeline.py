@@ -21,10 +21,15 @@ def _claim(i: int, minutes: int, units: int) -> dict[str, Any]:
         "claimId": f"IT-{i:05d}",
         "payerId": "MEDICARE",
         "submissionDate": "2026-06-01",
-        "patient": {"firstName": "Zebulon", "lastName": "Quartermaine", "memberId": "ZQ99887766"},
+        "patient": {
+            "firstName": "Zebulon",
+            "lastName": "Quartermaine",
+            "memberId": f"ZQ99887766-{i}",
+        },
         # Enrolled with MEDICARE in examples/enrollment.json (loaded by conftest).
         "billingProvider": {"npi": "1558598797"},
         "renderingProvider": {"npi": "1234567893", "taxonomy": "225100000X"},
+        "diagnoses": ["M62.81"],
         "serviceLines": [
             {
                 "lineNumber": 1,
@@ -33,8 +38,17 @@ def _claim(i: int, minutes: int, units: int) -> dict[str, Any]:
                 "modifiers": ["GP"],
                 "units": units,
                 "minutes": minutes,
+                "chargeAmount": "42.00",
+                "diagnosisPointers": [1],
             },
         ],
+        # Complete for the NECESSITY check, so only the units arithmetic varies.
+        "therapy": {
+            "discipline": "PT",
+            "planOfCare": {"certifiedDate": "2026-04-20", "endDate": "2026-07-18"},
+            "treatmentDaysSinceProgressReport": 0,
+            "amountUsedYtd": "0.00",
+        },
     }
 
 
@@ -77,7 +91,7 @@ def test_every_claim_gets_exactly_one_result_with_the_expected_edits(
             minutes,
             units,
         )
-        assert result.checks == ("UNITS", "ENROLLMENT")
+        assert result.checks == ("UNITS", "NECESSITY", "ENROLLMENT")
 
 
 def test_garbage_goes_to_the_dlq_and_the_stream_goes_on(

@@ -32,7 +32,7 @@ def test_scrub_with_the_example_enrollment_runs_the_enrollment_check() -> None:
     assert done.returncode == 0, done.stderr
     results = {r["claimId"]: r for r in map(json.loads, done.stdout.splitlines())}
     assert results["EX-001"]["status"] == "CLEAN"
-    assert results["EX-001"]["checks"] == ["UNITS", "ENROLLMENT"]
+    assert results["EX-001"]["checks"] == ["UNITS", "NECESSITY", "ENROLLMENT"]
     edit = results["EX-019"]["edits"][0]
     assert (edit["code"], edit["check"], edit["carc"]) == (
         "PROVIDER_EXCLUDED",

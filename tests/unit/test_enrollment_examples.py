@@ -8,6 +8,7 @@ at its single intended edit.
 
 from __future__ import annotations
 
+import argparse
 import datetime as dt
 import json
 from pathlib import Path
@@ -15,15 +16,14 @@ from typing import Any
 
 import pytest
 
+from claimscrub.cli.checks import build_checks
 from claimscrub.cli.scrub import Scrubber
 from claimscrub.core.claim import parse_claim
 from claimscrub.core.edits import EDIT_CODES, CheckName
-from claimscrub.enrollment.check import load_enrollment_check
 from claimscrub.enrollment.records import read_records
 from claimscrub.enrollment.reference import EnrollmentReference
 from claimscrub.enrollment.rules import check_enrollment
 from claimscrub.enrollment.table import EnrollmentTable
-from claimscrub.units.check import load_units_check
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 AS_OF = dt.date(2026, 6, 1)
@@ -46,9 +46,28 @@ ENROLLMENT: dict[str, list[tuple[str, int]] | None] = {
     "EX-018": [("CREDENTIAL_EXPIRED", 1)],  # licence expired 2026-04-30, DOS 2026-05-19
     "EX-019": [("PROVIDER_EXCLUDED", 0)],
     "EX-020": [("TAXONOMY_MISMATCH", 1)],  # OT taxonomy 225X00000X on a GP line
+    # EX-021..EX-033 show NECESSITY edits; their providers are enrolled.
+    **{f"EX-{n:03d}": [] for n in range(21, 34)},
 }
 
-# claimId → every edit code of the combined result (UNITS + ENROLLMENT + claim checks).
+# The NECESSITY edit each of EX-021..EX-033 shows (tests/unit/test_necessity_examples.py).
+NECESSITY_CODES: dict[str, list[str]] = {
+    "EX-021": ["THERAPY_MODIFIER_MISSING"],
+    "EX-022": ["THERAPY_MODIFIER_CONFLICT"],
+    "EX-023": ["ASSISTANT_MODIFIER_MISSING"],
+    "EX-024": ["KX_MODIFIER_REQUIRED"],
+    "EX-025": ["MEDICAL_REVIEW_THRESHOLD"],
+    "EX-026": ["PTP_CONFLICT"],
+    "EX-027": ["DIAGNOSIS_MISSING"],
+    "EX-028": ["DIAGNOSIS_NOT_SUPPORTED"],
+    "EX-029": ["PLAN_OF_CARE_MISSING"],
+    "EX-030": ["PLAN_OF_CARE_EXPIRED"],
+    "EX-031": ["PROGRESS_REPORT_OVERDUE"],
+    "EX-032": ["DOCUMENTATION_INCOMPLETE"],
+    "EX-033": ["CODE_CHOICE_REVIEW"],
+}
+
+# claimId → every edit code of the combined result (every check + claim checks).
 ALL_CODES: dict[str, list[str]] = {
     "EX-001": [],
     "EX-002": ["UNITS_EXCEED_TIME"],
@@ -64,8 +83,9 @@ ALL_CODES: dict[str, list[str]] = {
     **{
         claim_id: [code for code, _ in expected or []]
         for claim_id, expected in ENROLLMENT.items()
-        if claim_id >= "EX-012"
+        if "EX-012" <= claim_id <= "EX-020"
     },
+    **NECESSITY_CODES,
 }
 
 
@@ -97,14 +117,17 @@ def test_example_enrollment_edits(raw: dict[str, Any], table: EnrollmentTable) -
 
 
 def test_each_example_shows_only_its_intended_edit() -> None:
-    checks = [
-        load_units_check(None, EXAMPLES / "payers.json"),
-        load_enrollment_check(EXAMPLES / "enrollment.json", EXAMPLES / "payers.json"),
-    ]
-    results = list(Scrubber(checks, AS_OF).scrub_all(_claims()))
+    args = argparse.Namespace(
+        mue=None,
+        payers=EXAMPLES / "payers.json",
+        enrollment=EXAMPLES / "enrollment.json",
+        ptp=[],
+        coverage=[],
+    )
+    results = list(Scrubber(build_checks(args), AS_OF).scrub_all(_claims()))
     got = {r.claim_id: [e.code for e in r.edits] for r in results}
     assert got == ALL_CODES
-    assert all(r.checks == ("UNITS", "ENROLLMENT") for r in results)
+    assert all(r.checks == ("UNITS", "NECESSITY", "ENROLLMENT") for r in results)
 
 
 def test_every_enrollment_edit_code_has_an_example() -> None:

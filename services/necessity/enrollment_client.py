@@ -1,0 +1,151 @@
+"""The enrollment service's ``GetEnrollment``, as the necessity check asks it.
+
+One call per claim that needs the rendering provider's role and whose
+taxonomy does not give it. Retries come from the gRPC service config, so the
+channel itself retries a refused or reset connection (UNAVAILABLE) with
+backoff; the whole call, retries included, ends at the deadline
+(CLAIMSCRUB_ENROLLMENT_TIMEOUT_SECONDS). Any failure becomes an unknown role
+with a reason; the caller never sees an exception, so a missing or hung
+enrollment service neither stalls nor crashes the check.
+
+The deadline is set on each call, not as the service config's ``timeout``:
+grpcio applies a service-config timeout about a second early, so one under
+two seconds fails every call at once (grpc/grpc#34547, #40633; seen here
+with grpcio 1.85). A per-call timeout is exact, and gRPC uses the earlier of
+the two when both are set.
+
+Reconnect backoff is capped low so the check recovers within seconds once
+the enrollment service is back.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import grpc
+from prometheus_client import Counter
+
+from claimscrub.necessity.roles import LookupRequest, ProviderRole
+from claimscrub.runtime.logs import get_logger
+from claimscrub.v1 import enrollment_service_pb2, enrollment_service_pb2_grpc
+
+log = get_logger(__name__)
+
+_SERVICE = "claimscrub.v1.EnrollmentService"
+
+#: gRPC retry policy (https://github.com/grpc/proposal/blob/master/A6-client-retries.md).
+RETRY_POLICY: dict[str, Any] = {
+    "maxAttempts": 3,
+    "initialBackoff": "0.1s",
+    "maxBackoff": "0.5s",
+    "backoffMultiplier": 2,
+    "retryableStatusCodes": ["UNAVAILABLE"],
+}
+
+
+SERVICE_CONFIG = json.dumps(
+    {
+        "methodConfig": [
+            {
+                "name": [{"service": _SERVICE, "method": "GetEnrollment"}],
+                "retryPolicy": RETRY_POLICY,
+            }
+        ]
+    }
+)
+
+
+def channel_options() -> list[tuple[str, Any]]:
+    return [
+        ("grpc.service_config", SERVICE_CONFIG),
+        ("grpc.enable_retries", 1),
+        ("grpc.initial_reconnect_backoff_ms", 200),
+        ("grpc.min_reconnect_backoff_ms", 200),
+        ("grpc.max_reconnect_backoff_ms", 2000),
+    ]
+
+
+LOOKUPS = Counter(
+    "claimscrub_necessity_enrollment_lookups_total",
+    "GetEnrollment calls made by the necessity check, by outcome",
+    ["outcome"],
+)
+
+
+def _request(r: LookupRequest) -> enrollment_service_pb2.GetEnrollmentRequest:
+    return enrollment_service_pb2.GetEnrollmentRequest(
+        npi=r.npi, payer_id=r.payer_id, date=r.date.isoformat()
+    )
+
+
+def role_from_response(reply: enrollment_service_pb2.GetEnrollmentResponse) -> ProviderRole:
+    if not reply.found:
+        LOOKUPS.labels("not_found").inc()
+        return ProviderRole.unknown(
+            "the enrollment service has no record of the rendering provider with this payer"
+        )
+    if reply.discipline not in ("PT", "OT", "SLP"):
+        LOOKUPS.labels("no_discipline").inc()
+        return ProviderRole.unknown(
+            "the enrollment service knows no discipline for the rendering provider"
+        )
+    LOOKUPS.labels("found").inc()
+    return ProviderRole(reply.discipline, bool(reply.assistant), "enrollment")
+
+
+def _failure(exc: grpc.RpcError) -> ProviderRole:
+    code = exc.code() if hasattr(exc, "code") else None
+    name = code.name if code is not None else "UNKNOWN"
+    LOOKUPS.labels(name.lower()).inc()
+    log.warning("enrollment_lookup_failed", status=name)
+    return ProviderRole.unknown(f"the enrollment lookup failed ({name})")
+
+
+class EnrollmentLookup:
+    """Async lookups for the service (grpc.aio); the channel opens on first use."""
+
+    def __init__(self, target: str, timeout_s: float) -> None:
+        self.target = target
+        self.timeout_s = timeout_s
+        self._channel: grpc.aio.Channel | None = None
+        self._stub: Any = None
+
+    def _stub_now(self) -> Any:
+        if self._stub is None:
+            self._channel = grpc.aio.insecure_channel(self.target, options=channel_options())
+            self._stub = enrollment_service_pb2_grpc.EnrollmentServiceStub(self._channel)
+        return self._stub
+
+    async def role(self, request: LookupRequest) -> ProviderRole:
+        try:
+            reply = await self._stub_now().GetEnrollment(_request(request), timeout=self.timeout_s)
+        except grpc.RpcError as exc:
+            return _failure(exc)
+        return role_from_response(reply)
+
+    async def close(self) -> None:
+        if self._channel is not None:
+            await self._channel.close()
+            self._channel = None
+            self._stub = None
+
+
+class SyncEnrollmentLookup:
+    """Blocking lookups for the CLI (`claimscrub scrub` with CLAIMSCRUB_ENROLLMENT_ADDR set)."""
+
+    def __init__(self, target: str, timeout_s: float) -> None:
+        self.target = target
+        self.timeout_s = timeout_s
+        self._channel = grpc.insecure_channel(target, options=channel_options())
+        self._stub = enrollment_service_pb2_grpc.EnrollmentServiceStub(self._channel)
+
+    def role(self, request: LookupRequest) -> ProviderRole:
+        try:
+            reply = self._stub.GetEnrollment(_request(request), timeout=self.timeout_s)
+        except grpc.RpcError as exc:
+            return _failure(exc)
+        return role_from_response(reply)
+
+    def close(self) -> None:
+        self._channel.close()

@@ -1,0 +1,169 @@
+"""What the necessity check remembers per beneficiary, and the pure step that updates it.
+
+A beneficiary's history is a small JSON-able dict, so it lives in a Faust
+table (and its changelog) in the service and in a plain dict in the CLI:
+
+    {"v": 1,
+     "claims": {claimId: {"amounts": {"2026/PT_SLP": "150.00"},
+                          "days": {"PT": ["2026-05-04"]}}},
+     "progress": {"PT": {"through": "2026-05-04", "days": 4, "claim": claimId}}}
+
+* ``claims`` holds each claim's own contribution: therapy charges per year
+  and threshold group, and treatment days per discipline. Totals are summed
+  over the *other* claims, so a redelivered or resubmitted claim (same
+  claimId) replaces its entry instead of counting twice.
+* ``progress`` anchors the progress-report count per discipline at the last
+  claim that reported ``treatmentDaysSinceProgressReport``, so a later claim
+  without the field is counted on from there.
+
+The year-to-date amount a rule sees is ``therapy.amountUsedYtd`` (from
+eligibility, before this claim) plus the other claims recorded here for that
+year and group: the claims eligibility has not yet seen. Charges stand in for
+allowed amounts, which a claim does not carry (charges are at least the
+allowed amount, so thresholds are reached early rather than late).
+Dates are kept because treatment days are counted by date; the history never
+leaves the clinical boundary except as the changelog of the service's own
+table, keyed by the beneficiary token.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any
+
+from claimscrub.core.claim import Claim
+from claimscrub.necessity.lines import is_therapy_line, line_discipline
+from claimscrub.necessity.reference import NecessityReference
+
+History = dict[str, Any]
+
+#: Claims kept per beneficiary: older years are pruned first, then the oldest
+#: claims, so one beneficiary's state stays a few kilobytes.
+MAX_CLAIMS = 400
+#: Calendar years kept besides the newest one seen (KX amounts are per year).
+YEARS_KEPT = 1
+
+
+def empty() -> History:
+    return {"v": 1, "claims": {}, "progress": {}}
+
+
+# --- what a claim contributes ---------------------------------------------------
+
+
+def _key(year: int, group: str) -> str:
+    return f"{year}/{group}"
+
+
+def contribution(claim: Claim, ref: NecessityReference) -> dict[str, Any]:
+    amounts: dict[str, Decimal] = {}
+    days: dict[str, set[str]] = {}
+    for line in claim.service_lines:
+        if not is_therapy_line(line, ref):
+            continue
+        discipline = line_discipline(line, claim, ref)
+        if discipline is None:
+            continue
+        days.setdefault(discipline, set()).add(line.date_of_service.isoformat())
+        group = ref.groups.get(discipline)
+        if group is not None and line.charge_amount is not None:
+            key = _key(line.date_of_service.year, group)
+            amounts[key] = amounts.get(key, Decimal(0)) + line.charge_amount
+    return {
+        "amounts": {k: str(v) for k, v in sorted(amounts.items())},
+        "days": {k: sorted(v) for k, v in sorted(days.items())},
+    }
+
+
+# --- reading --------------------------------------------------------------------
+
+
+def _others(history: History | None, claim_id: str) -> list[Mapping[str, Any]]:
+    if not history:
+        return []
+    return [c for cid, c in history.get("claims", {}).items() if cid != claim_id]
+
+
+def seen_amount(history: History | None, year: int, group: str, claim_id: str) -> Decimal:
+    """Therapy charges of the other recorded claims for ``year`` and ``group``."""
+    key = _key(year, group)
+    return sum(
+        (Decimal(c.get("amounts", {}).get(key, "0")) for c in _others(history, claim_id)),
+        Decimal(0),
+    )
+
+
+def seen_days(history: History | None, discipline: str, claim_id: str) -> set[dt.date]:
+    """Treatment dates of ``discipline`` on the other recorded claims."""
+    out: set[dt.date] = set()
+    for c in _others(history, claim_id):
+        out.update(dt.date.fromisoformat(d) for d in c.get("days", {}).get(discipline, ()))
+    return out
+
+
+def progress_anchor(
+    history: History | None, discipline: str, claim_id: str
+) -> tuple[dt.date, int] | None:
+    """(through date, treatment days since the last progress report) from an earlier claim."""
+    if not history:
+        return None
+    anchor = history.get("progress", {}).get(discipline)
+    if not anchor or anchor.get("claim") == claim_id:
+        return None
+    return dt.date.fromisoformat(anchor["through"]), int(anchor["days"])
+
+
+# --- the update -------------------------------------------------------------------
+
+
+def reported_discipline(claim: Claim, ref: NecessityReference) -> str | None:
+    """The discipline ``treatmentDaysSinceProgressReport`` counts: the claim's
+    ``therapy.discipline``, else the one discipline of its therapy lines."""
+    if claim.therapy and claim.therapy.discipline in ref.groups:
+        return claim.therapy.discipline
+    disciplines = {
+        d
+        for line in claim.service_lines
+        if is_therapy_line(line, ref) and (d := line_discipline(line, claim, ref))
+    }
+    return disciplines.pop() if len(disciplines) == 1 else None
+
+
+def record_claim(history: History | None, claim: Claim, ref: NecessityReference) -> History:
+    """The history with ``claim`` recorded (replacing an earlier version of it)."""
+    current = history or empty()
+    claims = dict(current.get("claims", {}))
+    claims.pop(claim.claim_id, None)
+    mine = contribution(claim, ref)
+    claims[claim.claim_id] = mine
+    progress = dict(current.get("progress", {}))
+    reported = claim.therapy.treatment_days_since_progress_report if claim.therapy else None
+    discipline = reported_discipline(claim, ref)
+    if reported is not None and discipline is not None:
+        own_days = mine["days"].get(discipline, [])
+        if own_days:
+            progress[discipline] = {
+                "through": own_days[-1],
+                "days": reported + len(own_days),
+                "claim": claim.claim_id,
+            }
+    return {"v": 1, "claims": _pruned(claims), "progress": progress}
+
+
+def _latest(c: Mapping[str, Any]) -> str:
+    dates: list[str] = [d for ds in c.get("days", {}).values() for d in ds]
+    years: list[str] = [k.split("/")[0] for k in c.get("amounts", {})]
+    return max(dates or [f"{y}-01-01" for y in years] or ["0000-00-00"])
+
+
+def _pruned(claims: dict[str, Any]) -> dict[str, Any]:
+    if not claims:
+        return claims
+    newest_year = max(int(_latest(c)[:4]) for c in claims.values())
+    kept = {cid: c for cid, c in claims.items() if int(_latest(c)[:4]) >= newest_year - YEARS_KEPT}
+    if len(kept) > MAX_CLAIMS:
+        by_age = sorted(kept, key=lambda cid: _latest(kept[cid]), reverse=True)
+        kept = {cid: kept[cid] for cid in by_age[:MAX_CLAIMS]}
+    return kept

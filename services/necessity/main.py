@@ -1,0 +1,94 @@
+"""Entry point of the necessity service (``claimscrub-necessity``).
+
+Consumes claims.submitted, repartitions it by beneficiary, publishes
+CheckResult(NECESSITY) on claims.checks and serves gRPC NecessityService.Check.
+Reference data: CLAIMSCRUB_PTP_FILE, CLAIMSCRUB_COVERAGE_FILE (bundled samples
+when unset), CLAIMSCRUB_PAYERS_FILE. Provider roles the claim's taxonomy does
+not give come from CLAIMSCRUB_ENROLLMENT_ADDR (GetEnrollment); beneficiary
+tokens are keyed by CLAIMSCRUB_HMAC_KEY.
+"""
+
+from __future__ import annotations
+
+import sys
+from functools import partial
+
+from claimscrub.core.claim import Claim
+from claimscrub.core.edits import Edit
+from claimscrub.core.payers import ReferenceDataError
+from claimscrub.necessity.agent import install_necessity
+from claimscrub.necessity.check import load_reference, necessity_check
+from claimscrub.necessity.enrollment_client import EnrollmentLookup
+from claimscrub.necessity.history import History
+from claimscrub.necessity.reference import NecessityReference
+from claimscrub.necessity.roles import resolve_role_sync
+from claimscrub.necessity.rules import check_necessity
+from claimscrub.necessity.servicer import NecessityServicer, registrar
+from claimscrub.necessity.settings import NecessitySettings
+from claimscrub.runtime import service
+from claimscrub.runtime.logs import get_logger
+from claimscrub.runtime.settings import SettingsError
+from claimscrub.runtime.streams import make_app
+
+GRPC_PORT = 50052
+METRICS_PORT = 9102
+
+
+def _stateless(claim: Claim, ref: NecessityReference) -> list[Edit]:
+    # The Check's own rules; the agent and the servicer always pass rules bound
+    # to the claim's history and looked-up role instead.
+    return check_necessity(claim, ref=ref, history=None, role=resolve_role_sync(claim, ref, None))
+
+
+def main() -> None:
+    settings = service.settings_or_exit("necessity", grpc_port=GRPC_PORT, metrics_port=METRICS_PORT)
+    log = get_logger("claimscrub.necessity")
+    try:
+        own = NecessitySettings.from_env()
+    except SettingsError as exc:
+        print(f"necessity: configuration error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    try:
+        ref = load_reference(own.ptp_files, own.coverage_files, settings.payers_file)
+    except ReferenceDataError as exc:
+        print(f"necessity: reference data error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    log.info(
+        "reference_loaded",
+        ptp=ref.ptp.source,
+        ptp_sample=ref.ptp.is_sample,
+        coverage=ref.coverage.source,
+        coverage_sample=ref.coverage.is_sample,
+        payers_file=str(settings.payers_file or "defaults"),
+        enrollment=own.enrollment_addr or "none (roles from the claim's taxonomy only)",
+    )
+    if own.hmac_key_is_default:
+        log.warning("hmac_key_default", detail="CLAIMSCRUB_HMAC_KEY unset: development key in use")
+    lookup = (
+        EnrollmentLookup(own.enrollment_addr, own.enrollment_timeout_s)
+        if own.enrollment_addr
+        else None
+    )
+    check = necessity_check(ref, partial(_stateless, ref=ref))
+    app = make_app(settings)
+    table = install_necessity(
+        app, settings, check=check, ref=ref, hmac_key=own.hmac_key, lookup=lookup
+    )
+
+    def read_history(token: str) -> History | None:
+        value: History | None = table.get(token.encode())
+        return value
+
+    servicer = NecessityServicer(
+        check,
+        ref,
+        lookup=lookup,
+        read_history=read_history,
+        hmac_key=own.hmac_key,
+        instance=settings.instance,
+    )
+    service.run(settings, app, registrar(servicer))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,209 @@
+"""Reference data for the NECESSITY check, loaded once at start-up.
+
+Every list, threshold and phrase lives in ``data/`` (each file says where its
+facts come from); the rules in :mod:`claimscrub.necessity.rules` only read
+:class:`NecessityReference`. The user replaces the PTP table (``--ptp`` /
+CLAIMSCRUB_PTP_FILE) and the coverage policies (``--coverage`` /
+CLAIMSCRUB_COVERAGE_FILE); the bundled ones are labelled samples.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from importlib import resources
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from claimscrub.core.payers import PayerPolicies, ReferenceDataError
+from claimscrub.necessity import coverage as coverage_file
+from claimscrub.necessity import ptp_file
+from claimscrub.necessity.coverage import CoveragePolicies
+from claimscrub.necessity.documentation import DocumentationRules, parse_documentation
+from claimscrub.necessity.ptp_file import PtpTable
+
+_PACKAGE = "claimscrub.necessity"
+
+
+@dataclass(frozen=True, slots=True)
+class Threshold:
+    amount: Decimal
+    #: "confirmed" (read in a CMS text) or "secondary" (trade sources only).
+    status: str
+
+
+@dataclass(frozen=True, slots=True)
+class TaxonomyRole:
+    discipline: str
+    assistant: bool
+
+
+@dataclass(frozen=True, slots=True)
+class NecessityReference:
+    """Everything the NECESSITY check reads besides the claim and its state."""
+
+    always_therapy: frozenset[str]
+    #: evaluation code -> its discipline (PT, OT)
+    evaluations: Mapping[str, str]
+    #: GP/GO/GN -> PT/OT/SLP
+    therapy_modifiers: Mapping[str, str]
+    #: CQ/CO -> the discipline whose therapy modifier it goes with
+    assistant_modifiers: Mapping[str, str]
+    kx_modifier: str
+    bypass_modifiers: frozenset[str]
+    taxonomies: Mapping[str, TaxonomyRole]
+    #: discipline -> threshold group (PT_SLP, OT), and the groups' labels
+    groups: Mapping[str, str]
+    group_labels: Mapping[str, str]
+    kx_thresholds: Mapping[int, Threshold]
+    review_threshold: Threshold
+    review_through_year: int
+    certification_max_days: int
+    progress_report_days: int
+    ptp: PtpTable
+    coverage: CoveragePolicies
+    documentation: DocumentationRules
+    payers: PayerPolicies
+
+    def modifier_for(self, discipline: str) -> str:
+        """The therapy modifier of a discipline (PT -> GP)."""
+        for modifier, d in self.therapy_modifiers.items():
+            if d == discipline:
+                return modifier
+        raise KeyError(discipline)
+
+    def assistant_modifier_for(self, discipline: str) -> str | None:
+        for modifier, d in self.assistant_modifiers.items():
+            if d == discipline:
+                return modifier
+        return None
+
+    @classmethod
+    def load(
+        cls,
+        *,
+        ptp_paths: Sequence[Path] = (),
+        coverage_paths: Sequence[Path] = (),
+        payers_path: Path | None = None,
+    ) -> NecessityReference:
+        """Load the bundled data; PTP and coverage from the given files, else the samples."""
+        codes = _bundled_json("therapy_codes.json")
+        modifiers = _bundled_json("modifiers.json")
+        taxonomy = _bundled_json("taxonomy.json")
+        thresholds = _bundled_json("thresholds.json")
+        therapy = _str_map(_block(modifiers, "therapy", "modifiers.json"), "modifiers")
+        assistant = _str_map(_block(modifiers, "assistant", "modifiers.json"), "modifiers")
+        bypass = _block(modifiers, "ptp_bypass", "modifiers.json")
+        bypass_codes = [
+            m for kind in ("anatomic", "global", "other") for m in _str_list(bypass, kind)
+        ]
+        groups = _block(thresholds, "groups", "thresholds.json")
+        plan = _block(thresholds, "plan_of_care", "thresholds.json")
+        review = _block(thresholds, "medical_review", "thresholds.json")
+        return cls(
+            always_therapy=frozenset(
+                _str_list(_block(codes, "always_therapy", "therapy_codes.json"), "codes")
+            ),
+            evaluations=MappingProxyType(
+                _str_map(_block(codes, "evaluations", "therapy_codes.json"), "codes")
+            ),
+            therapy_modifiers=MappingProxyType(therapy),
+            assistant_modifiers=MappingProxyType(assistant),
+            kx_modifier=str(_block(modifiers, "kx", "modifiers.json").get("modifier", "KX")),
+            bypass_modifiers=frozenset(bypass_codes),
+            taxonomies=MappingProxyType(_taxonomies(taxonomy)),
+            groups=MappingProxyType(_str_map(groups, "disciplines")),
+            group_labels=MappingProxyType(_str_map(groups, "labels")),
+            kx_thresholds=MappingProxyType(_kx(thresholds)),
+            review_threshold=Threshold(
+                _amount(review.get("amount"), "medical_review.amount"),
+                str(review.get("status", "")),
+            ),
+            review_through_year=_int(review.get("through_year"), "medical_review.through_year"),
+            certification_max_days=_int(
+                plan.get("certification_max_days"), "plan_of_care.certification_max_days"
+            ),
+            progress_report_days=_int(
+                plan.get("progress_report_treatment_days"),
+                "plan_of_care.progress_report_treatment_days",
+            ),
+            ptp=ptp_file.load_ptp_files(ptp_paths) if ptp_paths else ptp_file.bundled_sample(),
+            coverage=(
+                coverage_file.load_coverage_files(coverage_paths)
+                if coverage_paths
+                else coverage_file.bundled_sample()
+            ),
+            documentation=parse_documentation(
+                _bundled_json("documentation.json"), "documentation.json"
+            ),
+            payers=PayerPolicies.load(payers_path),
+        )
+
+
+def _bundled_json(name: str) -> dict[str, Any]:
+    text = resources.files(_PACKAGE).joinpath(f"data/{name}").read_text(encoding="utf-8")
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ReferenceDataError(f"{name}: not valid JSON (line {exc.lineno})") from exc
+    if not isinstance(data, dict):
+        raise ReferenceDataError(f"{name}: expected a JSON object")
+    return data
+
+
+def _block(data: Mapping[str, Any], key: str, where: str) -> Mapping[str, Any]:
+    block = data.get(key)
+    if not isinstance(block, dict):
+        raise ReferenceDataError(f"{where}: '{key}' must be an object")
+    return block
+
+
+def _str_list(block: Mapping[str, Any], key: str) -> list[str]:
+    value = block.get(key)
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise ReferenceDataError(f"'{key}' must be a list of strings")
+    return [v.strip().upper() for v in value]
+
+
+def _str_map(block: Mapping[str, Any], key: str) -> dict[str, str]:
+    value = block.get(key)
+    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+        raise ReferenceDataError(f"'{key}' must map strings to strings")
+    return {k.strip().upper(): v.strip() for k, v in value.items()}
+
+
+def _amount(value: Any, where: str) -> Decimal:
+    try:
+        return Decimal(str(value))
+    except InvalidOperation:
+        raise ReferenceDataError(f"{where} must be a decimal amount") from None
+
+
+def _int(value: Any, where: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ReferenceDataError(f"{where} must be a positive integer")
+    return value
+
+
+def _taxonomies(data: Mapping[str, Any]) -> dict[str, TaxonomyRole]:
+    out: dict[str, TaxonomyRole] = {}
+    for code, raw in _block(data, "taxonomies", "taxonomy.json").items():
+        if not isinstance(raw, dict) or not isinstance(raw.get("discipline"), str):
+            raise ReferenceDataError(f"taxonomy.json: {code} needs a discipline")
+        out[code.strip().upper()] = TaxonomyRole(raw["discipline"], raw.get("assistant") is True)
+    return out
+
+
+def _kx(data: Mapping[str, Any]) -> dict[int, Threshold]:
+    years = _block(_block(data, "kx", "thresholds.json"), "years", "thresholds.json kx")
+    out: dict[int, Threshold] = {}
+    for year, raw in years.items():
+        if not year.isdigit() or not isinstance(raw, dict):
+            raise ReferenceDataError(f"thresholds.json: kx year {year} must be YYYY: {{...}}")
+        out[int(year)] = Threshold(
+            _amount(raw.get("amount"), f"kx.{year}.amount"), str(raw.get("status", ""))
+        )
+    return out

@@ -1,0 +1,75 @@
+"""Diagnoses: present, pointed at, in ICD-10-CM form, and supporting the procedure.
+
+* DIAGNOSIS_MISSING: the claim has no diagnosis (whole claim); a line has no
+  pointer, or a pointer to no diagnosis; a diagnosis is not in ICD-10-CM form
+  (a letter, a digit, a letter or digit, then up to four more after an
+  optional dot - the 3-7 character structure of ICD-10-CM codes).
+* DIAGNOSIS_NOT_SUPPORTED: a procedure a loaded coverage policy covers, when
+  none of the line's valid pointed diagnoses is on that policy's list (a line
+  with no valid pointed diagnosis has its DIAGNOSIS_MISSING instead).
+
+Messages name diagnoses by position, never by value.
+"""
+
+from __future__ import annotations
+
+import re
+
+from claimscrub.core.claim import Claim
+from claimscrub.core.edits import Edit, edit
+from claimscrub.necessity.coverage import normalise_diagnosis
+from claimscrub.necessity.lines import code_label
+from claimscrub.necessity.reference import NecessityReference
+
+ICD10CM = re.compile(r"^[A-Z][0-9][0-9A-Z](?:\.?[0-9A-Z]{1,4})?$")
+
+
+def diagnosis_edits(claim: Claim, ref: NecessityReference) -> list[Edit]:
+    if not claim.diagnoses:
+        return [edit("DIAGNOSIS_MISSING", 0, "the claim has no diagnosis")]
+    edits: list[Edit] = []
+    valid = {i for i, dx in enumerate(claim.diagnoses, start=1) if ICD10CM.match(dx)}
+    edits.extend(
+        edit("DIAGNOSIS_MISSING", 0, f"diagnosis {i} is not an ICD-10-CM code")
+        for i in range(1, len(claim.diagnoses) + 1)
+        if i not in valid
+    )
+    count = len(claim.diagnoses)
+    for line in claim.service_lines:
+        label = code_label(line.procedure_code, ref)
+        if not line.diagnosis_pointers:
+            edits.append(
+                edit("DIAGNOSIS_MISSING", line.line_number, f"{label} has no diagnosis pointer")
+            )
+            continue
+        dangling = sorted({p for p in line.diagnosis_pointers if not 1 <= p <= count})
+        if dangling:
+            edits.append(
+                edit(
+                    "DIAGNOSIS_MISSING",
+                    line.line_number,
+                    f"{label}: pointer {', '.join(map(str, dangling))} points to no diagnosis "
+                    f"(the claim has {count})",
+                )
+            )
+        policies = ref.coverage.covering(claim.payer_id, line.procedure_code)
+        if not policies:
+            continue
+        pointed = [
+            normalise_diagnosis(claim.diagnoses[p - 1])
+            for p in line.diagnosis_pointers
+            if 1 <= p <= count and p in valid
+        ]
+        if not pointed:
+            continue  # nothing valid to judge: DIAGNOSIS_MISSING already says why
+        if not any(policy.supports(dx) for policy in policies for dx in pointed):
+            names = ", ".join(p.policy_id for p in policies)
+            sample = " (sample coverage policy)" if ref.coverage.is_sample else ""
+            edits.append(
+                edit(
+                    "DIAGNOSIS_NOT_SUPPORTED",
+                    line.line_number,
+                    f"{label}: no pointed diagnosis is on the supporting list of {names}{sample}",
+                )
+            )
+    return edits

@@ -1,0 +1,102 @@
+"""Therapy modifiers (GP/GO/GN) and assistant modifiers (CQ/CO), domain §4.
+
+* An always-therapy code needs exactly one of GP/GO/GN (CR10176) -
+  THERAPY_MODIFIER_MISSING without one, THERAPY_MODIFIER_CONFLICT with several.
+* An evaluation carries its own discipline's modifier (97161-97164 GP,
+  97165-97168 GO); another discipline's modifier is a conflict.
+* CQ goes only with GP, CO only with GO (never on GN lines).
+* Under Medicare rules, a line rendered by a PT or OT assistant needs CQ or
+  CO (ASSISTANT_MODIFIER_MISSING). When the role cannot be found the check
+  says so (CHECK_INCOMPLETE) rather than passing the line.
+"""
+
+from __future__ import annotations
+
+from claimscrub.core.claim import Claim, ServiceLine
+from claimscrub.core.edits import Edit, edit
+from claimscrub.necessity.lines import code_label
+from claimscrub.necessity.reference import NecessityReference
+from claimscrub.necessity.roles import ProviderRole, role_needed
+
+
+def _therapy_modifiers(line: ServiceLine, ref: NecessityReference) -> list[str]:
+    return [m for m in line.modifiers if m in ref.therapy_modifiers]
+
+
+def _line_edits(line: ServiceLine, ref: NecessityReference) -> list[Edit]:
+    edits: list[Edit] = []
+    n = line.line_number
+    label = code_label(line.procedure_code, ref)
+    therapy = _therapy_modifiers(line, ref)
+    distinct = sorted(set(therapy))
+    evaluation = ref.evaluations.get(line.procedure_code)
+    if line.procedure_code in ref.always_therapy and not therapy:
+        needs = ref.modifier_for(evaluation) if evaluation else "GP, GO or GN"
+        edits.append(
+            edit("THERAPY_MODIFIER_MISSING", n, f"{label} is always therapy and needs {needs}")
+        )
+    if len(distinct) > 1:
+        edits.append(
+            edit(
+                "THERAPY_MODIFIER_CONFLICT",
+                n,
+                f"{label} carries {' and '.join(distinct)}; a line takes one therapy modifier",
+            )
+        )
+    elif evaluation and distinct and ref.therapy_modifiers[distinct[0]] != evaluation:
+        edits.append(
+            edit(
+                "THERAPY_MODIFIER_CONFLICT",
+                n,
+                f"{label} is a {evaluation} evaluation and takes {ref.modifier_for(evaluation)}, "
+                f"not {distinct[0]}",
+            )
+        )
+    disciplines = {ref.therapy_modifiers[m] for m in therapy}
+    for modifier in sorted({m for m in line.modifiers if m in ref.assistant_modifiers}):
+        goes_with = ref.assistant_modifiers[modifier]
+        if disciplines != {goes_with}:
+            edits.append(
+                edit(
+                    "THERAPY_MODIFIER_CONFLICT",
+                    n,
+                    f"{modifier} goes only with {ref.modifier_for(goes_with)}",
+                )
+            )
+    return edits
+
+
+def therapy_modifier_edits(claim: Claim, ref: NecessityReference) -> list[Edit]:
+    return [e for line in claim.service_lines for e in _line_edits(line, ref)]
+
+
+def assistant_edits(claim: Claim, ref: NecessityReference, role: ProviderRole) -> list[Edit]:
+    """ASSISTANT_MODIFIER_MISSING for an assistant's lines without CQ/CO (Medicare rules)."""
+    if not role_needed(claim, ref):
+        return []
+    if not role.known:
+        return [
+            edit(
+                "CHECK_INCOMPLETE",
+                0,
+                "NECESSITY could not verify CQ/CO: the rendering provider's role is unknown ("
+                + (role.unknown_reason or "no source")
+                + ")",
+            )
+        ]
+    if not role.assistant or role.discipline is None:
+        return []
+    needed = ref.assistant_modifier_for(role.discipline)
+    if needed is None:
+        return []
+    own = ref.modifier_for(role.discipline)
+    return [
+        edit(
+            "ASSISTANT_MODIFIER_MISSING",
+            line.line_number,
+            f"{code_label(line.procedure_code, ref)}: the rendering provider is a "
+            f"{role.discipline} assistant; {own} lines need {needed}",
+        )
+        for line in claim.service_lines
+        if own in line.modifiers and needed not in line.modifiers
+    ]

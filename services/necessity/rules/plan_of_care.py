@@ -1,0 +1,119 @@
+"""Plan of care and progress reports, domain §5 (CMS Pub. 100-02 Ch.15 §220.1, §220.3.D).
+
+* PLAN_OF_CARE_MISSING: the claim has therapy lines but no plan of care
+  with a certification date.
+* PLAN_OF_CARE_EXPIRED: a therapy line's date of service is after the plan's
+  end date, or more than 90 days (thresholds.json) after its certification.
+* PROGRESS_REPORT_OVERDUE: more than 10 treatment days since the last
+  progress report, counted per discipline on the first line of the first
+  date past the limit. ``therapy.treatmentDaysSinceProgressReport`` is read
+  as the count before this claim (like ``amountUsedYtd``), and each distinct
+  date of service on the claim adds one day. Without it, the count goes on
+  from the last claim that reported one, else from the episode's start (the
+  plan's start date), over the treatment days this check has recorded.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from claimscrub.core.claim import Claim, ServiceLine
+from claimscrub.core.edits import Edit, edit
+from claimscrub.necessity.history import (
+    History,
+    progress_anchor,
+    reported_discipline,
+    seen_days,
+)
+from claimscrub.necessity.lines import code_label, is_therapy_line, line_discipline
+from claimscrub.necessity.reference import NecessityReference
+
+
+def plan_of_care_edits(claim: Claim, ref: NecessityReference) -> list[Edit]:
+    lines = [ln for ln in claim.service_lines if is_therapy_line(ln, ref)]
+    if not lines:
+        return []
+    plan = claim.therapy.plan_of_care if claim.therapy else None
+    if plan is None or plan.certified_date is None:
+        what = "no plan of care" if plan is None else "a plan of care with no certification date"
+        return [
+            edit(
+                "PLAN_OF_CARE_MISSING",
+                0,
+                f"{len(lines)} therapy line{'s' if len(lines) != 1 else ''} and {what}",
+            )
+        ]
+    edits: list[Edit] = []
+    limit = ref.certification_max_days
+    for line in lines:
+        label = code_label(line.procedure_code, ref)
+        if plan.end_date is not None and line.date_of_service > plan.end_date:
+            days = (line.date_of_service - plan.end_date).days
+            edits.append(
+                edit(
+                    "PLAN_OF_CARE_EXPIRED",
+                    line.line_number,
+                    f"{label} is {days} day{'s' if days != 1 else ''} after the plan of care ended",
+                )
+            )
+            continue
+        since = (line.date_of_service - plan.certified_date).days
+        if since > limit:
+            edits.append(
+                edit(
+                    "PLAN_OF_CARE_EXPIRED",
+                    line.line_number,
+                    f"{label} is {since} days after the plan's certification; "
+                    f"a certification lasts at most {limit} days (recertify)",
+                )
+            )
+    return edits
+
+
+def _first_lines(claim: Claim, ref: NecessityReference) -> dict[str, dict[dt.date, ServiceLine]]:
+    """Per discipline, per treatment date, the first therapy line of that date."""
+    out: dict[str, dict[dt.date, ServiceLine]] = {}
+    for line in sorted(claim.service_lines, key=lambda ln: (ln.date_of_service, ln.line_number)):
+        if not is_therapy_line(line, ref):
+            continue
+        discipline = line_discipline(line, claim, ref)
+        if discipline is not None:
+            out.setdefault(discipline, {}).setdefault(line.date_of_service, line)
+    return out
+
+
+def progress_edits(claim: Claim, ref: NecessityReference, history: History | None) -> list[Edit]:
+    edits: list[Edit] = []
+    reported = claim.therapy.treatment_days_since_progress_report if claim.therapy else None
+    reported_for = reported_discipline(claim, ref) if reported is not None else None
+    plan = claim.therapy.plan_of_care if claim.therapy else None
+    limit = ref.progress_report_days
+    for discipline, by_date in sorted(_first_lines(claim, ref).items()):
+        dates = sorted(by_date)
+        if reported is not None and discipline == reported_for:
+            count, new_dates = reported, dates
+        else:
+            seen = seen_days(history, discipline, claim.claim_id)
+            anchor = progress_anchor(history, discipline, claim.claim_id)
+            if anchor is not None:
+                through, count = anchor
+                count += sum(1 for d in seen if through < d < dates[0])
+            else:
+                start = plan.start_date if plan else None
+                count = sum(1 for d in seen if d < dates[0] and (start is None or d >= start))
+            new_dates = [d for d in dates if d not in seen]
+        for d in new_dates:
+            count += 1
+            if count > limit:
+                line = by_date[d]
+                edits.append(
+                    edit(
+                        "PROGRESS_REPORT_OVERDUE",
+                        line.line_number,
+                        f"{code_label(line.procedure_code, ref)} is {discipline} treatment day "
+                        f"{count} since the last progress report; one is due at least every "
+                        f"{limit} treatment days",
+                    )
+                )
+                break
+    return edits

@@ -1,0 +1,59 @@
+"""The necessity service's own configuration, read once from the environment.
+
+The shared :class:`~claimscrub.runtime.settings.Settings` holds what every
+service reads; these variables only concern this check (docs/configuration.md).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from claimscrub.necessity.beneficiary import hmac_key
+from claimscrub.runtime.settings import SettingsError
+
+DEFAULT_ENROLLMENT_TIMEOUT_S = 2.0
+
+
+def _paths(env: Mapping[str, str], name: str) -> tuple[Path, ...]:
+    raw = env.get(name, "")
+    paths = tuple(Path(p) for p in raw.split(os.pathsep) if p.strip())
+    for p in paths:
+        if not p.is_file():
+            raise SettingsError(f"{name} names a file that does not exist: {p}")
+    return paths
+
+
+@dataclass(frozen=True, slots=True)
+class NecessitySettings:
+    ptp_files: tuple[Path, ...]
+    coverage_files: tuple[Path, ...]
+    enrollment_addr: str | None
+    enrollment_timeout_s: float
+    hmac_key: bytes
+    hmac_key_is_default: bool
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> NecessitySettings:
+        e = os.environ if env is None else env
+        raw_timeout = e.get("CLAIMSCRUB_ENROLLMENT_TIMEOUT_SECONDS", "")
+        try:
+            timeout = float(raw_timeout) if raw_timeout else DEFAULT_ENROLLMENT_TIMEOUT_S
+        except ValueError:
+            raise SettingsError("CLAIMSCRUB_ENROLLMENT_TIMEOUT_SECONDS must be a number") from None
+        if timeout <= 0:
+            raise SettingsError("CLAIMSCRUB_ENROLLMENT_TIMEOUT_SECONDS must be positive")
+        addr = e.get("CLAIMSCRUB_ENROLLMENT_ADDR", "").strip() or None
+        if addr is not None and ":" not in addr:
+            raise SettingsError("CLAIMSCRUB_ENROLLMENT_ADDR must be HOST:PORT")
+        key, is_default = hmac_key(e)
+        return cls(
+            ptp_files=_paths(e, "CLAIMSCRUB_PTP_FILE"),
+            coverage_files=_paths(e, "CLAIMSCRUB_COVERAGE_FILE"),
+            enrollment_addr=addr,
+            enrollment_timeout_s=timeout,
+            hmac_key=key,
+            hmac_key_is_default=is_default,
+        )

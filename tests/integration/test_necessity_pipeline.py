@@ -1,0 +1,189 @@
+"""The necessity service on the real broker: its state survives a restart, an
+unreachable enrollment service neither hangs nor crashes it, its gRPC Check
+answers, and no topic key or log line carries a member ID or patient data."""
+
+from __future__ import annotations
+
+import copy
+import time
+from typing import Any
+
+import grpc
+import pytest
+from google.protobuf import json_format
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from claimscrub.core.codec import CONTENT_TYPE, decode_scrub_result, encode_claim_json
+from claimscrub.core.results import ScrubResult
+from claimscrub.runtime.testing import LocalKafka, ServiceProcess, consume_all, produce
+from claimscrub.runtime.topics import (
+    CLAIMS_SCRUBBED,
+    CLAIMS_SUBMITTED,
+    NECESSITY_BY_BENEFICIARY,
+    NECESSITY_HISTORY_CHANGELOG,
+)
+from claimscrub.v1 import claim_pb2, necessity_service_pb2_grpc
+
+pytestmark = pytest.mark.kafka
+
+MEMBER = "NQ55501234"
+PHI = ("Philippa", "Nightingale-Quorn", MEMBER, "77 Quill Lane")
+
+
+def _claim(claim_id: str, ytd: str, charge: str, **changes: Any) -> dict[str, Any]:
+    claim: dict[str, Any] = {
+        "claimId": claim_id,
+        "payerId": "MEDICARE",
+        "submissionDate": "2026-06-01",
+        "patient": {
+            "memberId": MEMBER,
+            "firstName": "Philippa",
+            "lastName": "Nightingale-Quorn",
+            "address": {"line1": "77 Quill Lane", "city": "Sampletown", "state": "NY"},
+        },
+        # Enrolled with MEDICARE in examples/enrollment.json (loaded by conftest).
+        "billingProvider": {"npi": "1558598797"},
+        "renderingProvider": {"npi": "1234567893", "taxonomy": "225100000X"},
+        "diagnoses": ["M62.81"],
+        "serviceLines": [
+            {
+                "lineNumber": 1,
+                "dateOfService": "2026-05-04",
+                "procedureCode": "97110",
+                "modifiers": ["GP"],
+                "units": 2,
+                "minutes": 30,
+                "chargeAmount": charge,
+                "diagnosisPointers": [1],
+            }
+        ],
+        "therapy": {
+            "discipline": "PT",
+            "planOfCare": {"certifiedDate": "2026-04-20", "endDate": "2026-07-18"},
+            "treatmentDaysSinceProgressReport": 1,
+            "amountUsedYtd": ytd,
+        },
+        "note": "Therapeutic exercise 30 min for Philippa: hip strengthening. Tolerated well.",
+    }
+    claim.update(changes)
+    return claim
+
+
+def _submit(kafka: LocalKafka, *claims: dict[str, Any]) -> None:
+    records = []
+    for c in claims:
+        value, ctype = encode_claim_json(c)
+        records.append((c["claimId"].encode(), value, [(CONTENT_TYPE, ctype)]))
+    produce(kafka.bootstrap, CLAIMS_SUBMITTED.name, records)
+
+
+def _results(kafka: LocalKafka, *claim_ids: str, timeout_s: float = 120) -> dict[str, ScrubResult]:
+    from kafka import KafkaConsumer, TopicPartition
+
+    wanted = set(claim_ids)
+    got: dict[str, ScrubResult] = {}
+    consumer = KafkaConsumer(bootstrap_servers=kafka.bootstrap, enable_auto_commit=False)
+    try:
+        parts = consumer.partitions_for_topic(CLAIMS_SCRUBBED.name) or set()
+        tps = [TopicPartition(CLAIMS_SCRUBBED.name, p) for p in parts]
+        consumer.assign(tps)
+        consumer.seek_to_beginning(*tps)
+        deadline = time.monotonic() + timeout_s
+        while wanted - got.keys() and time.monotonic() < deadline:
+            for records in consumer.poll(timeout_ms=500).values():
+                for r in records:
+                    key = r.key.decode()
+                    if key in wanted:
+                        got[key] = decode_scrub_result(r.value)
+    finally:
+        consumer.close()
+    assert set(got) == wanted, f"no result for {wanted - set(got)}"
+    return got
+
+
+def _codes(result: ScrubResult) -> list[tuple[str, int]]:
+    return [(e.code, e.line_number) for e in result.edits]
+
+
+def test_unreachable_enrollment_neither_hangs_nor_crashes(
+    kafka: LocalKafka, services: dict[str, ServiceProcess]
+) -> None:
+    # No taxonomy on the claim: the role must come from the enrollment service, which
+    # is not running (or, once it joins the pipeline, does not know this NPI).
+    claim = _claim("NE-UNREACHABLE", "100.00", "84.00")
+    claim["renderingProvider"] = {"npi": "1245319599"}
+    claim["patient"] = {"memberId": "NQ-OTHER-1"}
+    _submit(kafka, claim)
+    result = _results(kafka, "NE-UNREACHABLE")["NE-UNREACHABLE"]
+    incomplete = [e for e in result.edits if e.code == "CHECK_INCOMPLETE"]
+    assert [e.message.split(":")[0] for e in incomplete] == ["NECESSITY could not verify CQ/CO"]
+    assert result.status.value == "HOLD"
+    assert services["necessity"].proc is not None and services["necessity"].proc.poll() is None
+
+
+def test_necessity_grpc_check_and_health(services: dict[str, ServiceProcess]) -> None:
+    claim = _claim("NE-GRPC", "100.00", "40.00")
+    claim["patient"] = {"memberId": "NQ-GRPC"}
+    claim["serviceLines"] = [
+        {**claim["serviceLines"][0], "procedureCode": "97140", "units": 1, "minutes": 15},
+        {**claim["serviceLines"][0], "lineNumber": 2, "procedureCode": "97530"},
+    ]
+    claim["note"] = (
+        "Therapeutic activities 30 min direct one-on-one: sit-to-stand transfers to address "
+        "difficulty with transfers; min assist. Tolerated well; now with contact guard. "
+        "Skilled facilitation needed."
+    )
+    target = f"127.0.0.1:{services['necessity'].grpc_port}"
+    with grpc.insecure_channel(target) as channel:
+        health = health_pb2_grpc.HealthStub(channel)
+        reply = health.Check(
+            health_pb2.HealthCheckRequest(service="claimscrub.v1.NecessityService"), timeout=5
+        )
+        assert reply.status == health_pb2.HealthCheckResponse.SERVING
+        stub = necessity_service_pb2_grpc.NecessityServiceStub(channel)
+        result = stub.Check(json_format.ParseDict(claim, claim_pb2.Claim()), timeout=10)
+    assert result.check == "NECESSITY"
+    # 97140 with 97530, no NCCI-associated modifier: the bundled sample pair.
+    assert [(e.code, e.line_number) for e in result.edits] == [("PTP_CONFLICT", 2)]
+
+
+def test_state_survives_a_restart_between_two_claims_of_one_beneficiary(
+    kafka: LocalKafka, services: dict[str, ServiceProcess]
+) -> None:
+    # 2026 KX threshold 2,480 [secondary]. Eligibility says 2,300 used for both claims.
+    # First: 2,300 + 150 = 2,450, no KX needed. Second, knowing the first:
+    # 2,300 + 150 + 100 = 2,550 > 2,480 needs KX; without the first it would be 2,400.
+    first = _claim("NE-RESTART-1", "2300.00", "150.00")
+    second = copy.deepcopy(_claim("NE-RESTART-2", "2300.00", "100.00"))
+    second["serviceLines"][0]["dateOfService"] = "2026-05-06"
+    _submit(kafka, first)
+    assert _codes(_results(kafka, "NE-RESTART-1")["NE-RESTART-1"]) == []
+
+    necessity = services["necessity"]
+    assert necessity.terminate() == 0
+    necessity.start()
+
+    _submit(kafka, second)
+    result = _results(kafka, "NE-RESTART-2")["NE-RESTART-2"]
+    assert _codes(result) == [("KX_MODIFIER_REQUIRED", 1)]
+    assert "2,550.00" in result.edits[0].message
+
+
+def test_topic_keys_changelog_and_logs_carry_no_member_id(
+    kafka: LocalKafka, services: dict[str, ServiceProcess]
+) -> None:
+    routed = consume_all(kafka.bootstrap, NECESSITY_BY_BENEFICIARY.name, until=2, settle_s=1)
+    changelog = consume_all(kafka.bootstrap, NECESSITY_HISTORY_CHANGELOG.name, until=2, settle_s=1)
+    assert routed and changelog
+    for r in [*routed, *changelog]:
+        key = r.key.decode()
+        assert key[:2] in ("b-", "c-") and len(key) == 66, key
+        assert MEMBER not in key
+    for r in changelog:
+        value = r.value.decode()
+        for phi in PHI:
+            assert phi not in value
+    for name in ("necessity", "aggregator", "units"):
+        log = services[name].log_path.read_text(errors="replace")
+        for phi in PHI:
+            assert phi not in log, f"{name} log carries PHI"

@@ -1,0 +1,90 @@
+"""The beneficiary token and the per-beneficiary history the KX and progress rules read."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+
+from claimscrub.necessity.beneficiary import (
+    DEV_HMAC_KEY,
+    beneficiary_token,
+    hmac_key,
+    unlinked_token,
+)
+from claimscrub.necessity.history import MAX_CLAIMS, record_claim, seen_amount, seen_days
+from tests.unit.necessity_support import base_claim, bundled_ref, line, parse, therapy
+
+KEY = b"unit-test-key"
+
+
+def test_the_token_is_a_keyed_hash_not_the_member_id() -> None:
+    claim = parse(base_claim())
+    token = beneficiary_token(claim, KEY)
+    assert "1EG4TE5MK73" not in token and "MEDICARE" not in token
+    assert token == beneficiary_token(parse(base_claim(claimId="other")), KEY)
+    assert token != beneficiary_token(claim, b"another-key")
+    # The same member ID with another payer is another beneficiary record.
+    assert token != beneficiary_token(parse(base_claim(payerId="ACME")), KEY)
+    # Case and surrounding blanks of the member ID do not split a beneficiary.
+    same = parse(base_claim(patient={"memberId": " 1eg4te5mk73 "}))
+    assert beneficiary_token(same, KEY) == token
+
+
+def test_a_claim_without_member_id_is_not_linked_to_others() -> None:
+    a = parse(base_claim(claimId="A", patient={}))
+    b = parse(base_claim(claimId="B", patient={}))
+    assert beneficiary_token(a, KEY) == unlinked_token("A", KEY)
+    assert beneficiary_token(a, KEY) != beneficiary_token(b, KEY)
+
+
+def test_the_development_key_is_labelled_and_replaceable() -> None:
+    assert hmac_key({}) == (DEV_HMAC_KEY, True)
+    assert b"DEVELOPMENT" in DEV_HMAC_KEY
+    assert hmac_key({"CLAIMSCRUB_HMAC_KEY": "s3cret"}) == (b"s3cret", False)
+
+
+def test_history_records_amounts_by_year_and_group_and_is_json() -> None:
+    ref = bundled_ref()
+    claim = parse(
+        base_claim(
+            claimId="A",
+            serviceLines=[
+                line(1, "97110", "GP", chargeAmount="84.00"),
+                line(2, "97535", "GO", chargeAmount="50.00", dateOfService="2026-05-05"),
+                line(3, "99213", chargeAmount="100.00"),  # not therapy: not counted
+            ],
+        )
+    )
+    history = record_claim(None, claim, ref)
+    assert json.loads(json.dumps(history)) == history  # lives in a Faust table as JSON
+    assert seen_amount(history, 2026, "PT_SLP", "B") == Decimal("84.00")
+    assert seen_amount(history, 2026, "OT", "B") == Decimal("50.00")
+    assert seen_amount(history, 2026, "PT_SLP", "A") == Decimal(0)  # its own claim excluded
+    assert {d.isoformat() for d in seen_days(history, "OT", "B")} == {"2026-05-05"}
+
+
+def test_recording_a_claim_again_replaces_it() -> None:
+    ref = bundled_ref()
+    first = parse(base_claim(claimId="A"))
+    corrected = parse(
+        base_claim(claimId="A", serviceLines=[line(1, "97110", "GP", chargeAmount="10.00")])
+    )
+    history = record_claim(record_claim(None, first, ref), corrected, ref)
+    assert seen_amount(history, 2026, "PT_SLP", "B") == Decimal("10.00")
+
+
+def test_old_years_and_excess_claims_are_pruned() -> None:
+    ref = bundled_ref()
+    history = None
+    for year in (2024, 2025, 2026):
+        c = base_claim(
+            claimId=f"Y{year}",
+            therapy=therapy(planOfCare=None),
+            serviceLines=[line(1, "97110", "GP", dateOfService=f"{year}-03-02")],
+        )
+        history = record_claim(history, parse(c), ref)
+    assert history is not None
+    assert set(history["claims"]) == {"Y2025", "Y2026"}
+    for i in range(MAX_CLAIMS + 5):
+        history = record_claim(history, parse(base_claim(claimId=f"N{i}")), ref)
+    assert len(history["claims"]) == MAX_CLAIMS

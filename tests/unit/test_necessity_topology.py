@@ -1,0 +1,56 @@
+"""The topics the necessity and aggregator apps use are the ones the registry creates."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from claimscrub.aggregator.agent import install_aggregator
+from claimscrub.necessity.agent import install_necessity
+from claimscrub.necessity.check import necessity_check
+from claimscrub.runtime.settings import Settings
+from claimscrub.runtime.streams import make_app
+from claimscrub.runtime.topics import (
+    AGGREGATOR_STATE_CHANGELOG,
+    ALL_TOPICS,
+    NECESSITY_BY_BENEFICIARY,
+    NECESSITY_HISTORY_CHANGELOG,
+)
+from tests.unit.necessity_support import bundled_ref
+
+
+def _settings(service: str, tmp: Path) -> Settings:
+    env = {"CLAIMSCRUB_DATA_DIR": str(tmp / service)}
+    return Settings.from_env(service, grpc_port=0, metrics_port=0, env=env)
+
+
+def test_table_changelogs_are_precreated_with_the_names_faust_uses(tmp_path: Path) -> None:
+    # Building the apps connects to nothing: topics and tables are only declared.
+    ref = bundled_ref()
+    settings = _settings("necessity", tmp_path)
+    app = make_app(settings)
+    table = install_necessity(
+        app,
+        settings,
+        check=necessity_check(ref, lambda _c: []),
+        ref=ref,
+        hmac_key=b"k",
+        lookup=None,
+    )
+    assert table.changelog_topic.get_topic_name() == NECESSITY_HISTORY_CHANGELOG.name
+    assert table.partitions == settings.topic_partitions
+
+    agg_settings = _settings("aggregator", tmp_path)
+    agg = make_app(agg_settings)
+    install_aggregator(agg, agg_settings)
+    assert agg.tables["claim-state"].changelog_topic.get_topic_name() == (
+        AGGREGATOR_STATE_CHANGELOG.name
+    )
+
+    names = {t.name for t in ALL_TOPICS}
+    assert {
+        NECESSITY_BY_BENEFICIARY.name,
+        NECESSITY_HISTORY_CHANGELOG.name,
+        AGGREGATOR_STATE_CHANGELOG.name,
+    } <= names
+    for spec in (NECESSITY_HISTORY_CHANGELOG, AGGREGATOR_STATE_CHANGELOG):
+        assert spec.config == {"cleanup.policy": "compact"}
