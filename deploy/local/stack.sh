@@ -14,6 +14,7 @@ export CLAIMSCRUB_PAYERS_FILE=${CLAIMSCRUB_PAYERS_FILE:-$root/examples/payers.js
 services=(
   "units claimscrub.units.main 50051 9101"
   "aggregator claimscrub.aggregator.main 50055 9105"
+  "redaction claimscrub.redaction.main 50054 9104"
 )
 
 start_one() {

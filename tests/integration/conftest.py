@@ -14,6 +14,8 @@ from claimscrub.runtime.testing import LocalKafka, ServiceProcess, free_port
 PIPELINE = [
     ("units", "claimscrub.units.main"),
     ("aggregator", "claimscrub.aggregator.main"),
+    # Downstream of the aggregator: nothing waits for it.
+    ("redaction", "claimscrub.redaction.main"),
 ]
 
 
