@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from claimscrub.redaction.rules import name_rules
 from claimscrub.redaction.spans import Span
 
 # A known month/day without a year ("on 5/4") is left alone where it reads
@@ -49,6 +50,8 @@ def _date_variants(d: dt.date) -> tuple[list[str], list[str]]:
             with_year += [f"{name} {dd}, {y}", f"{name} {dd} {y}", f"{name}. {dd}, {y}"]
             with_year += [f"{dd} {name} {y}", f"{dd} {name}, {y}", f"{dd} of {name}, {y}"]
             with_year += [f"{dd} of {name} {y}"]
+            for sep in "-/ ":
+                with_year += [f"{dd}{sep}{name}{sep}{y}", f"{dd}{sep}{name}{sep}{yy}"]
     without_year = []
     for name in [full, short, *sept]:
         for dd in {str(day), f"{day:02d}", _ordinal(day)}:
@@ -161,15 +164,16 @@ def known_phi(claim: Mapping[str, Any] | None) -> KnownPhi:
     add("ID", _text(claim, "claimId"))
 
     patterns: list[tuple[str, re.Pattern[str]]] = []
+    stopwords = name_rules().short_name_stopwords
     names: list[str] = []
     short_names: list[str] = []
     for value in values.get("NAME", []):
         for part in re.split(r"[\s,]+", value):
             part = part.strip(".")
-            if len(part) > 2:
+            if len(part) > 2 or (len(part) == 2 and part.lower() not in stopwords):
                 names.append(_flexible_text(part))
             elif len(part) == 2:
-                # "Al", "Jo", "Li": only capitalised, or they match inside prose.
+                # "Do", "An", "Ed": only capitalised, or every "do" would go.
                 short_names += [re.escape(part.capitalize()), re.escape(part.upper())]
     if names:
         patterns.append(("NAME", re.compile(rf"(?<![A-Za-z])(?:{_alt(names)})(?![A-Za-z])", re.I)))

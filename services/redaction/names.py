@@ -20,16 +20,22 @@ names are found elsewhere (known.py), in any case and position.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import IntEnum
 
 from claimscrub.redaction.rules import NameRules
 from claimscrub.redaction.spans import Span
 
-_TOKEN = re.compile(r"[A-Za-z][A-Za-z'’]*(?:-[A-Za-z][A-Za-z'’]*)*")
-_SENTENCE_END = frozenset(".!?:;\n•*")
+_TOKEN = re.compile(r"(?<![A-Za-z0-9])[A-Za-z][A-Za-z'’]*(?:-[A-Za-z][A-Za-z'’]*)*(?![0-9])")
+_SENTENCE_END = frozenset(".!?:\n•*")
 # Gaps that keep two words in one name: a space or two; after an initial or
 # a title, its dot too ("J. Rivera", "Dr. Patel").
+# "(wife)", ", her sister", ", the patient's son", ", DPT": a cue word or a
+# credential after a name.
+_CUE_AFTER = re.compile(
+    r"[ \t]*[(,][ \t]*(?:(?:the|her|his|their|patient's|pt's|a|an)[ \t]+)?([A-Za-z/-]+)"
+)
 _SPACE_GAP = re.compile(r" {1,2}")
 _DOT_GAP = re.compile(r"\. ?")
 
@@ -90,6 +96,26 @@ class NameFinder:
         dotted = a.shape == "initial" or a.key in self._r.titles
         return dotted and _DOT_GAP.fullmatch(gap) is not None
 
+    @staticmethod
+    def _sentence_start(text: str, start: int) -> bool:
+        before = text[:start].rstrip()
+        return not before or before[-1] in _SENTENCE_END
+
+    def _cue_after(self, text: str, end: int) -> bool:
+        m = _CUE_AFTER.match(text, end)
+        if not m:
+            return False
+        word = m.group(1).lower()
+        return (word,) in self._r.strong_cues or word in self._r.credentials
+
+    def _organisation(self, text: str, toks: list[_Token], i: int, j: int) -> bool:
+        """ "St. Mary Hospital", "Johnson Rehab": a place, not a person."""
+        after = re.match(r"[ \t]+([A-Za-z]+)", text[toks[j].end :])
+        if after and after.group(1).lower() in self._r.organisation_words:
+            return True
+        before = re.search(r"([A-Za-z]+)\.?[ \t]+$", text[: toks[i].start])
+        return bool(before and before.group(1).lower() in self._r.saint_words)
+
     def _first_name(self, key: str) -> bool:
         return all(p in self._r.first for p in key.split("-"))
 
@@ -109,20 +135,29 @@ class NameFinder:
             out.append(_Token(m.start(), end, word, key, _shape(word, text, end), self._kind(key)))
         return out
 
-    def find(self, text: str) -> list[Span]:
-        toks = self._tokens(text)
+    def find(self, text: str, taken: Sequence[tuple[int, int]] = ()) -> list[Span]:
+        """Name spans; words inside ``taken`` (spans other recognizers found,
+        such as the "May" of a date) are neither names nor evidence."""
+        toks = [
+            t for t in self._tokens(text) if not any(s <= t.start and t.end <= e for s, e in taken)
+        ]
         n = len(toks)
         if n == 0:
             return []
         r = self._r
         adjacent = [i + 1 < n and self._adjacent(text, toks[i], toks[i + 1]) for i in range(n)]
         candidate = [
-            t.shape in ("title", "upper", "initial") and t.key not in r.credentials for t in toks
+            t.shape in ("title", "upper", "initial")
+            and t.key not in r.credentials
+            and t.key not in r.titles
+            for t in toks
         ]
         marked = [False] * n
         # Strong evidence may pull a therapy word beside it into the name
         # ("John Walker"); weak evidence (rule 5) only other name-list words.
         strong = [False] * n
+        # Made a name by a title or a cue word: a person, whatever follows.
+        strong_context = [False] * n
 
         def chain(i: int, limit: int = 3) -> list[int]:
             """Candidate tokens from ``i`` on, each adjacent to the one before."""
@@ -151,7 +186,7 @@ class NameFinder:
             # 1. titles: whatever capitalised words follow
             if t.key in r.titles and i + 1 < n and adjacent[i]:
                 for j in chain(i + 1):
-                    marked[j] = strong[j] = True
+                    marked[j] = strong[j] = strong_context[j] = True
             # 2. strong cues, when the words after them are in the name lists
             for size in range(self._max_cue, 0, -1):
                 cue = tuple(tok.key for tok in toks[i : i + size])
@@ -161,15 +196,14 @@ class NameFinder:
                         names = chain(i + size)
                         if any(toks[j].kind >= Kind.AMBIGUOUS for j in names):
                             for j in names:
-                                marked[j] = strong[j] = True
+                                marked[j] = strong[j] = strong_context[j] = True
                     break
             # 3. unambiguous names
             if t.kind is Kind.NAME and t.shape == "title":
                 marked[i] = strong[i] = True
             # 5. ambiguous names capitalised mid-sentence, or right after a weak cue
             if t.kind is Kind.AMBIGUOUS and t.shape == "title" and not title_case_phrase(i):
-                before = text[: t.start].rstrip()
-                mid_sentence = bool(before) and before[-1] not in _SENTENCE_END
+                mid_sentence = not self._sentence_start(text, t.start)
                 after_weak = (
                     i > 0
                     and toks[i - 1].key in r.weak_cues
@@ -186,9 +220,37 @@ class NameFinder:
                 adjacent[i]
                 and a.shape == b.shape
                 and a.shape in ("title", "upper")
-                and a.kind is not Kind.NOT_NAME
+                and a.kind >= Kind.AMBIGUOUS
                 and self._first_name(a.key)
                 and self._last_name(b.key)
+                # two English words at a sentence start ("Will Continue") need more
+                and (Kind.NAME in (a.kind, b.kind) or not self._sentence_start(text, a.start))
+            ):
+                marked[i] = marked[i + 1] = strong[i] = strong[i + 1] = True
+        # 2b. a cue word or credential right after: "Heather (wife)", "Amber,
+        #     her sister,", "Mark Berg (PTA)"
+        for i, t in enumerate(toks):
+            if not candidate[i] or t.kind is Kind.UNKNOWN or not self._cue_after(text, t.end):
+                continue
+            names = [i]
+            while len(names) < 3 and names[-1] > 0 and adjacent[names[-1] - 1]:
+                j = names[-1] - 1
+                unknown_start = toks[j].kind is Kind.UNKNOWN and self._sentence_start(
+                    text, toks[j].start
+                )
+                if not candidate[j] or unknown_start:
+                    break
+                names.append(j)
+            if any(toks[j].kind >= Kind.AMBIGUOUS for j in names):
+                for j in names:
+                    marked[j] = strong[j] = strong_context[j] = True
+        # 7. an initial before a name-list word ("M. Green", "J. Huff")
+        for i in range(n - 1):
+            if (
+                toks[i].shape == "initial"
+                and adjacent[i]
+                and toks[i + 1].shape == "title"
+                and toks[i + 1].kind >= Kind.AMBIGUOUS
             ):
                 marked[i] = marked[i + 1] = strong[i] = strong[i + 1] = True
         # 4. one word on either side of a name found so far, through initials
@@ -216,6 +278,7 @@ class NameFinder:
             j = i
             while j + 1 < n and marked[j + 1] and adjacent[j]:
                 j += 1
-            spans.append(Span(toks[i].start, toks[j].end, "NAME"))
+            if strong_context[i] or not self._organisation(text, toks, i, j):
+                spans.append(Span(toks[i].start, toks[j].end, "NAME"))
             i = j + 1
         return spans

@@ -31,6 +31,8 @@ class Pattern:
     type: str | None
     # Relabel a span (e.g. PHONE -> FAX) when the text before it matches.
     retype: tuple[str, re.Pattern[str]] | None
+    # Identifier patterns: a span without a digit is a word, not an identifier.
+    needs_digit: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +54,9 @@ class NameRules:
     weak_cues: frozenset[str]
     credentials: frozenset[str]
     suffixes: frozenset[str]
+    organisation_words: frozenset[str]
+    saint_words: frozenset[str]
+    short_name_stopwords: frozenset[str]
 
 
 def data_text(name: str) -> str:
@@ -90,19 +95,21 @@ def _compile(where: str, regex: str, flags: str = "") -> re.Pattern[str]:
 def _label_patterns(labels: Mapping[str, Any]) -> list[Pattern]:
     """One pattern per identifier type: a label, then an identifier with a digit."""
     out: list[Pattern] = []
-    ident = r"#?\s*(?P<{t}>(?=[A-Za-z0-9-]*\d)[A-Za-z0-9][A-Za-z0-9-]{{2,24}})(?![\w-])"
+    default_shape = r"(?=[A-Za-z0-9-]*\d)[A-Za-z0-9][A-Za-z0-9-]{2,24}"
     for type_, kinds in labels.items():
+        shape = kinds.get("shape", default_shape)
+        ident = r"#?\s*(?P<" + type_ + ">" + shape + r")(?![\w-])"
         strong = _alternation(kinds.get("strong", []))
         weak = _alternation(kinds.get("weak", []))
         sep = r"\s*(?:(?:number|no\.?|num|#)\s*)?[:#=-]?\s*"
         weak_sep = r"\s*(?:(?:number|no\.?|num)\s*[:#=]?|[:#=])\s*"
         regex = (
-            rf"(?<![\w/])(?:{strong}\.?{sep}|{weak}\.?{weak_sep})" + ident.format(t=type_)
+            rf"(?<![\w/])(?:{strong}\b\.?{sep}|{weak}\b\.?{weak_sep})" + ident
             if kinds.get("weak")
-            else rf"(?<![\w/]){strong}\.?{sep}" + ident.format(t=type_)
+            else rf"(?<![\w/]){strong}\b\.?{sep}" + ident
         )
         compiled = _compile(f"id_labels.{type_}", regex, "i")
-        out.append(Pattern(f"label-{type_}", compiled, None, None))
+        out.append(Pattern(f"label-{type_}", compiled, None, None, needs_digit=True))
     return out
 
 
@@ -157,4 +164,7 @@ def name_rules() -> NameRules:
         weak_cues=frozenset(w.lower() for w in raw["weak_cues"]),
         credentials=frozenset(w.lower() for w in raw["credentials"]),
         suffixes=frozenset(w.lower() for w in raw["name_suffixes"]),
+        organisation_words=frozenset(w.lower() for w in raw["organisation_words"]),
+        saint_words=frozenset(w.lower() for w in raw["saint_words"]),
+        short_name_stopwords=frozenset(w.lower() for w in raw["short_name_stopwords"]),
     )

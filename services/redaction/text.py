@@ -61,13 +61,18 @@ class Redactor:
                     value = text[start:end]
                     if value in self._rules.not_phi.get(type_, ()) or value in protected:
                         continue
+                    if pattern.needs_digit and not any(c.isdigit() for c in value):
+                        continue
                     if pattern.retype is not None:
                         new_type, before = pattern.retype
                         if before.search(text[max(0, start - 40) : start]):
                             type_ = new_type
                     spans.append(Span(start, end, type_))
+        taken = [(s.start, s.end) for s in spans]
         spans.extend(
-            s for s in self._names.find(text) if text[s.start : s.end].upper() not in protected
+            s
+            for s in self._names.find(text, taken)
+            if text[s.start : s.end].upper() not in protected
         )
         if known is not None and not known.empty:
             spans.extend(known.find(text))
