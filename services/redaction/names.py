@@ -19,6 +19,7 @@ names are found elsewhere (known.py), in any case and position.
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -38,6 +39,12 @@ _CUE_AFTER = re.compile(
 )
 _SPACE_GAP = re.compile(r" {1,2}")
 _DOT_GAP = re.compile(r"\. ?")
+
+
+def _inside(tok: _Token, taken: Sequence[tuple[int, int]]) -> bool:
+    """Whether ``tok`` lies within one of ``taken`` (sorted, not overlapping)."""
+    i = bisect.bisect_right(taken, (tok.start, float("inf"))) - 1
+    return i >= 0 and taken[i][0] <= tok.start and tok.end <= taken[i][1]
 
 
 class Kind(IntEnum):
@@ -73,6 +80,7 @@ class NameFinder:
     def __init__(self, rules: NameRules) -> None:
         self._r = rules
         self._max_cue = max((len(c) for c in rules.strong_cues), default=1)
+        self._cue_starts = frozenset(c[0] for c in rules.strong_cues)
 
     def _kind(self, key: str) -> Kind:
         r = self._r
@@ -98,8 +106,12 @@ class NameFinder:
 
     @staticmethod
     def _sentence_start(text: str, start: int) -> bool:
-        before = text[:start].rstrip()
-        return not before or before[-1] in _SENTENCE_END
+        i = start - 1
+        while i >= 0 and text[i] in " \t\r\n":
+            if text[i] == "\n":
+                return True
+            i -= 1
+        return i < 0 or text[i] in _SENTENCE_END
 
     def _cue_after(self, text: str, end: int) -> bool:
         m = _CUE_AFTER.match(text, end)
@@ -113,7 +125,9 @@ class NameFinder:
         after = re.match(r"[ \t]+([A-Za-z]+)", text[toks[j].end :])
         if after and after.group(1).lower() in self._r.organisation_words:
             return True
-        before = re.search(r"([A-Za-z]+)\.?[ \t]+$", text[: toks[i].start])
+        before = re.search(
+            r"([A-Za-z]+)\.?[ \t]+$", text[max(0, toks[i].start - 12) : toks[i].start]
+        )
         return bool(before and before.group(1).lower() in self._r.saint_words)
 
     def _first_name(self, key: str) -> bool:
@@ -138,9 +152,9 @@ class NameFinder:
     def find(self, text: str, taken: Sequence[tuple[int, int]] = ()) -> list[Span]:
         """Name spans; words inside ``taken`` (spans other recognizers found,
         such as the "May" of a date) are neither names nor evidence."""
-        toks = [
-            t for t in self._tokens(text) if not any(s <= t.start and t.end <= e for s, e in taken)
-        ]
+        toks = self._tokens(text)
+        if taken:
+            toks = [t for t in toks if not _inside(t, taken)]
         n = len(toks)
         if n == 0:
             return []
@@ -188,7 +202,7 @@ class NameFinder:
                 for j in chain(i + 1):
                     marked[j] = strong[j] = strong_context[j] = True
             # 2. strong cues, when the words after them are in the name lists
-            for size in range(self._max_cue, 0, -1):
+            for size in range(self._max_cue, 0, -1) if t.key in self._cue_starts else ():
                 cue = tuple(tok.key for tok in toks[i : i + size])
                 if len(cue) == size and cue in r.strong_cues and i + size < n:
                     gap = text[toks[i + size - 1].end : toks[i + size].start]

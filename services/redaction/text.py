@@ -68,7 +68,7 @@ class Redactor:
                         if before.search(text[max(0, start - 40) : start]):
                             type_ = new_type
                     spans.append(Span(start, end, type_))
-        taken = [(s.start, s.end) for s in spans]
+        taken = [(s.start, s.end) for s in merge(spans, self._rules.priority)]
         spans.extend(
             s
             for s in self._names.find(text, taken)
