@@ -128,7 +128,8 @@ def test_each_claim_gets_one_deidentified_record_with_its_result(
 
 
 def _scrape(port: int) -> str:
-    return urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as reply:
+        return str(reply.read().decode())
 
 
 def _all_topics(kafka: LocalKafka) -> list[str]:
