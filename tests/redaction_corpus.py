@@ -9,7 +9,9 @@ styles, names as "First Last", "Last, First", "Mr. Last", ALL CAPS,
 possessive, initials; phones in Faker's 25 US formats; identifiers with and
 without separators.
 
-``python -m tests.redaction_corpus`` prints the table for a 500-note corpus.
+``python -m tests.redaction_corpus [N] [LOCALE]`` prints the table for an
+N-note corpus (default 500, en_US; e.g. ``300 en_IN`` for names the US Census
+lists rarely hold).
 """
 
 from __future__ import annotations
@@ -112,9 +114,9 @@ def fmt_date(day: dt.date, style: str) -> str:
 
 
 class Identity:
-    def __init__(self, fake: Faker, rng: random.Random) -> None:
-        self.first = fake.first_name()
-        self.last = fake.last_name()
+    def __init__(self, fake: Faker, rng: random.Random, names: Faker) -> None:
+        self.first = names.first_name()
+        self.last = names.last_name()
         self.sex = rng.choice("MF")
         self.birth = fake.date_of_birth(minimum_age=45, maximum_age=99)
         self.dos = fake.date_between(dt.date(2025, 1, 2), dt.date(2026, 6, 30))
@@ -168,10 +170,13 @@ def _claim(p: Identity, codes: Sequence[str]) -> dict[str, Any]:
 
 
 class NoteFactory:
-    def __init__(self, seed: int) -> None:
+    def __init__(self, seed: int, locale: str = "en_US") -> None:
         self.rng = random.Random(seed)
         self.fake = Faker("en_US")
         self.fake.seed_instance(seed)
+        # People's names from ``locale``; addresses, phones and the rest stay US.
+        self.names = Faker(locale)
+        self.names.seed_instance(seed)
 
     # -- pieces ---------------------------------------------------------------
 
@@ -202,7 +207,7 @@ class NoteFactory:
             w.text(" ").phi(p.last, "NAME", True)
 
     def other_name(self, w: _Writer, *, full: bool | None = None) -> None:
-        first, last = self.fake.first_name(), self.fake.last_name()
+        first, last = self.names.first_name(), self.names.last_name()
         style = self.rng.randrange(5) if full is None else (0 if full else 1)
         if style == 0:
             w.phi(first, "NAME").text(" ").phi(last, "NAME")
@@ -233,7 +238,7 @@ class NoteFactory:
     # -- templates ------------------------------------------------------------
 
     def note(self) -> Note:
-        p = Identity(self.fake, self.rng)
+        p = Identity(self.fake, self.rng, self.names)
         w = _Writer()
         template = self.rng.choice(self._templates())
         codes = template(w, p)
@@ -343,7 +348,7 @@ class NoteFactory:
         w.text(", claim ").phi(p.claim_id, "ID", True).text("\n")
         self.date(w, p.dos + dt.timedelta(days=3), False, with_year=True)
         w.text("\n\nDear Dr. ")
-        w.phi(self.fake.last_name(), "NAME")
+        w.phi(self.names.last_name(), "NAME")
         w.text(",\nYour patient was evaluated on ")
         self.date(w, p.dos, True)
         w.text(". Home address on file: ").phi(p.street, "ADDRESS", True).text(", ")
@@ -370,8 +375,8 @@ class NoteFactory:
         self.date(w, p.dos, True)
         w.text(". Attending: ")
         self.other_name(w, full=True)
-        w.text(", MD. PCP Dr. ").phi(self.fake.last_name(), "NAME").text(". ")
-        w.phi(self.fake.first_name(), "NAME")
+        w.text(", MD. PCP Dr. ").phi(self.names.last_name(), "NAME").text(". ")
+        w.phi(self.names.first_name(), "NAME")
         w.text(self.rng.choice([" (husband)", " (wife)", ", her sister,", ", his partner,"]))
         w.text(" will assist at home. Follow-up with ")
         self.other_name(w, full=True)
@@ -390,9 +395,9 @@ class NoteFactory:
         w.text("\n- ")
         w.phi(p.last if self.rng.random() < 0.5 else p.first, "NAME", True)
         w.text(" tolerated session well; ")
-        w.phi(self.fake.first_name(), "NAME").text(" (aide) present.\n- ")
+        w.phi(self.names.first_name(), "NAME").text(" (aide) present.\n- ")
         codes = self.codes(w)
-        w.text("\n- HEP reviewed with ").phi(self.fake.first_name(), "NAME")
+        w.text("\n- HEP reviewed with ").phi(self.names.first_name(), "NAME")
         w.text(". Next visit on ").phi(f"{p.dos.month}/{min(28, p.dos.day + 2)}", "DATE")
         w.text(".\n- Chart ").phi(p.mrn, "MRN", True).text("; Medicare no. ")
         w.phi(p.member, "MEMBER_ID", True).text("\n- Telehealth link ")
@@ -400,8 +405,9 @@ class NoteFactory:
         return codes
 
 
-def generate(n: int, seed: int = 2026) -> list[Note]:
-    factory = NoteFactory(seed)
+def generate(n: int, seed: int = 2026, locale: str = "en_US") -> list[Note]:
+    """``locale``: Faker's, for names the US Census lists may lack (en_IN, vi_VN)."""
+    factory = NoteFactory(seed, locale)
     return [factory.note() for _ in range(n)]
 
 
@@ -482,13 +488,14 @@ def main() -> int:
     from claimscrub.redaction.text import default_redactor
 
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 500
-    notes = generate(n)
+    locale = sys.argv[2] if len(sys.argv) > 2 else "en_US"
+    notes = generate(n, 31, locale)
     redactor = default_redactor()
 
     def find(note: Note) -> list[tuple[int, int]]:
         return [(sp.start, sp.end) for sp in redactor.find(note.text, known_phi(note.claim))]
 
-    print(f"{n} notes, {sum(len(x.text) for x in notes)} characters")
+    print(f"{n} notes ({locale}), {sum(len(x.text) for x in notes)} characters")
     print(table(score(notes, find)))
     return 0
 

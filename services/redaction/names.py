@@ -28,7 +28,10 @@ from enum import IntEnum
 from claimscrub.redaction.rules import NameRules
 from claimscrub.redaction.spans import Span
 
-_TOKEN = re.compile(r"(?<![A-Za-z0-9])[A-Za-z][A-Za-z'’]*(?:-[A-Za-z][A-Za-z'’]*)*(?![0-9])")
+# Words of letters in any script ("Nguyễn", "José"), with inner apostrophes
+# and hyphens, not glued to digits.
+_L = r"[^\W\d_]"
+_TOKEN = re.compile(rf"(?<![\w]){_L}(?:{_L}|['’])*(?:-{_L}(?:{_L}|['’])*)*(?!\d)")
 _SENTENCE_END = frozenset(".!?:\n•*")
 # Gaps that keep two words in one name: a space or two; after an initial or
 # a title, its dot too ("J. Rivera", "Dr. Patel").
@@ -48,10 +51,11 @@ def _inside(tok: _Token, taken: Sequence[tuple[int, int]]) -> bool:
 
 
 class Kind(IntEnum):
-    UNKNOWN = 0  # not in the name lists
+    UNKNOWN = 0  # not in the name lists, an English word (or a part of one)
     NOT_NAME = 1  # therapy vocabulary, eponyms: a name only with strong context
-    AMBIGUOUS = 2  # a name that is also an English word
-    NAME = 3  # a name and nothing else
+    FOREIGN = 2  # in no list and no English word: a name the Census lacks ("Nguyen")
+    AMBIGUOUS = 3  # a name that is also an English word
+    NAME = 4  # a name and nothing else
 
 
 @dataclass(slots=True)
@@ -92,6 +96,8 @@ class NameFinder:
                 kind = Kind.AMBIGUOUS
             elif part in r.first or part in r.last:
                 kind = Kind.NAME
+            elif len(part) > 2 and part not in r.english and part.isalpha():
+                kind = Kind.FOREIGN
             else:
                 kind = Kind.UNKNOWN
             best = max(best, kind)
@@ -106,11 +112,17 @@ class NameFinder:
 
     @staticmethod
     def _sentence_start(text: str, start: int) -> bool:
+        """After a full stop, a colon, a line break or a line's bullet."""
         i = start - 1
         while i >= 0 and text[i] in " \t\r\n":
             if text[i] == "\n":
                 return True
             i -= 1
+        if i >= 0 and text[i] in "-–•*":
+            j = i - 1
+            while j >= 0 and text[j] in " \t":
+                j -= 1
+            return j < 0 or text[j] == "\n"
         return i < 0 or text[i] in _SENTENCE_END
 
     def _cue_after(self, text: str, end: int) -> bool:
@@ -208,7 +220,7 @@ class NameFinder:
                     gap = text[toks[i + size - 1].end : toks[i + size].start]
                     if re.fullmatch(r"\s*(?:'s|’s)?\s*[:,-]?\s*", gap):
                         names = chain(i + size)
-                        if any(toks[j].kind >= Kind.AMBIGUOUS for j in names):
+                        if any(toks[j].kind >= Kind.FOREIGN for j in names):
                             for j in names:
                                 marked[j] = strong[j] = strong_context[j] = True
                     break
@@ -216,7 +228,8 @@ class NameFinder:
             if t.kind is Kind.NAME and t.shape == "title":
                 marked[i] = strong[i] = True
             # 5. ambiguous names capitalised mid-sentence, or right after a weak cue
-            if t.kind is Kind.AMBIGUOUS and t.shape == "title" and not title_case_phrase(i):
+            weak_kind = t.kind in (Kind.AMBIGUOUS, Kind.FOREIGN)
+            if weak_kind and t.shape == "title" and not title_case_phrase(i):
                 mid_sentence = not self._sentence_start(text, t.start)
                 after_weak = (
                     i > 0
@@ -241,6 +254,18 @@ class NameFinder:
                 and (Kind.NAME in (a.kind, b.kind) or not self._sentence_start(text, a.start))
             ):
                 marked[i] = marked[i + 1] = strong[i] = strong[i + 1] = True
+        # 8. two capitalised words in no list and no dictionary ("Priya Sharma",
+        #    "Nguyen Thi"), or one beside a name-list word: names the Census lacks
+        for i in range(n - 1):
+            a, b = toks[i], toks[i + 1]
+            kinds = (a.kind, b.kind)
+            if (
+                adjacent[i]
+                and a.shape == b.shape == "title"
+                and Kind.FOREIGN in kinds
+                and min(kinds) >= Kind.FOREIGN
+            ):
+                marked[i] = marked[i + 1] = strong[i] = strong[i + 1] = True
         # 2b. a cue word or credential right after: "Heather (wife)", "Amber,
         #     her sister,", "Mark Berg (PTA)"
         for i, t in enumerate(toks):
@@ -255,7 +280,7 @@ class NameFinder:
                 if not candidate[j] or unknown_start:
                     break
                 names.append(j)
-            if any(toks[j].kind >= Kind.AMBIGUOUS for j in names):
+            if any(toks[j].kind >= Kind.FOREIGN for j in names):
                 for j in names:
                     marked[j] = strong[j] = strong_context[j] = True
         # 7. an initial before a name-list word ("M. Green", "J. Huff")
@@ -264,14 +289,16 @@ class NameFinder:
                 toks[i].shape == "initial"
                 and adjacent[i]
                 and toks[i + 1].shape == "title"
-                and toks[i + 1].kind >= Kind.AMBIGUOUS
+                and toks[i + 1].kind >= Kind.FOREIGN
             ):
                 marked[i] = marked[i + 1] = strong[i] = strong[i + 1] = True
+        # Titles and credentials are never part of the name ("Mrs.", "PT").
+        marked = [m and c for m, c in zip(marked, candidate, strict=True)]
         # 4. one word on either side of a name found so far, through initials
         #    and suffixes ("John Q. Smith Jr."); never a run of unknown words
         evidence = [i for i in range(n) if marked[i]]
         for i in evidence:
-            lowest = Kind.NOT_NAME if strong[i] else Kind.AMBIGUOUS
+            lowest = Kind.NOT_NAME if strong[i] else Kind.FOREIGN
             for step in (-1, 1):
                 j = i + step
                 while 0 <= j < n and candidate[j] and adjacent[min(j, j - step)]:

@@ -57,6 +57,7 @@ class NameRules:
     organisation_words: frozenset[str]
     saint_words: frozenset[str]
     short_name_stopwords: frozenset[str]
+    english: frozenset[str]
 
 
 def data_text(name: str) -> str:
@@ -167,4 +168,5 @@ def name_rules() -> NameRules:
         organisation_words=frozenset(w.lower() for w in raw["organisation_words"]),
         saint_words=frozenset(w.lower() for w in raw["saint_words"]),
         short_name_stopwords=frozenset(w.lower() for w in raw["short_name_stopwords"]),
+        english=_name_list("english_words.txt"),
     )

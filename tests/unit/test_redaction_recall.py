@@ -1,9 +1,11 @@
 """Token-level recall and precision of the free-text redactor on a synthetic
 annotated corpus (tests/redaction_corpus.py): several hundred Faker-made
-therapy notes in seven templates. The thresholds are the issue's targets; a
-recall regression below them fails here.
+therapy notes in seven templates (and names from three other Faker locales).
+The thresholds are the issue's targets; a recall regression below them
+fails here.
 
-The corpus seeds here differ from the one the rules were tuned on (2026).
+The rules were tuned by reading misses on corpora of seeds 2026, 5-12 and 99;
+the seeds here (31, 47) were not looked at before the floors were set.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from claimscrub.redaction.text import default_redactor
 from tests.redaction_corpus import Note, Scores, generate, score, table
 
 NOTES = 600
-SEEDS = (7, 11)
+SEEDS = (31, 47)
 
 # The issue's targets, and floors for the rest set just under what was measured.
 RECALL_FLOORS = {
@@ -84,3 +86,19 @@ def test_print_the_table(capsys: pytest.CaptureFixture[str]) -> None:
     # `pytest -s tests/unit/test_redaction_recall.py` shows the figures.
     with capsys.disabled():
         print(f"\n{NOTES} notes, seeds {SEEDS}\n{table(scores())}")
+
+
+@pytest.mark.parametrize("locale", ["en_IN", "es_MX", "vi_VN"])
+def test_recall_on_names_the_census_lists_lack(locale: str) -> None:
+    # Patients and relatives named from Faker's Indian, Mexican and Vietnamese
+    # name lists (accents, Nguyễn, Thị), which the US Census 1990 lists
+    # mostly lack: other-name recall measured 0.99, 0.99, 0.96.
+    redactor = default_redactor()
+    notes = generate(150, 31, locale)
+    s = score(
+        notes,
+        lambda n: [(sp.start, sp.end) for sp in redactor.find(n.text, known_phi(n.claim))],
+    )
+    assert s.recall("KNOWN") == 1.0, table(s)
+    assert s.recall("OTHER_NAME") >= 0.93, table(s)
+    assert s.precision >= PRECISION_FLOOR, table(s)
