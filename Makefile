@@ -74,7 +74,9 @@ status: ## show what is running
 
 demo: up ## start everything, scrub the example claims through Kafka, print results, stop
 	@trap '$(MAKE) --no-print-directory down' EXIT; \
-	  $(VENV)/bin/claimscrub submit examples/claims.json --wait --timeout 120
+	  $(VENV)/bin/claimscrub submit examples/claims.json --wait --timeout 120 && \
+	  echo "--- one de-identified record from claims.deidentified (for analytics):" && \
+	  $(VENV)/bin/claimscrub deidentified --limit 1 --timeout 60 --pretty
 
 test: setup lint ## lint, then every test (unit and against a real Kafka broker)
 	$(PY) -m pytest -q

@@ -18,6 +18,7 @@ services=(
   "enrollment claimscrub.enrollment.main 50053 9103"
   "necessity claimscrub.necessity.main 50052 9102"
   "aggregator claimscrub.aggregator.main 50055 9105"
+  "redaction claimscrub.redaction.main 50054 9104"
 )
 
 start_one() {

@@ -11,6 +11,7 @@ import argparse
 import datetime as dt
 import os
 import sys
+from typing import Any
 
 from claimscrub import __version__
 from claimscrub.cli.checks import add_reference_options
@@ -22,6 +23,8 @@ Catch what would get outpatient therapy claims denied before they reach the paye
   claimscrub scrub claims.jsonl --format json --as-of 2026-06-01
   claimscrub submit claims.json --wait       through the Kafka pipeline (make up)
   claimscrub enrollment load providers.json  publish enrollment records (make up)
+  claimscrub redact claims.json              de-identified claims, one JSON per line
+  claimscrub redact --text < note.txt        free text with its PHI replaced
 
 CLAIMS is a .json file (one claim or an array), a .jsonl file, or - for stdin.
 The claim format, edit codes and result format: docs/contract.md in the source tree.
@@ -110,7 +113,49 @@ def build_parser() -> argparse.ArgumentParser:
         "unless every record is valid.",
     )
     load.add_argument("file", metavar="FILE", help="enrollment records (.json or .jsonl)")
+
+    _add_redaction_commands(sub)
     return parser
+
+
+def _add_redaction_commands(sub: Any) -> None:
+    redact = sub.add_parser(
+        "redact",
+        help="de-identify claims, or redact free text from stdin",
+        description="De-identify CLAIMS (one JSON per line: keyed pseudonyms, ZIP3, years, "
+        "no names or contact data), or with --text redact PHI from the text on stdin. "
+        "Key: CLAIMSCRUB_HMAC_KEY or CLAIMSCRUB_HMAC_KEY_FILE (a development key "
+        "otherwise, with a warning; CLAIMSCRUB_MODE=production requires a key).",
+    )
+    redact.add_argument("claims", nargs="?", metavar="CLAIMS", help=".json, .jsonl, or -")
+    redact.add_argument("--text", action="store_true", help="redact free text from stdin")
+    redact.add_argument(
+        "--claim",
+        metavar="FILE",
+        help="with --text: a claim (JSON) whose own PHI values are removed wherever they appear",
+    )
+    redact.add_argument(
+        "--dates",
+        choices=["year", "shift"],
+        default=None,
+        help="dates cut to the year, or shifted per patient (default: CLAIMSCRUB_DATE_MODE "
+        "or year)",
+    )
+    reader = sub.add_parser(
+        "deidentified",
+        help="print records from claims.deidentified (Kafka)",
+        description="Print de-identified claim records (with their results) from "
+        "claims.deidentified, oldest first, one JSON per line.",
+    )
+    reader.add_argument("--limit", type=int, default=10, help="how many records (default 10)")
+    reader.add_argument(
+        "--timeout",
+        type=_positive,
+        default=30.0,
+        metavar="SECONDS",
+        help="how long to wait for them (default 30)",
+    )
+    reader.add_argument("--pretty", action="store_true", help="indented JSON")
 
 
 def _fail(message: str) -> int:
@@ -176,14 +221,45 @@ def _enrollment(args: argparse.Namespace) -> int:
     return 0
 
 
+def _redact(args: argparse.Namespace) -> int:
+    from claimscrub.cli import redact
+    from claimscrub.cli.claims_input import InputError, read_claims
+    from claimscrub.redaction.config import ConfigError
+
+    if args.text == bool(args.claims):
+        return _fail("redact: give CLAIMS, or --text to redact stdin (not both)")
+    if args.claim and not args.text:
+        return _fail("redact: --claim goes with --text")
+    try:
+        config = redact.load_config(args.dates)
+        if args.text:
+            claim = read_claims(args.claim)[0] if args.claim else None
+            return redact.redact_stream(sys.stdin, sys.stdout, claim)
+        return redact.redact_claims(read_claims(args.claims), config, sys.stdout)
+    except (ConfigError, InputError) as exc:
+        return _fail(str(exc))
+
+
+def _deidentified(args: argparse.Namespace) -> int:
+    from claimscrub.cli.redact import print_deidentified
+
+    bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
+    return print_deidentified(
+        bootstrap, limit=args.limit, timeout_s=args.timeout, pretty=args.pretty, out=sys.stdout
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    commands = {
+        "scrub": _scrub,
+        "submit": _submit,
+        "redact": _redact,
+        "deidentified": _deidentified,
+        "enrollment": _enrollment,
+    }
     try:
-        if args.command == "scrub":
-            return _scrub(args)
-        if args.command == "enrollment":
-            return _enrollment(args)
-        return _submit(args)
+        return commands[args.command](args)
     except BrokenPipeError:  # `claimscrub scrub ... | head` is fine
         return 0
     except KeyboardInterrupt:

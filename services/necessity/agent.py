@@ -30,7 +30,7 @@ from claimscrub.core.edits import CheckName, edit
 from claimscrub.core.results import CheckResult
 from claimscrub.necessity.beneficiary import beneficiary_token, unlinked_token
 from claimscrub.necessity.check import bound_rules
-from claimscrub.necessity.history import record_claim
+from claimscrub.necessity.history import date_shift, record_claim, seal, unseal
 from claimscrub.necessity.reference import NecessityReference
 from claimscrub.necessity.roles import RoleLookup, resolve_role
 from claimscrub.runtime import logs
@@ -161,7 +161,8 @@ def install_necessity(
                 if claim is not None:
                     role = await resolve_role(claim, ref, lookup)
                     # No await from here to the write: the read-check-record step is atomic.
-                    history = table.get(token)
+                    shift = date_shift(token.decode(), hmac_key)
+                    history = unseal(table.get(token), shift)
                     rules = bound_rules(ref, history, role)
                 result = check.run(
                     parsed,
@@ -171,7 +172,7 @@ def install_necessity(
                     rules=rules,
                 )
                 if claim is not None:
-                    table[token] = record_claim(history, claim, ref)
+                    table[token] = seal(record_claim(history, claim, ref), shift)
             except Exception as exc:  # a rule bug must not stop the partition or lose the claim
                 log.error("necessity_check_failed", error=type(exc).__name__)
                 result = _failed(parsed.claim_id, submitted_ms, settings.instance)

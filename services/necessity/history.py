@@ -21,15 +21,20 @@ eligibility, before this claim) plus the other claims recorded here for that
 year and group: the claims eligibility has not yet seen. Charges stand in for
 allowed amounts, which a claim does not carry (charges are at least the
 allowed amount, so thresholds are reached early rather than late).
-Dates are kept because treatment days are counted by date; the history never
-leaves the clinical boundary except as the changelog of the service's own
-table, keyed by the beneficiary token.
+Dates are kept because treatment days are counted by date. What is stored
+(the table and its changelog topic) is :func:`seal`-ed: every date moved back
+by a per-beneficiary keyed number of days (:func:`date_shift`), so the
+changelog carries no real date of service while intervals between a
+beneficiary's dates, which is all the rules use, stay exact. Rules always see
+the :func:`unseal`-ed history.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+import hashlib
+import hmac
+from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -167,3 +172,47 @@ def _pruned(claims: dict[str, Any]) -> dict[str, Any]:
         by_age = sorted(kept, key=lambda cid: _latest(kept[cid]), reverse=True)
         kept = {cid: kept[cid] for cid in by_age[:MAX_CLAIMS]}
     return kept
+
+
+# --- storage: dates shifted by a keyed per-beneficiary offset --------------------
+
+#: Shifts fall in 1..11 years back, so a stored date is never the real one.
+_MIN_SHIFT_DAYS = 365
+_SHIFT_SPAN_DAYS = 3653
+
+
+def date_shift(token: str, key: bytes) -> int:
+    """Days every stored date of this beneficiary is moved back (keyed, per token)."""
+    digest = hmac.new(key, b"necessity-date-shift\x1f" + token.encode(), hashlib.sha256).digest()
+    return _MIN_SHIFT_DAYS + int.from_bytes(digest[:4], "big") % _SHIFT_SPAN_DAYS
+
+
+def _move(history: History, days: int) -> History:
+    def move(d: str) -> str:
+        return (dt.date.fromisoformat(d) + dt.timedelta(days=days)).isoformat()
+
+    return _map_dates(history, move)
+
+
+def _map_dates(history: History, move: Callable[[str], str]) -> History:
+    claims = {
+        cid: {
+            "amounts": dict(c.get("amounts", {})),
+            "days": {k: [move(d) for d in v] for k, v in c.get("days", {}).items()},
+        }
+        for cid, c in history.get("claims", {}).items()
+    }
+    progress = {
+        k: {**p, "through": move(p["through"])} for k, p in history.get("progress", {}).items()
+    }
+    return {"v": history.get("v", 1), "claims": claims, "progress": progress}
+
+
+def seal(history: History, shift: int) -> History:
+    """The history as stored: every date ``shift`` days earlier."""
+    return _move(history, -shift)
+
+
+def unseal(history: History | None, shift: int) -> History | None:
+    """The stored history with its real dates back, for the rules."""
+    return None if history is None else _move(history, shift)

@@ -1,9 +1,13 @@
-"""structlog JSON logs for every service, with a PHI guard before rendering.
+"""structlog JSON logs for every service, with two PHI guards before rendering.
 
-Log lines never carry claim payloads: the guard drops any key that names a
-payload or a patient field, and replaces bytes values by their length, so a
-careless ``log.info("x", value=raw)`` cannot leak a claim. Library logs
-(Faust, aiokafka, grpc) go through the same processors.
+Log lines never carry claim payloads: :func:`phi_guard` drops any key that
+names a payload or a patient field, and replaces bytes values by their
+length, so a careless ``log.info("x", value=raw)`` cannot leak a claim. Then
+:func:`phi_redactor` runs every remaining string (messages, exception
+tracebacks, library log lines) through the PHI redaction library
+(claimscrub.redaction.text), so a name, date or member ID that slips into an
+error message is replaced before the line is written. Library logs (Faust,
+aiokafka, grpc) go through the same processors.
 """
 
 from __future__ import annotations
@@ -53,6 +57,39 @@ def phi_guard(
     return event_dict
 
 
+# Keys whose values the runtime itself writes from configuration or clocks
+# (the timestamp, the broker list): redacting them would only garble them.
+_OPERATIONAL_KEYS = frozenset(
+    {"timestamp", "level", "logger", "service", "instance", "kafka", "grpc_port", "metrics_port"}
+)
+
+
+def _redact(value: Any, redact: Any) -> Any:
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, list | tuple):
+        return [_redact(v, redact) for v in value]
+    if isinstance(value, dict):
+        return {k: _redact(v, redact) for k, v in value.items()}
+    return value
+
+
+def phi_redactor(
+    _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """Every string of the line through the free-text PHI redactor."""
+    from claimscrub.redaction.text import redact_text
+
+    for key in list(event_dict):
+        if key in _OPERATIONAL_KEYS or key.startswith("_"):
+            continue
+        try:
+            event_dict[key] = _redact(event_dict[key], redact_text)
+        except Exception:  # a log line must never take the service down
+            event_dict[key] = "[withheld: redaction failed]"
+    return event_dict
+
+
 def configure(
     service: str, level: str = "INFO", fmt: str = "json", stream: TextIO | None = None
 ) -> None:
@@ -85,6 +122,8 @@ def configure(
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
             structlog.processors.format_exc_info,
+            # Last before rendering, so tracebacks and library messages pass it too.
+            phi_redactor,
             renderer,
         ],
     )

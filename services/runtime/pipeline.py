@@ -12,4 +12,6 @@ PIPELINE: list[tuple[str, str]] = [
     ("enrollment", "claimscrub.enrollment.main"),
     ("necessity", "claimscrub.necessity.main"),
     ("aggregator", "claimscrub.aggregator.main"),
+    # Downstream of the aggregator: nothing waits for it.
+    ("redaction", "claimscrub.redaction.main"),
 ]

@@ -19,9 +19,12 @@ class TopicSpec:
     key: str
     value: str
     config: dict[str, str] = field(default_factory=dict)
+    #: Carries claims as submitted, PHI included: inside the clinical boundary,
+    #: readable only by the services that must (the leak test skips exactly these).
+    clinical: bool = False
 
 
-CLAIMS_SUBMITTED = TopicSpec("claims.submitted", "claimId", "claimscrub.v1.Claim")
+CLAIMS_SUBMITTED = TopicSpec("claims.submitted", "claimId", "claimscrub.v1.Claim", clinical=True)
 CLAIMS_CHECKS = TopicSpec("claims.checks", "claimId", "claimscrub.v1.CheckResult")
 CLAIMS_SCRUBBED = TopicSpec("claims.scrubbed", "claimId", "claimscrub.v1.ScrubResult")
 CLAIMS_DEIDENTIFIED = TopicSpec(
@@ -33,7 +36,9 @@ PROVIDERS_ENROLLMENT = TopicSpec(
     "claimscrub.v1.EnrollmentRecord",
     {"cleanup.policy": "compact"},
 )
-CLAIMS_DLQ = TopicSpec("claims.dlq", "original key", "undecodable event + reason headers")
+CLAIMS_DLQ = TopicSpec(
+    "claims.dlq", "original key", "undecodable event + reason headers", clinical=True
+)
 # Internal to the necessity service: claims.submitted repartitioned by beneficiary
 # so its per-beneficiary table is co-partitioned with its input. Carries the claim
 # (clinical boundary, like claims.submitted); the key is a keyed hash, never an ID.
@@ -41,6 +46,7 @@ NECESSITY_BY_BENEFICIARY = TopicSpec(
     "necessity.claims-by-beneficiary",
     "beneficiary token (HMAC-SHA256 of payerId + memberId)",
     "claimscrub.v1.Claim as submitted",
+    clinical=True,
 )
 
 # Changelog topics of the services' Faust tables, named as Faust names them

@@ -88,3 +88,24 @@ def test_old_years_and_excess_claims_are_pruned() -> None:
     for i in range(MAX_CLAIMS + 5):
         history = record_claim(history, parse(base_claim(claimId=f"N{i}")), ref)
     assert len(history["claims"]) == MAX_CLAIMS
+
+
+def test_the_stored_history_carries_no_real_date_and_unseals_exactly() -> None:
+    from claimscrub.necessity.history import date_shift, seal, unseal
+
+    history = {
+        "v": 1,
+        "claims": {
+            "A": {"amounts": {"2026/PT_SLP": "84.00"}, "days": {"PT": ["2026-05-04", "2026-05-06"]}}
+        },
+        "progress": {"PT": {"through": "2026-05-06", "days": 3, "claim": "A"}},
+    }
+    shift = date_shift("b-token", b"a key")
+    stored = seal(history, shift)
+    text = repr(stored)
+    assert "2026-05-04" not in text and "2026-05-06" not in text
+    assert stored["claims"]["A"]["amounts"] == {"2026/PT_SLP": "84.00"}
+    assert unseal(stored, shift) == history
+    # Keyed per beneficiary: another token or another key moves dates differently.
+    assert date_shift("b-other", b"a key") != shift or date_shift("b-token", b"b key") != shift
+    assert shift >= 365

@@ -1,0 +1,57 @@
+"""Entry point of the redaction service (``claimscrub-redaction``).
+
+Consumes claims.submitted and claims.scrubbed, publishes the de-identified
+claim with its result on claims.deidentified (key: the claim's token), and
+serves gRPC RedactionService (RedactText, RedactClaim). The pseudonym key
+comes from CLAIMSCRUB_HMAC_KEY or CLAIMSCRUB_HMAC_KEY_FILE; with
+CLAIMSCRUB_MODE=production the service does not start without one.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping
+
+from claimscrub.redaction.agent import install_redaction_agent
+from claimscrub.redaction.config import DEV_KEY_WARNING, ConfigError, RedactionConfig
+from claimscrub.redaction.deidentify import Deidentifier
+from claimscrub.redaction.metrics import redaction_metrics
+from claimscrub.redaction.servicer import registrar
+from claimscrub.runtime import service
+from claimscrub.runtime.logs import get_logger
+from claimscrub.runtime.streams import make_app
+
+GRPC_PORT = 50054
+METRICS_PORT = 9104
+
+
+def main() -> None:
+    settings = service.settings_or_exit("redaction", grpc_port=GRPC_PORT, metrics_port=METRICS_PORT)
+    log = get_logger("claimscrub.redaction")
+    try:
+        config = RedactionConfig.from_env()
+    except ConfigError as exc:
+        print(f"redaction: configuration error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    if config.using_dev_key:
+        log.warning("hmac_dev_key_in_use", detail=DEV_KEY_WARNING)
+    log.info(
+        "redaction_configured",
+        mode=config.mode.value,
+        date_mode=config.date_mode.value,
+        shift_max_days=config.shift_max_days,
+    )
+    findings = redaction_metrics().findings
+
+    def count(counts: Mapping[str, int]) -> None:
+        for type_, n in counts.items():
+            findings.labels(type_).inc(n)
+
+    deid = Deidentifier(config, on_redacted=count)
+    app = make_app(settings)
+    install_redaction_agent(app, settings, deid)
+    service.run(settings, app, registrar(deid))
+
+
+if __name__ == "__main__":
+    main()

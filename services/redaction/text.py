@@ -1,0 +1,107 @@
+"""Free-text redaction: every PHI span replaced by a ``[TYPE]`` placeholder.
+
+Recognizers (all rules are data, see rules.py): the claim's own known values
+(known.py), regexes for dates, phone/fax, e-mail, SSN, identifiers behind
+their labels (MRN, account, member ID, licence, plate, serial), Medicare
+Beneficiary Identifiers, street addresses, cities and ZIPs in address form,
+URLs, IP addresses and ages over 89, and the name finder (names.py).
+Procedure codes (97530, G0283), ICD-10 codes (M62.81), units and minutes
+match none of them and survive.
+
+The same redactor is the log processor of every service (runtime/logs.py).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from claimscrub.redaction.known import KnownPhi, known_phi
+from claimscrub.redaction.names import NameFinder
+from claimscrub.redaction.rules import NameRules, TextRules, name_rules, text_rules
+from claimscrub.redaction.spans import Span, merge
+
+_TRAILING_PUNCTUATION = ".,;:!?"
+
+
+@dataclass(frozen=True, slots=True)
+class Redacted:
+    text: str
+    # Spans removed, by type: counts only, never values.
+    counts: Mapping[str, int]
+
+
+class Redactor:
+    def __init__(self, rules: TextRules, names: NameRules) -> None:
+        self._rules = rules
+        self._names = NameFinder(names)
+
+    def find(self, text: str, known: KnownPhi | None = None) -> list[Span]:
+        """The PHI spans of ``text``, merged so that none overlap."""
+        if not text:
+            return []
+        spans: list[Span] = []
+        protected = known.protected if known is not None else frozenset()
+        for pattern in self._rules.patterns:
+            for m in pattern.regex.finditer(text):
+                groups = [
+                    (name, m.start(name), m.end(name))
+                    for name in pattern.regex.groupindex
+                    if m.group(name) is not None and name.isupper()
+                ]
+                if not pattern.regex.groupindex and pattern.type is not None:
+                    groups = [(pattern.type, m.start(), m.end())]
+                for type_, start, end in groups:
+                    if type_ == "URL":
+                        while end > start and text[end - 1] in _TRAILING_PUNCTUATION:
+                            end -= 1
+                    value = text[start:end]
+                    if value in self._rules.not_phi.get(type_, ()) or value in protected:
+                        continue
+                    if pattern.needs_digit and not any(c.isdigit() for c in value):
+                        continue
+                    if pattern.retype is not None:
+                        new_type, before = pattern.retype
+                        if before.search(text[max(0, start - 40) : start]):
+                            type_ = new_type
+                    spans.append(Span(start, end, type_))
+        taken = [(s.start, s.end) for s in merge(spans, self._rules.priority)]
+        spans.extend(
+            s
+            for s in self._names.find(text, taken)
+            if text[s.start : s.end].upper() not in protected
+        )
+        if known is not None and not known.empty:
+            spans.extend(known.find(text))
+        return merge(spans, self._rules.priority)
+
+    def placeholder(self, type_: str) -> str:
+        return self._rules.placeholders.get(type_, f"[{type_}]")
+
+    def redact(self, text: str, known: KnownPhi | None = None) -> Redacted:
+        spans = self.find(text, known)
+        if not spans:
+            return Redacted(text, {})
+        parts: list[str] = []
+        last = 0
+        for s in spans:
+            parts.append(text[last : s.start])
+            parts.append(self.placeholder(s.type))
+            last = s.end
+        parts.append(text[last:])
+        return Redacted("".join(parts), dict(Counter(s.type for s in spans)))
+
+
+@functools.cache
+def default_redactor() -> Redactor:
+    """The redactor with the bundled rules, built once per process."""
+    return Redactor(text_rules(), name_rules())
+
+
+def redact_text(text: str, claim: Mapping[str, Any] | None = None) -> str:
+    """``text`` with its PHI replaced; ``claim`` (contract JSON) adds its known values."""
+    known = known_phi(claim) if claim is not None else None
+    return default_redactor().redact(text, known).text
