@@ -41,6 +41,7 @@ def install_check_agent(app: faust.App, settings: Settings, check: Check) -> Any
     m = service_metrics()
     service = settings.service
     check_name = check.name.value
+    m.expect_check(service, check.name)
 
     async def check_claims(stream: Any) -> None:
         async for event in stream.events():
@@ -55,7 +56,7 @@ def install_check_agent(app: faust.App, settings: Settings, check: Check) -> Any
                 )
             except UndecodableEvent as exc:
                 reason = str(exc)
-                m.dlq.labels(service, reason.split(" (")[0]).inc()
+                m.dead_lettered(service, reason)
                 log.warning(
                     "claim_dead_lettered", reason=reason, partition=msg.partition, offset=msg.offset
                 )
