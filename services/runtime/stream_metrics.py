@@ -9,7 +9,8 @@ the consumer's fetch position stands in, which starts at the committed offset
 after an assignment and can run ahead of processing by one fetched batch.
 
 Changelog partitions are left out: they are read by table recovery, not by
-an agent, and never committed. Table sizes are ``len(table)``, cheap for the
+an agent, and never committed; so is Faust's leader-election topic
+(``<app id>-__assignor-__leader``). Table sizes are ``len(table)``, cheap for the
 in-memory store the services use (streams.make_app); a RocksDB store would
 iterate its keys.
 """
@@ -29,12 +30,12 @@ log = logs.get_logger(__name__)
 SAMPLE_INTERVAL_S = 5.0
 
 
-async def sample(app: faust.App, m: ServiceMetrics) -> None:
-    """Take one sample of lag and table sizes into the gauges."""
+async def sample_lag(app: faust.App, m: ServiceMetrics) -> None:
+    """One sample of every assigned source partition's offsets into the gauges."""
     consumer: Any = app.consumer
-    changelogs = set(app.tables.changelog_topics)
+    internal = set(app.tables.changelog_topics) | {f"{app.conf.id}-__assignor-__leader"}
     tps = sorted(
-        (tp for tp in consumer.assignment() if tp.topic not in changelogs),
+        (tp for tp in consumer.assignment() if tp.topic not in internal),
         key=lambda tp: (tp.topic, tp.partition),
     )
     ends: dict[Any, int] = dict(await consumer.highwaters(*tps)) if tps else {}
@@ -49,6 +50,9 @@ async def sample(app: faust.App, m: ServiceMetrics) -> None:
             continue
         rows.append((tp.topic, tp.partition, int(end), int(committed)))
     m.observe_partitions(rows, dict(collections.Counter(tp.topic for tp in tps)))
+
+
+def sample_tables(app: faust.App, m: ServiceMetrics) -> None:
     m.observe_tables({name: len(table) for name, table in app.tables.items()})
 
 
@@ -57,8 +61,12 @@ def install_stream_metrics(app: faust.App, interval_s: float = SAMPLE_INTERVAL_S
 
     async def sample_stream_metrics() -> None:
         try:
-            await sample(app, m)
+            await sample_lag(app, m)
         except Exception as exc:  # during a rebalance the consumer may not answer
-            log.debug("stream_metrics_skipped", error=type(exc).__name__)
+            log.debug("consumer_lag_not_sampled", error=type(exc).__name__)
+        try:
+            sample_tables(app, m)
+        except Exception as exc:
+            log.debug("table_sizes_not_sampled", error=type(exc).__name__)
 
     app.timer(interval=interval_s, name="claimscrub.stream_metrics")(sample_stream_metrics)
