@@ -1,6 +1,7 @@
 """Consumer lag and table sizes as the running services export them: once
 the pipeline is idle, every partition's end offset is the broker's and the
-lag is zero (an off-by-one in "committed" would leave 1 per partition)."""
+lag is zero (an off-by-one in "committed" would leave 1 per partition).
+The claims carry seeded PHI, which no /metrics page may show."""
 
 from __future__ import annotations
 
@@ -36,6 +37,8 @@ def _claim(i: int) -> dict[str, Any]:
         "claimId": f"LAG-{i:03d}",
         "payerId": "MEDICARE",
         "submissionDate": "2026-06-01",
+        "patient": {"firstName": "Quillon", "lastName": "Marigoldsby",
+                    "memberId": "QM55443322", "birthDate": "1948-07-19"},
         "serviceLines": [
             {"lineNumber": 1, "dateOfService": "2026-05-04", "procedureCode": "97110",
              "modifiers": ["GP"], "units": 2, "minutes": 30}
@@ -103,3 +106,9 @@ def test_idle_consumers_report_zero_lag_at_the_brokers_end_offsets(
         assert time.monotonic() < deadline, (current, expected)
         time.sleep(1)
     assert current["units assigned"] == {(("topic", CLAIMS_SUBMITTED.name),): kafka.partitions}
+
+    for p in services.values():
+        url = f"http://127.0.0.1:{p.metrics_port}/metrics"
+        text = urllib.request.urlopen(url, timeout=5).read().decode()
+        for phi in ("Quillon", "Marigoldsby", "QM55443322", "1948-07-19", "2026-05-04", "LAG-0"):
+            assert phi not in text, f"{p.name} /metrics shows {phi}"
