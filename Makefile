@@ -122,7 +122,7 @@ $(HELM_STAMP):
 	@$(GO_ENV) go clean -cache
 	@touch $@
 
-helm: $(HELM_STAMP) ## build helm $(HELM_VERSION) into .cache/go/bin (Go module proxy)
+helm: $(HELM_STAMP) ## build helm into .cache/go/bin from the Go module proxy (once)
 
 prometheus-tools: ## install Debian's prometheus package (promtool + server) if missing
 	@deploy/tools/install-prometheus.sh
@@ -141,7 +141,8 @@ check-deploy: setup $(HELM_STAMP) prometheus-tools ## dashboards current, helm l
 	    > build/helm/$$r-operators.yaml; \
 	done
 	$(PY) deploy/tools/validate_manifests.py --kube-version $(KUBE_VERSION) build/helm/*.yaml
-	cd deploy/prometheus && promtool check config prometheus.yml && promtool test rules alerts.test.yml
+	cd deploy/prometheus && promtool check rules alerts.yml && promtool check config prometheus.yml \
+	  && promtool test rules alerts.test.yml
 
 bench: setup ## throughput and latency figures, candidate vs baseline
 	$(PY) -m claimscrub.bench
