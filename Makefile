@@ -12,12 +12,26 @@ BUF_VERSION := 1.75.0
 BUF := $(CACHE)/buf/node_modules/.bin/buf
 PROTOS := $(wildcard protos/claimscrub/v1/*.proto)
 GEN_STAMP := services/v1/.generated
+# Deployment checks: helm built from the Go module proxy into .cache/go, the
+# Kubernetes version the manifests are validated against, one run per region.
+HELM_VERSION := v3.22.0
+GO_ENV := GOPATH=$(abspath $(CACHE))/go GOMODCACHE=$(abspath $(CACHE))/go/mod \
+  GOCACHE=$(abspath $(CACHE))/go/build GOBIN=$(abspath $(CACHE))/go/bin GOFLAGS=-modcacherw GOTOOLCHAIN=local
+HELM := $(CACHE)/go/bin/helm
+HELM_STAMP := $(CACHE)/go/helm-$(HELM_VERSION).installed
+KUBE_VERSION := 1.33.0
+CHART := helm/claimscrub
+REGIONS := $(patsubst $(CHART)/values-%.yaml,%,$(wildcard $(CHART)/values-*.yaml))
+# The operators' APIs, to render the KEDA/prometheus-operator branch too.
+OPERATOR_APIS := --api-versions keda.sh/v1alpha1/ScaledObject \
+  --api-versions monitoring.coreos.com/v1/ServiceMonitor --api-versions monitoring.coreos.com/v1/PrometheusRule
 export KAFKA_BOOTSTRAP_SERVERS ?= 127.0.0.1:9092
 # Provider enrollment records `make up` publishes to providers.enrollment.
 ENROLLMENT_FILE ?= examples/enrollment.json
 
 .PHONY: help prereqs setup proto kafka-fetch kafka-start kafka-stop kafka-status up down status \
-        demo test test-unit test-integration lint format bench lock clean
+        demo test test-unit test-integration lint format bench lock clean \
+        check-deploy dashboards helm prometheus-tools
 
 help: ## this list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -78,7 +92,7 @@ demo: up ## start everything, scrub the example claims through Kafka, print resu
 	  echo "--- one de-identified record from claims.deidentified (for analytics):" && \
 	  $(VENV)/bin/claimscrub deidentified --limit 1 --timeout 60 --pretty
 
-test: setup lint ## lint, then every test (unit and against a real Kafka broker)
+test: setup lint check-deploy ## lint, deployment checks, then every test (unit and against a real Kafka broker)
 	$(PY) -m pytest -q
 
 test-unit: setup
@@ -93,16 +107,47 @@ $(BUF):
 	npm install --silent --no-audit --no-fund --prefix $(CACHE)/buf @bufbuild/buf@$(BUF_VERSION) >/dev/null
 
 lint: setup $(BUF) ## ruff, mypy and buf lint
-	$(VENV)/bin/ruff check services tests
-	$(VENV)/bin/ruff format --check services tests
+	$(VENV)/bin/ruff check services tests deploy
+	$(VENV)/bin/ruff format --check services tests deploy
 	@# mypy cannot follow setuptools' editable finder; show it the package by name.
 	@mkdir -p build/mypy && ln -sfn ../../services build/mypy/claimscrub
 	$(VENV)/bin/mypy -p claimscrub -p tests
+	$(VENV)/bin/mypy deploy/grafana/generate.py deploy/tools/validate_manifests.py
 	cd protos && ../$(BUF) lint
 
 format: setup
-	$(VENV)/bin/ruff check --fix services tests
-	$(VENV)/bin/ruff format services tests
+	$(VENV)/bin/ruff check --fix services tests deploy
+	$(VENV)/bin/ruff format services tests deploy
+
+$(HELM_STAMP):
+	@command -v go >/dev/null || { echo "make: Go is required to build helm for 'make check-deploy' (go not found)"; exit 1; }
+	@mkdir -p $(CACHE)/go
+	$(GO_ENV) go install helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
+	@# The module cache stays (a rebuild needs no download); the build cache is 700 MB of objects.
+	@$(GO_ENV) go clean -cache
+	@touch $@
+
+helm: $(HELM_STAMP) ## build helm into .cache/go/bin from the Go module proxy (once)
+
+prometheus-tools: ## install Debian's prometheus package (promtool + server) if missing
+	@deploy/tools/install-prometheus.sh
+
+dashboards: setup ## regenerate the Grafana dashboards (and the chart's copies)
+	$(PY) deploy/grafana/generate.py
+
+check-deploy: setup $(HELM_STAMP) prometheus-tools ## dashboards current, helm lint/template/validate per region, promtool
+	$(PY) deploy/grafana/generate.py --check
+	@rm -rf build/helm && mkdir -p build/helm
+	@set -e; for r in default $(REGIONS); do \
+	  f=$$([ $$r = default ] || echo "-f $(CHART)/values-$$r.yaml"); \
+	  $(HELM) lint --strict --quiet --kube-version $(KUBE_VERSION) $(CHART) $$f; \
+	  $(HELM) template claimscrub $(CHART) $$f --kube-version $(KUBE_VERSION) > build/helm/$$r.yaml; \
+	  $(HELM) template claimscrub $(CHART) $$f --kube-version $(KUBE_VERSION) $(OPERATOR_APIS) \
+	    > build/helm/$$r-operators.yaml; \
+	done
+	$(PY) deploy/tools/validate_manifests.py --kube-version $(KUBE_VERSION) build/helm/*.yaml
+	cd deploy/prometheus && promtool check rules alerts.yml && promtool check config prometheus.yml \
+	  && promtool test rules alerts.test.yml
 
 bench: setup ## throughput and latency beside baselines (QUICK=1: a two-minute version)
 	$(PY) -m claimscrub.bench $(if $(filter-out 0,$(QUICK)),--quick)

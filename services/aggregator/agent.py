@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import faust
@@ -34,6 +33,7 @@ def install_aggregator(app: faust.App, settings: Settings) -> Any:
         # the app's default JSON serializer.
     )
     m = service_metrics()
+    m.expect_results()
     required = settings.required_checks
 
     async def aggregate(stream: Any) -> None:
@@ -43,7 +43,7 @@ def install_aggregator(app: faust.App, settings: Settings) -> Any:
             try:
                 incoming = decode_check_result(event.value or b"")
             except UndecodableEvent as exc:
-                m.dlq.labels(settings.service, str(exc)).inc()
+                m.dead_lettered(settings.service, str(exc))
                 await dlq.send(
                     key=key,
                     value=event.value or b"",
@@ -58,10 +58,7 @@ def install_aggregator(app: faust.App, settings: Settings) -> Any:
                 continue
             if step.result is not None:
                 await scrubbed.send(key=key, value=encode_scrub_result(step.result))
-                m.results.labels(step.result.status.value).inc()
-                submitted = step.state.get("submittedAtMs") or 0
-                if submitted:
-                    m.end_to_end.observe(max(0.0, time.time() - submitted / 1000))
+                m.result_published(step.result, step.state.get("submittedAtMs") or 0)
             table[key] = step.state
 
     return app.agent(checks_topic, name="aggregator.aggregate")(aggregate)

@@ -51,6 +51,7 @@ def install_check_agent(
     m = service_metrics()
     service = settings.service
     check_name = check.name.value
+    m.expect_check(service, check.name)
 
     async def check_claims(stream: Any) -> None:
         if ready is not None:
@@ -67,7 +68,7 @@ def install_check_agent(
                 )
             except UndecodableEvent as exc:
                 reason = str(exc)
-                m.dlq.labels(service, reason.split(" (")[0]).inc()
+                m.dead_lettered(service, reason)
                 log.warning(
                     "claim_dead_lettered", reason=reason, partition=msg.partition, offset=msg.offset
                 )

@@ -17,6 +17,7 @@ from mode import Service
 from claimscrub.runtime import logs, metrics
 from claimscrub.runtime.grpc_server import GrpcServer, Registrar, start_grpc_server
 from claimscrub.runtime.settings import Settings
+from claimscrub.runtime.stream_metrics import install_stream_metrics
 
 log = logs.get_logger(__name__)
 
@@ -40,6 +41,8 @@ def attach_grpc(app: faust.App, settings: Settings, register: Registrar) -> None
 
 def run(settings: Settings, app: faust.App, register: Registrar | None = None) -> None:
     """Run the service until it is told to stop; never returns normally."""
+    metrics.service_metrics().bind(settings.service, _version())
+    install_stream_metrics(app)
     metrics.serve(settings.metrics_port)
     if register is not None:
         attach_grpc(app, settings, register)
@@ -58,6 +61,15 @@ def run(settings: Settings, app: faust.App, register: Registrar | None = None) -
     }
     worker = faust.Worker(app, **worker_options)
     worker.execute_from_commandline()
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("claimscrub")
+    except PackageNotFoundError:
+        return "unknown"
 
 
 def settings_or_exit(service: str, *, grpc_port: int, metrics_port: int) -> Settings:
