@@ -64,7 +64,14 @@ def in_process(n: int) -> dict[str, float]:
     def decode_only(claim: dict[str, Any], i: int) -> None:
         decode_input(claim, i)
 
-    args = Namespace(**{k: None for k in ("mue", "payers", "enrollment", "ptp", "coverage")})
+    examples = REPO_ROOT / "examples"
+    args = Namespace(
+        mue=None,
+        payers=examples / "payers.json",
+        enrollment=examples / "enrollment.json",
+        ptp=[],
+        coverage=[],
+    )
     scrubber = Scrubber(build_checks(args), dt.date(2026, 6, 1))
     decode_rate = _timed(n, "in-process decode only", decode_only, claims)
     rules_rate = _timed(n, "in-process scrub", scrubber.scrub, claims)
@@ -121,16 +128,23 @@ def pipeline_and_passthrough(sustained: int, latency_s: float, rate: float) -> d
     work = Path(tempfile.mkdtemp(prefix="claimscrub-bench-"))
     port = int(os.environ.get("CLAIMSCRUB_BENCH_KAFKA_PORT", "47092"))
     kafka = LocalKafka(port=port, run_dir=REPO_ROOT / ".run" / f"bench-kafka-{port}")
+    examples = REPO_ROOT / "examples"
     env = {
-        "CLAIMSCRUB_PAYERS_FILE": str(REPO_ROOT / "examples" / "payers.json"),
+        "CLAIMSCRUB_PAYERS_FILE": str(examples / "payers.json"),
         "CLAIMSCRUB_LOG_LEVEL": "WARNING",
     }
     figures: dict[str, Any] = {}
     _say(f"starting a private Kafka on {kafka.bootstrap}")
     kafka.start()
     try:
+        from claimscrub.cli.enrollment import publish_records
+        from claimscrub.enrollment.records import read_records
+
+        publish_records(read_records(examples / "enrollment.json"), kafka.bootstrap)
+        ports = {name: (free_port(), free_port()) for name, _ in PIPELINE}
+        env["CLAIMSCRUB_ENROLLMENT_ADDR"] = f"127.0.0.1:{ports['enrollment'][0]}"
         procs = [
-            ServiceProcess(name, module, free_port(), free_port(), kafka, work, env)
+            ServiceProcess(name, module, *ports[name], kafka, work, env)
             for name, module in PIPELINE
         ]
         _start(procs)

@@ -23,13 +23,15 @@ def make_claim(rng: random.Random, claim_id: str) -> dict[str, Any]:
         k = rng.choice(list(units))
         units[k] = max(0, units[k] + rng.choice([-1, 1]))
     lines: list[dict[str, Any]] = []
+    # Billers mark distinct services of one day with 59; most claims do.
+    distinct = ["GP", "59"] if rng.random() < 0.9 else ["GP"]
     for i, code in enumerate(timed, start=1):
         lines.append(
             {
                 "lineNumber": i,
                 "dateOfService": "2026-05-04",
                 "procedureCode": code,
-                "modifiers": ["GP"],
+                "modifiers": ["GP"] if i == 1 else distinct,
                 "units": units[i],
                 "minutes": minutes[i],
                 "chargeAmount": f"{30 * max(1, units[i])}.00",
@@ -80,8 +82,10 @@ def make_claim(rng: random.Random, claim_id: str) -> dict[str, Any]:
             "treatmentDaysSinceProgressReport": rng.randint(0, 9),
             "amountUsedYtd": f"{rng.randint(0, 1500)}.00",
         },
-        "note": f"{first} {last} performed sit-to-stand transfers with min assist; "
-        "direct one-on-one minutes documented.",
+        "note": f"{first} {last}: therapeutic activities, sit-to-stand transfers x10 with "
+        "min assist to address difficulty with transfers; 25 min direct one-on-one. "
+        "Patient tolerated well. Progress: transfers improved from mod assist to min "
+        "assist. Skilled cueing required for safe sequencing.",
     }
 
 
