@@ -115,7 +115,7 @@ def encode_claim_json(data: Any) -> tuple[bytes, bytes]:
     return json.dumps(data, separators=(",", ":")).encode(), JSON
 
 
-def _edit_to_pb(e: Edit) -> results_pb2.Edit:
+def edit_to_pb(e: Edit) -> results_pb2.Edit:
     return results_pb2.Edit(
         code=e.code,
         severity=e.severity.value,
@@ -143,7 +143,7 @@ def check_result_to_pb(r: CheckResult) -> results_pb2.CheckResult:
     return results_pb2.CheckResult(
         claim_id=r.claim_id,
         check=r.check.value,
-        edits=[_edit_to_pb(e) for e in r.edits],
+        edits=[edit_to_pb(e) for e in r.edits],
         submitted_at_ms=r.submitted_at_ms,
         producer=r.producer,
     )
@@ -177,7 +177,7 @@ def scrub_result_to_pb(r: ScrubResult) -> results_pb2.ScrubResult:
         claim_id=r.claim_id,
         status=r.status.value,
         checks=list(r.checks),
-        edits=[_edit_to_pb(e) for e in r.edits],
+        edits=[edit_to_pb(e) for e in r.edits],
     )
 
 

@@ -21,8 +21,7 @@ import grpc
 
 from claimscrub.core.checks import Check
 from claimscrub.core.claim import parse_claim
-from claimscrub.core.codec import check_result_to_pb, claim_to_dict
-from claimscrub.core.edits import Edit
+from claimscrub.core.codec import check_result_to_pb, claim_to_dict, edit_to_pb
 from claimscrub.enrollment.metrics import enrollment_metrics
 from claimscrub.enrollment.reference import EnrollmentReference
 from claimscrub.enrollment.rules import provider_standing
@@ -106,23 +105,11 @@ class EnrollmentServicer(enrollment_service_pb2_grpc.EnrollmentServiceServicer):
             discipline=standing.taxonomy.discipline if standing.taxonomy else "",
             assistant=standing.taxonomy.assistant if standing.taxonomy else False,
             taxonomy=(record.taxonomy or "") if record is not None else "",
-            reasons=[_reason_to_pb(e) for e in standing.reasons],
+            reasons=[edit_to_pb(e) for e in standing.reasons],
         )
         self._metrics.lookups.labels(str(standing.enrolled_on_date).lower()).inc()
         self._metrics.lookup_latency.observe(time.perf_counter() - started)
         return reply
-
-
-def _reason_to_pb(e: Edit) -> results_pb2.Edit:
-    return results_pb2.Edit(
-        code=e.code,
-        severity=e.severity.value,
-        check=e.check.value,
-        line_number=e.line_number,
-        message=e.message,
-        carc=e.carc,
-        reference=e.reference,
-    )
 
 
 def _date(text: str) -> dt.date | None:
