@@ -66,6 +66,12 @@ NECESSITY_HISTORY_CHANGELOG = TopicSpec(
     "necessity beneficiary history (JSON)",
     {"cleanup.policy": "compact"},
 )
+REDACTION_JOIN_CHANGELOG = TopicSpec(
+    "claimscrub-redaction-deidentify-join-changelog",
+    "claim token (HMAC-SHA256 of claimId)",
+    "de-identified claim and/or result waiting for its pair (protobuf, no PHI)",
+    {"cleanup.policy": "compact"},
+)
 
 ALL_TOPICS: tuple[TopicSpec, ...] = (
     CLAIMS_SUBMITTED,
@@ -77,6 +83,7 @@ ALL_TOPICS: tuple[TopicSpec, ...] = (
     NECESSITY_BY_BENEFICIARY,
     AGGREGATOR_STATE_CHANGELOG,
     NECESSITY_HISTORY_CHANGELOG,
+    REDACTION_JOIN_CHANGELOG,
 )
 
 
