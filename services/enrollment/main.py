@@ -17,9 +17,8 @@ from claimscrub.enrollment.reference import EnrollmentReference
 from claimscrub.enrollment.servicer import registrar
 from claimscrub.enrollment.table import EnrollmentTable
 from claimscrub.runtime import service
-from claimscrub.runtime.check_agent import install_check_agent
+from claimscrub.runtime.batch_agent import stateless_check_app
 from claimscrub.runtime.logs import get_logger
-from claimscrub.runtime.streams import make_app
 
 GRPC_PORT = 50053
 METRICS_PORT = 9103
@@ -44,12 +43,15 @@ def main() -> None:
     table = EnrollmentTable()
     follower = TableFollower(table, settings.kafka_bootstrap, client_id=settings.instance)
     check = enrollment_check(table, ref, payers)
-    app = make_app(settings)
-    # Registered before service.run adds the gRPC server: the app starts its
-    # services one after the other, so gRPC (and health SERVING) comes up only
-    # once the table has caught up with the topic.
-    app.service(follower_service(follower))
-    install_check_agent(app, settings, check, ready=follower.ready.wait)
+    # The follower is registered before service.run adds the gRPC server: the
+    # app starts its services one after the other, so gRPC (and health
+    # SERVING) comes up only once the table has caught up with the topic.
+    app = stateless_check_app(
+        settings,
+        check,
+        ready=follower.ready.wait,
+        before=lambda app: app.service(follower_service(follower)),
+    )
     service.run(settings, app, registrar(check, table, ref, settings.instance, follower.ready))
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import faust
@@ -35,6 +36,89 @@ def dlq_headers(
     ]
 
 
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """One record a check sends for one claim event: its verdict, or the event to the DLQ."""
+
+    topic: str
+    key: bytes
+    value: bytes
+    headers: list[tuple[str, bytes]] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimEvent:
+    """A claims.submitted record, whichever client read it."""
+
+    key: bytes
+    value: bytes | None
+    content_type: bytes | None
+    topic: str
+    partition: int
+    offset: int
+    timestamp_ms: int
+
+
+class ClaimJudge:
+    """Turns one claims.submitted event into what the check publishes.
+
+    Shared by the Faust agent below and the batched transport
+    (:mod:`claimscrub.runtime.batch_agent`), so both answer a claim alike.
+    """
+
+    def __init__(self, settings: Settings, check: Check) -> None:
+        self._settings = settings
+        self._check = check
+        self._m = service_metrics()
+        self._m.expect_check(settings.service, check.name)
+
+    def _dead_letter(self, event: ClaimEvent, reason: str) -> Outgoing:
+        service = self._settings.service
+        self._m.dead_lettered(service, reason)
+        log.warning(
+            "claim_dead_lettered", reason=reason, partition=event.partition, offset=event.offset
+        )
+        return Outgoing(
+            CLAIMS_DLQ.name,
+            event.key,
+            event.value or b"",
+            dlq_headers(service, reason, event.topic, event.partition, event.offset),
+        )
+
+    def judge(self, event: ClaimEvent, today: dt.date) -> Outgoing:
+        service, check_name = self._settings.service, self._check.name.value
+        self._m.claims_consumed.labels(service).inc()
+        try:
+            parsed = decode_claim(
+                event.value,
+                content_type=event.content_type,
+                key=event.key.decode("utf-8", "replace"),
+            )
+        except UndecodableEvent as exc:
+            return self._dead_letter(event, str(exc))
+        started = time.perf_counter()
+        try:
+            result = self._check.run(
+                parsed,
+                today,
+                submitted_at_ms=event.timestamp_ms,
+                producer=self._settings.instance,
+            )
+        except Exception as exc:  # a rule bug must neither stop the partition nor lose the claim
+            log.error(
+                "check_failed",
+                error=type(exc).__name__,
+                partition=event.partition,
+                offset=event.offset,
+            )
+            return self._dead_letter(event, f"check error ({type(exc).__name__})")
+        self._m.check_latency.labels(service, check_name).observe(time.perf_counter() - started)
+        self._m.checks.labels(service, check_name).inc()
+        for e in result.edits:
+            self._m.edits.labels(service, e.check.value, e.code, e.severity.value).inc()
+        return Outgoing(CLAIMS_CHECKS.name, result.claim_id.encode(), encode_check_result(result))
+
+
 def install_check_agent(
     app: faust.App,
     settings: Settings,
@@ -46,49 +130,29 @@ def install_check_agent(
     whose reference data streams in from a topic must not judge claims
     against a half-loaded table)."""
     submitted = raw_topic(app, CLAIMS_SUBMITTED)
-    checks_topic = raw_topic(app, CLAIMS_CHECKS)
-    dlq = raw_topic(app, CLAIMS_DLQ)
-    m = service_metrics()
-    service = settings.service
-    check_name = check.name.value
-    m.expect_check(service, check.name)
+    topics = {
+        CLAIMS_CHECKS.name: raw_topic(app, CLAIMS_CHECKS),
+        CLAIMS_DLQ.name: raw_topic(app, CLAIMS_DLQ),
+    }
+    judge = ClaimJudge(settings, check)
 
     async def check_claims(stream: Any) -> None:
         if ready is not None:
             await ready()
         async for event in stream.events():
             msg = event.message
-            key: bytes = event.key or b""
-            m.claims_consumed.labels(service).inc()
-            try:
-                parsed = decode_claim(
-                    event.value,
+            out = judge.judge(
+                ClaimEvent(
+                    key=event.key or b"",
+                    value=event.value,
                     content_type=header(event.headers, CONTENT_TYPE),
-                    key=key.decode("utf-8", "replace"),
-                )
-            except UndecodableEvent as exc:
-                reason = str(exc)
-                m.dead_lettered(service, reason)
-                log.warning(
-                    "claim_dead_lettered", reason=reason, partition=msg.partition, offset=msg.offset
-                )
-                await dlq.send(
-                    key=key,
-                    value=event.value or b"",
-                    headers=dlq_headers(service, reason, msg.topic, msg.partition, msg.offset),
-                )
-                continue
-            started = time.perf_counter()
-            result = check.run(
-                parsed,
+                    topic=msg.topic,
+                    partition=msg.partition,
+                    offset=msg.offset,
+                    timestamp_ms=int((msg.timestamp or time.time()) * 1000),
+                ),
                 dt.date.today(),
-                submitted_at_ms=int((msg.timestamp or time.time()) * 1000),
-                producer=settings.instance,
             )
-            m.check_latency.labels(service, check_name).observe(time.perf_counter() - started)
-            m.checks.labels(service, check_name).inc()
-            for e in result.edits:
-                m.edits.labels(service, e.check.value, e.code, e.severity.value).inc()
-            await checks_topic.send(key=result.claim_id.encode(), value=encode_check_result(result))
+            await topics[out.topic].send(key=out.key, value=out.value, headers=out.headers or None)
 
-    return app.agent(submitted, name=f"{service}.check")(check_claims)
+    return app.agent(submitted, name=f"{settings.service}.check")(check_claims)

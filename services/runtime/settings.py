@@ -43,6 +43,13 @@ def _float(env: Mapping[str, str], name: str, default: float) -> float:
     return value
 
 
+def _choice(env: Mapping[str, str], name: str, allowed: tuple[str, ...], default: str) -> str:
+    value = env.get(name) or default
+    if value not in allowed:
+        raise SettingsError(f"{name} must be one of {', '.join(allowed)}")
+    return value
+
+
 def _path(env: Mapping[str, str], name: str) -> Path | None:
     raw = env.get(name)
     if not raw:
@@ -69,6 +76,9 @@ class Settings:
     mue_file: Path | None
     payers_file: Path | None
     shutdown_grace_s: float
+    #: How a stateless check reads claims: "batch" (aiokafka batches,
+    #: runtime/batch_agent.py) or "faust" (one event at a time).
+    transport: str = "batch"
 
     @property
     def broker_url(self) -> str:
@@ -107,4 +117,5 @@ class Settings:
             mue_file=_path(e, "CLAIMSCRUB_MUE_FILE"),
             payers_file=_path(e, "CLAIMSCRUB_PAYERS_FILE"),
             shutdown_grace_s=_float(e, "CLAIMSCRUB_SHUTDOWN_GRACE_SECONDS", 10.0),
+            transport=_choice(e, "CLAIMSCRUB_TRANSPORT", ("batch", "faust"), "batch"),
         )

@@ -61,7 +61,10 @@ def install_stream_metrics(app: faust.App, interval_s: float = SAMPLE_INTERVAL_S
 
     async def sample_stream_metrics() -> None:
         try:
-            await sample_lag(app, m)
+            # An app without agents reads claims on the batched transport,
+            # which samples its own consumer (runtime/batch_agent.py).
+            if app.agents:
+                await sample_lag(app, m)
         except Exception as exc:  # during a rebalance the consumer may not answer
             log.debug("consumer_lag_not_sampled", error=type(exc).__name__)
         try:

@@ -22,7 +22,7 @@ from claimscrub.runtime.topics import TopicSpec
 Headers = Mapping[str, bytes] | Iterable[tuple[str, bytes]] | None
 
 
-def make_app(settings: Settings, **overrides: Any) -> faust.App:
+def make_app(settings: Settings, *, app_id: str | None = None, **overrides: Any) -> faust.App:
     # Faust creates only the last level of its data directory.
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     options: dict[str, Any] = {
@@ -39,7 +39,7 @@ def make_app(settings: Settings, **overrides: Any) -> faust.App:
         "broker_commit_interval": 1.0,
     }
     options.update(overrides)
-    return faust.App(f"claimscrub-{settings.service}", **options)
+    return faust.App(app_id or f"claimscrub-{settings.service}", **options)
 
 
 def raw_topic(app: faust.App, spec: TopicSpec) -> Any:

@@ -11,9 +11,8 @@ import sys
 
 from claimscrub.core.payers import ReferenceDataError
 from claimscrub.runtime import service
-from claimscrub.runtime.check_agent import install_check_agent
+from claimscrub.runtime.batch_agent import stateless_check_app
 from claimscrub.runtime.logs import get_logger
-from claimscrub.runtime.streams import make_app
 from claimscrub.units.check import load_units_check
 from claimscrub.units.servicer import registrar
 
@@ -34,8 +33,7 @@ def main() -> None:
         mue_file=str(settings.mue_file or "bundled sample"),
         payers_file=str(settings.payers_file or "defaults"),
     )
-    app = make_app(settings)
-    install_check_agent(app, settings, check)
+    app = stateless_check_app(settings, check)
     service.run(settings, app, registrar(check, settings.instance))
 
 
