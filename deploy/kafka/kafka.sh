@@ -63,10 +63,10 @@ Commands:
   acls     secure only: create the ACLs of services/runtime/data/kafka_acls.json
            (start does it too).
   client-env PRINCIPAL [sasl|ssl]
-           Print the client settings (NAME=value lines) for PRINCIPAL:
-           the bootstrap servers, and in secure mode SASL_SSL with the
-           principal's SCRAM password file (default) or SSL with its
-           certificate. E.g. env \$(kafka.sh client-env units) claimscrub-units
+           Secure mode: print the client settings (NAME=value lines) for
+           PRINCIPAL: the bootstrap servers and SASL_SSL with the principal's
+           SCRAM password file (default) or SSL with its certificate; nothing
+           in plaintext mode. E.g. env \$(kafka.sh client-env units) claimscrub-units
   help     Show this text.
 
 Secure mode (KAFKA_SECURITY=secure; the run dir remembers it: 'clean' to switch):
@@ -556,10 +556,8 @@ cmd_clean() {
 client_env() {
   local principal="$1" via="${2:-sasl}"
   [[ -n "$principal" ]] || die "client-env needs a PRINCIPAL (e.g. units, admin)"
-  if [[ "$KAFKA_SECURITY" != secure ]]; then
-    echo "KAFKA_BOOTSTRAP_SERVERS=$KAFKA_HOST:$KAFKA_PORT"
-    return 0
-  fi
+  # Plaintext: nothing to add (and an inherited KAFKA_BOOTSTRAP_SERVERS stays).
+  [[ "$KAFKA_SECURITY" == secure ]] || return 0
   echo "KAFKA_SSL_CA_FILE=$KAFKA_CERTS_DIR/ca.pem"
   case "$via" in
     sasl)
@@ -587,7 +585,8 @@ client_env() {
 export_admin_env() {
   local line lines
   lines="$(client_env admin)" || exit 1
-  while IFS= read -r line; do export "${line?}"; done <<<"$lines"
+  export KAFKA_BOOTSTRAP_SERVERS="$KAFKA_HOST:$KAFKA_PORT"
+  while IFS= read -r line; do [[ -z "$line" ]] || export "${line?}"; done <<<"$lines"
   export KAFKA_HOST KAFKA_PORT
 }
 

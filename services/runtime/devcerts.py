@@ -12,7 +12,9 @@ unless ``--force``:
   table (runtime/data/kafka_acls.json): CN=<principal>, usable as a TLS
   server certificate (the service's gRPC port, 127.0.0.1/localhost/<name>)
   and as a client certificate (Kafka SSL, gRPC mTLS);
-- ``<principal>.password``: a random SCRAM password per principal.
+- ``<principal>.password``: a random SCRAM password per principal;
+- ``hmac.key``: a random pseudonym key (CLAIMSCRUB_HMAC_KEY_FILE), so the
+  secured local stack can run in production mode.
 
 Private keys and passwords are written mode 0600. Uses the ``cryptography``
 package (a development dependency; the services never import this module).
@@ -199,6 +201,10 @@ def generate(
             # URL-safe characters: no quoting trouble in Kafka's --add-scram syntax.
             _write(password, secrets.token_urlsafe(24).encode(), private=True)
             written.append(password)
+    hmac = directory / "hmac.key"
+    if force or not hmac.is_file():
+        _write(hmac, secrets.token_urlsafe(48).encode(), private=True)
+        written.append(hmac)
     return written
 
 

@@ -68,6 +68,8 @@ class LocalKafka:
         """The environment a client (service, CLI) of ``principal`` connects with:
         SASL_SSL with its SCRAM password (``via="sasl"``) or SSL with its
         certificate (``via="ssl"``); the bootstrap servers alone when plaintext."""
+        if not self.secure:
+            return {"KAFKA_BOOTSTRAP_SERVERS": self.bootstrap}
         done = self._script("client-env", principal, via)
         if done.returncode != 0:
             raise RuntimeError(f"client-env {principal}: {done.stderr.strip()}")

@@ -384,11 +384,12 @@ def test_service_grpc_refuses_clients_without_a_certificate_from_its_ca(
     target = f"127.0.0.1:{secure_services['units'].grpc_port}"
     ca = certs / "ca.pem"
     outcomes = {}
-    for label, tls in {
+    clients: dict[str, ClientTls | bool] = {
         "plaintext": False,
         "no certificate": _client(ca, None),
         "certificate from another CA": _client(ca, other_ca, "units"),
-    }.items():
+    }
+    for label, tls in clients.items():
         with pytest.raises(grpc.RpcError) as err:
             _units_check(target, tls)
         outcomes[label] = err.value.code()
