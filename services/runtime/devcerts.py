@@ -7,7 +7,7 @@ unless ``--force``:
 - ``ca.pem`` / ``ca-key.pem``: a new CA, valid 30 days;
 - ``broker.pem`` / ``broker-key.pem`` and ``broker-keystore.pem`` (key then
   chain, the PEM keystore Kafka reads since 2.7, KIP-651): the broker's
-  certificate, CN=broker, for 127.0.0.1 and localhost;
+  certificate, CN=broker, for 127.0.0.1, localhost and kafka (docker-compose);
 - ``<principal>.pem`` / ``<principal>-key.pem`` for every principal of the ACL
   table (runtime/data/kafka_acls.json): CN=<principal>, usable as a TLS
   server certificate (the service's gRPC port, 127.0.0.1/localhost/<name>)
@@ -124,6 +124,10 @@ def make_ca(common_name: str = CA_NAME) -> tuple[Any, Any]:
     return key, cert
 
 
+#: Names a certificate answers to besides its CN: the broker is `kafka` in docker-compose.
+ALIASES = {"broker": ("kafka",)}
+
+
 def issue(ca_key: Any, ca_cert: Any, common_name: str) -> tuple[Any, Any]:
     """A leaf certificate for ``common_name`` usable as TLS server and client."""
     from cryptography import x509
@@ -133,6 +137,7 @@ def issue(ca_key: Any, ca_cert: Any, common_name: str) -> tuple[Any, Any]:
     key = _key()
     now = dt.datetime.now(dt.UTC)
     names: list[x509.GeneralName] = [x509.DNSName(common_name)]
+    names += [x509.DNSName(a) for a in ALIASES.get(common_name, ())]
     names += [x509.DNSName(h) for h in HOSTS if h != common_name]
     names += [x509.IPAddress(ipaddress.ip_address(a)) for a in ADDRESSES]
     cert = (

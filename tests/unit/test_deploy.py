@@ -11,6 +11,7 @@ import re
 import subprocess
 import tomllib
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -371,3 +372,29 @@ def test_a_typo_in_values_is_refused() -> None:
     )  # fmt: skip
     assert done.returncode != 0
     assert "replica" in done.stdout + done.stderr
+
+
+def test_the_secure_compose_gives_each_service_its_principal_and_only_its_secrets(
+    certs: Path,
+) -> None:
+    base = yaml.safe_load((REPO_ROOT / "deploy/docker-compose.yml").read_text())
+    secure = yaml.safe_load((REPO_ROOT / "deploy/docker-compose.secure.yml").read_text())
+    # Every secret file is one `make certs` writes.
+    for secret in secure["secrets"].values():
+        assert (certs / Path(secret["file"]).name).is_file(), secret["file"]
+    for name, svc in chart_services().items():
+        c = secure["services"][name]
+        env = {**base["services"][name]["environment"], **c["environment"]}
+        assert env["CLAIMSCRUB_MODE"] == "production"
+        assert env["KAFKA_SECURITY_PROTOCOL"] == "SASL_SSL"
+        assert env["KAFKA_SASL_USERNAME"] == name
+        assert env["KAFKA_SASL_PASSWORD_FILE"] == f"/run/secrets/scram-{name}"
+        assert env["CLAIMSCRUB_GRPC_REQUIRE_CLIENT_CERT"] == "true"
+        own = {"ca", f"scram-{name}", f"{name}-cert", f"{name}-key"}
+        assert set(c["secrets"]) == own | ({"hmac-key"} if svc.get("hmacKey") else set())
+        assert c["healthcheck"]["test"][-2:] == ["127.0.0.1:8086", "--plaintext"]
+    server = secure["configs"]["kafka-server"]["content"]
+    script = (REPO_ROOT / "deploy/kafka/kafka.sh").read_text()
+    for setting in ("super.users=", "authorizer.class.name=", "allow.everyone.if.no.acl.found="):
+        line = next(x for x in server.splitlines() if x.startswith(setting))
+        assert line in script, setting
