@@ -84,6 +84,9 @@ def bindings(table: dict[str, Any] | None = None) -> list[Binding]:
             out.extend(
                 Binding(principal, "TOPIC", prefix, "PREFIXED", op) for op in OWN_PREFIX_OPERATIONS
             )
+            # A service may run more than one Faust app (e.g. an app id with a
+            # suffix for its runtime services): their groups share the prefix.
+            out.append(Binding(principal, "GROUP", prefix, "PREFIXED", READ))
     return sorted(set(out))
 
 

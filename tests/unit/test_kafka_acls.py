@@ -44,7 +44,10 @@ def test_every_chart_service_is_a_principal_reading_what_it_consumes() -> None:
             assert may(b, name, READ, topic), (name, topic)
         group = [x for x in b if x.principal == name and x.resource_type == "GROUP"]
         # Faust's consumer group is the app id (runtime.streams).
-        assert [(g.name, g.pattern) for g in group] == [(f"claimscrub-{name}", "LITERAL")]
+        assert sorted((g.name, g.pattern) for g in group) == [
+            (f"claimscrub-{name}", "LITERAL"),
+            (f"claimscrub-{name}-", "PREFIXED"),
+        ]
 
 
 def test_units_cannot_read_deidentified_claims_and_analytics_reads_only_its_two_topics() -> None:
