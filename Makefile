@@ -28,9 +28,14 @@ OPERATOR_APIS := --api-versions keda.sh/v1alpha1/ScaledObject \
 export KAFKA_BOOTSTRAP_SERVERS ?= 127.0.0.1:9092
 # Provider enrollment records `make up` publishes to providers.enrollment.
 ENROLLMENT_FILE ?= examples/enrollment.json
+# KAFKA_SECURITY=secure: the local broker with TLS, SCRAM users and ACLs, the
+# services in production mode with mTLS (docs/operations.md, "Security").
+export KAFKA_SECURITY ?= plaintext
+# One principal's Kafka settings for a CLI command (nothing in plaintext mode).
+AS = env $$(deploy/kafka/kafka.sh client-env $(1))
 
 .PHONY: help prereqs setup proto kafka-fetch kafka-start kafka-stop kafka-status up down status \
-        demo test test-unit test-integration lint format bench lock clean \
+        demo test test-unit test-integration lint format bench lock clean certs \
         check-deploy dashboards helm prometheus-tools
 
 help: ## this list
@@ -65,8 +70,11 @@ setup: $(VENV)/.installed $(GEN_STAMP) kafka-fetch ## install everything: venv, 
 kafka-fetch: prereqs
 	@deploy/kafka/kafka.sh fetch
 
+certs: setup ## throwaway CA, certificates, SCRAM passwords, HMAC key in .run/certs (never for PHI)
+	$(PY) -m claimscrub.runtime.devcerts $(RUN)/certs
+
 kafka-start: setup ## start the local Kafka broker and create the topics
-	@deploy/kafka/kafka.sh start
+	@PYTHON=$(abspath $(PY)) deploy/kafka/kafka.sh start
 	@PYTHON=$(abspath $(PY)) deploy/kafka/kafka.sh topics
 
 kafka-stop: ## stop the local Kafka broker
@@ -76,7 +84,7 @@ kafka-status:
 	@deploy/kafka/kafka.sh status
 
 up: kafka-start ## start Kafka, publish ENROLLMENT_FILE, start every service in the background
-	@$(VENV)/bin/claimscrub enrollment load $(ENROLLMENT_FILE)
+	@$(call AS,provider-loader) $(VENV)/bin/claimscrub enrollment load $(ENROLLMENT_FILE)
 	@PYTHON=$(abspath $(PY)) deploy/local/stack.sh start
 
 down: ## stop every service and Kafka
@@ -88,9 +96,9 @@ status: ## show what is running
 
 demo: up ## start everything, scrub the example claims through Kafka, print results, stop
 	@trap '$(MAKE) --no-print-directory down' EXIT; \
-	  $(VENV)/bin/claimscrub submit examples/claims.json --wait --timeout 120 && \
+	  $(call AS,submitter) $(VENV)/bin/claimscrub submit examples/claims.json --wait --timeout 120 && \
 	  echo "--- one de-identified record from claims.deidentified (for analytics):" && \
-	  $(VENV)/bin/claimscrub deidentified --limit 1 --timeout 60 --pretty
+	  $(call AS,analytics) $(VENV)/bin/claimscrub deidentified --limit 1 --timeout 60 --pretty
 
 test: setup lint check-deploy ## lint, deployment checks, then every test (unit and against a real Kafka broker)
 	$(PY) -m pytest -q

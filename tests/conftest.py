@@ -2,7 +2,10 @@
 
 The broker is started once per test session on its own port
 (CLAIMSCRUB_TEST_KAFKA_PORT, default 19092) and data directory, so the
-tests never touch a developer's `make up` broker on 9092.
+tests never touch a developer's `make up` broker on 9092. The secured broker
+(TLS, SCRAM users, ACLs) starts only for the tests that ask for it, on
+CLAIMSCRUB_TEST_SECURE_KAFKA_PORT (default the plain port + 10; it also
+takes the next two ports for its controller and its mTLS listener).
 """
 
 from __future__ import annotations
@@ -22,6 +25,33 @@ EXAMPLES = REPO_ROOT / "examples"
 def kafka() -> Iterator[LocalKafka]:
     port = int(os.environ.get("CLAIMSCRUB_TEST_KAFKA_PORT", "19092"))
     broker = LocalKafka(port=port, run_dir=REPO_ROOT / ".run" / f"test-kafka-{port}")
+    broker.start()
+    try:
+        yield broker
+    finally:
+        broker.stop()
+
+
+@pytest.fixture(scope="session")
+def certs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Throwaway CA, certificates and SCRAM passwords (``make certs``'s files)."""
+    from claimscrub.runtime.devcerts import generate
+
+    directory = tmp_path_factory.mktemp("certs")
+    generate(directory)
+    return directory
+
+
+@pytest.fixture(scope="session")
+def secure_kafka(certs: Path) -> Iterator[LocalKafka]:
+    plain = int(os.environ.get("CLAIMSCRUB_TEST_KAFKA_PORT", "19092"))
+    port = int(os.environ.get("CLAIMSCRUB_TEST_SECURE_KAFKA_PORT", str(plain + 10)))
+    broker = LocalKafka(
+        port=port,
+        run_dir=REPO_ROOT / ".run" / f"test-kafka-secure-{port}",
+        secure=True,
+        certs_dir=certs,
+    )
     broker.start()
     try:
         yield broker

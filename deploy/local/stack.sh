@@ -4,6 +4,9 @@
 # Logs: .run/logs/<service>.log   pids: .run/pids/<service>.pid
 # The services read reference data from the same files as `claimscrub scrub`
 # (CLAIMSCRUB_PAYERS_FILE defaults to examples/payers.json here, for the demo).
+# KAFKA_SECURITY=secure (with `KAFKA_SECURITY=secure make up`): each service
+# connects to the secured local broker as its own principal and serves gRPC
+# with mTLS, in CLAIMSCRUB_MODE=production, from the files of `make certs`.
 set -euo pipefail
 root=$(realpath "$(dirname "$0")/../..")
 run=${CLAIMSCRUB_RUN_DIR:-$root/.run}
@@ -12,6 +15,8 @@ export KAFKA_BOOTSTRAP_SERVERS=${KAFKA_BOOTSTRAP_SERVERS:-127.0.0.1:9092}
 export CLAIMSCRUB_PAYERS_FILE=${CLAIMSCRUB_PAYERS_FILE:-$root/examples/payers.json}
 # The necessity check asks the enrollment service for provider roles the claim's taxonomy does not give.
 export CLAIMSCRUB_ENROLLMENT_ADDR=${CLAIMSCRUB_ENROLLMENT_ADDR:-127.0.0.1:50053}
+security=${KAFKA_SECURITY:-plaintext}
+certs=${KAFKA_CERTS_DIR:-$run/certs}
 # name module grpc-port metrics-port
 services=(
   "units claimscrub.units.main 50051 9101"
@@ -21,21 +26,41 @@ services=(
   "redaction claimscrub.redaction.main 50054 9104"
 )
 
+# NAME=value lines: service $1's own credentials when secure, nothing otherwise.
+service_env() {
+  [[ $security == secure ]] || return 0
+  local name=$1
+  KAFKA_CERTS_DIR=$certs "$root/deploy/kafka/kafka.sh" client-env "$name"
+  cat <<EOF
+CLAIMSCRUB_MODE=production
+CLAIMSCRUB_GRPC_TLS_CERT=$certs/$name.pem
+CLAIMSCRUB_GRPC_TLS_KEY=$certs/$name-key.pem
+CLAIMSCRUB_GRPC_TLS_CA=$certs/ca.pem
+CLAIMSCRUB_GRPC_REQUIRE_CLIENT_CERT=true
+CLAIMSCRUB_HMAC_KEY_FILE=$certs/hmac.key
+EOF
+}
+
 start_one() {
-  local name=$1 module=$2 gport=$3 mport=$4 pidf="$run/pids/$1.pid"
+  local name=$1 module=$2 gport=$3 mport=$4 pidf="$run/pids/$1.pid" senv
   if [[ -f $pidf ]] && kill -0 "$(cat "$pidf")" 2>/dev/null; then
     echo "$name already running (pid $(cat "$pidf"))"; return
   fi
   mkdir -p "$run/logs" "$run/pids" "$run/data/$name"
-  CLAIMSCRUB_GRPC_PORT=$gport CLAIMSCRUB_METRICS_PORT=$mport CLAIMSCRUB_DATA_DIR="$run/data/$name" \
+  mapfile -t senv < <(service_env "$name")
+  env "${senv[@]}" \
+    CLAIMSCRUB_GRPC_PORT=$gport CLAIMSCRUB_METRICS_PORT=$mport CLAIMSCRUB_DATA_DIR="$run/data/$name" \
     nohup "$py" -m "$module" >>"$run/logs/$name.log" 2>&1 &
   echo $! >"$pidf"
   echo "$name started (pid $!, gRPC :$gport, metrics :$mport, log $run/logs/$name.log)"
 }
 
 wait_one() {
-  local name=$1 gport=$3
-  if ! "$py" -m claimscrub.runtime.healthcheck "127.0.0.1:$gport" --wait "${CLAIMSCRUB_START_TIMEOUT:-90}"; then
+  local name=$1 gport=$3 senv
+  # Asked with the service's own certificate when it serves mTLS.
+  mapfile -t senv < <(service_env "$name")
+  if ! env "${senv[@]}" "$py" -m claimscrub.runtime.healthcheck "127.0.0.1:$gport" \
+       --wait "${CLAIMSCRUB_START_TIMEOUT:-90}"; then
     echo "$name did not become healthy; last log lines:" >&2
     tail -n 30 "$run/logs/$name.log" >&2 || true
     exit 1

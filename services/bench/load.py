@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from claimscrub.runtime.kafka_config import kafka_client_kwargs
 from claimscrub.runtime.topics import CLAIMS_SCRUBBED, CLAIMS_SUBMITTED
 
 Record = tuple[bytes, bytes, list[tuple[str, bytes]]]
@@ -51,10 +52,9 @@ class ResultCollector(threading.Thread):
         self._expected = expected
         self._stop_flag = threading.Event()
         self._consumer = KafkaConsumer(
-            bootstrap_servers=bootstrap,
-            enable_auto_commit=False,
-            max_poll_records=5000,
-            fetch_max_wait_ms=50,
+            **kafka_client_kwargs(
+                bootstrap, enable_auto_commit=False, max_poll_records=5000, fetch_max_wait_ms=50
+            )
         )
         parts = self._consumer.partitions_for_topic(CLAIMS_SCRUBBED.name) or set()
         tps = [TopicPartition(CLAIMS_SCRUBBED.name, p) for p in parts]
@@ -100,7 +100,7 @@ def drive(
     collector = ResultCollector(bootstrap, run, {r[0] for r in records})
     collector.start()
     producer: Any = KafkaProducer(
-        bootstrap_servers=bootstrap,
+        **kafka_client_kwargs(bootstrap),
         acks=1,
         linger_ms=2,
         batch_size=256 * 1024,

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from claimscrub.core.codec import CONTENT_TYPE, PROTOBUF
 from claimscrub.enrollment.records import EnrollmentRecord, encode_record, read_records
+from claimscrub.runtime.kafka_config import KafkaSecurity, kafka_client_kwargs
 from claimscrub.runtime.topics import PROVIDERS_ENROLLMENT
 
 
@@ -23,7 +24,11 @@ class BrokerError(Exception):
 
 
 def publish_records(
-    records: Sequence[EnrollmentRecord], bootstrap: str, *, timeout_s: float = 30.0
+    records: Sequence[EnrollmentRecord],
+    bootstrap: str,
+    *,
+    timeout_s: float = 30.0,
+    security: KafkaSecurity | None = None,
 ) -> int:
     """Publish and wait for every acknowledgement; returns how many were published."""
     from kafka import KafkaProducer
@@ -31,17 +36,22 @@ def publish_records(
     from kafka.errors import KafkaError
 
     topic = PROVIDERS_ENROLLMENT.name
+    security = security or KafkaSecurity.from_env()
     try:
         # Checked through the admin API: a producer's metadata request could
         # auto-create the topic on a dev broker, without compaction.
-        admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="claimscrub-enrollment")
+        admin = KafkaAdminClient(
+            **kafka_client_kwargs(bootstrap, security, client_id="claimscrub-enrollment")
+        )
         try:
             if topic not in admin.list_topics():
                 raise BrokerError(f"topic {topic} does not exist (run make up)")
         finally:
             admin.close()
         producer = KafkaProducer(
-            bootstrap_servers=bootstrap, acks="all", linger_ms=5, client_id="claimscrub-enrollment"
+            **kafka_client_kwargs(
+                bootstrap, security, acks="all", linger_ms=5, client_id="claimscrub-enrollment"
+            )
         )
         futures = [
             producer.send(

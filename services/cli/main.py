@@ -258,8 +258,12 @@ def main(argv: list[str] | None = None) -> int:
         "deidentified": _deidentified,
         "enrollment": _enrollment,
     }
+    from claimscrub.runtime.env import SettingsError
+
     try:
         return commands[args.command](args)
+    except SettingsError as exc:  # Kafka/gRPC security settings; never a secret's value
+        return _fail(f"configuration error: {exc}")
     except BrokenPipeError:  # `claimscrub scrub ... | head` is fine
         return 0
     except KeyboardInterrupt:

@@ -18,6 +18,7 @@ from dataclasses import replace
 from typing import Any, TextIO
 
 from claimscrub.redaction.config import DEV_KEY_WARNING, DateMode, RedactionConfig
+from claimscrub.runtime.kafka_config import KafkaSecurity
 
 
 def load_config(dates: str | None, err: TextIO = sys.stderr) -> RedactionConfig:
@@ -57,7 +58,13 @@ def redact_stream(source: TextIO, out: TextIO, claim: Mapping[str, Any] | None) 
 
 
 def print_deidentified(
-    bootstrap: str, *, limit: int, timeout_s: float, pretty: bool, out: TextIO
+    bootstrap: str,
+    *,
+    limit: int,
+    timeout_s: float,
+    pretty: bool,
+    out: TextIO,
+    security: KafkaSecurity | None = None,
 ) -> int:
     """Up to ``limit`` records of claims.deidentified, oldest first, as JSON.
 
@@ -66,11 +73,14 @@ def print_deidentified(
     from kafka import KafkaConsumer, TopicPartition
 
     from claimscrub.redaction.deidentify import to_json
+    from claimscrub.runtime.kafka_config import kafka_client_kwargs
     from claimscrub.runtime.topics import CLAIMS_DEIDENTIFIED
     from claimscrub.v1 import redaction_service_pb2
 
     consumer = KafkaConsumer(
-        bootstrap_servers=bootstrap, enable_auto_commit=False, client_id="claimscrub-deidentified"
+        **kafka_client_kwargs(
+            bootstrap, security, enable_auto_commit=False, client_id="claimscrub-deidentified"
+        )
     )
     printed = 0
     try:

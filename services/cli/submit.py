@@ -22,6 +22,7 @@ from claimscrub.core.codec import (
     encode_claim_json,
 )
 from claimscrub.core.results import ScrubResult
+from claimscrub.runtime.kafka_config import KafkaSecurity, kafka_client_kwargs
 from claimscrub.runtime.topics import CLAIMS_SCRUBBED, CLAIMS_SUBMITTED
 
 
@@ -43,18 +44,20 @@ def submit(
     wait: bool,
     timeout_s: float,
     out: TextIO = sys.stdout,
+    security: KafkaSecurity | None = None,
 ) -> int:
     from kafka import KafkaConsumer, KafkaProducer, TopicPartition
     from kafka.errors import KafkaError
 
+    security = security or KafkaSecurity.from_env()
     keys = _keys(claims)
     consumer = None
     try:
         if wait:
             consumer = KafkaConsumer(
-                bootstrap_servers=bootstrap,
-                enable_auto_commit=False,
-                client_id="claimscrub-submit",
+                **kafka_client_kwargs(
+                    bootstrap, security, enable_auto_commit=False, client_id="claimscrub-submit"
+                )
             )
             parts = consumer.partitions_for_topic(CLAIMS_SCRUBBED.name)
             if not parts:
@@ -65,7 +68,9 @@ def submit(
             for tp in tps:  # resolve positions now, before anything is produced
                 consumer.position(tp)
         producer = KafkaProducer(
-            bootstrap_servers=bootstrap, acks="all", linger_ms=5, client_id="claimscrub-submit"
+            **kafka_client_kwargs(
+                bootstrap, security, acks="all", linger_ms=5, client_id="claimscrub-submit"
+            )
         )
         progress = Progress(len(claims), "submitted")
         futures = []

@@ -25,6 +25,8 @@ from typing import Any
 
 import grpc
 
+from claimscrub.runtime import grpc_client
+
 SERVICE = "claimscrub.v1.EnrollmentService"
 # A lookup answers from memory in about a millisecond on localhost; two
 # seconds leaves room for the retry policy's backoff (0.1 + 0.2 + 0.4 s).
@@ -54,10 +56,12 @@ def channel_options() -> list[tuple[str, Any]]:
 
 
 def channel(target: str) -> grpc.Channel:
-    """A blocking channel to EnrollmentService with the retry policy."""
-    return grpc.insecure_channel(target, options=channel_options())
+    """A blocking channel to EnrollmentService with the retry policy, secured
+    as the environment says (claimscrub.runtime.grpc_client)."""
+    return grpc_client.channel(target, channel_options())
 
 
 def aio_channel(target: str) -> grpc.aio.Channel:
-    """An asyncio channel to EnrollmentService with the retry policy."""
-    return grpc.aio.insecure_channel(target, options=channel_options())
+    """An asyncio channel to EnrollmentService with the retry policy, secured
+    as the environment says (claimscrub.runtime.grpc_client)."""
+    return grpc_client.aio_channel(target, channel_options())

@@ -23,6 +23,7 @@ from mode import Service
 from claimscrub.enrollment.metrics import enrollment_metrics
 from claimscrub.enrollment.table import EnrollmentTable, Outcome
 from claimscrub.runtime import logs
+from claimscrub.runtime.kafka_config import KafkaSecurity, kafka_client_kwargs
 from claimscrub.runtime.topics import PROVIDERS_ENROLLMENT
 
 log = logs.get_logger(__name__)
@@ -39,11 +40,13 @@ class TableFollower:
         *,
         client_id: str = "claimscrub-enrollment",
         topic: str = PROVIDERS_ENROLLMENT.name,
+        security: KafkaSecurity | None = None,
     ) -> None:
         self.table = table
         self.topic = topic
         self.ready = asyncio.Event()
         self._bootstrap = bootstrap
+        self._security = security
         self._client_id = client_id
         self._consumer: AIOKafkaConsumer | None = None
         self._metrics = enrollment_metrics()
@@ -61,11 +64,14 @@ class TableFollower:
     async def catch_up(self) -> None:
         """Read the topic from the beginning up to its end offsets at this moment."""
         consumer = AIOKafkaConsumer(
-            bootstrap_servers=self._bootstrap,
-            group_id=None,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            client_id=self._client_id,
+            **kafka_client_kwargs(
+                self._bootstrap,
+                self._security,
+                group_id=None,
+                enable_auto_commit=False,
+                auto_offset_reset="earliest",
+                client_id=self._client_id,
+            )
         )
         self._consumer = consumer
         await consumer.start()

@@ -41,7 +41,9 @@ def main() -> None:
         payers_file=str(settings.payers_file or "defaults"),
     )
     table = EnrollmentTable()
-    follower = TableFollower(table, settings.kafka_bootstrap, client_id=settings.instance)
+    follower = TableFollower(
+        table, settings.kafka_bootstrap, client_id=settings.instance, security=settings.kafka
+    )
     check = enrollment_check(table, ref, payers)
     # The follower is registered before service.run adds the gRPC server: the
     # app starts its services one after the other, so gRPC (and health

@@ -21,6 +21,7 @@ import os
 from collections.abc import Mapping
 
 from claimscrub.core.claim import Claim
+from claimscrub.runtime import secrets
 
 HMAC_KEY_VARIABLE = "CLAIMSCRUB_HMAC_KEY"
 
@@ -31,11 +32,11 @@ DEV_HMAC_KEY = b"claimscrub-DEVELOPMENT-ONLY-hmac-key-not-secret"
 
 
 def hmac_key(env: Mapping[str, str] | None = None) -> tuple[bytes, bool]:
-    """The key from CLAIMSCRUB_HMAC_KEY, and whether it is the development default."""
-    raw = (os.environ if env is None else env).get(HMAC_KEY_VARIABLE, "")
-    if raw:
-        return raw.encode("utf-8"), False
-    return DEV_HMAC_KEY, True
+    """The key from CLAIMSCRUB_HMAC_KEY or CLAIMSCRUB_HMAC_KEY_FILE, and whether
+    it is the development default; CLAIMSCRUB_MODE=production refuses a missing,
+    default or short key (SettingsError, claimscrub.runtime.secrets)."""
+    key, is_default = secrets.hmac_key(os.environ if env is None else env, DEV_HMAC_KEY)
+    return key.reveal(), is_default
 
 
 def _digest(key: bytes, *parts: str) -> str:

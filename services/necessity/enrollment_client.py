@@ -27,6 +27,8 @@ import grpc
 from prometheus_client import Counter
 
 from claimscrub.necessity.roles import LookupRequest, ProviderRole
+from claimscrub.runtime import grpc_client
+from claimscrub.runtime.grpc_tls import ClientTls
 from claimscrub.runtime.logs import get_logger
 from claimscrub.v1 import enrollment_service_pb2, enrollment_service_pb2_grpc
 
@@ -103,17 +105,19 @@ def _failure(exc: grpc.RpcError) -> ProviderRole:
 
 
 class EnrollmentLookup:
-    """Async lookups for the service (grpc.aio); the channel opens on first use."""
+    """Async lookups for the service (grpc.aio); the channel opens on first use.
+    With ``tls`` (the service's client settings) it presents its certificate."""
 
-    def __init__(self, target: str, timeout_s: float) -> None:
+    def __init__(self, target: str, timeout_s: float, tls: ClientTls | None = None) -> None:
         self.target = target
         self.timeout_s = timeout_s
+        self._tls: ClientTls | bool = tls if tls is not None else False
         self._channel: grpc.aio.Channel | None = None
         self._stub: Any = None
 
     def _stub_now(self) -> Any:
         if self._stub is None:
-            self._channel = grpc.aio.insecure_channel(self.target, options=channel_options())
+            self._channel = grpc_client.aio_channel(self.target, channel_options(), tls=self._tls)
             self._stub = enrollment_service_pb2_grpc.EnrollmentServiceStub(self._channel)
         return self._stub
 
@@ -137,7 +141,8 @@ class SyncEnrollmentLookup:
     def __init__(self, target: str, timeout_s: float) -> None:
         self.target = target
         self.timeout_s = timeout_s
-        self._channel = grpc.insecure_channel(target, options=channel_options())
+        # TLS and client certificate as the environment says (plaintext locally).
+        self._channel = grpc_client.channel(target, channel_options())
         self._stub = enrollment_service_pb2_grpc.EnrollmentServiceStub(self._channel)
 
     def role(self, request: LookupRequest) -> ProviderRole:

@@ -65,7 +65,7 @@ def main() -> None:
     if own.hmac_key_is_default:
         log.warning("hmac_key_default", detail="CLAIMSCRUB_HMAC_KEY unset: development key in use")
     lookup = (
-        EnrollmentLookup(own.enrollment_addr, own.enrollment_timeout_s)
+        EnrollmentLookup(own.enrollment_addr, own.enrollment_timeout_s, settings.grpc_client)
         if own.enrollment_addr
         else None
     )

@@ -5,7 +5,8 @@ mounted as files (Kubernetes, Vault agents), ``CLAIMSCRUB_HMAC_KEY_FILE``.
 With ``CLAIMSCRUB_MODE=production`` there is no fallback: no key (or the
 built-in development key, or a short one) stops the service at start-up.
 Locally a built-in development key stands in, and whoever uses it is told.
-Nothing here ever prints a key.
+Nothing here ever prints a key. The mode and the NAME / NAME_FILE rule are
+the runtime's (claimscrub.runtime.secrets), the same for every service.
 """
 
 from __future__ import annotations
@@ -14,22 +15,20 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from pathlib import Path
+
+from claimscrub.runtime.env import SettingsError
+from claimscrub.runtime.secrets import MIN_PRODUCTION_KEY_BYTES, Mode, read_secret, run_mode
+
+__all__ = ["DEV_KEY", "MIN_PRODUCTION_KEY_BYTES", "ConfigError", "DateMode", "Mode"]
 
 # Not a secret: it is in the source. Tokens made with it can be recomputed
 # by anyone, which is fine for the example claims and nothing else.
 DEV_KEY = b"claimscrub-local-development-key: NOT SECRET, never use for real PHI"
-MIN_PRODUCTION_KEY_BYTES = 32
 DEFAULT_SHIFT_MAX_DAYS = 365
 
 
-class ConfigError(ValueError):
+class ConfigError(SettingsError):
     """A redaction setting is missing or unusable (one line, never the key)."""
-
-
-class Mode(StrEnum):
-    LOCAL = "local"
-    PRODUCTION = "production"
 
 
 class DateMode(StrEnum):
@@ -51,14 +50,12 @@ class RedactionConfig:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> RedactionConfig:
         e = os.environ if env is None else env
-        mode_text = e.get("CLAIMSCRUB_MODE", "local").strip().lower() or "local"
-        if mode_text in ("dev", "development"):
-            mode_text = "local"
         try:
-            mode = Mode(mode_text)
-        except ValueError:
-            raise ConfigError("CLAIMSCRUB_MODE must be local or production") from None
-        key = _key(e)
+            mode = run_mode(e)
+            secret = read_secret(e, "CLAIMSCRUB_HMAC_KEY")
+        except SettingsError as exc:
+            raise ConfigError(str(exc)) from None
+        key = secret.reveal() if secret is not None else None
         if mode is Mode.PRODUCTION:
             if key is None:
                 raise ConfigError(
@@ -84,28 +81,6 @@ class RedactionConfig:
                 raise ConfigError("CLAIMSCRUB_DATE_SHIFT_MAX_DAYS must be a positive integer")
             max_days = int(shift)
         return cls(key or DEV_KEY, mode, date_mode, max_days)
-
-
-def _key(env: Mapping[str, str]) -> bytes | None:
-    inline = env.get("CLAIMSCRUB_HMAC_KEY", "")
-    path = env.get("CLAIMSCRUB_HMAC_KEY_FILE", "")
-    if inline and path:
-        raise ConfigError("set CLAIMSCRUB_HMAC_KEY or CLAIMSCRUB_HMAC_KEY_FILE, not both")
-    if inline:
-        return inline.encode("utf-8")
-    if path:
-        try:
-            raw = Path(path).read_bytes()
-        except OSError as exc:
-            raise ConfigError(
-                f"CLAIMSCRUB_HMAC_KEY_FILE cannot be read ({exc.strerror or type(exc).__name__})"
-            ) from None
-        # A trailing newline from `echo key > file` is not part of the key.
-        key = raw.rstrip(b"\r\n")
-        if not key:
-            raise ConfigError("CLAIMSCRUB_HMAC_KEY_FILE is empty")
-        return key
-    return None
 
 
 DEV_KEY_WARNING = (

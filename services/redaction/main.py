@@ -26,13 +26,14 @@ METRICS_PORT = 9104
 
 
 def main() -> None:
-    settings = service.settings_or_exit("redaction", grpc_port=GRPC_PORT, metrics_port=METRICS_PORT)
-    log = get_logger("claimscrub.redaction")
+    # The pseudonym key first: without it nothing else matters.
     try:
         config = RedactionConfig.from_env()
     except ConfigError as exc:
         print(f"redaction: configuration error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
+    settings = service.settings_or_exit("redaction", grpc_port=GRPC_PORT, metrics_port=METRICS_PORT)
+    log = get_logger("claimscrub.redaction")
     if config.using_dev_key:
         log.warning("hmac_dev_key_in_use", detail=DEV_KEY_WARNING)
     log.info(

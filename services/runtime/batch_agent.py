@@ -33,6 +33,7 @@ from claimscrub.core.checks import Check
 from claimscrub.core.codec import CONTENT_TYPE
 from claimscrub.runtime import logs
 from claimscrub.runtime.check_agent import ClaimEvent, ClaimJudge
+from claimscrub.runtime.kafka_config import kafka_client_kwargs
 from claimscrub.runtime.metrics import service_metrics
 from claimscrub.runtime.settings import Settings
 from claimscrub.runtime.topics import CLAIMS_SUBMITTED
@@ -76,13 +77,15 @@ class BatchCheckAgent(Service):
         return f"claimscrub-{self._settings.service}"
 
     async def on_start(self) -> None:
-        bootstrap = self._settings.kafka_bootstrap
+        bootstrap, security = self._settings.kafka_bootstrap, self._settings.kafka
         self._producer = AIOKafkaProducer(
-            bootstrap_servers=bootstrap, acks="all", linger_ms=5, client_id=self._settings.instance
+            **kafka_client_kwargs(
+                bootstrap, security, acks="all", linger_ms=5, client_id=self._settings.instance
+            )
         )
         self._consumer = AIOKafkaConsumer(
             CLAIMS_SUBMITTED.name,
-            bootstrap_servers=bootstrap,
+            **kafka_client_kwargs(bootstrap, security),
             group_id=self.group_id,
             client_id=self._settings.instance,
             enable_auto_commit=False,

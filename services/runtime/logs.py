@@ -60,7 +60,17 @@ def phi_guard(
 # Keys whose values the runtime itself writes from configuration or clocks
 # (the timestamp, the broker list): redacting them would only garble them.
 _OPERATIONAL_KEYS = frozenset(
-    {"timestamp", "level", "logger", "service", "instance", "kafka", "grpc_port", "metrics_port"}
+    {
+        "timestamp",
+        "level",
+        "logger",
+        "service",
+        "instance",
+        "kafka",
+        "kafka_security",
+        "grpc_port",
+        "metrics_port",
+    }
 )
 
 

@@ -29,7 +29,13 @@ def attach_grpc(app: faust.App, settings: Settings, register: Registrar) -> None
         handle: GrpcServer | None = None
 
         async def on_start(self) -> None:
-            self.handle = await start_grpc_server(settings.grpc_host, settings.grpc_port, register)
+            self.handle = await start_grpc_server(
+                settings.grpc_host,
+                settings.grpc_port,
+                register,
+                tls=settings.grpc_tls,
+                health_port=settings.health_port,
+            )
 
         async def on_stop(self) -> None:
             if self.handle is not None:
@@ -49,7 +55,10 @@ def run(settings: Settings, app: faust.App, register: Registrar | None = None) -
     log.info(
         "service_starting",
         kafka=settings.kafka_bootstrap,
+        kafka_security=settings.kafka.describe(),
+        mode=settings.mode.value,
         grpc_port=settings.grpc_port,
+        grpc_tls=settings.grpc_tls is not None,
         metrics_port=settings.metrics_port,
         instance=settings.instance,
     )

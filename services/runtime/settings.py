@@ -12,9 +12,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from claimscrub.runtime.env import SettingsError
+from claimscrub.runtime.grpc_tls import ClientTls, ServerTls
+from claimscrub.runtime.kafka_config import PLAINTEXT, KafkaSecurity
+from claimscrub.runtime.secrets import Mode, run_mode
 
-class SettingsError(ValueError):
-    """An environment variable has an unusable value."""
+__all__ = ["Settings", "SettingsError"]
 
 
 def _int(env: Mapping[str, str], name: str, default: int, *, minimum: int = 0) -> int:
@@ -79,6 +82,15 @@ class Settings:
     #: How a stateless check reads claims: "batch" (aiokafka batches,
     #: runtime/batch_agent.py) or "faust" (one event at a time).
     transport: str = "batch"
+    # Transport security (docs/configuration.md); plaintext unless configured,
+    # and refused in production mode when it is (runtime.secrets.require).
+    mode: Mode = Mode.LOCAL
+    kafka: KafkaSecurity = PLAINTEXT
+    grpc_tls: ServerTls | None = None
+    grpc_client: ClientTls | None = None
+    #: A plaintext port serving grpc.health.v1 only, for probes that cannot
+    #: present a client certificate (Kubernetes' gRPC probes speak no TLS).
+    health_port: int | None = None
 
     @property
     def broker_url(self) -> str:
@@ -118,4 +130,9 @@ class Settings:
             payers_file=_path(e, "CLAIMSCRUB_PAYERS_FILE"),
             shutdown_grace_s=_float(e, "CLAIMSCRUB_SHUTDOWN_GRACE_SECONDS", 10.0),
             transport=_choice(e, "CLAIMSCRUB_TRANSPORT", ("batch", "faust"), "batch"),
+            mode=run_mode(e),
+            kafka=KafkaSecurity.from_env(e),
+            grpc_tls=ServerTls.from_env(e),
+            grpc_client=ClientTls.from_env(e),
+            health_port=_int(e, "CLAIMSCRUB_HEALTH_PORT", 0) or None,
         )

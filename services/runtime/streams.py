@@ -37,6 +37,8 @@ def make_app(settings: Settings, *, app_id: str | None = None, **overrides: Any)
         "consumer_auto_offset_reset": "earliest",
         "broker_commit_every": 500,
         "broker_commit_interval": 1.0,
+        # TLS/SASL to the brokers (runtime.kafka_config); nothing for PLAINTEXT.
+        **settings.kafka.faust_options(),
     }
     options.update(overrides)
     return faust.App(app_id or f"claimscrub-{settings.service}", **options)

@@ -18,37 +18,71 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from claimscrub.runtime.grpc_tls import ClientTls
 from claimscrub.runtime.healthcheck import wait_serving
+from claimscrub.runtime.kafka_config import KafkaSecurity, kafka_client_kwargs
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 @dataclass
 class LocalKafka:
-    """A throwaway single-node broker on its own port and data directory."""
+    """A throwaway single-node broker on its own port and data directory.
+
+    ``secure=True`` starts it as ``KAFKA_SECURITY=secure deploy/kafka/kafka.sh``
+    does: SASL_SSL on ``port``, SSL with client certificates on ``port + 2``,
+    SCRAM users and ACLs from the certificates and passwords in ``certs_dir``.
+    """
 
     port: int
     run_dir: Path
     partitions: int = 6
+    secure: bool = False
+    certs_dir: Path | None = None
 
     @property
     def bootstrap(self) -> str:
         return f"127.0.0.1:{self.port}"
 
+    @property
+    def ssl_bootstrap(self) -> str:
+        return f"127.0.0.1:{self.port + 2}"
+
     def _env(self) -> dict[str, str]:
-        return {
+        env = {
             **os.environ,
             "KAFKA_PORT": str(self.port),
             "KAFKA_CONTROLLER_PORT": str(self.port + 1),
+            "KAFKA_SSL_PORT": str(self.port + 2),
             "KAFKA_RUN_DIR": str(self.run_dir),
             "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap,
             "CLAIMSCRUB_TOPIC_PARTITIONS": str(self.partitions),
             "PYTHON": sys.executable,
+            "KAFKA_SECURITY": "secure" if self.secure else "plaintext",
         }
+        if self.certs_dir is not None:
+            env["KAFKA_CERTS_DIR"] = str(self.certs_dir)
+        return env
 
-    def _script(self, command: str) -> subprocess.CompletedProcess[str]:
+    def client_env(self, principal: str = "admin", via: str = "sasl") -> dict[str, str]:
+        """The environment a client (service, CLI) of ``principal`` connects with:
+        SASL_SSL with its SCRAM password (``via="sasl"``) or SSL with its
+        certificate (``via="ssl"``); the bootstrap servers alone when plaintext."""
+        if not self.secure:
+            return {"KAFKA_BOOTSTRAP_SERVERS": self.bootstrap}
+        done = self._script("client-env", principal, via)
+        if done.returncode != 0:
+            raise RuntimeError(f"client-env {principal}: {done.stderr.strip()}")
+        return dict(line.split("=", 1) for line in done.stdout.splitlines() if "=" in line)
+
+    def security(self, principal: str = "admin", via: str = "sasl") -> KafkaSecurity:
+        return KafkaSecurity.from_env(
+            {"CLAIMSCRUB_MODE": "local", **self.client_env(principal, via)}
+        )
+
+    def _script(self, command: str, *args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [str(REPO_ROOT / "deploy/kafka/kafka.sh"), command],
+            [str(REPO_ROOT / "deploy/kafka/kafka.sh"), command, *args],
             env=self._env(),
             capture_output=True,
             text=True,
@@ -114,7 +148,10 @@ class ServiceProcess:
         )
         log.close()
         deadline = time.monotonic() + wait_s
-        while not wait_serving(f"127.0.0.1:{self.grpc_port}", 1.0):
+        # Asked as the service itself would ask a peer: with its client
+        # certificate when it serves mTLS.
+        tls: ClientTls | bool = ClientTls.from_env(env) or False
+        while not wait_serving(f"127.0.0.1:{self.grpc_port}", 1.0, tls=tls):
             if self.proc.poll() is not None:
                 raise RuntimeError(f"{self.name} exited {self.proc.returncode}:\n{self.tail()}")
             if time.monotonic() > deadline:
@@ -149,11 +186,13 @@ def produce(
     bootstrap: str,
     topic: str,
     records: Iterable[tuple[bytes, bytes, Sequence[tuple[str, bytes]]]],
+    *,
+    security: KafkaSecurity | None = None,
 ) -> int:
     """Publish (key, value, headers) records and wait for every ack."""
     from kafka import KafkaProducer
 
-    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
+    producer = KafkaProducer(**kafka_client_kwargs(bootstrap, security, acks="all", linger_ms=5))
     futures = [producer.send(topic, key=k, value=v, headers=list(h)) for k, v, h in records]
     producer.flush()
     for f in futures:
@@ -163,13 +202,19 @@ def produce(
 
 
 def consume_all(
-    bootstrap: str, topic: str, *, until: int, timeout_s: float = 120.0, settle_s: float = 3.0
+    bootstrap: str,
+    topic: str,
+    *,
+    until: int,
+    timeout_s: float = 120.0,
+    settle_s: float = 3.0,
+    security: KafkaSecurity | None = None,
 ) -> list[Any]:
     """Read a topic from the beginning until ``until`` records arrived and no
     more came for ``settle_s`` (so duplicates would be seen), or the timeout."""
     from kafka import KafkaConsumer, TopicPartition
 
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    consumer = KafkaConsumer(**kafka_client_kwargs(bootstrap, security, enable_auto_commit=False))
     parts = consumer.partitions_for_topic(topic) or set()
     tps = [TopicPartition(topic, p) for p in parts]
     consumer.assign(tps)

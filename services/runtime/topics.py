@@ -11,6 +11,7 @@ import argparse
 import os
 import sys
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,11 +88,16 @@ ALL_TOPICS: tuple[TopicSpec, ...] = (
 )
 
 
-def create_topics(bootstrap: str, partitions: int) -> list[str]:
-    """Create any missing topic; returns the names created."""
+def create_topics(bootstrap: str, partitions: int, security: Any = None) -> list[str]:
+    """Create any missing topic; returns the names created. Connects as
+    ``security`` (a KafkaSecurity) or as the environment says."""
     from kafka.admin import KafkaAdminClient, NewTopic
 
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="claimscrub-topics")
+    from claimscrub.runtime.kafka_config import kafka_client_kwargs
+
+    admin = KafkaAdminClient(
+        **kafka_client_kwargs(bootstrap, security, client_id="claimscrub-topics")
+    )
     try:
         existing = set(admin.list_topics())
         missing = [t for t in ALL_TOPICS if t.name not in existing]

@@ -11,6 +11,7 @@ import re
 import subprocess
 import tomllib
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -221,22 +222,92 @@ def test_every_service_deploys_hardened_with_grpc_probes(region: str) -> None:
         assert sc["readOnlyRootFilesystem"] is True
         assert sc["allowPrivilegeEscalation"] is False
         assert sc["capabilities"]["drop"] == ["ALL"]
+        # With gRPC TLS on, the kubelet's probes use the plaintext health port.
+        tls = values()["grpc"]["tls"]["enabled"]
+        probe_port = values()["grpc"]["healthPort"] if tls else svc["grpcPort"]
         for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
-            assert container[probe]["grpc"]["port"] == svc["grpcPort"], (name, probe)
+            assert container[probe]["grpc"]["port"] == probe_port, (name, probe)
         assert container["resources"]["requests"]["cpu"]
         assert container["resources"]["requests"]["memory"]
         env = {e["name"]: e for e in container["env"]}
         assert env["CLAIMSCRUB_GRPC_PORT"]["value"] == str(svc["grpcPort"])
         assert env["CLAIMSCRUB_METRICS_PORT"]["value"] == str(svc["metricsPort"])
-        secret = env.get("CLAIMSCRUB_HMAC_KEY")
+        secret = env.get("CLAIMSCRUB_HMAC_KEY_FILE")
+        volumes = {v["name"]: v for v in pod["volumes"]}
         if svc.get("hmacKey"):
             expected = _region_values(region).get("hmac", {}).get("existingSecret")
-            ref = secret and secret["valueFrom"]["secretKeyRef"]
-            assert ref and ref["name"] == (expected or values()["hmac"]["existingSecret"])
+            assert secret and secret["value"].startswith("/etc/claimscrub/hmac/")
+            hmac = volumes["hmac"]["secret"]
+            assert hmac["secretName"] == (expected or values()["hmac"]["existingSecret"])
         else:
-            assert secret is None, f"{name} does not need the HMAC key"
+            assert secret is None and "hmac" not in volumes, f"{name} does not need the HMAC key"
         mounts = {m["mountPath"] for m in container["volumeMounts"]}
         assert {"/tmp", "/var/lib/claimscrub"} <= mounts
+
+
+@pytest.mark.parametrize("region", REGIONS)
+def test_every_service_runs_in_production_with_its_own_credentials_as_files(region: str) -> None:
+    docs = render(region, operators=False)
+    for name, d in _by_kind(docs, "Deployment").items():
+        pod = d["spec"]["template"]["spec"]
+        (container,) = pod["containers"]
+        env = {e["name"]: e.get("value") for e in container["env"]}
+        volumes = {v["name"]: v for v in pod["volumes"]}
+        assert env["CLAIMSCRUB_MODE"] == "production"
+        assert env["KAFKA_SECURITY_PROTOCOL"] == "SASL_SSL"
+        assert env["KAFKA_SASL_MECHANISM"] == "SCRAM-SHA-512"
+        # Its own principal (the ACL table's name) and only its own password.
+        assert env["KAFKA_SASL_USERNAME"] == name
+        assert volumes["kafka-sasl"]["secret"]["items"] == [{"key": name, "path": "password"}]
+        assert env["KAFKA_SASL_PASSWORD_FILE"] == "/etc/claimscrub/kafka-sasl/password"
+        # gRPC: TLS from the service's own Secret, client certificates required.
+        assert volumes["grpc-tls"]["secret"]["secretName"] == f"claimscrub-grpc-{name}"
+        assert env["CLAIMSCRUB_GRPC_REQUIRE_CLIENT_CERT"] == "true"
+        assert env["CLAIMSCRUB_GRPC_TLS_KEY"].startswith("/etc/claimscrub/grpc-tls/")
+        # No secret as an environment value or reference: files only.
+        assert not any("valueFrom" in e and "secretKeyRef" in e["valueFrom"]
+                       for e in container["env"])  # fmt: skip
+        assert not [k for k in env if k.endswith(("PASSWORD", "HMAC_KEY", "TLS_KEY"))
+                    and not k.endswith("_FILE") and k != "CLAIMSCRUB_GRPC_TLS_KEY"]  # fmt: skip
+        for volume in volumes.values():
+            if "secret" in volume and volume["name"] != "kafka-ca":
+                assert volume["secret"]["defaultMode"] == 0o440, (name, volume["name"])
+        # The health port is the pod's, not the Service's.
+        ports = {p["name"] for p in _by_kind(docs, "Service")[name]["spec"]["ports"]}
+        assert "health" not in ports
+
+
+def test_the_topics_job_applies_the_acl_table_as_the_admin_principal() -> None:
+    (job,) = [d for d in render("default", operators=False) if d["kind"] == "Job"]
+    pod = job["spec"]["template"]["spec"]
+    steps = [*pod.get("initContainers", []), *pod["containers"]]
+    assert [c["command"][2:] for c in steps] == [
+        ["claimscrub.runtime.topics", "create"],
+        ["claimscrub.runtime.acls", "apply"],
+    ]
+    for c in steps:
+        env = {e["name"]: e.get("value") for e in c["env"]}
+        assert env["KAFKA_SASL_USERNAME"] == "admin" and env["CLAIMSCRUB_MODE"] == "production"
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    assert volumes["kafka-sasl"]["secret"]["items"] == [{"key": "admin", "path": "password"}]
+
+
+@pytest.mark.parametrize(
+    ("settings", "accepted"),
+    [
+        (["kafka.security.protocol=PLAINTEXT"], False),
+        (["grpc.tls.enabled=false"], False),
+        (["grpc.tls.requireClientCert=false"], False),
+        (["mode=local", "kafka.security.protocol=PLAINTEXT", "grpc.tls.enabled=false"], True),
+        (["kafka.security.protocol=SSL"], True),
+    ],
+)
+def test_production_values_refuse_plaintext(settings: list[str], accepted: bool) -> None:
+    cmd = [str(HELM), "lint", str(CHART), "--kube-version", KUBE_VERSION]
+    for setting in settings:
+        cmd += ["--set", setting]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=60, check=False)
+    assert (done.returncode == 0) == accepted, done.stdout + done.stderr
 
 
 @pytest.mark.parametrize("region", REGIONS)
@@ -301,3 +372,29 @@ def test_a_typo_in_values_is_refused() -> None:
     )  # fmt: skip
     assert done.returncode != 0
     assert "replica" in done.stdout + done.stderr
+
+
+def test_the_secure_compose_gives_each_service_its_principal_and_only_its_secrets(
+    certs: Path,
+) -> None:
+    base = yaml.safe_load((REPO_ROOT / "deploy/docker-compose.yml").read_text())
+    secure = yaml.safe_load((REPO_ROOT / "deploy/docker-compose.secure.yml").read_text())
+    # Every secret file is one `make certs` writes.
+    for secret in secure["secrets"].values():
+        assert (certs / Path(secret["file"]).name).is_file(), secret["file"]
+    for name, svc in chart_services().items():
+        c = secure["services"][name]
+        env = {**base["services"][name]["environment"], **c["environment"]}
+        assert env["CLAIMSCRUB_MODE"] == "production"
+        assert env["KAFKA_SECURITY_PROTOCOL"] == "SASL_SSL"
+        assert env["KAFKA_SASL_USERNAME"] == name
+        assert env["KAFKA_SASL_PASSWORD_FILE"] == f"/run/secrets/scram-{name}"
+        assert env["CLAIMSCRUB_GRPC_REQUIRE_CLIENT_CERT"] == "true"
+        own = {"ca", f"scram-{name}", f"{name}-cert", f"{name}-key"}
+        assert set(c["secrets"]) == own | ({"hmac-key"} if svc.get("hmacKey") else set())
+        assert c["healthcheck"]["test"][-2:] == ["127.0.0.1:8086", "--plaintext"]
+    server = secure["configs"]["kafka-server"]["content"]
+    script = (REPO_ROOT / "deploy/kafka/kafka.sh").read_text()
+    for setting in ("super.users=", "authorizer.class.name=", "allow.everyone.if.no.acl.found="):
+        line = next(x for x in server.splitlines() if x.startswith(setting))
+        assert line in script, setting

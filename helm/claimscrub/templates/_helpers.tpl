@@ -70,3 +70,89 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- default "default" .Values.serviceAccount.name -}}
 {{- end -}}
 {{- end -}}
+
+{{/* Transport security (docs/operations.md, "Security"). Secrets are mounted
+     as files, each pod only its own, and read through the *_FILE variables. */}}
+
+{{/* Kafka client environment of one principal: dict "root" $ "principal" name. */}}
+{{- define "claimscrub.kafkaEnv" -}}
+{{- $sec := .root.Values.kafka.security -}}
+- name: CLAIMSCRUB_MODE
+  value: {{ .root.Values.mode | quote }}
+- name: KAFKA_SECURITY_PROTOCOL
+  value: {{ $sec.protocol | quote }}
+{{- if ne $sec.protocol "PLAINTEXT" }}
+{{- if $sec.caSecret }}
+- name: KAFKA_SSL_CA_FILE
+  value: {{ printf "/etc/claimscrub/kafka-ca/%s" $sec.caKey | quote }}
+{{- end }}
+{{- if eq $sec.protocol "SASL_SSL" }}
+- name: KAFKA_SASL_MECHANISM
+  value: {{ $sec.saslMechanism | quote }}
+- name: KAFKA_SASL_USERNAME
+  value: {{ .principal | quote }}
+- name: KAFKA_SASL_PASSWORD_FILE
+  value: /etc/claimscrub/kafka-sasl/password
+{{- else }}
+- name: KAFKA_SSL_CERT_FILE
+  value: /etc/claimscrub/kafka-client/tls.crt
+- name: KAFKA_SSL_KEY_FILE
+  value: /etc/claimscrub/kafka-client/tls.key
+{{- end }}
+{{- end }}
+{{- end -}}
+
+{{- define "claimscrub.kafkaMounts" -}}
+{{- $sec := .root.Values.kafka.security -}}
+{{- if ne $sec.protocol "PLAINTEXT" }}
+{{- if $sec.caSecret }}
+- name: kafka-ca
+  mountPath: /etc/claimscrub/kafka-ca
+  readOnly: true
+{{- end }}
+{{- if eq $sec.protocol "SASL_SSL" }}
+- name: kafka-sasl
+  mountPath: /etc/claimscrub/kafka-sasl
+  readOnly: true
+{{- else }}
+- name: kafka-client
+  mountPath: /etc/claimscrub/kafka-client
+  readOnly: true
+{{- end }}
+{{- end }}
+{{- end -}}
+
+{{/* 0440 with the pod's fsGroup: readable by the service's group, by nobody else. */}}
+{{- define "claimscrub.kafkaVolumes" -}}
+{{- $sec := .root.Values.kafka.security -}}
+{{- if ne $sec.protocol "PLAINTEXT" }}
+{{- if $sec.caSecret }}
+- name: kafka-ca
+  secret:
+    secretName: {{ $sec.caSecret }}
+    items:
+      - key: {{ $sec.caKey }}
+        path: {{ $sec.caKey }}
+{{- end }}
+{{- if eq $sec.protocol "SASL_SSL" }}
+- name: kafka-sasl
+  secret:
+    secretName: {{ required "kafka.security.saslSecret is required for SASL_SSL" $sec.saslSecret }}
+    defaultMode: 0440
+    # Only this principal's password.
+    items:
+      - key: {{ .principal }}
+        path: password
+{{- else }}
+- name: kafka-client
+  secret:
+    secretName: {{ printf "%s-%s" (required "kafka.security.clientCertSecretPrefix is required for SSL" $sec.clientCertSecretPrefix) .principal }}
+    defaultMode: 0440
+    items:
+      - key: tls.crt
+        path: tls.crt
+      - key: tls.key
+        path: tls.key
+{{- end }}
+{{- end }}
+{{- end -}}

@@ -1,0 +1,210 @@
+"""The Kafka ACL table (``data/kafka_acls.json``) as bindings, and applying it.
+
+One file says which principal may read and write which topic and consumer
+group; the local secured broker (deploy/kafka/kafka.sh), the chart's topics
+Job and the tests all read it from here, so they cannot drift apart.
+
+``python -m claimscrub.runtime.acls list`` prints the bindings;
+``python -m claimscrub.runtime.acls apply`` creates them on the brokers of
+KAFKA_BOOTSTRAP_SERVERS, connecting as configured (runtime.kafka_config; the
+principal must be a super user or hold ALTER on the cluster). Creating a
+binding that exists changes nothing, so applying is idempotent. Bindings that
+are on the brokers but not in the table are reported, not deleted: another
+team's ACLs may share the cluster.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+# Kafka's operation and resource names (org.apache.kafka.common.acl.AclOperation,
+# org.apache.kafka.common.resource.ResourceType); READ and WRITE imply DESCRIBE.
+READ, WRITE, CREATE, DESCRIBE, DESCRIBE_CONFIGS = (
+    "READ",
+    "WRITE",
+    "CREATE",
+    "DESCRIBE",
+    "DESCRIBE_CONFIGS",
+)
+OWN_PREFIX_OPERATIONS = (READ, WRITE, CREATE, DESCRIBE, DESCRIBE_CONFIGS)
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Binding:
+    principal: str  # the name; Kafka's principal is User:<name>
+    resource_type: str  # TOPIC or GROUP
+    name: str
+    pattern: str  # LITERAL or PREFIXED
+    operation: str
+
+    def __str__(self) -> str:
+        return (
+            f"User:{self.principal}\t{self.operation}\t{self.resource_type}\t"
+            f"{self.pattern}\t{self.name}"
+        )
+
+
+def load_table() -> dict[str, Any]:
+    text = resources.files("claimscrub.runtime").joinpath("data/kafka_acls.json")
+    table: dict[str, Any] = json.loads(text.read_text("utf-8"))
+    return table
+
+
+def principals(table: dict[str, Any] | None = None) -> list[str]:
+    """Every principal of the table: the services', the clients' and the super users."""
+    t = table or load_table()
+    return [*t["principals"], *t["superUsers"]["names"]]
+
+
+def super_users(table: dict[str, Any] | None = None) -> list[str]:
+    names: list[str] = (table or load_table())["superUsers"]["names"]
+    return names
+
+
+def bindings(table: dict[str, Any] | None = None) -> list[Binding]:
+    t = table or load_table()
+    out: list[Binding] = []
+    for principal, grants in t["principals"].items():
+        for topic in grants.get("read", []):
+            out.append(Binding(principal, "TOPIC", topic, "LITERAL", READ))
+        for topic in grants.get("write", []):
+            out.append(Binding(principal, "TOPIC", topic, "LITERAL", WRITE))
+        for group in grants.get("groups", []):
+            out.append(Binding(principal, "GROUP", group, "LITERAL", READ))
+        if prefix := grants.get("groupPrefix"):
+            out.append(Binding(principal, "GROUP", prefix, "PREFIXED", READ))
+        if prefix := grants.get("ownPrefix"):
+            # Faust's own topics: table changelogs, the assignor's leader topic.
+            out.extend(
+                Binding(principal, "TOPIC", prefix, "PREFIXED", op) for op in OWN_PREFIX_OPERATIONS
+            )
+            # A service may run more than one Faust app (e.g. an app id with a
+            # suffix for its runtime services): their groups share the prefix.
+            out.append(Binding(principal, "GROUP", prefix, "PREFIXED", READ))
+    return sorted(set(out))
+
+
+def may(table_bindings: list[Binding], principal: str, operation: str, topic: str) -> bool:
+    """Whether the table lets ``principal`` do ``operation`` on ``topic``
+    (Kafka's rule: a literal name or a prefix of it; READ/WRITE imply DESCRIBE)."""
+    implied = {operation} | ({READ, WRITE} if operation == DESCRIBE else set())
+    for b in table_bindings:
+        if b.principal != principal or b.resource_type != "TOPIC" or b.operation not in implied:
+            continue
+        if b.name == topic if b.pattern == "LITERAL" else topic.startswith(b.name):
+            return True
+    return False
+
+
+def _kafka_acl(b: Binding) -> Any:
+    from kafka.admin import (
+        ACL,
+        ACLOperation,
+        ACLPermissionType,
+        ACLResourcePatternType,
+        ResourcePattern,
+        ResourceType,
+    )
+
+    return ACL(
+        principal=f"User:{b.principal}",
+        host="*",
+        operation=ACLOperation[b.operation],
+        permission_type=ACLPermissionType.ALLOW,
+        resource_pattern=ResourcePattern(
+            ResourceType[b.resource_type], b.name, ACLResourcePatternType[b.pattern]
+        ),
+    )
+
+
+def _existing(admin: Any) -> set[Binding]:
+    from kafka.admin import (
+        ACLFilter,
+        ACLOperation,
+        ACLPermissionType,
+        ACLResourcePatternType,
+        ResourcePatternFilter,
+        ResourceType,
+    )
+
+    acl_filter = ACLFilter(
+        principal=None,
+        host="*",
+        operation=ACLOperation.ANY,
+        permission_type=ACLPermissionType.ANY,
+        resource_pattern=ResourcePatternFilter(ResourceType.ANY, None, ACLResourcePatternType.ANY),
+    )
+    found, _error = admin.describe_acls(acl_filter)
+    return {
+        Binding(
+            acl.principal.removeprefix("User:"),
+            acl.resource_pattern.resource_type.name,
+            acl.resource_pattern.resource_name,
+            acl.resource_pattern.pattern_type.name,
+            acl.operation.name,
+        )
+        for acl in found
+        if acl.permission_type == ACLPermissionType.ALLOW
+    }
+
+
+def apply(bootstrap: str, security: Any = None) -> tuple[list[Binding], list[Binding]]:
+    """Create the table's bindings; returns (created, on the brokers but not in the table)."""
+    from kafka.admin import KafkaAdminClient
+
+    from claimscrub.runtime.kafka_config import kafka_client_kwargs
+
+    wanted = set(bindings())
+    admin = KafkaAdminClient(
+        **kafka_client_kwargs(bootstrap, security, client_id="claimscrub-acls")
+    )
+    try:
+        present = _existing(admin)
+        missing = sorted(wanted - present)
+        if missing:
+            result = admin.create_acls([_kafka_acl(b) for b in missing])
+            failed = result.get("failed", []) if isinstance(result, dict) else []
+            if failed:
+                raise RuntimeError(f"{len(failed)} ACL bindings were refused: {failed[:3]}")
+        return missing, sorted(present - wanted)
+    finally:
+        admin.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m claimscrub.runtime.acls",
+        description="The Kafka ACLs of every claimscrub principal (data/kafka_acls.json).",
+    )
+    parser.add_argument("command", choices=["list", "apply", "principals"])
+    parser.add_argument(
+        "--bootstrap", default=os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
+    )
+    args = parser.parse_args(argv)
+    if args.command == "list":
+        for b in bindings():
+            print(b)
+        return 0
+    if args.command == "principals":
+        print("\n".join(principals()))
+        return 0
+    try:
+        created, extra = apply(args.bootstrap)
+    except Exception as exc:  # the admin client raises many kinds; report one line
+        print(f"acls: cannot apply ACLs on {args.bootstrap}: {type(exc).__name__}: {exc}",
+              file=sys.stderr)  # fmt: skip
+        return 1
+    print(f"acls: created {len(created)} bindings" if created else "acls: all present")
+    for b in extra:
+        print(f"acls: not in the table (left as is): {b}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

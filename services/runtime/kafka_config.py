@@ -1,0 +1,174 @@
+"""One Kafka client security configuration for Faust, aiokafka and kafka-python.
+
+Read once from the environment (docs/configuration.md, "Kafka security"):
+
+- ``KAFKA_SECURITY_PROTOCOL``: ``PLAINTEXT`` (local default), ``SSL`` (TLS;
+  with ``KAFKA_SSL_CERT_FILE``/``KAFKA_SSL_KEY_FILE`` the client presents a
+  certificate, mTLS) or ``SASL_SSL`` (TLS + SASL, ``KAFKA_SASL_MECHANISM``
+  default ``SCRAM-SHA-512``, ``KAFKA_SASL_USERNAME``, ``KAFKA_SASL_PASSWORD``
+  or ``KAFKA_SASL_PASSWORD_FILE``).
+- ``KAFKA_SSL_CA_FILE``: PEM bundle the brokers' certificates must chain to
+  (unset: the system's trust store); ``KAFKA_SSL_CHECK_HOSTNAME`` (default
+  true) checks the broker's name against its certificate.
+
+``CLAIMSCRUB_MODE=production`` refuses PLAINTEXT and SASL_PLAINTEXT, SASL
+without a password, SSL without a client certificate (nothing would
+authenticate the client) and hostname checks turned off.
+
+Every client library takes the same settings under nearly the same names
+(aiokafka and kafka-python both read ``security_protocol``, ``ssl_context``,
+``sasl_mechanism``, ``sasl_plain_username``/``_password``); Faust wants them
+as a credentials object (faust/auth.py), which it hands to aiokafka.
+"""
+
+from __future__ import annotations
+
+import os
+import ssl
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from claimscrub.runtime.env import SettingsError, env_bool, env_file
+from claimscrub.runtime.secrets import Mode, Secret, read_secret, require, run_mode
+
+PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
+# SCRAM keeps only salted hashes on the broker and never sends the password
+# (RFC 5802); PLAIN is accepted for brokers that offer nothing else (over TLS only).
+MECHANISMS = ("SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN")
+DEFAULT_MECHANISM = "SCRAM-SHA-512"
+
+
+@dataclass(frozen=True, slots=True)
+class KafkaSecurity:
+    protocol: str = "PLAINTEXT"
+    sasl_mechanism: str | None = None
+    username: str | None = None
+    password: Secret | None = None
+    ca_file: Path | None = None
+    cert_file: Path | None = None
+    key_file: Path | None = None
+    check_hostname: bool = True
+
+    @property
+    def uses_tls(self) -> bool:
+        return self.protocol in ("SSL", "SASL_SSL")
+
+    @property
+    def uses_sasl(self) -> bool:
+        return self.protocol.startswith("SASL_")
+
+    def describe(self) -> str:
+        """For logs: the protocol and identity, never the password."""
+        if self.uses_sasl:
+            return f"{self.protocol}/{self.sasl_mechanism} as {self.username}"
+        if self.cert_file is not None:
+            return f"{self.protocol} with client certificate"
+        return self.protocol
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> KafkaSecurity:
+        e = os.environ if env is None else env
+        mode = run_mode(e)
+        protocol = e.get("KAFKA_SECURITY_PROTOCOL", "PLAINTEXT").strip().upper() or "PLAINTEXT"
+        if protocol not in PROTOCOLS:
+            raise SettingsError(f"KAFKA_SECURITY_PROTOCOL must be one of {', '.join(PROTOCOLS)}")
+        require(mode, protocol in ("SSL", "SASL_SSL"), f"KAFKA_SECURITY_PROTOCOL={protocol}")
+        ca_file = env_file(e, "KAFKA_SSL_CA_FILE")
+        cert_file = env_file(e, "KAFKA_SSL_CERT_FILE")
+        key_file = env_file(e, "KAFKA_SSL_KEY_FILE")
+        if (cert_file is None) != (key_file is None):
+            raise SettingsError("set KAFKA_SSL_CERT_FILE and KAFKA_SSL_KEY_FILE together")
+        check_hostname = env_bool(e, "KAFKA_SSL_CHECK_HOSTNAME", True)
+        require(mode, check_hostname, "KAFKA_SSL_CHECK_HOSTNAME=false")
+        mechanism = username = None
+        password: Secret | None = None
+        if protocol.startswith("SASL_"):
+            mechanism = e.get("KAFKA_SASL_MECHANISM", DEFAULT_MECHANISM).strip().upper()
+            if mechanism not in MECHANISMS:
+                raise SettingsError(f"KAFKA_SASL_MECHANISM must be one of {', '.join(MECHANISMS)}")
+            username = e.get("KAFKA_SASL_USERNAME", "").strip() or None
+            password = read_secret(e, "KAFKA_SASL_PASSWORD")
+            if username is None:
+                raise SettingsError(f"KAFKA_SECURITY_PROTOCOL={protocol} needs KAFKA_SASL_USERNAME")
+            if password is None:
+                raise SettingsError(
+                    f"KAFKA_SECURITY_PROTOCOL={protocol} needs KAFKA_SASL_PASSWORD "
+                    "or KAFKA_SASL_PASSWORD_FILE"
+                )
+        elif protocol == "SSL":
+            require(
+                mode,
+                cert_file is not None,
+                "KAFKA_SECURITY_PROTOCOL=SSL without KAFKA_SSL_CERT_FILE/KAFKA_SSL_KEY_FILE "
+                "(the client would not authenticate)",
+            )
+        security = cls(
+            protocol, mechanism, username, password, ca_file, cert_file, key_file, check_hostname
+        )
+        if security.uses_tls:
+            security.ssl_context()  # unreadable or mismatched files fail now, not on connect
+        return security
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        if not self.uses_tls:
+            return None
+        try:
+            context = ssl.create_default_context(cafile=str(self.ca_file) if self.ca_file else None)
+            if self.cert_file is not None and self.key_file is not None:
+                context.load_cert_chain(str(self.cert_file), str(self.key_file))
+        except (ssl.SSLError, OSError) as exc:
+            # The reason names the file problem (e.g. KEY_VALUES_MISMATCH), never key bytes.
+            raise SettingsError(
+                f"Kafka TLS files unusable ({type(exc).__name__}: {getattr(exc, 'reason', '')})"
+            ) from None
+        context.check_hostname = self.check_hostname
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        return context
+
+    def client_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments for aiokafka and kafka-python clients (both spell them so)."""
+        kwargs: dict[str, Any] = {"security_protocol": self.protocol}
+        if self.uses_tls:
+            kwargs["ssl_context"] = self.ssl_context()
+        if self.uses_sasl:
+            assert self.password is not None
+            kwargs["sasl_mechanism"] = self.sasl_mechanism
+            kwargs["sasl_plain_username"] = self.username
+            kwargs["sasl_plain_password"] = self.password.text()
+        return kwargs
+
+    def faust_options(self) -> dict[str, Any]:
+        """``broker_credentials`` for faust.App (empty for PLAINTEXT)."""
+        import faust
+
+        if self.uses_sasl:
+            assert self.password is not None
+            credentials: Any = faust.SASLCredentials(
+                username=self.username,
+                password=self.password.text(),
+                ssl_context=self.ssl_context(),
+                mechanism=self.sasl_mechanism,
+            )
+            return {"broker_credentials": credentials}
+        if self.protocol == "SSL":
+            return {"broker_credentials": faust.SSLCredentials(self.ssl_context())}
+        return {}
+
+
+#: The local default: no TLS, no authentication (refused in production).
+PLAINTEXT = KafkaSecurity()
+
+
+def kafka_client_kwargs(
+    bootstrap: str, security: KafkaSecurity | None = None, **extra: Any
+) -> dict[str, Any]:
+    """Everything a kafka-python or aiokafka client needs to connect as configured:
+    ``KafkaProducer(**kafka_client_kwargs(bootstrap, acks="all"))``."""
+    sec = security if security is not None else KafkaSecurity.from_env()
+    return {"bootstrap_servers": bootstrap, **sec.client_kwargs(), **extra}
+
+
+def production_mode(env: Mapping[str, str] | None = None) -> bool:
+    return run_mode(env) is Mode.PRODUCTION

@@ -1,0 +1,432 @@
+"""The secured deployment, for real: a broker with TLS listeners, SCRAM users
+and ACLs (deploy/kafka/kafka.sh, KAFKA_SECURITY=secure), every service in
+CLAIMSCRUB_MODE=production with its own Kafka principal and gRPC mTLS.
+
+- A Kafka client with a wrong password, an unknown user or a certificate from
+  another CA cannot connect.
+- The ACLs hold for the libraries the services use (aiokafka under Faust):
+  units cannot consume claims.deidentified, analytics cannot consume
+  claims.submitted, units cannot publish verdicts; each can use its own topics.
+- The pipeline still produces exactly one result per claim, every service
+  authenticated (SASL_SSL/SCRAM, redaction by client certificate), necessity
+  asking enrollment over mTLS; analytics reads claims.deidentified over mTLS.
+- gRPC refuses a client without a certificate or with one from another CA.
+- No secret (SCRAM passwords, the HMAC key, private keys) is in any log line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+from google.protobuf import json_format
+
+from claimscrub.cli.enrollment import publish_records
+from claimscrub.enrollment.records import read_records
+from claimscrub.runtime import grpc_client
+from claimscrub.runtime.devcerts import generate
+from claimscrub.runtime.grpc_tls import ClientTls
+from claimscrub.runtime.kafka_config import KafkaSecurity, kafka_client_kwargs
+from claimscrub.runtime.pipeline import PIPELINE
+from claimscrub.runtime.secrets import Secret
+from claimscrub.runtime.testing import REPO_ROOT, LocalKafka, ServiceProcess, consume_all, free_port
+from claimscrub.runtime.topics import (
+    CLAIMS_DEIDENTIFIED,
+    CLAIMS_SCRUBBED,
+    CLAIMS_SUBMITTED,
+)
+from claimscrub.v1 import claim_pb2, units_service_pb2_grpc
+
+pytestmark = pytest.mark.kafka
+
+# The principal each service connects as, and how: redaction by certificate.
+VIA = {"redaction": "ssl"}
+
+
+@pytest.fixture(scope="module")
+def other_ca(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    directory = tmp_path_factory.mktemp("other-ca")
+    generate(directory, names=["units", "analytics"], ca_name="some other CA")
+    return directory
+
+
+@pytest.fixture(scope="module")
+def hmac_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    import secrets
+
+    path = tmp_path_factory.mktemp("hmac") / "hmac.key"
+    path.write_text(secrets.token_urlsafe(48) + "\n")
+    path.chmod(0o600)
+    return path
+
+
+def _service_env(kafka: LocalKafka, certs: Path, name: str, hmac_file: Path) -> dict[str, str]:
+    return {
+        **kafka.client_env(name, VIA.get(name, "sasl")),
+        "CLAIMSCRUB_MODE": "production",
+        "CLAIMSCRUB_GRPC_TLS_CERT": str(certs / f"{name}.pem"),
+        "CLAIMSCRUB_GRPC_TLS_KEY": str(certs / f"{name}-key.pem"),
+        "CLAIMSCRUB_GRPC_TLS_CA": str(certs / "ca.pem"),
+        "CLAIMSCRUB_GRPC_REQUIRE_CLIENT_CERT": "true",
+        "CLAIMSCRUB_HEALTH_PORT": str(free_port()),
+        "CLAIMSCRUB_HMAC_KEY_FILE": str(hmac_file),
+    }
+
+
+@pytest.fixture(scope="module")
+def secure_services(
+    secure_kafka: LocalKafka,
+    certs: Path,
+    hmac_file: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+    examples_dir: Path,
+) -> Iterator[dict[str, ServiceProcess]]:
+    log_dir = tmp_path_factory.mktemp("secure-services")
+    publish_records(
+        read_records(examples_dir / "enrollment.json"),
+        secure_kafka.bootstrap,
+        security=secure_kafka.security("provider-loader"),
+    )
+    ports = {name: (free_port(), free_port()) for name, _ in PIPELINE}
+    shared = {
+        "CLAIMSCRUB_PAYERS_FILE": str(examples_dir / "payers.json"),
+        "CLAIMSCRUB_ENROLLMENT_ADDR": f"127.0.0.1:{ports['enrollment'][0]}",
+        "CLAIMSCRUB_ENROLLMENT_TIMEOUT_SECONDS": "1",
+    }
+    procs = {
+        name: ServiceProcess(
+            name,
+            module,
+            *ports[name],
+            secure_kafka,
+            log_dir,
+            {**shared, **_service_env(secure_kafka, certs, name, hmac_file)},
+        )
+        for name, module in PIPELINE
+    }
+    started: list[ServiceProcess] = []
+    try:
+        for p in procs.values():
+            p.start()
+            started.append(p)
+        yield procs
+    finally:
+        for p in started:
+            p.terminate()
+
+
+# --- Kafka authentication and ACLs (no services needed) ---
+
+
+def _bad(kafka: LocalKafka, certs: Path, **change: str) -> KafkaSecurity:
+    env = {**kafka.client_env("units"), **change}
+    env.pop("KAFKA_SASL_PASSWORD_FILE", None)
+    return KafkaSecurity.from_env({"KAFKA_SASL_PASSWORD": "not-the-password", **env})
+
+
+async def _connects(bootstrap: str, security: KafkaSecurity) -> bool:
+    from aiokafka import AIOKafkaProducer
+    from aiokafka.errors import KafkaError
+
+    producer = AIOKafkaProducer(**kafka_client_kwargs(bootstrap, security))
+    try:
+        await producer.start()
+    except KafkaError:
+        return False
+    finally:
+        await producer.stop()
+    return True
+
+
+def test_wrong_credentials_cannot_connect(
+    secure_kafka: LocalKafka, certs: Path, other_ca: Path
+) -> None:
+    wrong_password = _bad(secure_kafka, certs)
+    unknown_user = _bad(secure_kafka, certs, KAFKA_SASL_USERNAME="mallory")
+    foreign_cert = KafkaSecurity.from_env(
+        {
+            **secure_kafka.client_env("units", "ssl"),
+            "KAFKA_SSL_CERT_FILE": str(other_ca / "units.pem"),
+            "KAFKA_SSL_KEY_FILE": str(other_ca / "units-key.pem"),
+        }
+    )
+    no_cert = KafkaSecurity.from_env({"KAFKA_SECURITY_PROTOCOL": "SSL",
+                                      "KAFKA_SSL_CA_FILE": str(certs / "ca.pem")})  # fmt: skip
+
+    async def main() -> dict[str, bool]:
+        return {
+            "wrong password": await _connects(secure_kafka.bootstrap, wrong_password),
+            "unknown user": await _connects(secure_kafka.bootstrap, unknown_user),
+            "certificate from another CA": await _connects(
+                secure_kafka.ssl_bootstrap, foreign_cert
+            ),
+            "no certificate": await _connects(secure_kafka.ssl_bootstrap, no_cert),
+            "plaintext": await _connects(secure_kafka.bootstrap, KafkaSecurity()),
+            # The controls: the right password and the right certificate do connect.
+            "units": await _connects(secure_kafka.bootstrap, secure_kafka.security("units")),
+            "units by certificate": await _connects(
+                secure_kafka.ssl_bootstrap, secure_kafka.security("units", "ssl")
+            ),
+        }
+
+    assert asyncio.run(main()) == {
+        "wrong password": False,
+        "unknown user": False,
+        "certificate from another CA": False,
+        "no certificate": False,
+        "plaintext": False,
+        "units": True,
+        "units by certificate": True,
+    }
+
+
+async def _consume_one(bootstrap: str, security: KafkaSecurity, topic: str, group: str) -> str:
+    """What consuming ``topic`` as a group member gives: a record, or the error."""
+    from aiokafka import AIOKafkaConsumer
+    from aiokafka.errors import KafkaError
+
+    consumer = AIOKafkaConsumer(
+        topic,
+        **kafka_client_kwargs(bootstrap, security, group_id=group, auto_offset_reset="earliest"),
+    )
+    try:
+        await consumer.start()
+        for _ in range(40):
+            batch = await consumer.getmany(timeout_ms=500)
+            if any(batch.values()):
+                return "record"
+        return "nothing"
+    except KafkaError as exc:
+        return type(exc).__name__
+    finally:
+        await consumer.stop()
+
+
+async def _publish(bootstrap: str, security: KafkaSecurity, topic: str) -> str:
+    from aiokafka import AIOKafkaProducer
+    from aiokafka.errors import KafkaError
+
+    producer = AIOKafkaProducer(**kafka_client_kwargs(bootstrap, security))
+    try:
+        await producer.start()
+        await producer.send_and_wait(topic, b"acl-probe", key=b"acl-probe")
+        return "published"
+    except KafkaError as exc:
+        return type(exc).__name__
+    finally:
+        await producer.stop()
+
+
+def test_each_principal_reaches_only_its_own_topics(secure_kafka: LocalKafka) -> None:
+    k = secure_kafka
+    units, analytics = k.security("units"), k.security("analytics", "ssl")
+
+    async def main() -> dict[str, str]:
+        # A record on each topic, so "nothing" could not pass for "refused".
+        await _publish(k.bootstrap, k.security("submitter"), CLAIMS_SUBMITTED.name)
+        await _publish(k.bootstrap, k.security("redaction"), CLAIMS_DEIDENTIFIED.name)
+        return {
+            "units <- claims.deidentified": await _consume_one(
+                k.bootstrap, units, CLAIMS_DEIDENTIFIED.name, "claimscrub-units"
+            ),
+            "analytics <- claims.submitted": await _consume_one(
+                k.ssl_bootstrap, analytics, CLAIMS_SUBMITTED.name, "analytics-probe"
+            ),
+            "units -> claims.scrubbed": await _publish(k.bootstrap, units, CLAIMS_SCRUBBED.name),
+            "submitter <- claims.submitted": await _consume_one(
+                k.bootstrap, k.security("submitter"), CLAIMS_SUBMITTED.name, "submitter-probe"
+            ),
+            # The controls: each may use its own.
+            "units <- claims.submitted": await _consume_one(
+                k.bootstrap, units, CLAIMS_SUBMITTED.name, "claimscrub-units"
+            ),
+            "analytics <- claims.deidentified": await _consume_one(
+                k.ssl_bootstrap, analytics, CLAIMS_DEIDENTIFIED.name, "analytics-probe"
+            ),
+        }
+
+    assert asyncio.run(main()) == {
+        "units <- claims.deidentified": "TopicAuthorizationFailedError",
+        "analytics <- claims.submitted": "TopicAuthorizationFailedError",
+        "units -> claims.scrubbed": "TopicAuthorizationFailedError",
+        "submitter <- claims.submitted": "TopicAuthorizationFailedError",
+        "units <- claims.submitted": "record",
+        "analytics <- claims.deidentified": "record",
+    }
+
+
+# --- the secured pipeline ---
+
+
+def _claims(examples_dir: Path) -> list[dict[str, Any]]:
+    """The examples, and EX-001 again without the rendering taxonomy: necessity
+    must then ask enrollment (over mTLS) for the provider's discipline."""
+    claims: list[dict[str, Any]] = json.loads((examples_dir / "claims.json").read_text())
+    lookup = json.loads(json.dumps(claims[0]))
+    assert lookup["claimId"] == "EX-001"
+    lookup["claimId"] = "SEC-LOOKUP"
+    del lookup["renderingProvider"]["taxonomy"]
+    return [*claims, lookup]
+
+
+def _claim_ids(examples_dir: Path) -> list[str]:
+    return [c["claimId"] for c in _claims(examples_dir)]
+
+
+@pytest.fixture(scope="module")
+def submitted(
+    secure_services: dict[str, ServiceProcess],
+    secure_kafka: LocalKafka,
+    examples_dir: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> subprocess.CompletedProcess[str]:
+    """`claimscrub submit --wait` as the billing platform would run it: the
+    submitter principal, production mode."""
+    env = {"PATH": "/usr/bin:/bin", "CLAIMSCRUB_MODE": "production"}
+    env.update(secure_kafka.client_env("submitter"))
+    claims = tmp_path_factory.mktemp("submit") / "claims.json"
+    claims.write_text(json.dumps(_claims(examples_dir)))
+    return subprocess.run(
+        [sys.executable, "-m", "claimscrub.cli.main", "submit",
+         str(claims), "--wait", "--timeout", "150"],
+        env=env, capture_output=True, text=True, timeout=200, cwd=REPO_ROOT,
+    )  # fmt: skip
+
+
+def _lookups(necessity: ServiceProcess) -> dict[str, float]:
+    """necessity's GetEnrollment calls by outcome, from its /metrics."""
+    url = f"http://127.0.0.1:{necessity.metrics_port}/metrics"
+    with urllib.request.urlopen(url, timeout=10) as response:
+        text = response.read().decode()
+    out = {}
+    for line in text.splitlines():
+        if line.startswith("claimscrub_necessity_enrollment_lookups_total{"):
+            outcome = line.split('outcome="', 1)[1].split('"', 1)[0]
+            out[outcome] = float(line.rsplit(" ", 1)[1])
+    return out
+
+
+def test_the_pipeline_gives_one_result_per_claim_with_every_service_authenticated(
+    submitted: subprocess.CompletedProcess[str],
+    secure_services: dict[str, ServiceProcess],
+    secure_kafka: LocalKafka,
+    examples_dir: Path,
+) -> None:
+    ids = _claim_ids(examples_dir)
+    assert submitted.returncode == 0, submitted.stderr
+    results = {r["claimId"]: r for r in map(json.loads, submitted.stdout.splitlines())}
+    assert list(results) == ids
+    # The role enrollment gave is the one EX-001's taxonomy gives: the same verdict.
+    assert results["SEC-LOOKUP"]["edits"] == results["EX-001"]["edits"]
+    assert results["SEC-LOOKUP"]["status"] == results["EX-001"]["status"]
+    # Read back as analytics: exactly one verdict per claim on claims.scrubbed.
+    records = consume_all(
+        secure_kafka.ssl_bootstrap,
+        CLAIMS_SCRUBBED.name,
+        until=len(ids),
+        security=secure_kafka.security("analytics", "ssl"),
+    )
+    keys = [r.key.decode() for r in records if r.key and r.key.decode() in set(ids)]
+    assert sorted(keys) == sorted(ids)
+    # Necessity asked enrollment over mTLS and got answers, never a failure.
+    assert "enrollment lookup failed" not in submitted.stdout
+    lookups = _lookups(secure_services["necessity"])
+    assert lookups.get("found", 0) > 0
+    assert set(lookups) <= {"found", "not_found", "no_discipline"}, lookups
+    deidentified = consume_all(
+        secure_kafka.ssl_bootstrap,
+        CLAIMS_DEIDENTIFIED.name,
+        until=len(ids),
+        security=secure_kafka.security("analytics", "ssl"),
+    )
+    assert len({r.key for r in deidentified}) >= len(ids)
+
+
+def _units_check(target: str, tls: ClientTls | bool) -> Any:
+    claim = json_format.ParseDict(
+        {
+            "claimId": "MTLS-1",
+            "payerId": "MEDICARE",
+            "submissionDate": "2026-06-01",
+            "serviceLines": [
+                {"lineNumber": 1, "dateOfService": "2026-05-04", "procedureCode": "97530",
+                 "modifiers": ["GP"], "units": 3, "minutes": 30},
+            ],
+        },
+        claim_pb2.Claim(),
+    )  # fmt: skip
+    with grpc_client.channel(target, tls=tls) as channel:
+        return units_service_pb2_grpc.UnitsServiceStub(channel).Check(claim, timeout=5)
+
+
+def _client(ca: Path, cert_dir: Path | None, name: str = "submitter") -> ClientTls:
+    if cert_dir is None:
+        return ClientTls(ca.read_bytes(), None, None, None)
+    return ClientTls(
+        ca.read_bytes(),
+        (cert_dir / f"{name}.pem").read_bytes(),
+        Secret((cert_dir / f"{name}-key.pem").read_bytes()),
+        None,
+    )
+
+
+def test_service_grpc_refuses_clients_without_a_certificate_from_its_ca(
+    secure_services: dict[str, ServiceProcess], certs: Path, other_ca: Path
+) -> None:
+    target = f"127.0.0.1:{secure_services['units'].grpc_port}"
+    ca = certs / "ca.pem"
+    outcomes = {}
+    clients: dict[str, ClientTls | bool] = {
+        "plaintext": False,
+        "no certificate": _client(ca, None),
+        "certificate from another CA": _client(ca, other_ca, "units"),
+    }
+    for label, tls in clients.items():
+        with pytest.raises(grpc.RpcError) as err:
+            _units_check(target, tls)
+        outcomes[label] = err.value.code()
+    assert set(outcomes.values()) == {grpc.StatusCode.UNAVAILABLE}
+    # The billing platform's certificate from the deployment's CA gets the result.
+    reply = _units_check(target, _client(ca, certs))
+    assert reply.claim_id == "MTLS-1" and [e.code for e in reply.edits] == ["UNITS_EXCEED_TIME"]
+
+
+def _secret_values(certs: Path, hmac_file: Path) -> dict[str, str]:
+    values = {p.name: p.read_text().strip() for p in certs.glob("*.password")}
+    values["hmac key"] = hmac_file.read_text().strip()
+    for key in certs.glob("*-key.pem"):
+        body = [line for line in key.read_text().splitlines() if not line.startswith("-----")]
+        # Any line of the key's base64 would do; three distinct ones are plenty.
+        for i in (0, len(body) // 2, len(body) - 2):
+            values[f"{key.name} line {i}"] = body[i]
+    return values
+
+
+def test_no_secret_appears_in_any_log_line(
+    submitted: subprocess.CompletedProcess[str],
+    secure_services: dict[str, ServiceProcess],
+    secure_kafka: LocalKafka,
+    certs: Path,
+    hmac_file: Path,
+) -> None:
+    logs = {p.name: p.log_path.read_text(errors="replace") for p in secure_services.values()}
+    for path in (secure_kafka.run_dir / "logs").glob("*"):
+        logs[f"broker {path.name}"] = path.read_text(errors="replace")
+    logs["claimscrub submit"] = submitted.stdout + submitted.stderr
+    assert all(logs[p] for p in secure_services), "every service logged something"
+    assert '"service_starting"' in logs["units"] and "SASL_SSL" in logs["units"]
+    leaks = {
+        (secret, where)
+        for secret, value in _secret_values(certs, hmac_file).items()
+        for where, text in logs.items()
+        if value in text
+    }
+    assert not leaks

@@ -1,0 +1,97 @@
+"""The Kafka ACL table (services/runtime/data/kafka_acls.json): least privilege,
+in agreement with the topics registry and the chart's services."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+
+from claimscrub.runtime.acls import (
+    DESCRIBE,
+    READ,
+    WRITE,
+    bindings,
+    load_table,
+    may,
+    principals,
+    super_users,
+)
+from claimscrub.runtime.testing import REPO_ROOT
+from claimscrub.runtime.topics import ALL_TOPICS, CLAIMS_DEIDENTIFIED, CLAIMS_SCRUBBED
+
+SERVICES = ("units", "enrollment", "necessity", "aggregator", "redaction")
+
+
+def _chart_services() -> dict[str, Any]:
+    values = yaml.safe_load((REPO_ROOT / "helm/claimscrub/values.yaml").read_text())
+    services: dict[str, Any] = values["services"]
+    return services
+
+
+def test_the_table_names_only_registered_topics() -> None:
+    names = {t.name for t in ALL_TOPICS}
+    for principal, grants in load_table()["principals"].items():
+        assert set(grants.get("read", [])) <= names, principal
+        assert set(grants.get("write", [])) <= names, principal
+
+
+def test_every_chart_service_is_a_principal_reading_what_it_consumes() -> None:
+    b = bindings()
+    for name, svc in _chart_services().items():
+        assert name in principals()
+        for topic in svc["consumes"]:
+            assert may(b, name, READ, topic), (name, topic)
+        group = [x for x in b if x.principal == name and x.resource_type == "GROUP"]
+        # Faust's consumer group is the app id (runtime.streams).
+        assert sorted((g.name, g.pattern) for g in group) == [
+            (f"claimscrub-{name}", "LITERAL"),
+            (f"claimscrub-{name}-", "PREFIXED"),
+        ]
+
+
+def test_units_cannot_read_deidentified_claims_and_analytics_reads_only_its_two_topics() -> None:
+    b = bindings()
+    assert not may(b, "units", READ, CLAIMS_DEIDENTIFIED.name)
+    assert not may(b, "units", DESCRIBE, CLAIMS_DEIDENTIFIED.name)
+    readable = {t.name for t in ALL_TOPICS if may(b, "analytics", READ, t.name)}
+    assert readable == {CLAIMS_DEIDENTIFIED.name, CLAIMS_SCRUBBED.name}
+    assert not any(may(b, "analytics", WRITE, t.name) for t in ALL_TOPICS)
+
+
+def test_clinical_topics_are_read_only_by_the_services_that_need_the_claim() -> None:
+    b = bindings()
+    for topic in (t for t in ALL_TOPICS if t.clinical):
+        readers = {p for p in principals() if may(b, p, READ, topic.name)}
+        assert readers <= set(SERVICES), (topic.name, readers)
+        assert "analytics" not in readers and "submitter" not in readers
+
+
+def test_every_topic_has_a_writer_and_a_reader_or_is_a_dead_letter_queue() -> None:
+    b = bindings()
+    for topic in ALL_TOPICS:
+        writers = {p for p in principals() if may(b, p, WRITE, topic.name)}
+        readers = {p for p in principals() if may(b, p, READ, topic.name)}
+        assert writers, topic.name
+        # claims.dlq is read by people with the admin principal, on purpose.
+        assert readers or topic.name == "claims.dlq", topic.name
+
+
+def test_no_principal_may_touch_another_service_s_internal_topics() -> None:
+    b = bindings()
+    for owner in SERVICES:
+        internal = f"claimscrub-{owner}-some-table-changelog"
+        allowed = {
+            p for p in principals() if may(b, p, READ, internal) or may(b, p, WRITE, internal)
+        }
+        assert allowed == {owner}
+
+
+def test_the_broker_and_admin_are_the_only_super_users() -> None:
+    assert super_users() == ["broker", "admin"]
+    assert not {b.principal for b in bindings()} & set(super_users())
+
+
+def test_kafka_sh_makes_the_same_super_users() -> None:
+    script = (REPO_ROOT / "deploy/kafka/kafka.sh").read_text()
+    assert "super.users=" + ";".join(f"User:{n}" for n in super_users()) in script
