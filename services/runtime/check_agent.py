@@ -15,6 +15,9 @@ import faust
 
 from claimscrub.core.checks import Check
 from claimscrub.core.codec import CONTENT_TYPE, UndecodableEvent, decode_claim, encode_check_result
+from claimscrub.core.edits import edit
+from claimscrub.core.fingerprint import key_from_env, stamp
+from claimscrub.core.results import CheckResult
 from claimscrub.runtime import logs
 from claimscrub.runtime.metrics import service_metrics
 from claimscrub.runtime.settings import Settings
@@ -35,6 +38,22 @@ def dlq_headers(
     ]
 
 
+def failed_result(check: Check, claim_id: str, submitted_at_ms: int, producer: str) -> CheckResult:
+    """The answer when a rule raised: the claim still gets a verdict, and the
+    partition goes on (CHECK_INCOMPLETE names the check, never the error text)."""
+    return CheckResult(
+        claim_id=claim_id,
+        check=check.name,
+        edits=(
+            edit(
+                "CHECK_INCOMPLETE", 0, f"{check.name.value} failed on this claim (internal error)"
+            ),
+        ),
+        submitted_at_ms=submitted_at_ms,
+        producer=producer,
+    )
+
+
 def install_check_agent(
     app: faust.App,
     settings: Settings,
@@ -51,6 +70,8 @@ def install_check_agent(
     m = service_metrics()
     service = settings.service
     check_name = check.name.value
+    # Claim version and duplicate fingerprint for the aggregator (core.fingerprint).
+    fingerprint_key = key_from_env()
 
     async def check_claims(stream: Any) -> None:
         if ready is not None:
@@ -78,12 +99,18 @@ def install_check_agent(
                 )
                 continue
             started = time.perf_counter()
-            result = check.run(
-                parsed,
-                dt.date.today(),
-                submitted_at_ms=int((msg.timestamp or time.time()) * 1000),
-                producer=settings.instance,
-            )
+            submitted_ms = int((msg.timestamp or time.time()) * 1000)
+            try:
+                result = check.run(
+                    parsed,
+                    dt.date.today(),
+                    submitted_at_ms=submitted_ms,
+                    producer=settings.instance,
+                )
+            except Exception as exc:  # a rule bug must not stop the partition or lose the claim
+                log.error("check_failed", check=check_name, error=type(exc).__name__)
+                result = failed_result(check, parsed.claim_id, submitted_ms, settings.instance)
+            result = stamp(result, parsed, event.value, fingerprint_key)
             m.check_latency.labels(service, check_name).observe(time.perf_counter() - started)
             m.checks.labels(service, check_name).inc()
             for e in result.edits:
