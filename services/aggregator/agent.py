@@ -250,6 +250,9 @@ def install_aggregator(app: faust.App, settings: Settings, agg: AggregatorSettin
             except Exception:
                 await dead_letter(event, "invalid ScrubResult")
                 continue
+            if not result.claim_id:
+                await dead_letter(event, "ScrubResult without claimId")
+                continue
             key: bytes = event.key or b""
             now = now_ms()
             decision = ledger_rules.decide(

@@ -32,7 +32,7 @@ from claimscrub.v1 import results_pb2
 log = logs.get_logger(__name__)
 
 #: Host clocks may disagree by this much (producer timestamps are CreateTime).
-CLOCK_SKEW_MARGIN_MS = 120_000
+CLOCK_SKEW_MARGIN_MS = 30_000
 
 
 class RecoveryError(RuntimeError):
