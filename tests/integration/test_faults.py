@@ -283,6 +283,12 @@ def _kill9(p: ServiceProcess) -> None:
     p.proc.wait()
 
 
+def _grown(log: ResultLog, prefix: str, by: int) -> Callable[[], bool]:
+    """True once ``by`` more claims with ``prefix`` have a result than now."""
+    start = log.count(prefix)
+    return lambda: log.count(prefix) >= start + by
+
+
 def _wait_until(pred: Callable[[], bool], timeout_s: float) -> bool:
     deadline = time.monotonic() + timeout_s
     while not pred():
@@ -320,7 +326,9 @@ def test_undecodable_events_and_malformed_claims_do_not_stop_a_partition(rig: Ri
             malformed_ids.append(cid)
     # The aggregator's inputs get garbage too: one writer per topic is a rule
     # for the services, not something the broker enforces.
-    checks_garbage = [(f"{tag}-C{j}".encode(), b"\xff\x00 not a CheckResult", []) for j in range(3)]
+    checks_garbage: list[Record] = [
+        (f"{tag}-C{j}".encode(), b"\xff\x00 not a CheckResult", []) for j in range(3)
+    ]
     started = time.monotonic()
     fast_produce(rig.kafka.bootstrap, CLAIMS_SUBMITTED.name, records)
     fast_produce(rig.kafka.bootstrap, CLAIMS_CHECKS.name, checks_garbage)
@@ -465,9 +473,8 @@ def test_kill_9_of_each_service_mid_stream_loses_and_doubles_nothing(rig: Rig) -
     fast_produce(rig.kafka.bootstrap, CLAIMS_SUBMITTED.name, chunks[0])
     sent = len(chunks[0])
     for n, name in enumerate(STREAM_SERVICES, start=1):
-        before = rig.log.count(tag)
         # Mid-stream: results are flowing and most of what was sent is not done.
-        assert _wait_until(lambda b=before: rig.log.count(tag) >= b + 100, 300), name
+        assert _wait_until(_grown(rig.log, tag, 100), 300), name
         p = rig.procs[name]
         killed_at = time.monotonic()
         _kill9(p)
