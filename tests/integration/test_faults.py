@@ -584,12 +584,13 @@ def test_a_check_stopped_for_good_gives_check_incomplete_and_nothing_hangs(rig: 
     # CHECK_INCOMPLETE, so a timer acting on the other instance's (standby)
     # partitions would show as a duplicate.
     stop(rig.procs["aggregator"])
-    first = rig.spawn(
-        "aggregator-a", "claimscrub.aggregator.main", CLAIMSCRUB_CHECK_TIMEOUT_SECONDS="5"
-    )
-    second = rig.spawn(
-        "aggregator-b", "claimscrub.aggregator.main", CLAIMSCRUB_CHECK_TIMEOUT_SECONDS="5"
-    )
+    # (The units service now running is the second instance of test 2.)
+    env = {
+        "CLAIMSCRUB_CHECK_TIMEOUT_SECONDS": "5",
+        "CLAIMSCRUB_UNITS_ADDR": f"127.0.0.1:{rig.procs['units'].grpc_port}",
+    }
+    first = rig.spawn("aggregator-a", "claimscrub.aggregator.main", **env)
+    second = rig.spawn("aggregator-b", "claimscrub.aggregator.main", **env)
     first.start()
     second.start()
     stop(rig.procs["enrollment"])
