@@ -1,64 +1,325 @@
-"""claims.checks -> (table keyed by claimId) -> claims.scrubbed."""
+"""The aggregator's topology: one ScrubResult per claim version, whatever fails.
+
+    claims.checks (key claimId)
+        -> collect: table claim-state (key claimId)      (undecodable -> claims.dlq)
+           every required check answered, or the timeout passed (timer)
+    aggregator.claims-by-fingerprint (key duplicate fingerprint)
+        -> publish: table ledger (key fingerprint): DUPLICATE_CLAIM, once per version
+    claims.scrubbed (key claimId)
+
+Both tables are keyed like their input topic and use the producer's
+partitioner for their changelogs, so the timers (which run on every instance,
+outside any stream event) can write them too. Timers act only on entries of
+partitions this instance owns: the in-memory store also holds standby
+partitions and entries left over from partitions revoked in a rebalance.
+See docs/aggregator.md for the reasoning behind each step.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import time
+import uuid
+from dataclasses import dataclass, field
 from typing import Any
 
 import faust
 
-from claimscrub.aggregator.state import apply
-from claimscrub.core.codec import UndecodableEvent, decode_check_result, encode_scrub_result
+from claimscrub.aggregator import ledger as ledger_rules
+from claimscrub.aggregator.metrics import aggregator_metrics
+from claimscrub.aggregator.recovery import read_back
+from claimscrub.aggregator.settings import AggregatorSettings
+from claimscrub.aggregator.state import Completed, collect, expire, is_due
+from claimscrub.core.codec import (
+    UndecodableEvent,
+    decode_check_result,
+    encode_scrub_result,
+    scrub_result_from_pb,
+)
+from claimscrub.core.results import with_claim_edits
 from claimscrub.runtime import logs
 from claimscrub.runtime.check_agent import dlq_headers
 from claimscrub.runtime.metrics import service_metrics
 from claimscrub.runtime.settings import Settings
-from claimscrub.runtime.streams import raw_topic
-from claimscrub.runtime.topics import CLAIMS_CHECKS, CLAIMS_DLQ, CLAIMS_SCRUBBED
+from claimscrub.runtime.streams import header, raw_topic
+from claimscrub.runtime.topics import (
+    AGGREGATOR_BY_FINGERPRINT,
+    CLAIMS_CHECKS,
+    CLAIMS_DLQ,
+    CLAIMS_SCRUBBED,
+)
+from claimscrub.v1 import results_pb2
 
 log = logs.get_logger(__name__)
 
+SUBMITTED_MS_HEADER = "claimscrub-submitted-ms"
+STATE_TABLE = "claim-state"
+LEDGER_TABLE = "ledger"
 
-def install_aggregator(app: faust.App, settings: Settings) -> Any:
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+@dataclass
+class Aggregator:
+    """Handles to what :func:`install_aggregator` declared (tests and main use them)."""
+
+    app: faust.App
+    state: Any
+    ledger: Any
+    incarnation: str
+    trust: ledger_rules.Trust
+    #: Per claims.checks partition: when this instance took it over (ms).
+    clock_start_ms: dict[int, int] = field(default_factory=dict)
+    #: Bumped at every assignment; the publish agent reads back when it changes.
+    assignment: int = 0
+    readback_done_for: int = -1
+
+
+def _owned(app: faust.App, topic: str) -> set[int]:
+    try:
+        return {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == topic}
+    except Exception:  # no assignment yet (the worker is still starting)
+        return set()
+
+
+def install_aggregator(app: faust.App, settings: Settings, agg: AggregatorSettings) -> Aggregator:
     checks_topic = raw_topic(app, CLAIMS_CHECKS)
     scrubbed = raw_topic(app, CLAIMS_SCRUBBED)
     dlq = raw_topic(app, CLAIMS_DLQ)
-    # Co-partitioned with claims.checks (same key, same partition count), so
-    # each instance holds the state of exactly the claims it consumes.
-    table = app.Table(
-        "claim-state",
+    by_fingerprint = app.topic(
+        AGGREGATOR_BY_FINGERPRINT.name,
+        key_type=bytes,
+        value_type=bytes,
+        key_serializer="raw",
+        value_serializer="raw",
+        partitions=settings.topic_partitions,
+        internal=True,
+    )
+    # Values are the JSON-able dicts of aggregator.state / aggregator.ledger,
+    # stored with the app's default JSON serializer.
+    state_table = app.Table(
+        STATE_TABLE,
         default=None,
         partitions=settings.topic_partitions,
         key_type=bytes,
-        # Values are the JSON-able state dicts of aggregator.state, stored with
-        # the app's default JSON serializer.
+        use_partitioner=True,
+    )
+    ledger_table = app.Table(
+        LEDGER_TABLE,
+        default=None,
+        partitions=settings.topic_partitions,
+        key_type=bytes,
+        use_partitioner=True,
+    )
+    incarnation = uuid.uuid4().hex[:12]
+    agg_state = Aggregator(
+        app, state_table, ledger_table, incarnation, ledger_rules.Trust(incarnation)
     )
     m = service_metrics()
     m.expect_results()
+    am = aggregator_metrics()
     required = settings.required_checks
+    timeout_ms = int(agg.check_timeout_s * 1000)
+    grace_ms = int(agg.grace_s * 1000)
+    retention_ms = int(agg.retention_s * 1000)
 
-    async def aggregate(stream: Any) -> None:
+    async def dead_letter(event: Any, reason: str) -> None:
+        msg = event.message
+        m.dead_lettered(settings.service, reason)
+        log.warning("event_dead_lettered", reason=reason, topic=msg.topic, partition=msg.partition)
+        await dlq.send(
+            key=event.key or b"",
+            value=event.value or b"",
+            headers=dlq_headers(settings.service, reason, msg.topic, msg.partition, msg.offset),
+        )
+
+    async def forward(c: Completed) -> None:
+        for check in c.missing:
+            am.incomplete.labels(check, "stream").inc()
+        await by_fingerprint.send(
+            key=ledger_rules.ledger_key(c.fingerprint, c.claim_id).encode(),
+            value=encode_scrub_result(c.result, c.version),
+            headers=[(SUBMITTED_MS_HEADER, str(c.submitted_at_ms).encode())],
+        )
+
+    # --- collect: claims.checks -> claim-state -> claims-by-fingerprint ----------
+
+    async def collect_checks(stream: Any) -> None:
         async for event in stream.events():
-            msg = event.message
-            key: bytes = event.key or b""
             try:
                 incoming = decode_check_result(event.value or b"")
             except UndecodableEvent as exc:
-                m.dead_lettered(settings.service, str(exc))
-                await dlq.send(
-                    key=key,
-                    value=event.value or b"",
-                    headers=dlq_headers(
-                        settings.service, str(exc), msg.topic, msg.partition, msg.offset
-                    ),
-                )
+                await dead_letter(event, str(exc))
                 continue
-            step = apply(table.get(key), incoming, required)
+            key: bytes = event.key or incoming.claim_id.encode()
+            old = state_table.get(key)
+            step = collect(
+                old,
+                incoming,
+                required,
+                now_ms=now_ms(),
+                partition=event.message.partition,
+                incarnation=incarnation,
+            )
             if step.duplicate:
                 m.redelivered.labels(incoming.check.value).inc()
-                continue
-            if step.result is not None:
-                await scrubbed.send(key=key, value=encode_scrub_result(step.result))
-                m.result_published(step.result, step.state.get("submittedAtMs") or 0)
-            table[key] = step.state
+            # The forward goes out before the state that says it went out: a
+            # crash in between forwards it again (the ledger skips it) rather
+            # than never.
+            if step.forward is not None:
+                await forward(step.forward)
+            if step.state is not old:
+                state_table[key] = step.state
 
-    return app.agent(checks_topic, name="aggregator.aggregate")(aggregate)
+    async def expire_pending() -> None:
+        try:
+            await _expire_pending()
+        except Exception as exc:  # a failed sweep is retried at the next tick
+            log.error("expire_pending_failed", error=type(exc).__name__)
+
+    async def _expire_pending() -> None:
+        owned = _owned(app, CLAIMS_CHECKS.name)
+        if not owned:
+            return
+        now = now_ms()
+        for key, value in list(state_table.data.items()):
+            if not isinstance(value, dict) or value.get("p") not in owned:
+                continue
+            start = agg_state.clock_start_ms.get(int(value["p"]), 0)
+            if not is_due(
+                value, now_ms=now, timeout_ms=timeout_ms, grace_ms=grace_ms, clock_start_ms=start
+            ):
+                continue
+            new, completed = expire(
+                key.decode("utf-8", "replace"),
+                value,
+                required,
+                now_ms=now,
+                timeout_ms=timeout_ms,
+                grace_ms=grace_ms,
+                clock_start_ms=start,
+                incarnation=incarnation,
+            )
+            for c in completed:
+                await forward(c)
+            if new is None:
+                del state_table[key]
+                am.expired.labels(STATE_TABLE).inc()
+            else:
+                state_table[key] = new
+
+    # --- publish: claims-by-fingerprint -> ledger -> claims.scrubbed -------------
+
+    async def ensure_trust() -> None:
+        if agg_state.readback_done_for == agg_state.assignment:
+            return
+        target = agg_state.assignment
+        partitions = _owned(app, AGGREGATOR_BY_FINGERPRINT.name)
+        while True:
+            try:
+                rb = await asyncio.to_thread(
+                    read_back,
+                    settings.kafka_bootstrap,
+                    app.conf.id,
+                    AGGREGATOR_BY_FINGERPRINT.name,
+                    partitions,
+                    CLAIMS_SCRUBBED.name,
+                )
+                break
+            except Exception as exc:  # the broker may be restarting: try again
+                log.warning("readback_failed", error=type(exc).__name__)
+                await asyncio.sleep(2.0)
+        agg_state.trust = ledger_rules.Trust(incarnation, rb.trusted_before_ms, rb.published)
+        agg_state.readback_done_for = target
+        am.readbacks.inc(rb.records_read)
+        log.info(
+            "readback_done",
+            partitions=sorted(partitions),
+            records=rb.records_read,
+            published=len(rb.published),
+        )
+
+    async def publish(stream: Any) -> None:
+        async for event in stream.events():
+            await ensure_trust()
+            msg = results_pb2.ScrubResult()
+            try:
+                msg.ParseFromString(event.value or b"")
+                result = scrub_result_from_pb(msg)
+            except Exception:
+                await dead_letter(event, "invalid ScrubResult")
+                continue
+            if not result.claim_id:
+                await dead_letter(event, "ScrubResult without claimId")
+                continue
+            key: bytes = event.key or b""
+            now = now_ms()
+            decision = ledger_rules.decide(
+                ledger_table.get(key),
+                result.claim_id,
+                msg.claim_version,
+                fingerprinted=not key.startswith(b"claim:"),
+                now_ms=now,
+                partition=event.message.partition,
+                trust=agg_state.trust,
+            )
+            if decision.edits is None:
+                am.republish_skipped.inc()
+                continue
+            value = event.value or b""
+            if decision.edits:
+                result = with_claim_edits(result, decision.edits)
+                value = encode_scrub_result(result, msg.claim_version)
+                am.duplicates.inc()
+            # Result first, then the mark (see ledger: a mark without its result
+            # would lose the claim; a result without its mark is caught by the
+            # read-back).
+            await scrubbed.send(key=result.claim_id.encode(), value=value)
+            ledger_table[key] = decision.entry
+            submitted = int(header(event.headers, SUBMITTED_MS_HEADER) or b"0")
+            m.result_published(result, submitted)
+
+    async def expire_ledger() -> None:
+        try:
+            await _expire_ledger()
+        except Exception as exc:  # a failed sweep is retried at the next tick
+            log.error("expire_ledger_failed", error=type(exc).__name__)
+
+    async def _expire_ledger() -> None:
+        owned = _owned(app, AGGREGATOR_BY_FINGERPRINT.name)
+        if not owned:
+            return
+        now = now_ms()
+        for key, value in list(ledger_table.data.items()):
+            if not isinstance(value, dict) or value.get("p") not in owned:
+                continue
+            if ledger_rules.oldest_mark_ms(value) > now - retention_ms:
+                continue
+            pruned = ledger_rules.prune(value, now_ms=now, retention_ms=retention_ms)
+            if pruned is None:
+                del ledger_table[key]
+                am.expired.labels(LEDGER_TABLE).inc()
+            else:
+                ledger_table[key] = pruned
+
+    async def on_assigned(sender: Any, *args: Any, **kwargs: Any) -> None:
+        assigned: set[Any] = args[0] if args else kwargs.get("assigned", set())
+        now = now_ms()
+        checks = {tp.partition for tp in assigned if tp.topic == CLAIMS_CHECKS.name}
+        for p in checks - set(agg_state.clock_start_ms):
+            agg_state.clock_start_ms[p] = now
+        for p in set(agg_state.clock_start_ms) - checks:
+            del agg_state.clock_start_ms[p]
+        agg_state.assignment += 1
+
+    app.on_partitions_assigned.connect(on_assigned)  # type: ignore[arg-type]
+    app.agent(checks_topic, name="aggregator.collect")(collect_checks)
+    app.agent(by_fingerprint, name="aggregator.publish")(publish)
+    expire_every = max(0.25, min(agg.check_timeout_s / 4, 5.0))
+    app.timer(expire_every, name="aggregator.expire_pending")(expire_pending)
+    app.timer(max(1.0, min(agg.retention_s / 10, 60.0)), name="aggregator.expire_ledger")(
+        expire_ledger
+    )
+    return agg_state

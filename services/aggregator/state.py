@@ -1,31 +1,60 @@
-"""What the aggregator remembers per claim, and the pure step that updates it.
+"""Collecting the checks' verdicts per claim version, and the pure steps over it.
 
-The state is a small JSON-able dict so it can live in a Faust table (and its
-changelog). :func:`apply` is pure: given the state and one CheckResult it
-says what the new state is and whether a ScrubResult is due, which makes the
-idempotence rules testable without a broker.
+The state of one claimId is a small JSON-able dict, so it lives in a Faust
+table (and its changelog)::
+
+    {"p": 3,                                   # partition of claims.checks
+     "pending": {version: {"checks": {"UNITS": [edit, ...]}, "fp": fingerprint,
+                           "firstMs": ..., "submittedAtMs": ...}},
+     "done": {version: {"atMs": ..., "inc": incarnation, "fp": fingerprint,
+                        "result": ScrubResult JSON}}}
+
+A version is *pending* until every required check answered (or the timeout
+passed: CHECK_INCOMPLETE), then *done*: its combined result is forwarded to
+the publishing step (claimscrub.aggregator.ledger), which decides
+DUPLICATE_CLAIM and publishes once per version. Done versions are kept for a
+grace period so redelivered verdicts are absorbed here, then dropped: the
+ledger remembers what was published for the whole retention.
+
+:func:`collect` and :func:`expire` are pure, so the idempotence rules are
+testable without a broker.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from claimscrub.core.edits import CheckName, Edit, Severity
-from claimscrub.core.results import CheckResult, ScrubResult, combine
+from claimscrub.core.edits import CheckName, Edit, Severity, edit
+from claimscrub.core.results import CheckResult, ScrubResult, Status, combine, with_claim_edits
 
 State = dict[str, Any]
 
 
 @dataclass(frozen=True, slots=True)
-class Step:
+class Completed:
+    """One claim version's combined verdict, ready for the publishing step."""
+
+    claim_id: str
+    version: str
+    fingerprint: str
+    result: ScrubResult
+    submitted_at_ms: int = 0
+    #: Required checks that had not answered (CHECK_INCOMPLETE), in order.
+    missing: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Collected:
     state: State
-    result: ScrubResult | None
+    #: A version that just completed (or a done one to forward again).
+    forward: Completed | None
+    #: The verdict was already counted (a redelivery); nothing new happened.
     duplicate: bool
 
 
-def _edit_from_json(d: dict[str, Any]) -> Edit:
+def edit_from_json(d: Mapping[str, Any]) -> Edit:
     return Edit(
         code=d["code"],
         severity=Severity(d["severity"]),
@@ -37,32 +66,153 @@ def _edit_from_json(d: dict[str, Any]) -> Edit:
     )
 
 
-def apply(state: State | None, incoming: CheckResult, required: Iterable[str]) -> Step:
-    """Fold one verdict into a claim's state.
+def result_from_json(d: Mapping[str, Any]) -> ScrubResult:
+    return ScrubResult(
+        claim_id=d["claimId"],
+        status=Status(d["status"]),
+        checks=tuple(d["checks"]),
+        edits=tuple(edit_from_json(e) for e in d["edits"]),
+    )
 
-    A verdict for a check already counted, or for a claim already published,
-    changes nothing: that is what makes at-least-once delivery safe.
-    """
-    current: State = state or {"checks": {}, "published": False, "submittedAtMs": 0}
-    check = incoming.check.value
-    if current["published"] or check in current["checks"]:
-        return Step(current, None, True)
-    checks = dict(current["checks"])
-    checks[check] = [e.to_json() for e in incoming.edits]
-    submitted = current.get("submittedAtMs") or incoming.submitted_at_ms
-    if not set(required) <= set(checks):
-        return Step({"checks": checks, "published": False, "submittedAtMs": submitted}, None, False)
-    result = combine(
-        incoming.claim_id,
+
+def incomplete_edit(check: str, within_s: float) -> Edit:
+    return edit("CHECK_INCOMPLETE", 0, f"{check} did not answer within {within_s:g} s")
+
+
+def _combined(claim_id: str, checks: Mapping[str, list[dict[str, Any]]]) -> ScrubResult:
+    return combine(
+        claim_id,
         (
-            CheckResult(incoming.claim_id, CheckName(name), tuple(_edit_from_json(e) for e in es))
+            CheckResult(claim_id, CheckName(name), tuple(edit_from_json(e) for e in es))
             for name, es in checks.items()
         ),
     )
-    # Once published only the fact matters; the edits are in claims.scrubbed.
-    done: State = {
-        "checks": {name: [] for name in checks},
-        "published": True,
-        "submittedAtMs": submitted,
-    }
-    return Step(done, result, False)
+
+
+def _done_entry(c: Completed, now_ms: int, incarnation: str) -> dict[str, Any]:
+    return {"atMs": now_ms, "inc": incarnation, "fp": c.fingerprint, "result": c.result.to_json()}
+
+
+def collect(
+    state: State | None,
+    incoming: CheckResult,
+    required: Iterable[str],
+    *,
+    now_ms: int,
+    partition: int,
+    incarnation: str,
+) -> Collected:
+    """Fold one verdict into its claim's state.
+
+    A verdict for a check already counted in its version changes nothing. A
+    verdict for a done version is a redelivery too; if that version was
+    finished by an earlier incarnation of the aggregator (it crashed, or
+    another instance owned the partition), its result is forwarded once more,
+    because that forward may have been lost with the process: the publishing
+    step never publishes a version twice, so forwarding again is always safe.
+    """
+    current = state or {}
+    pending: dict[str, Any] = dict(current.get("pending", {}))
+    done: dict[str, Any] = dict(current.get("done", {}))
+    version = incoming.claim_version
+    check = incoming.check.value
+
+    if version in done:
+        entry = done[version]
+        if entry.get("inc") == incarnation:
+            return Collected(current, None, True)
+        done[version] = {**entry, "inc": incarnation}
+        again = Completed(
+            claim_id=incoming.claim_id,
+            version=version,
+            fingerprint=entry.get("fp", ""),
+            result=result_from_json(entry["result"]),
+        )
+        return Collected({"p": partition, "pending": pending, "done": done}, again, True)
+
+    mine = pending.get(version)
+    if mine is not None and check in mine["checks"]:
+        return Collected(current, None, True)
+    if mine is None:
+        mine = {
+            "checks": {},
+            "fp": incoming.fingerprint,
+            "firstMs": now_ms,
+            "submittedAtMs": incoming.submitted_at_ms,
+        }
+    checks = {**mine["checks"], check: [e.to_json() for e in incoming.edits]}
+    mine = {**mine, "checks": checks, "fp": mine["fp"] or incoming.fingerprint}
+    if not set(required) <= set(checks):
+        pending[version] = mine
+        return Collected({"p": partition, "pending": pending, "done": done}, None, False)
+
+    pending.pop(version, None)
+    completed = Completed(
+        claim_id=incoming.claim_id,
+        version=version,
+        fingerprint=mine["fp"],
+        result=_combined(incoming.claim_id, checks),
+        submitted_at_ms=mine["submittedAtMs"],
+    )
+    done[version] = _done_entry(completed, now_ms, incarnation)
+    return Collected({"p": partition, "pending": pending, "done": done}, completed, False)
+
+
+def expire(
+    claim_id: str,
+    state: State,
+    required: Iterable[str],
+    *,
+    now_ms: int,
+    timeout_ms: int,
+    grace_ms: int,
+    clock_start_ms: int,
+    incarnation: str,
+) -> tuple[State | None, list[Completed]]:
+    """Time out pending versions and forget done ones past the grace period.
+
+    A pending version times out ``timeout_ms`` after its first verdict arrived
+    here, or after ``clock_start_ms`` if later: the moment this instance took
+    the partition over, so verdicts that wait unread in claims.checks after a
+    restart or a rebalance are not declared missing. Returns the new state
+    (None: nothing left, delete the key) and the versions that completed.
+    """
+    pending: dict[str, Any] = dict(state.get("pending", {}))
+    done: dict[str, Any] = dict(state.get("done", {}))
+    order = list(required)
+    out: list[Completed] = []
+    for version, mine in list(pending.items()):
+        if max(int(mine["firstMs"]), clock_start_ms) + timeout_ms > now_ms:
+            continue
+        missing = tuple(c for c in order if c not in mine["checks"])
+        result = with_claim_edits(
+            _combined(claim_id, mine["checks"]),
+            (incomplete_edit(c, timeout_ms / 1000) for c in missing),
+        )
+        completed = Completed(
+            claim_id=claim_id,
+            version=version,
+            fingerprint=mine["fp"],
+            result=result,
+            submitted_at_ms=mine["submittedAtMs"],
+            missing=missing,
+        )
+        del pending[version]
+        done[version] = _done_entry(completed, now_ms, incarnation)
+        out.append(completed)
+    for version, entry in list(done.items()):
+        if int(entry["atMs"]) + grace_ms <= now_ms:
+            del done[version]
+    if not pending and not done:
+        return None, out
+    return {"p": state.get("p", -1), "pending": pending, "done": done}, out
+
+
+def is_due(
+    state: State, *, now_ms: int, timeout_ms: int, grace_ms: int, clock_start_ms: int
+) -> bool:
+    """Whether :func:`expire` would change anything (cheap: the timer asks first)."""
+    for mine in state.get("pending", {}).values():
+        if max(int(mine["firstMs"]), clock_start_ms) + timeout_ms <= now_ms:
+            return True
+    return any(int(e["atMs"]) + grace_ms <= now_ms for e in state.get("done", {}).values())

@@ -21,6 +21,7 @@ Catch what would get outpatient therapy claims denied before they reach the paye
 
   claimscrub scrub claims.json               scrub in this process (no broker)
   claimscrub scrub claims.jsonl --format json --as-of 2026-06-01
+  claimscrub scrub claims.json --remote 127.0.0.1:50055   through the running services
   claimscrub submit claims.json --wait       through the Kafka pipeline (make up)
   claimscrub enrollment load providers.json  publish enrollment records (make up)
   claimscrub redact claims.json              de-identified claims, one JSON per line
@@ -78,6 +79,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="processing date, the default submissionDate (default: today)",
     )
     add_reference_options(scrub)
+    scrub.add_argument(
+        "--remote",
+        metavar="HOST:PORT",
+        help="scrub through a running aggregator's gRPC ScrubService (its reference data "
+        "and state) instead of in this process",
+    )
 
     submit = sub.add_parser(
         "submit",
@@ -163,29 +170,47 @@ def _fail(message: str) -> int:
     return 2
 
 
+_LOCAL_ONLY = ("payers", "mue", "enrollment", "ptp", "coverage", "as_of")
+
+
 def _scrub(args: argparse.Namespace) -> int:
     from claimscrub.cli import output
     from claimscrub.cli.checks import build_checks
     from claimscrub.cli.claims_input import InputError, read_claims
-    from claimscrub.cli.scrub import Scrubber
+    from claimscrub.cli.scrub import RemoteError, RemoteScrubber, Scrubber
     from claimscrub.core.payers import ReferenceDataError
 
+    scrubber: Scrubber | RemoteScrubber
+    if args.remote:
+        given = [f"--{o.replace('_', '-')}" for o in _LOCAL_ONLY if getattr(args, o)]
+        if given:
+            return _fail(
+                f"scrub --remote uses the services' reference data and date; drop {given[0]}"
+            )
+        if ":" not in args.remote:
+            return _fail(f"--remote must be HOST:PORT, not {args.remote!r}")
     try:
         claims = read_claims(args.claims)
-        checks = build_checks(args)
+        if args.remote:
+            scrubber = RemoteScrubber(args.remote)
+        else:
+            scrubber = Scrubber(build_checks(args), args.as_of or dt.date.today())
     except (InputError, ReferenceDataError) as exc:
         return _fail(str(exc))
-    if args.enrollment is None:
+    if args.enrollment is None and not args.remote:
         print("claimscrub: no --enrollment FILE: no provider is enrolled", file=sys.stderr)
-    scrubber = Scrubber(checks, args.as_of or dt.date.today())
     progress = output.Progress(len(claims), "scrubbed")
     results = []
-    for i, result in enumerate(scrubber.scrub_all(claims), start=1):
-        if args.format == "json":
-            print(output.json_line(result))
-        else:
-            results.append(result)
-        progress.update(i)
+    try:
+        for i, result in enumerate(scrubber.scrub_all(claims), start=1):
+            if args.format == "json":
+                print(output.json_line(result))
+            else:
+                results.append(result)
+            progress.update(i)
+    except RemoteError as exc:
+        progress.close()
+        return _fail(str(exc))
     progress.close()
     if args.format == "table":
         output.table(results, sys.stdout)

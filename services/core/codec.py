@@ -146,6 +146,8 @@ def check_result_to_pb(r: CheckResult) -> results_pb2.CheckResult:
         edits=[edit_to_pb(e) for e in r.edits],
         submitted_at_ms=r.submitted_at_ms,
         producer=r.producer,
+        claim_version=r.claim_version,
+        content_fingerprint=r.fingerprint,
     )
 
 
@@ -156,6 +158,8 @@ def check_result_from_pb(m: results_pb2.CheckResult) -> CheckResult:
         edits=tuple(_edit_from_pb(e) for e in m.edits),
         submitted_at_ms=m.submitted_at_ms,
         producer=m.producer,
+        claim_version=m.claim_version,
+        fingerprint=m.content_fingerprint,
     )
 
 
@@ -172,28 +176,38 @@ def decode_check_result(value: bytes) -> CheckResult:
         raise UndecodableEvent("invalid CheckResult") from exc
 
 
-def scrub_result_to_pb(r: ScrubResult) -> results_pb2.ScrubResult:
+def scrub_result_to_pb(r: ScrubResult, claim_version: str = "") -> results_pb2.ScrubResult:
     return results_pb2.ScrubResult(
         claim_id=r.claim_id,
         status=r.status.value,
         checks=list(r.checks),
         edits=[edit_to_pb(e) for e in r.edits],
+        claim_version=claim_version,
     )
 
 
-def encode_scrub_result(r: ScrubResult) -> bytes:
-    return scrub_result_to_pb(r).SerializeToString()
+def encode_scrub_result(r: ScrubResult, claim_version: str = "") -> bytes:
+    return scrub_result_to_pb(r, claim_version).SerializeToString()
+
+
+def scrub_result_from_pb(msg: results_pb2.ScrubResult) -> ScrubResult:
+    return ScrubResult(
+        claim_id=msg.claim_id,
+        status=Status(msg.status),
+        checks=tuple(msg.checks),
+        edits=tuple(_edit_from_pb(e) for e in msg.edits),
+    )
 
 
 def decode_scrub_result(value: bytes) -> ScrubResult:
+    return decode_versioned_scrub_result(value)[0]
+
+
+def decode_versioned_scrub_result(value: bytes) -> tuple[ScrubResult, str]:
+    """A result from claims.scrubbed and the claim version it answers."""
     msg = results_pb2.ScrubResult()
     try:
         msg.ParseFromString(value)
-        return ScrubResult(
-            claim_id=msg.claim_id,
-            status=Status(msg.status),
-            checks=tuple(msg.checks),
-            edits=tuple(_edit_from_pb(e) for e in msg.edits),
-        )
+        return scrub_result_from_pb(msg), msg.claim_version
     except (DecodeError, ValueError) as exc:
         raise UndecodableEvent("invalid ScrubResult") from exc

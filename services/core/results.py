@@ -27,6 +27,9 @@ class CheckResult:
     edits: tuple[Edit, ...]
     submitted_at_ms: int = 0
     producer: str = ""
+    #: Set by the stream's check agents (claimscrub.core.fingerprint.stamp).
+    claim_version: str = ""
+    fingerprint: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +60,10 @@ def status_of(edits: Iterable[Edit]) -> Status:
     return Status.CLEAN
 
 
+def _edit_order(e: Edit) -> tuple[int, int, str]:
+    return (e.line_number, _CHECK_ORDER.get(e.check, 99), e.code)
+
+
 def combine(claim_id: str, results: Iterable[CheckResult]) -> ScrubResult:
     """One scrub result from the checks' verdicts.
 
@@ -74,5 +81,16 @@ def combine(claim_id: str, results: Iterable[CheckResult]) -> ScrubResult:
             if key not in seen:
                 seen.add(key)
                 edits.append(e)
-    edits.sort(key=lambda e: (e.line_number, _CHECK_ORDER.get(e.check, 99), e.code))
+    edits.sort(key=_edit_order)
     return ScrubResult(claim_id, status_of(edits), tuple(checks), tuple(edits))
+
+
+def with_claim_edits(result: ScrubResult, extra: Iterable[Edit]) -> ScrubResult:
+    """The result with claim-level edits decided outside the checks added
+    (CHECK_INCOMPLETE, DUPLICATE_CLAIM), ordered and judged as :func:`combine`
+    does; ``checks`` still lists only the checks that answered."""
+    added = [e for e in extra if e not in result.edits]
+    if not added:
+        return result
+    edits = sorted([*result.edits, *added], key=_edit_order)
+    return ScrubResult(result.claim_id, status_of(edits), result.checks, tuple(edits))

@@ -27,6 +27,7 @@ from claimscrub.core.checks import Check
 from claimscrub.core.claim import ParsedClaim
 from claimscrub.core.codec import CONTENT_TYPE, UndecodableEvent, decode_claim, encode_check_result
 from claimscrub.core.edits import CheckName, edit
+from claimscrub.core.fingerprint import key_from_env, stamp
 from claimscrub.core.results import CheckResult
 from claimscrub.necessity.beneficiary import beneficiary_token, unlinked_token
 from claimscrub.necessity.check import bound_rules
@@ -101,6 +102,8 @@ def install_necessity(
     m = service_metrics()
     service = settings.service
     check_name = check.name.value
+    # Claim version and duplicate fingerprint for the aggregator (core.fingerprint).
+    fingerprint_key = key_from_env()
 
     async def route(stream: Any) -> None:
         async for event in stream.events():
@@ -176,6 +179,7 @@ def install_necessity(
             except Exception as exc:  # a rule bug must not stop the partition or lose the claim
                 log.error("necessity_check_failed", error=type(exc).__name__)
                 result = _failed(parsed.claim_id, submitted_ms, settings.instance)
+            result = stamp(result, parsed, event.value, fingerprint_key)
             m.check_latency.labels(service, check_name).observe(time.perf_counter() - started)
             m.checks.labels(service, check_name).inc()
             for e in result.edits:

@@ -19,7 +19,7 @@ from claimscrub.core.payers import ReferenceDataError
 from claimscrub.necessity.agent import install_necessity
 from claimscrub.necessity.check import load_reference, necessity_check
 from claimscrub.necessity.enrollment_client import EnrollmentLookup
-from claimscrub.necessity.history import History
+from claimscrub.necessity.history import History, date_shift, unseal
 from claimscrub.necessity.reference import NecessityReference
 from claimscrub.necessity.roles import resolve_role_sync
 from claimscrub.necessity.rules import check_necessity
@@ -76,8 +76,9 @@ def main() -> None:
     )
 
     def read_history(token: str) -> History | None:
+        # Stored sealed (dates shifted, see necessity.history); the rules need real dates.
         value: History | None = table.get(token.encode())
-        return value
+        return unseal(value, date_shift(token, own.hmac_key))
 
     servicer = NecessityServicer(
         check,

@@ -16,6 +16,9 @@ import faust
 
 from claimscrub.core.checks import Check
 from claimscrub.core.codec import CONTENT_TYPE, UndecodableEvent, decode_claim, encode_check_result
+from claimscrub.core.edits import edit
+from claimscrub.core.fingerprint import key_from_env, stamp
+from claimscrub.core.results import CheckResult
 from claimscrub.runtime import logs
 from claimscrub.runtime.metrics import service_metrics
 from claimscrub.runtime.settings import Settings
@@ -34,6 +37,22 @@ def dlq_headers(
         ("claimscrub-service", service.encode()),
         ("claimscrub-source", f"{source}/{partition}@{offset}".encode()),
     ]
+
+
+def failed_result(check: Check, claim_id: str, submitted_at_ms: int, producer: str) -> CheckResult:
+    """The answer when a rule raised: the claim still gets a verdict, and the
+    partition goes on (CHECK_INCOMPLETE names the check, never the error text)."""
+    return CheckResult(
+        claim_id=claim_id,
+        check=check.name,
+        edits=(
+            edit(
+                "CHECK_INCOMPLETE", 0, f"{check.name.value} failed on this claim (internal error)"
+            ),
+        ),
+        submitted_at_ms=submitted_at_ms,
+        producer=producer,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +90,8 @@ class ClaimJudge:
         self._check = check
         self._m = service_metrics()
         self._m.expect_check(settings.service, check.name)
+        # Claim version and duplicate fingerprint for the aggregator (core.fingerprint).
+        self._fingerprint_key = key_from_env()
 
     def _dead_letter(self, event: ClaimEvent, reason: str) -> Outgoing:
         service = self._settings.service
@@ -111,7 +132,10 @@ class ClaimJudge:
                 partition=event.partition,
                 offset=event.offset,
             )
-            return self._dead_letter(event, f"check error ({type(exc).__name__})")
+            result = failed_result(
+                self._check, parsed.claim_id, event.timestamp_ms, self._settings.instance
+            )
+        result = stamp(result, parsed, event.value, self._fingerprint_key)
         self._m.check_latency.labels(service, check_name).observe(time.perf_counter() - started)
         self._m.checks.labels(service, check_name).inc()
         for e in result.edits:

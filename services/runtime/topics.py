@@ -49,6 +49,14 @@ NECESSITY_BY_BENEFICIARY = TopicSpec(
     "claimscrub.v1.Claim as submitted",
     clinical=True,
 )
+# Internal to the aggregator: each claim version's combined result, keyed by its
+# duplicate fingerprint (claim:<claimId> without one), so the publishing step
+# sees every claim with the same services in one partition (DUPLICATE_CLAIM).
+AGGREGATOR_BY_FINGERPRINT = TopicSpec(
+    "aggregator.claims-by-fingerprint",
+    "duplicate fingerprint (HMAC-SHA256 of patient, providers, DOS, codes, modifiers, units)",
+    "claimscrub.v1.ScrubResult (before DUPLICATE_CLAIM)",
+)
 
 # Changelog topics of the services' Faust tables, named as Faust names them
 # ("<app id>-<table>-changelog"). Faust creates them itself, but on a brand-new
@@ -59,6 +67,12 @@ AGGREGATOR_STATE_CHANGELOG = TopicSpec(
     "claimscrub-aggregator-claim-state-changelog",
     "claimId",
     "aggregator claim state (JSON)",
+    {"cleanup.policy": "compact"},
+)
+AGGREGATOR_LEDGER_CHANGELOG = TopicSpec(
+    "claimscrub-aggregator-ledger-changelog",
+    "duplicate fingerprint, or claim:<claimId>",
+    "aggregator ledger: fingerprint owner and published versions (JSON)",
     {"cleanup.policy": "compact"},
 )
 NECESSITY_HISTORY_CHANGELOG = TopicSpec(
@@ -82,7 +96,9 @@ ALL_TOPICS: tuple[TopicSpec, ...] = (
     PROVIDERS_ENROLLMENT,
     CLAIMS_DLQ,
     NECESSITY_BY_BENEFICIARY,
+    AGGREGATOR_BY_FINGERPRINT,
     AGGREGATOR_STATE_CHANGELOG,
+    AGGREGATOR_LEDGER_CHANGELOG,
     NECESSITY_HISTORY_CHANGELOG,
     REDACTION_JOIN_CHANGELOG,
 )

@@ -27,6 +27,9 @@ def services(
         # Necessity looks provider roles up in the enrollment service.
         "CLAIMSCRUB_ENROLLMENT_ADDR": f"127.0.0.1:{ports['enrollment'][0]}",
         "CLAIMSCRUB_ENROLLMENT_TIMEOUT_SECONDS": "1",
+        # The aggregator's ScrubService asks each check's Check method.
+        "CLAIMSCRUB_UNITS_ADDR": f"127.0.0.1:{ports['units'][0]}",
+        "CLAIMSCRUB_NECESSITY_ADDR": f"127.0.0.1:{ports['necessity'][0]}",
     }
     procs = {
         name: ServiceProcess(name, module, *ports[name], kafka, log_dir, env)

@@ -273,6 +273,8 @@ def _claims(examples_dir: Path) -> list[dict[str, Any]]:
     lookup = json.loads(json.dumps(claims[0]))
     assert lookup["claimId"] == "EX-001"
     lookup["claimId"] = "SEC-LOOKUP"
+    # Another patient: the same services for EX-001's patient would be a DUPLICATE_CLAIM.
+    lookup["patient"]["memberId"] = "9SEC0LOOKUP"
     del lookup["renderingProvider"]["taxonomy"]
     return [*claims, lookup]
 

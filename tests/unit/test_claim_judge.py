@@ -59,12 +59,14 @@ def test_garbage_goes_to_the_dlq_unchanged_with_a_reason() -> None:
     assert b"garbage" not in headers["claimscrub-reason"]
 
 
-def test_a_rule_that_raises_dead_letters_the_claim_instead_of_stopping() -> None:
+def test_a_rule_that_raises_still_answers_the_claim_with_check_incomplete() -> None:
     def broken(claim: object) -> list[object]:
         raise KeyError("a bug")
 
     judge = ClaimJudge(SETTINGS, _check(broken))
     value, ctype = encode_claim_json(CLAIM)
     out = judge.judge(_event(value, ctype), TODAY)
-    assert out.topic == CLAIMS_DLQ.name
-    assert dict(out.headers)["claimscrub-reason"] == b"check error (KeyError)"
+    assert (out.topic, out.key) == (CLAIMS_CHECKS.name, b"J-1")
+    result = decode_check_result(out.value)
+    assert [(e.code, e.line_number) for e in result.edits] == [("CHECK_INCOMPLETE", 0)]
+    assert "a bug" not in result.edits[0].message

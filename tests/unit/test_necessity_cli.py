@@ -71,16 +71,23 @@ def test_a_bad_ptp_file_is_a_usage_error(tmp_path: Path) -> None:
 
 
 def test_claims_of_one_beneficiary_accumulate_in_input_order() -> None:
-    def kx_claim(claim_id: str, charge: str) -> dict[str, Any]:
+    def kx_claim(claim_id: str, charge: str, dos: str) -> dict[str, Any]:
         return base_claim(
             claimId=claim_id,
             therapy=therapy(amountUsedYtd="2300.00"),
-            serviceLines=[line(1, "97110", "GP", units=2, minutes=30, chargeAmount=charge)],
+            serviceLines=[
+                line(1, "97110", "GP", units=2, minutes=30, chargeAmount=charge, dateOfService=dos)
+            ],
         )
 
-    # 2,300 + 150 = 2,450; then 2,550 > 2,480 (2026 KX threshold).
+    # 2,300 + 150 = 2,450; then 2,550 > 2,480 (2026 KX threshold). B is the next
+    # visit: the same services on the same day would be a DUPLICATE_CLAIM of A.
     done = _scrub(
-        "--as-of", "2026-06-01", stdin=_lines([kx_claim("A", "150.00"), kx_claim("B", "100.00")])
+        "--as-of",
+        "2026-06-01",
+        stdin=_lines(
+            [kx_claim("A", "150.00", "2026-05-04"), kx_claim("B", "100.00", "2026-05-05")]
+        ),
     )
     assert done.returncode == 0, done.stderr
     first, second = (json.loads(x) for x in done.stdout.splitlines())

@@ -145,8 +145,13 @@ def _scrub(claims: list[dict[str, Any]]) -> list[list[Edit]]:
     return [list(r.edits) for r in scrubber.scrub_all(claims)]
 
 
-def _kx_claim(claim_id: str, ytd: str, charge: str, member: str = "1EG4TE5MK73") -> dict[str, Any]:
-    data = _one_line(ytd, charge)
+NEXT_DAY = "2026-05-05"
+
+
+def _kx_claim(
+    claim_id: str, ytd: str, charge: str, member: str = "1EG4TE5MK73", dos: str = "2026-05-04"
+) -> dict[str, Any]:
+    data = _one_line(ytd, charge, dos=dos)
     data["claimId"] = claim_id
     data["patient"] = {"memberId": member}
     return data
@@ -156,7 +161,9 @@ def test_two_claims_of_one_beneficiary_only_the_second_crosses() -> None:
     # Eligibility still says 2,300 when the second claim is scrubbed: the first
     # claim's 150 is only known to this check. 2,300 + 150 = 2,450; then + 100 = 2,550.
     first, second = _scrub(
-        [_kx_claim("A", "2300.00", "150.00"), _kx_claim("B", "2300.00", "100.00")]
+        # B is the next visit: the same services on the same day would be a
+        # DUPLICATE_CLAIM of A.
+        [_kx_claim("A", "2300.00", "150.00"), _kx_claim("B", "2300.00", "100.00", dos=NEXT_DAY)]
     )
     assert first == []
     assert codes(second) == [("KX_MODIFIER_REQUIRED", 1)]
@@ -182,7 +189,7 @@ def test_a_redelivered_claim_is_counted_once() -> None:
         [
             _kx_claim("A", "2100.00", "200.00"),
             _kx_claim("A", "2100.00", "200.00"),
-            _kx_claim("B", "2100.00", "150.00"),
+            _kx_claim("B", "2100.00", "150.00", dos=NEXT_DAY),
         ]
     )
     assert results == [[], [], []]

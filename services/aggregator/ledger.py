@@ -1,0 +1,111 @@
+"""The publishing step's memory: what was published, and who owns a fingerprint.
+
+Completed claim versions reach the publishing step keyed by their duplicate
+fingerprint (``claim:<claimId>`` when the claim has none), so every claim with
+the same services lands on one key, in one partition, in one instance. The
+ledger entry of a key, a JSON-able dict in a Faust table::
+
+    {"p": 2, "owner": "CLM-1", "firstMs": ...,
+     "published": {"CLM-1": {version: [atMs, incarnation]}, "CLM-9": {...}}}
+
+* the **owner** is the first claimId published with the fingerprint; any other
+  claimId with it gets DUPLICATE_CLAIM (claimscrub.core.duplicates);
+* **published** marks make publication once per (claimId, version).
+
+A mark is written right after the result is sent, but the two are separate
+Kafka records: a process killed between them can leave a result without its
+mark (the replayed input would publish it again) or, with several brokers, a
+mark without its result (the replay would skip it and lose the claim). So a
+mark is trusted only when it was written by this incarnation of the process
+or before ``trusted_before_ms``: the earliest time a replayed input could
+have been first processed. Younger marks of an earlier incarnation are checked
+against ``recovered``: the (claimId, version) pairs actually on
+claims.scrubbed since then (claimscrub.aggregator.recovery reads them back
+at every partition assignment). See docs/aggregator.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass, field
+from typing import Any
+
+from claimscrub.core.duplicates import duplicate_edits
+from claimscrub.core.edits import Edit
+
+Entry = dict[str, Any]
+
+
+def ledger_key(fingerprint: str, claim_id: str) -> str:
+    return fingerprint if fingerprint else f"claim:{claim_id}"
+
+
+@dataclass(slots=True)
+class Trust:
+    """What this process may take a published mark's word for."""
+
+    incarnation: str
+    #: Marks of earlier incarnations older than this were followed by their result.
+    trusted_before_ms: int = 2**62
+    #: (claimId, version) pairs read back from claims.scrubbed.
+    recovered: Collection[tuple[str, str]] = field(default_factory=frozenset)
+
+
+def was_published(entry: Entry | None, claim_id: str, version: str, trust: Trust) -> bool:
+    if (claim_id, version) in trust.recovered:
+        return True
+    if not entry:
+        return False
+    mark = entry.get("published", {}).get(claim_id, {}).get(version)
+    if mark is None:
+        return False
+    at_ms, incarnation = int(mark[0]), str(mark[1])
+    return incarnation == trust.incarnation or at_ms < trust.trusted_before_ms
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    #: None: already published, nothing to send and nothing to write.
+    edits: list[Edit] | None
+    entry: Entry
+
+
+def decide(
+    entry: Entry | None,
+    claim_id: str,
+    version: str,
+    *,
+    fingerprinted: bool,
+    now_ms: int,
+    partition: int,
+    trust: Trust,
+) -> Decision:
+    """Publish this version (with which extra edits), or skip it as already published."""
+    current: Entry = entry or {"p": partition, "owner": "", "firstMs": now_ms, "published": {}}
+    if was_published(current, claim_id, version, trust):
+        return Decision(None, current)
+    owner = current.get("owner") or claim_id
+    edits = duplicate_edits(owner, claim_id) if fingerprinted else []
+    published = dict(current.get("published", {}))
+    published[claim_id] = {**published.get(claim_id, {}), version: [now_ms, trust.incarnation]}
+    return Decision(edits, {**current, "p": partition, "owner": owner, "published": published})
+
+
+def prune(entry: Entry, *, now_ms: int, retention_ms: int) -> Entry | None:
+    """Forget marks older than the retention; None when nothing is left (delete the key)."""
+    horizon = now_ms - retention_ms
+    published: dict[str, dict[str, list[Any]]] = {}
+    for claim_id, versions in entry.get("published", {}).items():
+        kept = {v: m for v, m in versions.items() if int(m[0]) > horizon}
+        if kept:
+            published[claim_id] = kept
+    if not published:
+        return None
+    return {**entry, "published": published}
+
+
+def oldest_mark_ms(entry: Entry) -> int:
+    return min(
+        (int(m[0]) for versions in entry.get("published", {}).values() for m in versions.values()),
+        default=0,
+    )

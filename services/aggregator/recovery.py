@@ -1,0 +1,155 @@
+"""Read back what is really on claims.scrubbed, after every partition assignment.
+
+The publishing step's marks and its results are separate Kafka records (see
+claimscrub.aggregator.ledger), so after a crash or a rebalance the marks alone
+cannot say whether a replayed version was published. This module works out
+how far back a replay can reach and reads the results published since then:
+
+1. For each publishing partition this instance now owns, the group's committed
+   offset is where consumption resumes; the record there is the oldest input
+   that can be processed a second time. Its timestamp, less a margin for clock
+   skew between hosts, is ``trusted_before_ms``: a mark older than that was
+   written while processing input the group had already committed, so its
+   result had been flushed (Faust flushes the producer before it commits).
+2. Every (claimId, version) published on claims.scrubbed since that time is
+   read back: those are published, whatever the marks say.
+
+It runs kafka-python, blocking, in a worker thread; it reads only keys and
+the small ScrubResult of each record since the replay point (seconds of
+traffic after a crash or an orderly rebalance).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from claimscrub.runtime import logs
+from claimscrub.runtime.kafka_config import kafka_client_kwargs
+from claimscrub.v1 import results_pb2
+
+log = logs.get_logger(__name__)
+
+#: Host clocks may disagree by this much (producer timestamps are CreateTime).
+CLOCK_SKEW_MARGIN_MS = 30_000
+
+
+class RecoveryError(RuntimeError):
+    """The broker did not answer the read-back in time."""
+
+
+@dataclass(frozen=True, slots=True)
+class ReadBack:
+    trusted_before_ms: int
+    published: frozenset[tuple[str, str]]
+    records_read: int
+
+
+def replay_start_ms(
+    bootstrap: str, group_id: str, topic: str, partitions: Iterable[int], *, timeout_s: float
+) -> int | None:
+    """Timestamp of the oldest input record that may be processed again, or None."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    consumer = KafkaConsumer(
+        **kafka_client_kwargs(
+            bootstrap, group_id=group_id, enable_auto_commit=False, client_id=f"{group_id}-readback"
+        )
+    )
+    try:
+        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+        if not tps:
+            return None
+        begin = consumer.beginning_offsets(tps)
+        end = consumer.end_offsets(tps)
+        starts: dict[Any, int] = {}
+        for tp in tps:
+            committed = consumer.committed(tp)
+            start = max(committed if committed is not None else 0, begin[tp])
+            if start < end[tp]:
+                starts[tp] = start
+        if not starts:
+            return None
+        consumer.assign(list(starts))
+        for tp, offset in starts.items():
+            consumer.seek(tp, offset)
+        first: dict[Any, int] = {}
+        deadline = time.monotonic() + timeout_s
+        while len(first) < len(starts):
+            if time.monotonic() > deadline:
+                raise RecoveryError("replay point not readable in time")
+            for tp, records in consumer.poll(timeout_ms=200).items():
+                if records and tp not in first:
+                    first[tp] = int(records[0].timestamp)
+                    consumer.pause(tp)
+        return min(first.values())
+    finally:
+        consumer.close()
+
+
+def published_since(
+    bootstrap: str, topic: str, since_ms: int, *, timeout_s: float
+) -> tuple[frozenset[tuple[str, str]], int]:
+    """(claimId, claim version) of every result on ``topic`` since ``since_ms``."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    consumer = KafkaConsumer(
+        **kafka_client_kwargs(bootstrap, enable_auto_commit=False, client_id="aggregator-readback")
+    )
+    try:
+        parts = consumer.partitions_for_topic(topic) or set()
+        tps = [TopicPartition(topic, p) for p in sorted(parts)]
+        if not tps:
+            return frozenset(), 0
+        end = consumer.end_offsets(tps)
+        found = consumer.offsets_for_times({tp: max(0, since_ms) for tp in tps})
+        todo = {tp for tp in tps if found.get(tp) is not None and found[tp].offset < end[tp]}
+        if not todo:
+            return frozenset(), 0
+        consumer.assign(list(todo))
+        for tp in todo:
+            consumer.seek(tp, found[tp].offset)
+        out: set[tuple[str, str]] = set()
+        count = 0
+        deadline = time.monotonic() + timeout_s
+        while todo:
+            if time.monotonic() > deadline:
+                raise RecoveryError("claims.scrubbed not read back in time")
+            for records in consumer.poll(timeout_ms=200, max_records=5000).values():
+                for rec in records:
+                    count += 1
+                    msg = results_pb2.ScrubResult()
+                    try:
+                        msg.ParseFromString(rec.value or b"")
+                    except Exception:  # not ours to judge here; it cannot be a mark
+                        continue
+                    key = (rec.key or b"").decode("utf-8", "replace")
+                    out.add((msg.claim_id or key, msg.claim_version))
+            for tp in list(todo):
+                if consumer.position(tp) >= end[tp]:
+                    todo.discard(tp)
+                    consumer.pause(tp)
+        return frozenset(out), count
+    finally:
+        consumer.close()
+
+
+def read_back(
+    bootstrap: str,
+    group_id: str,
+    input_topic: str,
+    partitions: Iterable[int],
+    output_topic: str,
+    *,
+    timeout_s: float = 60.0,
+) -> ReadBack:
+    start = replay_start_ms(bootstrap, group_id, input_topic, partitions, timeout_s=timeout_s)
+    if start is None:
+        # Nothing left to replay: every mark on these partitions was written
+        # for committed input.
+        return ReadBack(2**62, frozenset(), 0)
+    since = start - CLOCK_SKEW_MARGIN_MS
+    published, count = published_since(bootstrap, output_topic, since, timeout_s=timeout_s)
+    return ReadBack(since, published, count)

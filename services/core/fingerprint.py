@@ -1,0 +1,132 @@
+"""Claim versions and duplicate fingerprints: keyed hashes of a claim's content.
+
+Two questions the aggregator must answer without ever holding the claim:
+
+* *Is this the same claim again?* A claimId resubmitted with changed content
+  is a new version and gets a new result; a redelivery of the same content gets
+  none. :func:`claim_version` hashes the whole parsed claim (the raw event
+  bytes when it does not parse), so the JSON and the protobuf form of one
+  claim are the same version.
+* *Is this another claimId for services already scrubbed?* DUPLICATE_CLAIM
+  (contract §4: same patient, providers, dates of service, codes, modifiers
+  and units under another claimId). :func:`duplicate_fingerprint` hashes
+  exactly those fields.
+
+Every check service stamps both on its CheckResult (they all see the same
+claim, so they stamp the same values). Both are HMAC-SHA256 under the
+deployment's key (``CLAIMSCRUB_HMAC_KEY`` / ``CLAIMSCRUB_HMAC_KEY_FILE``, as
+the other keyed pseudonyms; domain §8), truncated to 128 bits: they travel on
+claims.checks and in the aggregator's changelogs, and a plain hash of a
+member ID, a date and a code could be reversed by trying every value.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import hmac
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+from claimscrub.core.claim import Claim, ParsedClaim
+from claimscrub.core.results import CheckResult
+
+KEY_VARIABLE = "CLAIMSCRUB_HMAC_KEY"
+KEY_FILE_VARIABLE = "CLAIMSCRUB_HMAC_KEY_FILE"
+
+#: Used when no key is configured, so `make up` and the CLI work out of the box.
+#: It is public (it is in this file): never rely on it outside development.
+DEV_KEY = b"claimscrub-DEVELOPMENT-ONLY-fingerprint-key"
+
+_HEX_CHARS = 32  # 128 bits: collisions are out of reach at any claim volume
+
+
+def key_from_env(env: Mapping[str, str] | None = None) -> bytes:
+    """The fingerprint key: the variable, else the file it names, else the dev key."""
+    e = os.environ if env is None else env
+    raw = e.get(KEY_VARIABLE, "")
+    if raw:
+        return raw.encode("utf-8")
+    path = e.get(KEY_FILE_VARIABLE, "")
+    if path:
+        try:
+            text = Path(path).read_bytes().rstrip(b"\r\n")
+        except OSError:
+            text = b""
+        if text:
+            return text
+    return DEV_KEY
+
+
+def _digest(key: bytes, domain: bytes, message: bytes) -> str:
+    return hmac.new(key, domain + b"\x1f" + message, hashlib.sha256).hexdigest()[:_HEX_CHARS]
+
+
+def claim_version(parsed: ParsedClaim, raw: bytes | None, key: bytes) -> str:
+    """Which version of the claim this is.
+
+    A parsed claim is hashed from its typed form (the repr of frozen
+    dataclasses of dates, decimals, strings and tuples is deterministic), so
+    encodings and field order do not matter. A claim that does not parse has
+    no typed form: its bytes are hashed with its id.
+    """
+    if parsed.claim is not None:
+        return _digest(key, b"claim-version", repr(parsed.claim).encode("utf-8"))
+    return _digest(key, b"claim-version-raw", parsed.claim_id.encode() + b"\x1f" + (raw or b""))
+
+
+def _patient(claim: Claim) -> str | None:
+    # The payer's member ID identifies the patient; without one, the billing
+    # provider's own record number does (the billing NPI is in the fingerprint).
+    p = claim.patient
+    if p is None:
+        return None
+    if p.member_id:
+        return "member:" + claim.payer_id.strip().upper() + ":" + p.member_id.strip().upper()
+    if p.mrn:
+        return "mrn:" + p.mrn.strip().upper()
+    return None
+
+
+def duplicate_fingerprint(claim: Claim, key: bytes) -> str:
+    """What makes two claims duplicates, hashed; empty when the claim names no patient.
+
+    Lines count as a multiset of (date of service, code, modifiers, units):
+    renumbering lines or listing modifiers in another order is still the same
+    service. Charges, diagnoses, notes and the claim's own id are not part of it.
+    """
+    patient = _patient(claim)
+    if patient is None:
+        return ""
+    lines = sorted(
+        "|".join(
+            (
+                line.date_of_service.isoformat(),
+                line.procedure_code.strip().upper(),
+                ",".join(sorted(m.strip().upper() for m in line.modifiers)),
+                str(line.units),
+            )
+        )
+        for line in claim.service_lines
+    )
+    billing = (claim.billing_provider.npi if claim.billing_provider else None) or ""
+    rendering = (claim.rendering_provider.npi if claim.rendering_provider else None) or ""
+    text = "\x1e".join([patient, "billing:" + billing, "rendering:" + rendering, *lines])
+    return _digest(key, b"duplicate", text.encode("utf-8"))
+
+
+def fingerprint_of(parsed: ParsedClaim, key: bytes) -> str:
+    """The duplicate fingerprint of a claim that parsed, else empty."""
+    if parsed.ok and parsed.claim is not None:
+        return duplicate_fingerprint(parsed.claim, key)
+    return ""
+
+
+def stamp(result: CheckResult, parsed: ParsedClaim, raw: bytes | None, key: bytes) -> CheckResult:
+    """The verdict with the claim's version and duplicate fingerprint on it."""
+    return dataclasses.replace(
+        result,
+        claim_version=claim_version(parsed, raw, key),
+        fingerprint=fingerprint_of(parsed, key),
+    )
