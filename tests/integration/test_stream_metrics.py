@@ -14,7 +14,7 @@ import pytest
 
 from claimscrub.core.codec import CONTENT_TYPE, encode_claim_json
 from claimscrub.runtime.testing import LocalKafka, ServiceProcess, consume_all, produce
-from claimscrub.runtime.topics import CLAIMS_SCRUBBED, CLAIMS_SUBMITTED
+from claimscrub.runtime.topics import AGGREGATOR_BY_FINGERPRINT, CLAIMS_SCRUBBED, CLAIMS_SUBMITTED
 
 pytestmark = pytest.mark.kafka
 
@@ -99,7 +99,8 @@ def test_idle_consumers_report_zero_lag_at_the_brokers_end_offsets(
             s["units end offsets"] == expected
             and s["units lag"] == [0]
             # Changelog and Faust's leader-election partitions are not lag.
-            and s["aggregator lag topics"] == {"claims.checks"}
+            # The aggregator's two sources: the verdicts and its fingerprint repartition.
+            and s["aggregator lag topics"] == {"claims.checks", AGGREGATOR_BY_FINGERPRINT.name}
             and s["aggregator tables"].get((("table", "claim-state"),), 0) >= 40
         )
 
