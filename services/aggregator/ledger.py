@@ -35,6 +35,12 @@ from claimscrub.core.edits import Edit
 
 Entry = dict[str, Any]
 
+#: ClaimIds remembered per fingerprint besides the owner. Normally one or two;
+#: a platform resending everything under new ids must not grow one entry (and
+#: every changelog write of it) without bound. The oldest are forgotten first:
+#: a redelivery of a forgotten one would get a second result.
+MAX_CLAIMS_PER_FINGERPRINT = 256
+
 
 def ledger_key(fingerprint: str, claim_id: str) -> str:
     return fingerprint if fingerprint else f"claim:{claim_id}"
@@ -96,6 +102,13 @@ def decide(
     edits = duplicate_edits(owner, claim_id) if fingerprinted else []
     published = dict(current.get("published", {}))
     published[claim_id] = {**published.get(claim_id, {}), version: [now_ms, trust.incarnation]}
+    if len(published) > MAX_CLAIMS_PER_FINGERPRINT + 1:
+        others = sorted(
+            (cid for cid in published if cid != owner),
+            key=lambda cid: max(int(m[0]) for m in published[cid].values()),
+        )
+        for cid in others[: len(published) - MAX_CLAIMS_PER_FINGERPRINT - 1]:
+            del published[cid]
     return Decision(edits, {**current, "p": partition, "owner": owner, "published": published})
 
 
