@@ -212,27 +212,26 @@ def install_aggregator(app: faust.App, settings: Settings, agg: AggregatorSettin
 
     # --- publish: claims-by-fingerprint -> ledger -> claims.scrubbed -------------
 
-    async def ensure_trust() -> None:
-        if agg_state.readback_done_for == agg_state.assignment:
-            return
-        target = agg_state.assignment
-        partitions = _owned(app, AGGREGATOR_BY_FINGERPRINT.name)
-        while True:
-            try:
-                rb = await asyncio.to_thread(
+    async def read_back_once(target: int, partitions: set[int], timeout_s: float) -> bool:
+        try:
+            rb = await asyncio.wait_for(
+                asyncio.to_thread(
                     read_back,
                     settings.kafka_bootstrap,
                     app.conf.id,
                     AGGREGATOR_BY_FINGERPRINT.name,
                     partitions,
                     CLAIMS_SCRUBBED.name,
-                )
-                break
-            except Exception as exc:  # the broker may be restarting: try again
-                log.warning("readback_failed", error=type(exc).__name__)
-                await asyncio.sleep(2.0)
-        agg_state.trust = ledger_rules.Trust(incarnation, rb.trusted_before_ms, rb.published)
-        agg_state.readback_done_for = target
+                    timeout_s=timeout_s,
+                ),
+                timeout_s + 5,
+            )
+        except Exception as exc:  # the broker may be restarting: the caller retries
+            log.warning("readback_failed", error=type(exc).__name__)
+            return False
+        if target == agg_state.assignment:
+            agg_state.trust = ledger_rules.Trust(incarnation, rb.trusted_before_ms, rb.published)
+            agg_state.readback_done_for = target
         am.readbacks.inc(rb.records_read)
         log.info(
             "readback_done",
@@ -240,6 +239,17 @@ def install_aggregator(app: faust.App, settings: Settings, agg: AggregatorSettin
             records=rb.records_read,
             published=len(rb.published),
         )
+        return True
+
+    async def ensure_trust() -> None:
+        # Normally done while the partitions are assigned (on_assigned); this
+        # catches an assignment whose read-back failed. Until it succeeds the
+        # agent publishes nothing: it cannot tell what was published.
+        while agg_state.readback_done_for != agg_state.assignment:
+            target = agg_state.assignment
+            partitions = _owned(app, AGGREGATOR_BY_FINGERPRINT.name)
+            if not await read_back_once(target, partitions, 60.0):
+                await asyncio.sleep(2.0)
 
     async def publish(stream: Any) -> None:
         async for event in stream.events():
@@ -266,7 +276,7 @@ def install_aggregator(app: faust.App, settings: Settings, agg: AggregatorSettin
                 trust=agg_state.trust,
             )
             if decision.edits is None:
-                am.republish_skipped.inc()
+                am.republish_skipped.labels(decision.skipped_by).inc()
                 continue
             value = event.value or b""
             if decision.edits:
@@ -313,6 +323,11 @@ def install_aggregator(app: faust.App, settings: Settings, agg: AggregatorSettin
         for p in set(agg_state.clock_start_ms) - checks:
             del agg_state.clock_start_ms[p]
         agg_state.assignment += 1
+        # Read back before the agents resume, so the publish agent never holds
+        # an event (and its partition's progress) while this runs.
+        publishing = {tp.partition for tp in assigned if tp.topic == AGGREGATOR_BY_FINGERPRINT.name}
+        # Bounded: a rebalance callback must not hang on a broker that is away.
+        await read_back_once(agg_state.assignment, publishing, 15.0)
 
     app.on_partitions_assigned.connect(on_assigned)  # type: ignore[arg-type]
     app.agent(checks_topic, name="aggregator.collect")(collect_checks)

@@ -35,6 +35,12 @@ from claimscrub.core.edits import Edit
 
 Entry = dict[str, Any]
 
+#: ClaimIds remembered per fingerprint besides the owner. Normally one or two;
+#: a platform resending everything under new ids must not grow one entry (and
+#: every changelog write of it) without bound. The oldest are forgotten first:
+#: a redelivery of a forgotten one would get a second result.
+MAX_CLAIMS_PER_FINGERPRINT = 256
+
 
 def ledger_key(fingerprint: str, claim_id: str) -> str:
     return fingerprint if fingerprint else f"claim:{claim_id}"
@@ -51,16 +57,21 @@ class Trust:
     recovered: Collection[tuple[str, str]] = field(default_factory=frozenset)
 
 
-def was_published(entry: Entry | None, claim_id: str, version: str, trust: Trust) -> bool:
+def published_by(entry: Entry | None, claim_id: str, version: str, trust: Trust) -> str | None:
+    """Why this version counts as published: ``"mark"`` (a trusted mark),
+    ``"readback"`` (on claims.scrubbed, whatever the marks say), or None."""
+    mark = (entry or {}).get("published", {}).get(claim_id, {}).get(version)
+    if mark is not None:
+        at_ms, incarnation = int(mark[0]), str(mark[1])
+        if incarnation == trust.incarnation or at_ms < trust.trusted_before_ms:
+            return "mark"
     if (claim_id, version) in trust.recovered:
-        return True
-    if not entry:
-        return False
-    mark = entry.get("published", {}).get(claim_id, {}).get(version)
-    if mark is None:
-        return False
-    at_ms, incarnation = int(mark[0]), str(mark[1])
-    return incarnation == trust.incarnation or at_ms < trust.trusted_before_ms
+        return "readback"
+    return None
+
+
+def was_published(entry: Entry | None, claim_id: str, version: str, trust: Trust) -> bool:
+    return published_by(entry, claim_id, version, trust) is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +79,8 @@ class Decision:
     #: None: already published, nothing to send and nothing to write.
     edits: list[Edit] | None
     entry: Entry
+    #: When already published: "mark" or "readback" (see :func:`published_by`).
+    skipped_by: str = ""
 
 
 def decide(
@@ -82,12 +95,20 @@ def decide(
 ) -> Decision:
     """Publish this version (with which extra edits), or skip it as already published."""
     current: Entry = entry or {"p": partition, "owner": "", "firstMs": now_ms, "published": {}}
-    if was_published(current, claim_id, version, trust):
-        return Decision(None, current)
+    by = published_by(current, claim_id, version, trust)
+    if by is not None:
+        return Decision(None, current, by)
     owner = current.get("owner") or claim_id
     edits = duplicate_edits(owner, claim_id) if fingerprinted else []
     published = dict(current.get("published", {}))
     published[claim_id] = {**published.get(claim_id, {}), version: [now_ms, trust.incarnation]}
+    if len(published) > MAX_CLAIMS_PER_FINGERPRINT + 1:
+        others = sorted(
+            (cid for cid in published if cid != owner),
+            key=lambda cid: max(int(m[0]) for m in published[cid].values()),
+        )
+        for cid in others[: len(published) - MAX_CLAIMS_PER_FINGERPRINT - 1]:
+            del published[cid]
     return Decision(edits, {**current, "p": partition, "owner": owner, "published": published})
 
 

@@ -25,7 +25,9 @@ class AggregatorMetrics:
         )
         self.republish_skipped = Counter(
             "claimscrub_republish_skipped_total",
-            "Completed claim versions not published again because they already were",
+            "Completed claim versions not published again because they already were, by "
+            "what said so: a trusted mark, or the read-back of claims.scrubbed",
+            ["by"],
             registry=r,
         )
         self.readbacks = Counter(

@@ -16,6 +16,7 @@ from typing import Any
 
 import faust
 
+from claimscrub.runtime import faust_fixes
 from claimscrub.runtime.settings import Settings
 from claimscrub.runtime.topics import TopicSpec
 
@@ -23,6 +24,8 @@ Headers = Mapping[str, bytes] | Iterable[tuple[str, bytes]] | None
 
 
 def make_app(settings: Settings, *, app_id: str | None = None, **overrides: Any) -> faust.App:
+    # Faust 0.15's consumer can lose events in a rebalance (runtime/faust_fixes.py).
+    faust_fixes.apply()
     # Faust creates only the last level of its data directory.
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     options: dict[str, Any] = {

@@ -236,3 +236,39 @@ def test_marks_expire_after_the_retention() -> None:
     pruned = prune(b.entry, now_ms=11_000, retention_ms=8_000)
     assert pruned is not None and list(pruned["published"]) == ["CLM-2"]
     assert prune(b.entry, now_ms=13_000, retention_ms=8_000) is None
+
+
+def test_a_skip_says_whether_a_mark_or_the_read_back_proved_publication() -> None:
+    old = decide(
+        None, "CLM-1", "v1", fingerprinted=True, now_ms=10_000, partition=1, trust=Trust("old")
+    )
+    by_mark = decide(
+        old.entry, "CLM-1", "v1", fingerprinted=True, now_ms=1, partition=1, trust=Trust(ME, 11_000)
+    )
+    assert (by_mark.edits, by_mark.skipped_by) == (None, "mark")
+    on_topic = Trust(ME, 9_000, frozenset({("CLM-2", "v1")}))
+    by_readback = decide(
+        old.entry, "CLM-2", "v1", fingerprinted=True, now_ms=1, partition=1, trust=on_topic
+    )
+    assert (by_readback.edits, by_readback.skipped_by) == (None, "readback")
+
+
+def test_one_fingerprint_remembers_a_bounded_number_of_claims() -> None:
+    from claimscrub.aggregator.ledger import MAX_CLAIMS_PER_FINGERPRINT
+
+    entry = decide(
+        None, "OWNER", "v", fingerprinted=True, now_ms=0, partition=0, trust=Trust(ME)
+    ).entry
+    for i in range(MAX_CLAIMS_PER_FINGERPRINT + 10):
+        entry = decide(
+            entry, f"DUP-{i}", "v", fingerprinted=True, now_ms=i + 1, partition=0, trust=Trust(ME)
+        ).entry
+    assert len(entry["published"]) == MAX_CLAIMS_PER_FINGERPRINT + 1
+    assert "OWNER" in entry["published"] and "DUP-0" not in entry["published"]
+    assert entry["owner"] == "OWNER"
+
+
+def test_the_step_benchmark_runs() -> None:
+    from claimscrub.aggregator.bench_steps import run
+
+    assert run(30) > 0
