@@ -24,6 +24,7 @@ from typing import Any
 from claimscrub.bench import procstat
 from claimscrub.bench.claims import make_claims
 from claimscrub.bench.load import LoadRun, Record, drive, percentile
+from claimscrub.bench.profile import Profiler
 from claimscrub.core.codec import CONTENT_TYPE, encode_claim_json
 from claimscrub.runtime.pipeline import PIPELINE
 from claimscrub.runtime.testing import REPO_ROOT, LocalKafka, ServiceProcess, free_port
@@ -124,7 +125,9 @@ def _warm_up(kafka: LocalKafka, label: str, prefix: str) -> None:
     _say(f"warning: {label}: the services did not answer every claim within 120 s")
 
 
-def pipeline_and_passthrough(sustained: int, latency_s: float, rate: float) -> dict[str, Any]:
+def pipeline_and_passthrough(
+    sustained: int, latency_s: float, rate: float, profile_dir: Path | None = None
+) -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix="claimscrub-bench-"))
     port = int(os.environ.get("CLAIMSCRUB_BENCH_KAFKA_PORT", "47092"))
     kafka = LocalKafka(port=port, run_dir=REPO_ROOT / ".run" / f"bench-kafka-{port}")
@@ -151,7 +154,15 @@ def pipeline_and_passthrough(sustained: int, latency_s: float, rate: float) -> d
         try:
             _warm_up(kafka, "pipeline warm-up", "WU")
             cpu0 = {p.name: procstat.cpu_seconds(p.proc.pid) for p in procs if p.proc}
+            profiler = Profiler(profile_dir) if profile_dir is not None else None
+            if profiler is not None:
+                for p in procs:
+                    if p.proc:
+                        profiler.start(p.name, p.proc.pid)
             run = _phase(kafka, "pipeline sustained", _records(sustained, "PS"), None)
+            if profiler is not None:
+                for top in profiler.stop():
+                    _say(f"profile: {top}")
             figures["pipeline_claims_per_s"] = run.throughput()
             figures["per_service"] = {
                 p.name: {
@@ -208,11 +219,19 @@ def main(argv: list[str] | None = None) -> int:
         help="a smaller run that finishes in about two minutes (QUICK=1)",
     )
     parser.add_argument("--rate", type=float, default=300.0, help="offered rate for latency")
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        default=Path(os.environ["PROFILE"]) if os.environ.get("PROFILE") else None,
+        metavar="DIR",
+        help="sample every service with py-spy during the sustained phase and write "
+        "DIR/<service>.raw (collapsed stacks) and DIR/<service>.top.txt (PROFILE=DIR)",
+    )
     args = parser.parse_args(argv)
     n_in, sustained, latency_s = (2_000, 5_000, 10.0) if args.quick else (10_000, 50_000, 30.0)
 
     figures: dict[str, Any] = in_process(n_in)
-    figures.update(pipeline_and_passthrough(sustained, latency_s, args.rate))
+    figures.update(pipeline_and_passthrough(sustained, latency_s, args.rate, args.profile))
     ratio_in = figures["inprocess_claims_per_s"] / figures["decode_claims_per_s"]
     ratio_pipe = figures["pipeline_claims_per_s"] / max(1e-9, figures["passthrough_claims_per_s"])
     rows = [
