@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from typing import Any
 
 import faust
@@ -18,15 +19,26 @@ from google.protobuf.message import DecodeError
 from claimscrub.core.claim import claim_id_of
 from claimscrub.core.codec import CONTENT_TYPE, JSON, PROTOBUF, claim_to_dict
 from claimscrub.redaction.deidentify import Deidentifier
-from claimscrub.redaction.join import Step, on_claim, on_result
+from claimscrub.redaction.join import State, Step, on_claim, on_result
 from claimscrub.redaction.metrics import redaction_metrics
 from claimscrub.runtime import logs
+from claimscrub.runtime.batch_table import InRecord, PartitionState, attach_batch_table
+from claimscrub.runtime.check_agent import Outgoing
 from claimscrub.runtime.settings import Settings
-from claimscrub.runtime.streams import header, raw_topic
-from claimscrub.runtime.topics import CLAIMS_DEIDENTIFIED, CLAIMS_SCRUBBED, CLAIMS_SUBMITTED
+from claimscrub.runtime.streams import header, make_app, raw_topic
+from claimscrub.runtime.topics import (
+    CLAIMS_DEIDENTIFIED,
+    CLAIMS_SCRUBBED,
+    CLAIMS_SUBMITTED,
+    REDACTION_JOIN_CHANGELOG,
+)
 from claimscrub.v1 import claim_pb2, results_pb2
 
 log = logs.get_logger(__name__)
+
+JOIN_TABLE = "deidentify-join"
+# A token's join state, from the Faust table or the batched agent's partition.
+Lookup = Callable[[bytes], State | None]
 
 
 class Undecodable(ValueError):
@@ -54,7 +66,98 @@ def decode_claim_dict(value: bytes | None, content_type: bytes | None) -> Any:
     return claim_to_dict(msg)
 
 
+class RedactionJoin:
+    """One event of claims.submitted or claims.scrubbed -> the join's next step.
+
+    Shared by the Faust agent and the batched transport (runtime.batch_table),
+    so both de-identify and join alike; ``lookup`` reads the join state of a
+    token from whichever store the transport keeps.
+    """
+
+    def __init__(self, settings: Settings, deid: Deidentifier) -> None:
+        self._settings = settings
+        self._deid = deid
+        self._m = redaction_metrics()
+
+    def _claim(
+        self, key: bytes, value: bytes | None, content_type: bytes | None, lookup: Lookup
+    ) -> tuple[bytes, Step] | None:
+        m = self._m
+        try:
+            data = decode_claim_dict(value, content_type)
+        except Undecodable as exc:
+            m.skipped.labels("claims.submitted", str(exc)).inc()
+            return None
+        fallback = key.decode("utf-8", "replace")
+        claim_id = claim_id_of(data) or fallback
+        token = self._deid.claim_token(claim_id).encode()
+        started = time.perf_counter()
+        record = self._deid.deidentify(data, fallback_id=fallback)
+        m.duration.labels("claim").observe(time.perf_counter() - started)
+        return token, on_claim(lookup(token), record)
+
+    def _result(self, key: bytes, value: bytes | None, lookup: Lookup) -> tuple[bytes, Step] | None:
+        result = results_pb2.ScrubResult()
+        try:
+            result.ParseFromString(value or b"")
+        except DecodeError:
+            self._m.skipped.labels("claims.scrubbed", "invalid ScrubResult").inc()
+            return None
+        claim_id = result.claim_id or key.decode("utf-8", "replace")
+        if not claim_id:
+            self._m.skipped.labels("claims.scrubbed", "no claim id").inc()
+            return None
+        token = self._deid.claim_token(claim_id)
+        step = on_result(lookup(token.encode()), self._deid.deidentify_result(result, token))
+        return token.encode(), step
+
+    def step(
+        self,
+        topic: str,
+        key: bytes,
+        value: bytes | None,
+        content_type: bytes | None,
+        lookup: Lookup,
+    ) -> tuple[bytes, Step, Outgoing | None] | None:
+        """The token, the join step and the record to publish (if now complete);
+        None when the event is skipped (counted by kind)."""
+        if topic == CLAIMS_SUBMITTED.name:
+            self._m.shared.claims_consumed.labels(self._settings.service).inc()
+            done = self._claim(key, value, content_type, lookup)
+        else:
+            done = self._result(key, value, lookup)
+        if done is None:
+            return None
+        token, step = done
+        if step.duplicate:
+            self._m.duplicates.labels(topic).inc()
+            return token, step, None
+        out = None
+        if step.record is not None:
+            out = Outgoing(
+                CLAIMS_DEIDENTIFIED.name,
+                token,
+                step.record.SerializeToString(),
+                [(CONTENT_TYPE, PROTOBUF)],
+            )
+            self._m.published.inc()
+        return token, step, out
+
+    async def handle(self, rec: InRecord, table: PartitionState) -> list[Outgoing]:
+        """The batched transport's handler (runtime.batch_table)."""
+        done = self.step(
+            rec.topic, rec.key, rec.value, header(rec.headers, CONTENT_TYPE), table.get
+        )
+        if done is None:
+            return []
+        token, step, out = done
+        if not step.duplicate:
+            table[token] = step.state
+        return [out] if out is not None else []
+
+
 def install_redaction_agent(app: faust.App, settings: Settings, deid: Deidentifier) -> Any:
+    """The Faust transport (CLAIMSCRUB_TRANSPORT=faust): one event at a time."""
     source = app.topic(
         CLAIMS_SUBMITTED.name,
         CLAIMS_SCRUBBED.name,
@@ -65,63 +168,49 @@ def install_redaction_agent(app: faust.App, settings: Settings, deid: Deidentifi
     )
     deidentified = raw_topic(app, CLAIMS_DEIDENTIFIED)
     table = app.Table(
-        "deidentify-join",
+        JOIN_TABLE,
         default=None,
         partitions=settings.topic_partitions,
         key_type=bytes,
     )
-    m = redaction_metrics()
-
-    def claim_step(key: bytes, value: bytes | None, headers: Any) -> tuple[str, Step] | None:
-        try:
-            data = decode_claim_dict(value, header(headers, CONTENT_TYPE))
-        except Undecodable as exc:
-            m.skipped.labels("claims.submitted", str(exc)).inc()
-            return None
-        fallback = key.decode("utf-8", "replace")
-        claim_id = claim_id_of(data) or fallback
-        token = deid.claim_token(claim_id)
-        started = time.perf_counter()
-        record = deid.deidentify(data, fallback_id=fallback)
-        m.duration.labels("claim").observe(time.perf_counter() - started)
-        return token, on_claim(table.get(token.encode()), record)
-
-    def result_step(key: bytes, value: bytes | None) -> tuple[str, Step] | None:
-        result = results_pb2.ScrubResult()
-        try:
-            result.ParseFromString(value or b"")
-        except DecodeError:
-            m.skipped.labels("claims.scrubbed", "invalid ScrubResult").inc()
-            return None
-        claim_id = result.claim_id or key.decode("utf-8", "replace")
-        if not claim_id:
-            m.skipped.labels("claims.scrubbed", "no claim id").inc()
-            return None
-        token = deid.claim_token(claim_id)
-        return token, on_result(table.get(token.encode()), deid.deidentify_result(result, token))
+    join = RedactionJoin(settings, deid)
 
     async def deidentify(stream: Any) -> None:
         async for event in stream.events():
-            topic = event.message.topic
-            key: bytes = event.key or b""
-            if topic == CLAIMS_SUBMITTED.name:
-                m.shared.claims_consumed.labels(settings.service).inc()
-                done = claim_step(key, event.value, event.headers)
-            else:
-                done = result_step(key, event.value)
+            done = join.step(
+                event.message.topic,
+                event.key or b"",
+                event.value,
+                header(event.headers, CONTENT_TYPE),
+                table.get,
+            )
             if done is None:
                 continue
-            token, step = done
+            token, step, out = done
             if step.duplicate:
-                m.duplicates.labels(topic).inc()
                 continue
-            if step.record is not None:
-                await deidentified.send(
-                    key=token.encode(),
-                    value=step.record.SerializeToString(),
-                    headers=[(CONTENT_TYPE, PROTOBUF)],
-                )
-                m.published.inc()
-            table[token.encode()] = step.state
+            if out is not None:
+                await deidentified.send(key=out.key, value=out.value, headers=out.headers)
+            table[token] = step.state
 
     return app.agent(source, name="redaction.deidentify")(deidentify)
+
+
+def redaction_app(settings: Settings, deid: Deidentifier) -> faust.App:
+    """The service's app on the configured transport (CLAIMSCRUB_TRANSPORT)."""
+    if settings.transport == "faust":
+        app = make_app(settings)
+        install_redaction_agent(app, settings, deid)
+        return app
+    # The batched agent keeps the service's group and the Faust table's
+    # changelog; the Faust app itself (worker, gRPC, metrics) takes another id.
+    app = make_app(settings, app_id=f"claimscrub-{settings.service}-runtime")
+    attach_batch_table(
+        app,
+        settings,
+        group_id=f"claimscrub-{settings.service}",
+        topics=[CLAIMS_SUBMITTED.name, CLAIMS_SCRUBBED.name],
+        changelog=REDACTION_JOIN_CHANGELOG.name,
+        handler=RedactionJoin(settings, deid).handle,
+    )
+    return app

@@ -12,14 +12,13 @@ from __future__ import annotations
 import sys
 from collections.abc import Mapping
 
-from claimscrub.redaction.agent import install_redaction_agent
+from claimscrub.redaction.agent import redaction_app
 from claimscrub.redaction.config import DEV_KEY_WARNING, ConfigError, RedactionConfig
 from claimscrub.redaction.deidentify import Deidentifier
 from claimscrub.redaction.metrics import redaction_metrics
 from claimscrub.redaction.servicer import registrar
 from claimscrub.runtime import service
 from claimscrub.runtime.logs import get_logger
-from claimscrub.runtime.streams import make_app
 
 GRPC_PORT = 50054
 METRICS_PORT = 9104
@@ -49,8 +48,7 @@ def main() -> None:
             findings.labels(type_).inc(n)
 
     deid = Deidentifier(config, on_redacted=count)
-    app = make_app(settings)
-    install_redaction_agent(app, settings, deid)
+    app = redaction_app(settings, deid)
     service.run(settings, app, registrar(deid))
 
 

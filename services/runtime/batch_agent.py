@@ -43,6 +43,24 @@ log = logs.get_logger(__name__)
 LAG_SAMPLE_INTERVAL_S = 5.0
 
 
+async def sample_lag(consumer: Any) -> None:
+    """One sample of committed and end offsets of a consumer's partitions (metrics)."""
+    tps = sorted(consumer.assignment(), key=lambda tp: (tp.topic, tp.partition))
+    if not tps:
+        return
+    try:
+        ends = await consumer.end_offsets(tps)
+    except KafkaError:
+        return
+    rows = []
+    for tp in tps:
+        committed = await consumer.committed(tp)
+        if committed is None:
+            committed = await consumer.position(tp)
+        rows.append((tp.topic, tp.partition, int(ends[tp]), int(committed)))
+    service_metrics().observe_partitions(rows, dict(collections.Counter(tp.topic for tp in tps)))
+
+
 def _content_type(headers: Any) -> bytes | None:
     for name, value in headers or ():
         if name.lower() == CONTENT_TYPE:
@@ -116,7 +134,7 @@ class BatchCheckAgent(Service):
                 await self._process(batches)
             if loop.time() - sampled >= LAG_SAMPLE_INTERVAL_S:
                 sampled = loop.time()
-                await self._sample_lag()
+                await sample_lag(self._consumer)
 
     async def _process(self, batches: dict[Any, list[Any]]) -> None:
         today = dt.date.today()
@@ -148,25 +166,6 @@ class BatchCheckAgent(Service):
             # A rebalance took the partitions away mid-batch: their new owner
             # re-reads them, and the aggregator ignores the repeated verdicts.
             log.warning("batch_commit_failed_after_rebalance")
-
-    async def _sample_lag(self) -> None:
-        consumer = self._consumer
-        tps = sorted(consumer.assignment(), key=lambda tp: (tp.topic, tp.partition))
-        if not tps:
-            return
-        try:
-            ends = await consumer.end_offsets(tps)
-        except KafkaError:
-            return
-        rows = []
-        for tp in tps:
-            committed = await consumer.committed(tp)
-            if committed is None:
-                committed = await consumer.position(tp)
-            rows.append((tp.topic, tp.partition, int(ends[tp]), int(committed)))
-        service_metrics().observe_partitions(
-            rows, dict(collections.Counter(tp.topic for tp in tps))
-        )
 
     async def on_stop(self) -> None:
         """Finish the batch in hand, commit it, then close the clients."""

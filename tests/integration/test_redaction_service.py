@@ -241,3 +241,45 @@ def test_redaction_says_it_runs_on_the_dev_key_without_printing_it(
     ]
     assert any(line.get("event") == "hmac_dev_key_in_use" for line in lines)
     assert DEV_KEY.decode() not in services["redaction"].log_path.read_text()
+
+
+def test_join_state_survives_a_kill_9_of_the_redaction_service(
+    kafka: LocalKafka, services: dict[str, ServiceProcess]
+) -> None:
+    """Half a join (the result, with no claim yet) is on the changelog when the
+    service dies; the restarted service reads it back and completes the
+    record when the claim arrives, with the result it held."""
+    from claimscrub.core.codec import encode_scrub_result
+    from claimscrub.core.edits import edit
+    from claimscrub.core.results import ScrubResult, Status
+    from claimscrub.runtime.topics import REDACTION_JOIN_CHANGELOG
+
+    claim = _examples("RESTORE")[0]
+    claim_id = claim["claimId"]
+    token = DEID.claim_token(claim_id)
+    # A result the pipeline would never give this claim, so the record shows
+    # which result the join completed with: the one held across the restart.
+    held = ScrubResult(
+        claim_id,
+        Status.HOLD,
+        ("UNITS",),
+        (edit("MUE_EXCEEDED", 1, "97110 billed 9 units; MUE 8"),),
+    )
+    produce(
+        kafka.bootstrap,
+        CLAIMS_SCRUBBED.name,
+        [(claim_id.encode(), encode_scrub_result(held), [])],
+    )
+    deadline = time.monotonic() + 60
+    while not any(
+        r.key == token.encode()
+        for r in consume_all(kafka.bootstrap, REDACTION_JOIN_CHANGELOG.name, until=1, settle_s=1)
+    ):
+        assert time.monotonic() < deadline, "the half join never reached the changelog"
+    redaction = services["redaction"]
+    redaction.kill()
+    redaction.start()
+    produce(kafka.bootstrap, CLAIMS_SUBMITTED.name, _records([claim]))
+    records = _deidentified(kafka, {token})
+    assert len(records.get(token, [])) == 1, "the claim got no (or two) de-identified records"
+    assert [e.code for e in records[token][0].result.edits] == ["MUE_EXCEEDED"]

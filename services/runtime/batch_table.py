@@ -1,0 +1,298 @@
+"""Batched keyed state on aiokafka: the stateful counterpart of :mod:`batch_agent`.
+
+A Faust table pays the framework's per-event path for every input event and
+one changelog message per write (docs/performance.md). This agent reads a
+batch with one ``getmany``, runs a pure handler per record against the state
+of the record's partition, then sends the outputs and **one changelog write
+per key changed in the batch**, waits for every acknowledgement, and only
+then commits the batch's offsets. At-least-once, like the Faust path: a crash
+between the sends and the commit replays the batch against state that may
+already hold its writes, so handlers must treat a repeated event as a
+repeat (the redaction join does: it remembers what it published).
+
+State is partitioned like the input: a record on partition ``p`` of any input
+topic reads and writes the state of partition ``p``, and the changelog
+(compacted, one partition per input partition) keeps it. Several input topics
+are co-partitioned (same key, same partition count), and the range assignor
+gives a consumer the same partition numbers of each, so the two sides of a
+join meet in one instance. On assignment the state of newly owned partitions
+is read back from the changelog before any record of theirs is handled; the
+changelog format is a Faust table's (raw key, JSON value, null = deleted), so
+a service can switch transports without losing its state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener
+from aiokafka.coordinator.assignors.range import RangePartitionAssignor
+from aiokafka.errors import CommitFailedError
+from aiokafka.structs import TopicPartition
+from mode import Service
+
+from claimscrub.runtime import logs
+from claimscrub.runtime.batch_agent import LAG_SAMPLE_INTERVAL_S, sample_lag
+from claimscrub.runtime.check_agent import Outgoing
+from claimscrub.runtime.kafka_config import kafka_client_kwargs
+from claimscrub.runtime.settings import Settings
+
+log = logs.get_logger(__name__)
+
+_DELETED = object()
+
+
+@dataclass(frozen=True, slots=True)
+class InRecord:
+    """One input record, whichever topic it came from."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes
+    value: bytes | None
+    headers: tuple[tuple[str, bytes], ...]
+    timestamp_ms: int
+    today: dt.date
+
+
+@dataclass(slots=True)
+class PartitionState:
+    """The state of one partition: a dict whose writes are remembered until
+    the batch's changelog goes out."""
+
+    partition: int
+    data: dict[bytes, Any] = field(default_factory=dict)
+    dirty: dict[bytes, Any] = field(default_factory=dict)
+
+    def get(self, key: bytes, default: Any = None) -> Any:
+        return self.data.get(key, default)
+
+    def __setitem__(self, key: bytes, value: Any) -> None:
+        self.data[key] = value
+        self.dirty[key] = value
+
+    def __delitem__(self, key: bytes) -> None:
+        self.data.pop(key, None)
+        self.dirty[key] = _DELETED
+
+    def apply_changelog(self, key: bytes, value: bytes | None) -> None:
+        if value is None:
+            self.data.pop(key, None)
+        else:
+            self.data[key] = json.loads(value)
+
+
+# (record, its partition's state) -> what to send; pure apart from the state
+# (a coroutine, so a handler may await a lookup, e.g. necessity's roles).
+Handler = Callable[[InRecord, PartitionState], Awaitable[Iterable[Outgoing]]]
+
+
+class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, agent: BatchTableAgent) -> None:
+        self._agent = agent
+
+    async def on_partitions_revoked(self, revoked: Any) -> None:
+        # Wait for the batch in hand: its sends and commit finish under the
+        # old assignment, so the next owner starts after them.
+        async with self._agent.lock:
+            pass
+
+    async def on_partitions_assigned(self, assigned: Any) -> None:
+        await self._agent.assigned({tp.partition for tp in assigned})
+
+
+class BatchTableAgent(Service):
+    """One consumer over co-partitioned inputs, per-partition state, a loop of batches."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        group_id: str,
+        topics: list[str],
+        changelog: str,
+        handler: Handler,
+        max_records: int = 500,
+        ready: Callable[[], Awaitable[object]] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self._settings = settings
+        self.group_id = group_id
+        self._topics = topics
+        self._changelog = changelog
+        self._handler = handler
+        self._max_records = max_records
+        self._ready = ready
+        self.lock = asyncio.Lock()
+        self.tables: dict[int, PartitionState] = {}
+        self._consumer: Any = None
+        self._producer: Any = None
+        self._loop_task: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
+
+    async def on_start(self) -> None:
+        bootstrap, security = self._settings.kafka_bootstrap, self._settings.kafka
+        self._producer = AIOKafkaProducer(
+            **kafka_client_kwargs(
+                bootstrap, security, acks="all", linger_ms=5, client_id=self._settings.instance
+            )
+        )
+        self._consumer = AIOKafkaConsumer(
+            **kafka_client_kwargs(bootstrap, security),
+            group_id=self.group_id,
+            client_id=self._settings.instance,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_poll_records=self._max_records,
+            # Co-partitioned inputs: the same partition numbers of every topic.
+            partition_assignment_strategy=(RangePartitionAssignor,),
+        )
+        self._consumer.subscribe(self._topics, listener=_Rebalance(self))
+        await self._producer.start()
+        await self._consumer.start()
+        self._loop_task = asyncio.create_task(self._run())
+        log.info("batch_table_started", group=self.group_id, changelog=self._changelog)
+
+    async def assigned(self, partitions: set[int]) -> None:
+        """Keep the state of partitions still owned; read back the newly owned."""
+        async with self.lock:
+            for p in set(self.tables) - partitions:
+                del self.tables[p]
+            new = sorted(partitions - set(self.tables))
+            if new:
+                restored = await self._restore(new)
+                self.tables.update(restored)
+                log.info(
+                    "state_restored",
+                    changelog=self._changelog,
+                    partitions=new,
+                    keys=sum(len(t.data) for t in restored.values()),
+                )
+
+    async def _restore(self, partitions: list[int]) -> dict[int, PartitionState]:
+        tables = {p: PartitionState(p) for p in partitions}
+        bootstrap, security = self._settings.kafka_bootstrap, self._settings.kafka
+        reader = AIOKafkaConsumer(
+            **kafka_client_kwargs(bootstrap, security),
+            group_id=None,
+            enable_auto_commit=False,
+            client_id=f"{self._settings.instance}-restore",
+        )
+        await reader.start()
+        try:
+            tps = [TopicPartition(self._changelog, p) for p in partitions]
+            reader.assign(tps)
+            await reader.seek_to_beginning(*tps)
+            ends = await reader.end_offsets(tps)
+            remaining = {tp for tp in tps if ends[tp] > 0}
+            while remaining:
+                batches = await reader.getmany(*remaining, timeout_ms=1000, max_records=5000)
+                for tp, records in batches.items():
+                    for rec in records:
+                        tables[tp.partition].apply_changelog(rec.key or b"", rec.value)
+                for tp in list(remaining):
+                    if await reader.position(tp) >= ends[tp]:
+                        remaining.discard(tp)
+        finally:
+            await reader.stop()
+        return tables
+
+    async def _run(self) -> None:
+        try:
+            if self._ready is not None:
+                await self._ready()
+            loop = asyncio.get_running_loop()
+            sampled = 0.0
+            while not self._stopping.is_set():
+                batches = await self._consumer.getmany(
+                    timeout_ms=200, max_records=self._max_records
+                )
+                if batches:
+                    async with self.lock:
+                        await self._process(batches)
+                if loop.time() - sampled >= LAG_SAMPLE_INTERVAL_S:
+                    sampled = loop.time()
+                    await sample_lag(self._consumer)
+        except Exception as exc:
+            # Health must not say SERVING over a dead loop.
+            await self.crash(exc)
+
+    async def _process(self, batches: dict[Any, list[Any]]) -> None:
+        today = dt.date.today()
+        pending = []
+        touched: list[PartitionState] = []
+        for tp, records in batches.items():
+            table = self.tables.get(tp.partition)
+            if table is None:
+                # Assigned without state (cannot happen after on_partitions_assigned;
+                # kept as a guard): start empty rather than drop the records.
+                table = self.tables[tp.partition] = PartitionState(tp.partition)
+            touched.append(table)
+            for rec in records:
+                record = InRecord(
+                    topic=rec.topic,
+                    partition=rec.partition,
+                    offset=rec.offset,
+                    key=rec.key or b"",
+                    value=rec.value,
+                    headers=tuple(rec.headers or ()),
+                    timestamp_ms=int(rec.timestamp),
+                    today=today,
+                )
+                for out in await self._handler(record, table):
+                    pending.append(
+                        await self._producer.send(
+                            out.topic, out.value, key=out.key, headers=out.headers or None
+                        )
+                    )
+        for table in touched:
+            for key, value in table.dirty.items():
+                encoded = None if value is _DELETED else json.dumps(value).encode()
+                pending.append(
+                    await self._producer.send(
+                        self._changelog, encoded, key=key, partition=table.partition
+                    )
+                )
+            table.dirty.clear()
+        # Outputs and state acknowledged before the inputs are marked done.
+        await asyncio.gather(*pending)
+        try:
+            await self._consumer.commit()
+        except CommitFailedError:
+            # The partitions moved mid-batch: the new owner replays it, and the
+            # handlers treat repeated events as repeats.
+            log.warning("batch_commit_failed_after_rebalance", group=self.group_id)
+
+    async def on_stop(self) -> None:
+        """Finish the batch in hand, commit it, then close the clients."""
+        self._stopping.set()
+        if self._loop_task is not None:
+            try:
+                await asyncio.wait_for(self._loop_task, self._settings.shutdown_grace_s)
+            except (TimeoutError, asyncio.CancelledError):
+                self._loop_task.cancel()
+            except Exception as exc:
+                log.error("batch_table_failed", error=type(exc).__name__)
+        if self._consumer is not None:
+            await self._consumer.stop()
+        if self._producer is not None:
+            await self._producer.stop()
+        log.info("batch_table_stopped", group=self.group_id)
+
+
+def attach_batch_table(app: Any, settings: Settings, **options: Any) -> None:
+    """Run a :class:`BatchTableAgent` inside ``app``'s worker (start-up, SIGTERM,
+    gRPC and /metrics as for every service)."""
+
+    class _Agent(BatchTableAgent):
+        def __init__(self, **kwargs: Any) -> None:
+            super().__init__(settings, **options, **kwargs)
+
+    app.service(_Agent)
