@@ -43,8 +43,9 @@ log = logs.get_logger(__name__)
 LAG_SAMPLE_INTERVAL_S = 5.0
 
 
-async def sample_lag(consumer: Any) -> None:
-    """One sample of committed and end offsets of a consumer's partitions (metrics)."""
+async def sample_lag(consumer: Any, source: str) -> None:
+    """One sample of committed and end offsets of a consumer's partitions (metrics);
+    ``source`` tells this consumer's partitions from the other consumers' of the process."""
     tps = sorted(consumer.assignment(), key=lambda tp: (tp.topic, tp.partition))
     if not tps:
         return
@@ -58,7 +59,9 @@ async def sample_lag(consumer: Any) -> None:
         if committed is None:
             committed = await consumer.position(tp)
         rows.append((tp.topic, tp.partition, int(ends[tp]), int(committed)))
-    service_metrics().observe_partitions(rows, dict(collections.Counter(tp.topic for tp in tps)))
+    service_metrics().observe_partitions(
+        rows, dict(collections.Counter(tp.topic for tp in tps)), source=source
+    )
 
 
 def _content_type(headers: Any) -> bytes | None:
@@ -134,7 +137,7 @@ class BatchCheckAgent(Service):
                 await self._process(batches)
             if loop.time() - sampled >= LAG_SAMPLE_INTERVAL_S:
                 sampled = loop.time()
-                await sample_lag(self._consumer)
+                await sample_lag(self._consumer, self.group_id)
 
     async def _process(self, batches: dict[Any, list[Any]]) -> None:
         today = dt.date.today()

@@ -219,7 +219,7 @@ class BatchTableAgent(Service):
                         await self._process(batches)
                 if loop.time() - sampled >= LAG_SAMPLE_INTERVAL_S:
                     sampled = loop.time()
-                    await sample_lag(self._consumer)
+                    await sample_lag(self._consumer, self.group_id)
         except Exception as exc:
             # Health must not say SERVING over a dead loop.
             await self.crash(exc)
