@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Protocol
 
 import faust
 
@@ -35,15 +36,17 @@ from claimscrub.necessity.history import date_shift, record_claim, seal, unseal
 from claimscrub.necessity.reference import NecessityReference
 from claimscrub.necessity.roles import RoleLookup, resolve_role
 from claimscrub.runtime import logs
-from claimscrub.runtime.check_agent import dlq_headers
+from claimscrub.runtime.batch_table import InRecord, PartitionState, attach_batch_table
+from claimscrub.runtime.check_agent import Outgoing, dlq_headers
 from claimscrub.runtime.metrics import service_metrics
 from claimscrub.runtime.settings import Settings
-from claimscrub.runtime.streams import header, raw_topic
+from claimscrub.runtime.streams import Headers, header, make_app, raw_topic
 from claimscrub.runtime.topics import (
     CLAIMS_CHECKS,
     CLAIMS_DLQ,
     CLAIMS_SUBMITTED,
     NECESSITY_BY_BENEFICIARY,
+    NECESSITY_HISTORY_CHANGELOG,
 )
 
 log = logs.get_logger(__name__)
@@ -51,6 +54,14 @@ log = logs.get_logger(__name__)
 CLAIM_KEY_HEADER = "claimscrub-claim-key"
 SUBMITTED_MS_HEADER = "claimscrub-submitted-ms"
 TABLE_NAME = "beneficiary-history"
+
+
+class HistoryStore(Protocol):
+    """Where the sealed histories live: a Faust table or a batched partition state."""
+
+    def get(self, key: bytes, /) -> Any: ...
+
+    def __setitem__(self, key: bytes, value: Any) -> None: ...
 
 
 def token_for(parsed: ParsedClaim, key: bytes) -> str:
@@ -70,6 +81,131 @@ def _failed(claim_id: str, submitted_at_ms: int, producer: str) -> CheckResult:
     )
 
 
+class NecessityFlow:
+    """The two steps of the topology, shared by the Faust agents and the
+    batched transport (runtime.batch_table), so both answer a claim alike."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        check: Check,
+        ref: NecessityReference,
+        hmac_key: bytes,
+        lookup: RoleLookup | None,
+    ) -> None:
+        self._settings = settings
+        self._check = check
+        self._ref = ref
+        self._hmac_key = hmac_key
+        self._lookup = lookup
+        self._m = service_metrics()
+        # Claim version and duplicate fingerprint for the aggregator (core.fingerprint).
+        self._fingerprint_key = key_from_env()
+
+    def _dead_letter(
+        self, key: bytes, value: bytes | None, reason: str, topic: str, partition: int, offset: int
+    ) -> Outgoing:
+        service = self._settings.service
+        return Outgoing(
+            CLAIMS_DLQ.name,
+            key,
+            value or b"",
+            dlq_headers(service, reason, topic, partition, offset),
+        )
+
+    def route(
+        self,
+        key: bytes,
+        value: bytes | None,
+        content_type: bytes | None,
+        *,
+        topic: str,
+        partition: int,
+        offset: int,
+        timestamp_ms: int,
+    ) -> Outgoing:
+        """claims.submitted -> necessity.claims-by-beneficiary (or claims.dlq)."""
+        service = self._settings.service
+        self._m.claims_consumed.labels(service).inc()
+        try:
+            parsed = decode_claim(
+                value, content_type=content_type, key=key.decode("utf-8", "replace")
+            )
+        except UndecodableEvent as exc:
+            reason = str(exc)
+            self._m.dlq.labels(service, reason.split(" (")[0]).inc()
+            log.warning("claim_dead_lettered", reason=reason, partition=partition, offset=offset)
+            return self._dead_letter(key, value, reason, topic, partition, offset)
+        headers = [
+            (CLAIM_KEY_HEADER, key),
+            (SUBMITTED_MS_HEADER, str(timestamp_ms).encode()),
+        ]
+        if content_type is not None:
+            headers.append((CONTENT_TYPE, content_type))
+        return Outgoing(
+            NECESSITY_BY_BENEFICIARY.name,
+            token_for(parsed, self._hmac_key).encode(),
+            value or b"",
+            headers,
+        )
+
+    async def check(
+        self,
+        token: bytes,
+        value: bytes | None,
+        headers: Headers,
+        history: HistoryStore,
+        *,
+        topic: str,
+        partition: int,
+        offset: int,
+    ) -> Outgoing:
+        """necessity.claims-by-beneficiary -> claims.checks, reading and
+        recording the beneficiary's history in ``history``."""
+        service, check = self._settings.service, self._check
+        claim_key = header(headers, CLAIM_KEY_HEADER) or b""
+        submitted_ms = int(header(headers, SUBMITTED_MS_HEADER) or b"0")
+        try:
+            parsed = decode_claim(
+                value,
+                content_type=header(headers, CONTENT_TYPE),
+                key=claim_key.decode("utf-8", "replace"),
+            )
+        except UndecodableEvent as exc:  # the router only forwards what it decoded
+            return self._dead_letter(claim_key, value, str(exc), topic, partition, offset)
+        started = time.perf_counter()
+        ref = self._ref
+        try:
+            rules = None
+            claim = parsed.claim if parsed.ok else None
+            if claim is not None:
+                role = await resolve_role(claim, ref, self._lookup)
+                # No await from here to the write: the read-check-record step is atomic.
+                shift = date_shift(token.decode(), self._hmac_key)
+                past = unseal(history.get(token), shift)
+                rules = bound_rules(ref, past, role)
+            result = check.run(
+                parsed,
+                dt.date.today(),
+                submitted_at_ms=submitted_ms,
+                producer=self._settings.instance,
+                rules=rules,
+            )
+            if claim is not None:
+                history[token] = seal(record_claim(past, claim, ref), shift)
+        except Exception as exc:  # a rule bug must not stop the partition or lose the claim
+            log.error("necessity_check_failed", error=type(exc).__name__)
+            result = _failed(parsed.claim_id, submitted_ms, self._settings.instance)
+        result = stamp(result, parsed, value, self._fingerprint_key)
+        m, check_name = self._m, check.name.value
+        m.check_latency.labels(service, check_name).observe(time.perf_counter() - started)
+        m.checks.labels(service, check_name).inc()
+        for e in result.edits:
+            m.edits.labels(service, e.check.value, e.code, e.severity.value).inc()
+        return Outgoing(CLAIMS_CHECKS.name, result.claim_id.encode(), encode_check_result(result))
+
+
 def install_necessity(
     app: faust.App,
     settings: Settings,
@@ -79,10 +215,13 @@ def install_necessity(
     hmac_key: bytes,
     lookup: RoleLookup | None,
 ) -> Any:
-    """Declare the topics, the table and both agents; returns the table (the servicer reads it)."""
+    """The Faust transport (CLAIMSCRUB_TRANSPORT=faust): declare the topics,
+    the table and both agents; returns the table (the servicer reads it)."""
     submitted = raw_topic(app, CLAIMS_SUBMITTED)
-    checks_topic = raw_topic(app, CLAIMS_CHECKS)
-    dlq = raw_topic(app, CLAIMS_DLQ)
+    topics = {
+        CLAIMS_CHECKS.name: raw_topic(app, CLAIMS_CHECKS),
+        CLAIMS_DLQ.name: raw_topic(app, CLAIMS_DLQ),
+    }
     by_beneficiary = app.topic(
         NECESSITY_BY_BENEFICIARY.name,
         key_type=bytes,
@@ -92,6 +231,7 @@ def install_necessity(
         partitions=settings.topic_partitions,
         internal=True,
     )
+    topics[NECESSITY_BY_BENEFICIARY.name] = by_beneficiary
     table = app.Table(
         TABLE_NAME,
         default=None,
@@ -99,93 +239,117 @@ def install_necessity(
         key_type=bytes,
         # Values: the JSON-able histories of necessity.history (app's JSON serializer).
     )
-    m = service_metrics()
-    service = settings.service
-    check_name = check.name.value
-    # Claim version and duplicate fingerprint for the aggregator (core.fingerprint).
-    fingerprint_key = key_from_env()
+    flow = NecessityFlow(settings, check=check, ref=ref, hmac_key=hmac_key, lookup=lookup)
+
+    async def send(out: Outgoing) -> None:
+        await topics[out.topic].send(key=out.key, value=out.value, headers=out.headers or None)
 
     async def route(stream: Any) -> None:
         async for event in stream.events():
             msg = event.message
-            key: bytes = event.key or b""
-            m.claims_consumed.labels(service).inc()
-            content_type = header(event.headers, CONTENT_TYPE)
-            try:
-                parsed = decode_claim(
-                    event.value, content_type=content_type, key=key.decode("utf-8", "replace")
+            await send(
+                flow.route(
+                    event.key or b"",
+                    event.value,
+                    header(event.headers, CONTENT_TYPE),
+                    topic=msg.topic,
+                    partition=msg.partition,
+                    offset=msg.offset,
+                    timestamp_ms=int((msg.timestamp or time.time()) * 1000),
                 )
-            except UndecodableEvent as exc:
-                reason = str(exc)
-                m.dlq.labels(service, reason.split(" (")[0]).inc()
-                log.warning(
-                    "claim_dead_lettered", reason=reason, partition=msg.partition, offset=msg.offset
-                )
-                await dlq.send(
-                    key=key,
-                    value=event.value or b"",
-                    headers=dlq_headers(service, reason, msg.topic, msg.partition, msg.offset),
-                )
-                continue
-            submitted_ms = int((msg.timestamp or time.time()) * 1000)
-            headers = [
-                (CLAIM_KEY_HEADER, key),
-                (SUBMITTED_MS_HEADER, str(submitted_ms).encode()),
-            ]
-            if content_type is not None:
-                headers.append((CONTENT_TYPE, content_type))
-            await by_beneficiary.send(
-                key=token_for(parsed, hmac_key).encode(), value=event.value, headers=headers
             )
 
     async def check_claims(stream: Any) -> None:
         async for event in stream.events():
             msg = event.message
-            token: bytes = event.key or b""
-            claim_key = header(event.headers, CLAIM_KEY_HEADER) or b""
-            submitted_ms = int(header(event.headers, SUBMITTED_MS_HEADER) or b"0")
-            try:
-                parsed = decode_claim(
+            await send(
+                await flow.check(
+                    event.key or b"",
                     event.value,
-                    content_type=header(event.headers, CONTENT_TYPE),
-                    key=claim_key.decode("utf-8", "replace"),
+                    event.headers,
+                    table,
+                    topic=msg.topic,
+                    partition=msg.partition,
+                    offset=msg.offset,
                 )
-            except UndecodableEvent as exc:  # the router only forwards what it decoded
-                await dlq.send(
-                    key=claim_key,
-                    value=event.value or b"",
-                    headers=dlq_headers(service, str(exc), msg.topic, msg.partition, msg.offset),
-                )
-                continue
-            started = time.perf_counter()
-            try:
-                rules = None
-                claim = parsed.claim if parsed.ok else None
-                if claim is not None:
-                    role = await resolve_role(claim, ref, lookup)
-                    # No await from here to the write: the read-check-record step is atomic.
-                    shift = date_shift(token.decode(), hmac_key)
-                    history = unseal(table.get(token), shift)
-                    rules = bound_rules(ref, history, role)
-                result = check.run(
-                    parsed,
-                    dt.date.today(),
-                    submitted_at_ms=submitted_ms,
-                    producer=settings.instance,
-                    rules=rules,
-                )
-                if claim is not None:
-                    table[token] = seal(record_claim(history, claim, ref), shift)
-            except Exception as exc:  # a rule bug must not stop the partition or lose the claim
-                log.error("necessity_check_failed", error=type(exc).__name__)
-                result = _failed(parsed.claim_id, submitted_ms, settings.instance)
-            result = stamp(result, parsed, event.value, fingerprint_key)
-            m.check_latency.labels(service, check_name).observe(time.perf_counter() - started)
-            m.checks.labels(service, check_name).inc()
-            for e in result.edits:
-                m.edits.labels(service, e.check.value, e.code, e.severity.value).inc()
-            await checks_topic.send(key=result.claim_id.encode(), value=encode_check_result(result))
+            )
 
-    app.agent(submitted, name=f"{service}.route")(route)
-    app.agent(by_beneficiary, name=f"{service}.check")(check_claims)
+    app.agent(submitted, name=f"{settings.service}.route")(route)
+    app.agent(by_beneficiary, name=f"{settings.service}.check")(check_claims)
     return table
+
+
+def necessity_app(
+    settings: Settings,
+    *,
+    check: Check,
+    ref: NecessityReference,
+    hmac_key: bytes,
+    lookup: RoleLookup | None,
+) -> tuple[faust.App, Callable[[bytes], Any]]:
+    """The service's app on the configured transport (CLAIMSCRUB_TRANSPORT), and
+    how to read a beneficiary's stored (sealed) history for the servicer."""
+    if settings.transport == "faust":
+        app = make_app(settings)
+        table = install_necessity(
+            app, settings, check=check, ref=ref, hmac_key=hmac_key, lookup=lookup
+        )
+        return app, table.get
+    # Two batched agents: the router keeps the service's group on
+    # claims.submitted (lag, KEDA), the check its own on the intermediate
+    # topic; the histories keep the Faust table's changelog. The Faust app
+    # (worker, gRPC, metrics) takes another id.
+    app = make_app(settings, app_id=f"claimscrub-{settings.service}-runtime")
+    flow = NecessityFlow(settings, check=check, ref=ref, hmac_key=hmac_key, lookup=lookup)
+    tables: dict[int, PartitionState] = {}
+
+    async def route(rec: InRecord, _state: PartitionState) -> list[Outgoing]:
+        return [
+            flow.route(
+                rec.key,
+                rec.value,
+                header(rec.headers, CONTENT_TYPE),
+                topic=rec.topic,
+                partition=rec.partition,
+                offset=rec.offset,
+                timestamp_ms=rec.timestamp_ms,
+            )
+        ]
+
+    async def check_claim(rec: InRecord, state: PartitionState) -> list[Outgoing]:
+        out = await flow.check(
+            rec.key,
+            rec.value,
+            rec.headers,
+            state,
+            topic=rec.topic,
+            partition=rec.partition,
+            offset=rec.offset,
+        )
+        return [out]
+
+    attach_batch_table(
+        app,
+        settings,
+        group_id=f"claimscrub-{settings.service}",
+        topics=[CLAIMS_SUBMITTED.name],
+        changelog=None,
+        handler=route,
+    )
+    attach_batch_table(
+        app,
+        settings,
+        group_id=f"claimscrub-{settings.service}-check",
+        topics=[NECESSITY_BY_BENEFICIARY.name],
+        changelog=NECESSITY_HISTORY_CHANGELOG.name,
+        handler=check_claim,
+        tables=tables,
+    )
+
+    def read(token: bytes) -> Any:
+        for state in tables.values():
+            if token in state.data:
+                return state.data[token]
+        return None
+
+    return app, read

@@ -16,7 +16,7 @@ from functools import partial
 from claimscrub.core.claim import Claim
 from claimscrub.core.edits import Edit
 from claimscrub.core.payers import ReferenceDataError
-from claimscrub.necessity.agent import install_necessity
+from claimscrub.necessity.agent import necessity_app
 from claimscrub.necessity.check import load_reference, necessity_check
 from claimscrub.necessity.enrollment_client import EnrollmentLookup
 from claimscrub.necessity.history import History, date_shift, unseal
@@ -28,7 +28,6 @@ from claimscrub.necessity.settings import NecessitySettings
 from claimscrub.runtime import service
 from claimscrub.runtime.logs import get_logger
 from claimscrub.runtime.settings import SettingsError
-from claimscrub.runtime.streams import make_app
 
 GRPC_PORT = 50052
 METRICS_PORT = 9102
@@ -70,14 +69,13 @@ def main() -> None:
         else None
     )
     check = necessity_check(ref, partial(_stateless, ref=ref))
-    app = make_app(settings)
-    table = install_necessity(
-        app, settings, check=check, ref=ref, hmac_key=own.hmac_key, lookup=lookup
+    app, read_sealed = necessity_app(
+        settings, check=check, ref=ref, hmac_key=own.hmac_key, lookup=lookup
     )
 
     def read_history(token: str) -> History | None:
         # Stored sealed (dates shifted, see necessity.history); the rules need real dates.
-        value: History | None = table.get(token.encode())
+        value: History | None = read_sealed(token.encode())
         return unseal(value, date_shift(token, own.hmac_key))
 
     servicer = NecessityServicer(

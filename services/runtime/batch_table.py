@@ -116,10 +116,11 @@ class BatchTableAgent(Service):
         *,
         group_id: str,
         topics: list[str],
-        changelog: str,
+        changelog: str | None,
         handler: Handler,
         max_records: int = 500,
         ready: Callable[[], Awaitable[object]] | None = None,
+        tables: dict[int, PartitionState] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -131,7 +132,8 @@ class BatchTableAgent(Service):
         self._max_records = max_records
         self._ready = ready
         self.lock = asyncio.Lock()
-        self.tables: dict[int, PartitionState] = {}
+        # Shared with readers in the same process (e.g. a gRPC servicer), if given.
+        self.tables: dict[int, PartitionState] = {} if tables is None else tables
         self._consumer: Any = None
         self._producer: Any = None
         self._loop_task: asyncio.Task[None] | None = None
@@ -166,7 +168,9 @@ class BatchTableAgent(Service):
             for p in set(self.tables) - partitions:
                 del self.tables[p]
             new = sorted(partitions - set(self.tables))
-            if new:
+            if new and self._changelog is None:
+                self.tables.update({p: PartitionState(p) for p in new})
+            elif new:
                 restored = await self._restore(new)
                 self.tables.update(restored)
                 log.info(
@@ -177,6 +181,7 @@ class BatchTableAgent(Service):
                 )
 
     async def _restore(self, partitions: list[int]) -> dict[int, PartitionState]:
+        assert self._changelog is not None
         tables = {p: PartitionState(p) for p in partitions}
         bootstrap, security = self._settings.kafka_bootstrap, self._settings.kafka
         reader = AIOKafkaConsumer(
@@ -253,6 +258,8 @@ class BatchTableAgent(Service):
                         )
                     )
         for table in touched:
+            if self._changelog is None:  # a stateless stage (e.g. a router)
+                continue
             for key, value in table.dirty.items():
                 encoded = None if value is _DELETED else json.dumps(value).encode()
                 pending.append(
