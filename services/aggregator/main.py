@@ -13,6 +13,7 @@ from __future__ import annotations
 import sys
 
 from claimscrub.aggregator.agent import install_aggregator
+from claimscrub.aggregator.batched import attach_batched_aggregator
 from claimscrub.aggregator.scrub_service import ScrubServicer, registrar
 from claimscrub.aggregator.settings import AggregatorSettings
 from claimscrub.runtime import service
@@ -41,8 +42,14 @@ def main() -> None:
         scrub_deadline_s=own.scrub_deadline_s,
         checks={k.value: v for k, v in own.check_addresses.items()},
     )
-    app = make_app(settings)
-    install_aggregator(app, settings, own)
+    if settings.transport == "faust":
+        app = make_app(settings)
+        install_aggregator(app, settings, own)
+    else:
+        # The batched agents keep the service's group and the Faust tables'
+        # changelogs; the Faust app itself (worker, gRPC, metrics) takes another id.
+        app = make_app(settings, app_id=f"claimscrub-{settings.service}-runtime")
+        attach_batched_aggregator(app, settings, own)
     servicer = ScrubServicer(own.check_addresses, own.scrub_deadline_s)
     service.run(settings, app, registrar(servicer))
 

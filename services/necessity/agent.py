@@ -342,6 +342,7 @@ def necessity_app(
         group_id=f"claimscrub-{settings.service}-check",
         topics=[NECESSITY_BY_BENEFICIARY.name],
         changelog=NECESSITY_HISTORY_CHANGELOG.name,
+        table_name=TABLE_NAME,
         handler=check_claim,
         tables=tables,
     )

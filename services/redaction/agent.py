@@ -211,6 +211,7 @@ def redaction_app(settings: Settings, deid: Deidentifier) -> faust.App:
         group_id=f"claimscrub-{settings.service}",
         topics=[CLAIMS_SUBMITTED.name, CLAIMS_SCRUBBED.name],
         changelog=REDACTION_JOIN_CHANGELOG.name,
+        table_name=JOIN_TABLE,
         handler=RedactionJoin(settings, deid).handle,
     )
     return app

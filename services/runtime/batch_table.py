@@ -4,8 +4,8 @@ A Faust table pays the framework's per-event path for every input event and
 one changelog message per write (docs/performance.md). This agent reads a
 batch with one ``getmany``, runs a pure handler per record against the state
 of the record's partition, then sends the outputs and **one changelog write
-per key changed in the batch**, waits for every acknowledgement, and only
-then commits the batch's offsets. At-least-once, like the Faust path: a crash
+per key changed in the batch** (outputs acknowledged first, then the state),
+and only then commits the batch's offsets. At-least-once, like the Faust path: a crash
 between the sends and the commit replays the batch against state that may
 already hold its writes, so handlers must treat a repeated event as a
 repeat (the redaction join does: it remembers what it published).
@@ -40,6 +40,7 @@ from claimscrub.runtime import logs
 from claimscrub.runtime.batch_agent import LAG_SAMPLE_INTERVAL_S, sample_lag
 from claimscrub.runtime.check_agent import Outgoing
 from claimscrub.runtime.kafka_config import kafka_client_kwargs
+from claimscrub.runtime.metrics import service_metrics
 from claimscrub.runtime.settings import Settings
 
 log = logs.get_logger(__name__)
@@ -91,6 +92,10 @@ class PartitionState:
 # (record, its partition's state) -> what to send; pure apart from the state
 # (a coroutine, so a handler may await a lookup, e.g. necessity's roles).
 Handler = Callable[[InRecord, PartitionState], Awaitable[Iterable[Outgoing]]]
+# A timer's work over the owned partitions' state, between batches.
+Tick = Callable[[dict[int, PartitionState]], Awaitable[Iterable[Outgoing]]]
+# Told the partitions owned after a rebalance (state already read back).
+OnAssigned = Callable[[set[int]], Awaitable[None]]
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -118,9 +123,13 @@ class BatchTableAgent(Service):
         topics: list[str],
         changelog: str | None,
         handler: Handler,
+        table_name: str | None = None,
         max_records: int = 500,
         ready: Callable[[], Awaitable[object]] | None = None,
         tables: dict[int, PartitionState] | None = None,
+        on_assigned: OnAssigned | None = None,
+        before_batch: Callable[[], Awaitable[None]] | None = None,
+        tick: tuple[float, Tick] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -131,6 +140,10 @@ class BatchTableAgent(Service):
         self._handler = handler
         self._max_records = max_records
         self._ready = ready
+        self._table_name = table_name
+        self._on_assigned = on_assigned
+        self._before_batch = before_batch
+        self._tick = tick
         self.lock = asyncio.Lock()
         # Shared with readers in the same process (e.g. a gRPC servicer), if given.
         self.tables: dict[int, PartitionState] = {} if tables is None else tables
@@ -179,6 +192,8 @@ class BatchTableAgent(Service):
                     partitions=new,
                     keys=sum(len(t.data) for t in restored.values()),
                 )
+            if self._on_assigned is not None:
+                await self._on_assigned(set(partitions))
 
     async def _restore(self, partitions: list[int]) -> dict[int, PartitionState]:
         assert self._changelog is not None
@@ -214,24 +229,34 @@ class BatchTableAgent(Service):
             if self._ready is not None:
                 await self._ready()
             loop = asyncio.get_running_loop()
-            sampled = 0.0
+            sampled = ticked = loop.time()
             while not self._stopping.is_set():
                 batches = await self._consumer.getmany(
                     timeout_ms=200, max_records=self._max_records
                 )
                 if batches:
                     async with self.lock:
+                        if self._before_batch is not None:
+                            await self._before_batch()
                         await self._process(batches)
+                if self._tick is not None and loop.time() - ticked >= self._tick[0]:
+                    ticked = loop.time()
+                    async with self.lock:
+                        await self._run_tick(self._tick[1])
                 if loop.time() - sampled >= LAG_SAMPLE_INTERVAL_S:
                     sampled = loop.time()
                     await sample_lag(self._consumer, self.group_id)
+                    if self._table_name is not None:
+                        service_metrics().observe_tables(
+                            {self._table_name: sum(len(t.data) for t in self.tables.values())}
+                        )
         except Exception as exc:
             # Health must not say SERVING over a dead loop.
             await self.crash(exc)
 
     async def _process(self, batches: dict[Any, list[Any]]) -> None:
         today = dt.date.today()
-        pending = []
+        outputs: list[Outgoing] = []
         touched: list[PartitionState] = []
         for tp, records in batches.items():
             table = self.tables.get(tp.partition)
@@ -251,31 +276,49 @@ class BatchTableAgent(Service):
                     timestamp_ms=int(rec.timestamp),
                     today=today,
                 )
-                for out in await self._handler(record, table):
-                    pending.append(
-                        await self._producer.send(
-                            out.topic, out.value, key=out.key, headers=out.headers or None
-                        )
-                    )
-        for table in touched:
-            if self._changelog is None:  # a stateless stage (e.g. a router)
-                continue
-            for key, value in table.dirty.items():
-                encoded = None if value is _DELETED else json.dumps(value).encode()
-                pending.append(
-                    await self._producer.send(
-                        self._changelog, encoded, key=key, partition=table.partition
-                    )
-                )
-            table.dirty.clear()
-        # Outputs and state acknowledged before the inputs are marked done.
-        await asyncio.gather(*pending)
+                outputs.extend(await self._handler(record, table))
+        await self._flush(outputs, touched)
         try:
             await self._consumer.commit()
         except CommitFailedError:
             # The partitions moved mid-batch: the new owner replays it, and the
             # handlers treat repeated events as repeats.
             log.warning("batch_commit_failed_after_rebalance", group=self.group_id)
+
+    async def _run_tick(self, tick: Tick) -> None:
+        try:
+            outputs = list(await tick(self.tables))
+            await self._flush(outputs, list(self.tables.values()))
+        except Exception as exc:  # a failed sweep is retried at the next tick
+            log.error("batch_tick_failed", group=self.group_id, error=type(exc).__name__)
+
+    async def _flush(self, outputs: list[Outgoing], touched: list[PartitionState]) -> None:
+        """Outputs first, then the state that says they went out.
+
+        Two rounds, each acknowledged: a crash in between replays the inputs
+        against the old state, which sends the outputs again (handlers and
+        their readers absorb repeats) rather than never.
+        """
+        send = self._producer.send
+        await asyncio.gather(
+            *[
+                await send(out.topic, out.value, key=out.key, headers=out.headers or None)
+                for out in outputs
+            ]
+        )
+        if self._changelog is None:  # a stateless stage (e.g. a router)
+            for table in touched:
+                table.dirty.clear()
+            return
+        pending = []
+        for table in touched:
+            for key, value in table.dirty.items():
+                encoded = None if value is _DELETED else json.dumps(value).encode()
+                pending.append(
+                    await send(self._changelog, encoded, key=key, partition=table.partition)
+                )
+            table.dirty.clear()
+        await asyncio.gather(*pending)
 
     async def on_stop(self) -> None:
         """Finish the batch in hand, commit it, then close the clients."""

@@ -1,0 +1,286 @@
+"""The aggregator on the batched transport (CLAIMSCRUB_TRANSPORT=batch, default).
+
+The same topology and pure steps as :mod:`claimscrub.aggregator.agent` (the
+Faust transport), run by two :class:`~claimscrub.runtime.batch_table.BatchTableAgent`:
+
+    claims.checks  -- collect (group claimscrub-aggregator) --  state: claim-state
+        -> aggregator.claims-by-fingerprint
+    aggregator.claims-by-fingerprint  -- publish (group claimscrub-aggregator-publish) --
+        state: ledger  -> claims.scrubbed
+
+Each batch sends its outputs, waits for them, then writes the changed state
+(one changelog record per key per batch) and waits again before committing:
+a forward goes out before the state that says it went out, and a result
+before the ledger mark that says it was published (docs/aggregator.md). The
+changelogs are the Faust tables', so the two transports read each other's
+state. Timers run between batches on the partitions the agent owns: the
+CHECK_INCOMPLETE sweep on the collector, ledger pruning on the publisher.
+On every assignment the publisher reads claims.scrubbed back before
+publishing anything (aggregator.recovery), as the Faust transport does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Iterable
+from typing import Any
+
+from claimscrub.aggregator import ledger as ledger_rules
+from claimscrub.aggregator.agent import LEDGER_TABLE, STATE_TABLE, SUBMITTED_MS_HEADER, now_ms
+from claimscrub.aggregator.metrics import aggregator_metrics
+from claimscrub.aggregator.recovery import read_back
+from claimscrub.aggregator.settings import AggregatorSettings
+from claimscrub.aggregator.state import Completed, collect, expire, is_due
+from claimscrub.core.codec import (
+    UndecodableEvent,
+    decode_check_result,
+    encode_scrub_result,
+    scrub_result_from_pb,
+)
+from claimscrub.core.results import with_claim_edits
+from claimscrub.runtime import logs
+from claimscrub.runtime.batch_table import InRecord, PartitionState, attach_batch_table
+from claimscrub.runtime.check_agent import Outgoing, dlq_headers
+from claimscrub.runtime.metrics import service_metrics
+from claimscrub.runtime.settings import Settings
+from claimscrub.runtime.streams import header
+from claimscrub.runtime.topics import (
+    AGGREGATOR_BY_FINGERPRINT,
+    AGGREGATOR_LEDGER_CHANGELOG,
+    AGGREGATOR_STATE_CHANGELOG,
+    CLAIMS_CHECKS,
+    CLAIMS_DLQ,
+    CLAIMS_SCRUBBED,
+)
+from claimscrub.v1 import results_pb2
+
+log = logs.get_logger(__name__)
+
+
+class _Publisher:
+    """What the publish agent knows beyond its ledger: which published marks it may trust."""
+
+    def __init__(self, incarnation: str) -> None:
+        self.trust = ledger_rules.Trust(incarnation)
+        self.partitions: set[int] = set()
+        self.assignment = 0
+        self.readback_done_for = -1
+
+
+def attach_batched_aggregator(app: Any, settings: Settings, agg: AggregatorSettings) -> None:
+    service = settings.service
+    m = service_metrics()
+    m.expect_results()
+    am = aggregator_metrics()
+    required = settings.required_checks
+    timeout_ms = int(agg.check_timeout_s * 1000)
+    grace_ms = int(agg.grace_s * 1000)
+    retention_ms = int(agg.retention_s * 1000)
+    incarnation = uuid.uuid4().hex[:12]
+    clock_start_ms: dict[int, int] = {}
+    publisher = _Publisher(incarnation)
+    publish_group = f"claimscrub-{service}-publish"
+
+    def dead_letter(rec: InRecord, reason: str) -> Outgoing:
+        m.dead_lettered(service, reason)
+        log.warning("event_dead_lettered", reason=reason, topic=rec.topic, partition=rec.partition)
+        return Outgoing(
+            CLAIMS_DLQ.name,
+            rec.key,
+            rec.value or b"",
+            dlq_headers(service, reason, rec.topic, rec.partition, rec.offset),
+        )
+
+    def forward(c: Completed) -> Outgoing:
+        for check in c.missing:
+            am.incomplete.labels(check, "stream").inc()
+        return Outgoing(
+            AGGREGATOR_BY_FINGERPRINT.name,
+            ledger_rules.ledger_key(c.fingerprint, c.claim_id).encode(),
+            encode_scrub_result(c.result, c.version),
+            [(SUBMITTED_MS_HEADER, str(c.submitted_at_ms).encode())],
+        )
+
+    # --- collect: claims.checks -> claim-state -> claims-by-fingerprint ----------
+
+    async def collect_one(rec: InRecord, table: PartitionState) -> list[Outgoing]:
+        try:
+            incoming = decode_check_result(rec.value or b"")
+        except UndecodableEvent as exc:
+            return [dead_letter(rec, str(exc))]
+        key = rec.key or incoming.claim_id.encode()
+        old = table.get(key)
+        step = collect(
+            old,
+            incoming,
+            required,
+            now_ms=now_ms(),
+            partition=rec.partition,
+            incarnation=incarnation,
+        )
+        if step.duplicate:
+            m.redelivered.labels(incoming.check.value).inc()
+        if step.state is not old:
+            table[key] = step.state
+        return [forward(step.forward)] if step.forward is not None else []
+
+    async def expire_pending(tables: dict[int, PartitionState]) -> Iterable[Outgoing]:
+        now = now_ms()
+        out: list[Outgoing] = []
+        for p, table in tables.items():
+            start = clock_start_ms.get(p, 0)
+            for key, value in list(table.data.items()):
+                if not isinstance(value, dict):
+                    continue
+                due = is_due(
+                    value,
+                    now_ms=now,
+                    timeout_ms=timeout_ms,
+                    grace_ms=grace_ms,
+                    clock_start_ms=start,
+                )
+                if not due:
+                    continue
+                new, completed = expire(
+                    key.decode("utf-8", "replace"),
+                    value,
+                    required,
+                    now_ms=now,
+                    timeout_ms=timeout_ms,
+                    grace_ms=grace_ms,
+                    clock_start_ms=start,
+                    incarnation=incarnation,
+                )
+                out.extend(forward(c) for c in completed)
+                if new is None:
+                    del table[key]
+                    am.expired.labels(STATE_TABLE).inc()
+                else:
+                    table[key] = new
+        return out
+
+    async def checks_assigned(partitions: set[int]) -> None:
+        # A claim's timeout counts from when this instance took its partition
+        # over at the earliest (aggregator.state.is_due).
+        now = now_ms()
+        for p in partitions - set(clock_start_ms):
+            clock_start_ms[p] = now
+        for p in set(clock_start_ms) - partitions:
+            del clock_start_ms[p]
+
+    # --- publish: claims-by-fingerprint -> ledger -> claims.scrubbed -------------
+
+    async def read_back_once(target: int, partitions: set[int], timeout_s: float) -> bool:
+        try:
+            rb = await asyncio.wait_for(
+                asyncio.to_thread(
+                    read_back,
+                    settings.kafka_bootstrap,
+                    publish_group,
+                    AGGREGATOR_BY_FINGERPRINT.name,
+                    partitions,
+                    CLAIMS_SCRUBBED.name,
+                    timeout_s=timeout_s,
+                ),
+                timeout_s + 5,
+            )
+        except Exception as exc:  # the broker may be restarting: the caller retries
+            log.warning("readback_failed", error=type(exc).__name__)
+            return False
+        if target == publisher.assignment:
+            publisher.trust = ledger_rules.Trust(incarnation, rb.trusted_before_ms, rb.published)
+            publisher.readback_done_for = target
+        am.readbacks.inc(rb.records_read)
+        log.info(
+            "readback_done",
+            partitions=sorted(partitions),
+            records=rb.records_read,
+            published=len(rb.published),
+        )
+        return True
+
+    async def publish_assigned(partitions: set[int]) -> None:
+        publisher.assignment += 1
+        publisher.partitions = partitions
+        # Bounded: a rebalance callback must not hang on a broker that is away;
+        # ensure_trust retries before the next batch.
+        await read_back_once(publisher.assignment, partitions, 15.0)
+
+    async def ensure_trust() -> None:
+        # Until a read-back succeeds nothing is published: the publisher cannot
+        # tell what was.
+        while publisher.readback_done_for != publisher.assignment:
+            if not await read_back_once(publisher.assignment, publisher.partitions, 60.0):
+                await asyncio.sleep(2.0)
+
+    async def publish_one(rec: InRecord, table: PartitionState) -> list[Outgoing]:
+        msg = results_pb2.ScrubResult()
+        try:
+            msg.ParseFromString(rec.value or b"")
+            result = scrub_result_from_pb(msg)
+        except Exception:
+            return [dead_letter(rec, "invalid ScrubResult")]
+        if not result.claim_id:
+            return [dead_letter(rec, "ScrubResult without claimId")]
+        decision = ledger_rules.decide(
+            table.get(rec.key),
+            result.claim_id,
+            msg.claim_version,
+            fingerprinted=not rec.key.startswith(b"claim:"),
+            now_ms=now_ms(),
+            partition=rec.partition,
+            trust=publisher.trust,
+        )
+        if decision.edits is None:
+            am.republish_skipped.labels(decision.skipped_by).inc()
+            return []
+        value = rec.value or b""
+        if decision.edits:
+            result = with_claim_edits(result, decision.edits)
+            value = encode_scrub_result(result, msg.claim_version)
+            am.duplicates.inc()
+        table[rec.key] = decision.entry
+        submitted = int(header(rec.headers, SUBMITTED_MS_HEADER) or b"0")
+        m.result_published(result, submitted)
+        return [Outgoing(CLAIMS_SCRUBBED.name, result.claim_id.encode(), value)]
+
+    async def expire_ledger(tables: dict[int, PartitionState]) -> Iterable[Outgoing]:
+        now = now_ms()
+        for table in tables.values():
+            for key, value in list(table.data.items()):
+                if not isinstance(value, dict):
+                    continue
+                if ledger_rules.oldest_mark_ms(value) > now - retention_ms:
+                    continue
+                pruned = ledger_rules.prune(value, now_ms=now, retention_ms=retention_ms)
+                if pruned is None:
+                    del table[key]
+                    am.expired.labels(LEDGER_TABLE).inc()
+                else:
+                    table[key] = pruned
+        return ()
+
+    attach_batch_table(
+        app,
+        settings,
+        group_id=f"claimscrub-{service}",
+        topics=[CLAIMS_CHECKS.name],
+        changelog=AGGREGATOR_STATE_CHANGELOG.name,
+        table_name=STATE_TABLE,
+        handler=collect_one,
+        on_assigned=checks_assigned,
+        tick=(max(0.25, min(agg.check_timeout_s / 4, 5.0)), expire_pending),
+    )
+    attach_batch_table(
+        app,
+        settings,
+        group_id=publish_group,
+        topics=[AGGREGATOR_BY_FINGERPRINT.name],
+        changelog=AGGREGATOR_LEDGER_CHANGELOG.name,
+        table_name=LEDGER_TABLE,
+        handler=publish_one,
+        on_assigned=publish_assigned,
+        before_batch=ensure_trust,
+        tick=(max(1.0, min(agg.retention_s / 10, 60.0)), expire_ledger),
+    )
