@@ -24,6 +24,7 @@ from typing import Any
 
 from google.protobuf import json_format
 
+from claimscrub.core.codec import dict_to_message
 from claimscrub.redaction.config import DateMode, RedactionConfig
 from claimscrub.redaction.known import KnownPhi, known_phi
 from claimscrub.redaction.pseudonym import Pseudonymizer
@@ -296,7 +297,7 @@ class Deidentifier:
                 out["claimToken"] = self.claim_token(claim_id)
         out["patientToken"] = self.patient_token(data, fallback_id)
         out["dateMode"] = self.config.date_mode.value
-        msg = json_format.ParseDict(out, redaction_service_pb2.DeidentifiedClaim())
+        msg = dict_to_message(out, redaction_service_pb2.DeidentifiedClaim())
         msg.dropped_fields.extend(walk.dropped)
         msg.unknown_fields = walk.unknown
         if result is not None:

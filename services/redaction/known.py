@@ -95,30 +95,98 @@ def _flexible_id(value: str) -> str:
     return r"[\s().-]{0,2}".join(chars)
 
 
+_NOT_ALNUM = re.compile(r"[^a-z0-9]+")
+
+
+def skeleton(text: str) -> str | None:
+    """An ASCII text in lower case with everything but letters and digits
+    removed; None for other text (see :class:`Matcher`)."""
+    return _NOT_ALNUM.sub("", text.lower()) if text.isascii() else None
+
+
+@functools.lru_cache(maxsize=4096)
+def _compiled(source: str, flags: int) -> re.Pattern[str]:
+    # Most claims' identifiers never appear in their text, so a finder is
+    # compiled only for a text that may hold its value, and kept for the
+    # claims of the same patient.
+    return re.compile(source, flags)
+
+
+@dataclass(frozen=True, slots=True)
+class Matcher:
+    """One PHI type's finder of a claim's values, compiled when first needed.
+
+    A match is a value's characters, each equal to the value's but for ASCII
+    case, with only separators between: so where the text and the values are
+    ASCII, a text whose skeleton holds none of the values' skeletons
+    (``needles``) cannot match and is not searched. ``needles`` is None where
+    a value is not ASCII (case folding beyond ASCII): always searched.
+    """
+
+    type: str
+    source: str
+    flags: int
+    needles: tuple[str, ...] | None
+
+    def may_match(self, text_skeleton: str | None) -> bool:
+        """False only where ``text_skeleton`` (``skeleton(text)``) shows the
+        text cannot hold a match."""
+        if text_skeleton is None or self.needles is None:
+            return True
+        return any(needle in text_skeleton for needle in self.needles)
+
+    @property
+    def regex(self) -> re.Pattern[str]:
+        return _compiled(self.source, self.flags)
+
+
+@dataclass(frozen=True, slots=True)
+class DateMatcher:
+    """One date's finders, each with digits all its variants hold (the
+    year's last two, the day): a text without them is not searched."""
+
+    with_year: re.Pattern[str]
+    year_needle: str
+    without_year: re.Pattern[str]
+    day_needle: str
+
+
 @dataclass(frozen=True, slots=True)
 class KnownPhi:
-    """Known values by PHI type, and the regexes that find them."""
+    """Known values by PHI type, and the finders that find them."""
 
     values: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
-    patterns: tuple[tuple[str, re.Pattern[str]], ...] = ()
-    # Year-less dates: found unless they read as a score (see _SCORE_*).
-    short_dates: tuple[re.Pattern[str], ...] = ()
+    matchers: tuple[Matcher, ...] = ()
+    dates: tuple[DateMatcher, ...] = ()
     # The claim's own codes and provider NPIs: never PHI even when a value
     # collides with one (a patient ZIP 97530 and CPT 97530).
     protected: frozenset[str] = frozenset()
 
     @property
     def empty(self) -> bool:
-        return not self.patterns and not self.short_dates
+        return not self.matchers and not self.dates
 
     def find(self, text: str) -> list[Span]:
         spans: list[Span] = []
-        for type_, regex in self.patterns:
-            for m in regex.finditer(text):
+        text_skeleton = skeleton(text) if self.matchers else None
+        for matcher in self.matchers:
+            if not matcher.may_match(text_skeleton):
+                continue
+            for m in matcher.regex.finditer(text):
                 if m.group() not in self.protected:
-                    spans.append(Span(m.start(), m.end(), type_, known=True))
-        for short_dates in self.short_dates:
-            for m in short_dates.finditer(text):
+                    spans.append(Span(m.start(), m.end(), matcher.type, known=True))
+        for date in self.dates:
+            if date.year_needle in text:
+                spans.extend(
+                    Span(m.start(), m.end(), "DATE", known=True)
+                    for m in date.with_year.finditer(text)
+                    if m.group() not in self.protected
+                )
+        # Year-less dates: found unless they read as a score (see _SCORE_*).
+        for date in self.dates:
+            if date.day_needle not in text:
+                continue
+            for m in date.without_year.finditer(text):
                 if _SCORE_BEFORE.search(text[: m.start()]) or _SCORE_AFTER.match(text[m.end() :]):
                     continue
                 spans.append(Span(m.start(), m.end(), "DATE", known=True))
@@ -179,49 +247,66 @@ def known_phi(claim: Mapping[str, Any] | None) -> KnownPhi:
     add("ZIP", _text(claim, "patient", "address", "zip"))
     add("ID", _text(claim, "claimId"))
 
-    patterns: list[tuple[str, re.Pattern[str]]] = []
+    matchers: list[Matcher] = []
+
+    def add_matcher(type_: str, regex: str, flags: int, values: list[str]) -> None:
+        skeletons = [skeleton(v) for v in values]
+        needles = None if None in skeletons else tuple(n for n in skeletons if n is not None)
+        matchers.append(Matcher(type_, regex, flags, needles))
+
     stopwords = name_rules().short_name_stopwords
     names: list[str] = []
+    name_parts: list[str] = []
     short_names: list[str] = []
+    short_parts: list[str] = []
     for value in values.get("NAME", []):
         for part in re.split(r"[\s,]+", value):
             part = part.strip(".")
             if len(part) > 2 or (len(part) == 2 and part.lower() not in stopwords):
                 names.append(_flexible_text(part))
+                name_parts.append(part)
             elif len(part) == 2:
                 # "Do", "An", "Ed": only capitalised, or every "do" would go.
                 short_names += [re.escape(part.capitalize()), re.escape(part.upper())]
+                short_parts.append(part)
     if names:
-        patterns.append(("NAME", re.compile(rf"(?<![A-Za-z])(?:{_alt(names)})(?![A-Za-z])", re.I)))
+        regex = rf"(?<![A-Za-z])(?:{_alt(names)})(?![A-Za-z])"
+        add_matcher("NAME", regex, re.I, name_parts)
     if short_names:
-        patterns.append(("NAME", re.compile(rf"(?<![A-Za-z])(?:{_alt(short_names)})(?![A-Za-z])")))
+        add_matcher("NAME", rf"(?<![A-Za-z])(?:{_alt(short_names)})(?![A-Za-z])", 0, short_parts)
     for type_ in ("MEMBER_ID", "MRN", "SSN", "PHONE", "ZIP", "ID"):
         ids = []
+        id_chars = []
         for value in values.get(type_, []):
             chars = "".join(c for c in value if c.isalnum())
             if type_ == "PHONE" and len(chars) == 11 and chars.startswith("1"):
                 chars = chars[1:]
             if len(chars) >= 4:
                 ids.append(_flexible_id(chars))
+                id_chars.append(chars)
         if ids:
             regex = rf"(?<![A-Za-z0-9])(?:{_alt(ids)})(?![A-Za-z0-9])"
-            patterns.append((type_, re.compile(regex, re.I)))
+            add_matcher(type_, regex, re.I, id_chars)
     for type_ in ("EMAIL", "ADDRESS", "CITY"):
-        texts = [_flexible_text(v) for v in values.get(type_, []) if len(v) > 2]
-        if texts:
+        kept = [v for v in values.get(type_, []) if len(v) > 2]
+        if kept:
+            texts = [_flexible_text(v) for v in kept]
             regex = rf"(?<![A-Za-z0-9])(?:{_alt(texts)})(?![A-Za-z0-9])"
-            patterns.append((type_, re.compile(regex, re.I)))
-    short_dates: list[re.Pattern[str]] = []
-    for d in sorted(set(_dates(claim))):
-        with_year, without_year = _date_regexes(d)
-        patterns.append(("DATE", with_year))
-        short_dates.append(without_year)
+            add_matcher(type_, regex, re.I, kept)
     return KnownPhi(
         values={k: tuple(v) for k, v in values.items()},
-        patterns=tuple(patterns),
-        short_dates=tuple(short_dates),
+        matchers=tuple(matchers),
+        dates=tuple(_date_matcher(d) for d in sorted(set(_dates(claim)))),
         protected=_protected(claim),
     )
+
+
+@functools.lru_cache(maxsize=16384)
+def _date_matcher(d: dt.date) -> DateMatcher:
+    with_year, without_year = _date_regexes(d)
+    # Every variant with the year holds its last two digits (or the year
+    # itself, below 10), every one without it the day.
+    return DateMatcher(with_year, str(d.year)[-2:], without_year, str(d.day))
 
 
 def _protected(claim: Mapping[str, Any]) -> frozenset[str]:

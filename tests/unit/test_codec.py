@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
@@ -87,3 +88,65 @@ def test_the_fast_dict_conversion_matches_message_to_dict() -> None:
     for data in variants:
         msg = json_format.ParseDict(data, claim_pb2.Claim())
         assert claim_to_dict(msg) == json_format.MessageToDict(msg)
+
+
+def test_the_fast_message_conversion_matches_parse_dict() -> None:
+    from google.protobuf import json_format
+
+    from claimscrub.bench.claims import make_claims
+    from claimscrub.core.codec import dict_to_message
+    from claimscrub.redaction.config import RedactionConfig
+    from claimscrub.redaction.deidentify import Deidentifier, to_json
+    from claimscrub.runtime.testing import REPO_ROOT
+    from claimscrub.v1.redaction_service_pb2 import DeidentifiedClaim
+
+    deid = Deidentifier(RedactionConfig())
+    examples = json.loads((REPO_ROOT / "examples/claims.json").read_text())
+    dicts = [to_json(deid.deidentify(c)) for c in [*examples, *make_claims(50, "CODEC")]]
+    dicts += [
+        {},
+        {"patient": {}, "serviceLines": [{}, {"lineNumber": 0, "units": 0}]},
+        {"therapy": {"planOfCare": {"startDate": "2026"}}, "diagnoses": []},
+        {"note": "Nguyễn, naïve café 😀"},
+    ]
+    for data in dicts:
+        fast = dict_to_message(data, DeidentifiedClaim())
+        assert fast == json_format.ParseDict(data, DeidentifiedClaim())
+        assert fast.SerializeToString(deterministic=True) == json_format.ParseDict(
+            data, DeidentifiedClaim()
+        ).SerializeToString(deterministic=True)
+        assert fast.HasField("patient") == ("patient" in data)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"noSuchField": "x"},
+        {"note": None},
+        {"serviceLines": [{"units": 2**31}]},
+        {"serviceLines": [{"units": "3"}]},
+        {"serviceLines": [{"units": True}]},
+        {"serviceLines": [{"diagnosisPointers": [1, None]}]},
+        {"serviceLines": {"units": 1}},
+        {"diagnoses": "M62.81"},
+        {"note": 5},
+        {"note": "lone \ud800 surrogate"},
+        {"date_mode": "YEAR", "dateMode": "SHIFT"},
+        {"patient": "x"},
+    ],
+)
+def test_the_fast_message_conversion_leaves_the_rest_to_parse_dict(data: Any) -> None:
+    from google.protobuf import json_format
+
+    from claimscrub.core.codec import dict_to_message
+    from claimscrub.v1.redaction_service_pb2 import DeidentifiedClaim
+
+    try:
+        expected: Any = json_format.ParseDict(data, DeidentifiedClaim())
+    except json_format.ParseError as exc:
+        expected = str(exc)
+    try:
+        got: Any = dict_to_message(data, DeidentifiedClaim())
+    except json_format.ParseError as exc:
+        got = str(exc)
+    assert got == expected
