@@ -256,7 +256,10 @@ class BatchTableAgent(Service):
 
     async def _process(self, batches: dict[Any, list[Any]]) -> None:
         today = dt.date.today()
-        outputs: list[Outgoing] = []
+        send = self._producer.send
+        # Outputs go to the producer as they are made (the next stage starts on
+        # them while this batch is still being handled); acknowledged in _flush.
+        sent: list[asyncio.Future[Any]] = []
         touched: list[PartitionState] = []
         for tp, records in batches.items():
             table = self.tables.get(tp.partition)
@@ -276,8 +279,11 @@ class BatchTableAgent(Service):
                     timestamp_ms=int(rec.timestamp),
                     today=today,
                 )
-                outputs.extend(await self._handler(record, table))
-        await self._flush(outputs, touched)
+                for out in await self._handler(record, table):
+                    sent.append(
+                        await send(out.topic, out.value, key=out.key, headers=out.headers or None)
+                    )
+        await self._flush(sent, touched)
         try:
             await self._consumer.commit()
         except CommitFailedError:
@@ -287,25 +293,24 @@ class BatchTableAgent(Service):
 
     async def _run_tick(self, tick: Tick) -> None:
         try:
-            outputs = list(await tick(self.tables))
-            await self._flush(outputs, list(self.tables.values()))
+            send = self._producer.send
+            sent = [
+                await send(out.topic, out.value, key=out.key, headers=out.headers or None)
+                for out in await tick(self.tables)
+            ]
+            await self._flush(sent, list(self.tables.values()))
         except Exception as exc:  # a failed sweep is retried at the next tick
             log.error("batch_tick_failed", group=self.group_id, error=type(exc).__name__)
 
-    async def _flush(self, outputs: list[Outgoing], touched: list[PartitionState]) -> None:
-        """Outputs first, then the state that says they went out.
+    async def _flush(self, sent: list[asyncio.Future[Any]], touched: list[PartitionState]) -> None:
+        """Outputs acknowledged first, then the state that says they went out.
 
-        Two rounds, each acknowledged: a crash in between replays the inputs
-        against the old state, which sends the outputs again (handlers and
-        their readers absorb repeats) rather than never.
+        Two rounds: a crash in between replays the inputs against the old
+        state, which sends the outputs again (handlers and their readers
+        absorb repeats) rather than never.
         """
         send = self._producer.send
-        await asyncio.gather(
-            *[
-                await send(out.topic, out.value, key=out.key, headers=out.headers or None)
-                for out in outputs
-            ]
-        )
+        await asyncio.gather(*sent)
         if self._changelog is None:  # a stateless stage (e.g. a router)
             for table in touched:
                 table.dirty.clear()
