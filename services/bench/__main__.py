@@ -29,6 +29,9 @@ from claimscrub.core.codec import CONTENT_TYPE, encode_claim_json
 from claimscrub.runtime.pipeline import PIPELINE
 from claimscrub.runtime.testing import REPO_ROOT, LocalKafka, ServiceProcess, free_port
 
+# Pause between the sustained run and the latency run.
+SETTLE_S = 5.0
+
 
 def _say(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
@@ -174,6 +177,9 @@ def pipeline_and_passthrough(
                 for p in procs
                 if p.proc
             }
+            # Steady state, not the tail of the saturation run: the services
+            # downstream of the results (redaction) finish that backlog first.
+            time.sleep(SETTLE_S)
             n_lat = int(rate * latency_s)
             lat = _phase(kafka, f"pipeline at {rate:g}/s", _records(n_lat, "PL"), rate)
             ms = lat.latencies_ms()
