@@ -130,6 +130,7 @@ class BatchTableAgent(Service):
         on_assigned: OnAssigned | None = None,
         before_batch: Callable[[], Awaitable[None]] | None = None,
         tick: tuple[float, Tick] | None = None,
+        offset_reset: str = "earliest",
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -141,6 +142,7 @@ class BatchTableAgent(Service):
         self._max_records = max_records
         self._ready = ready
         self._table_name = table_name
+        self._offset_reset = offset_reset
         self._on_assigned = on_assigned
         self._before_batch = before_batch
         self._tick = tick
@@ -164,7 +166,7 @@ class BatchTableAgent(Service):
             group_id=self.group_id,
             client_id=self._settings.instance,
             enable_auto_commit=False,
-            auto_offset_reset="earliest",
+            auto_offset_reset=self._offset_reset,
             max_poll_records=self._max_records,
             # Co-partitioned inputs: the same partition numbers of every topic.
             partition_assignment_strategy=(RangePartitionAssignor,),
