@@ -93,6 +93,8 @@ def _others(history: History | None, claim_id: str) -> list[Mapping[str, Any]]:
 
 def seen_amount(history: History | None, year: int, group: str, claim_id: str) -> Decimal:
     """Therapy charges of the other recorded claims for ``year`` and ``group``."""
+    if not history:
+        return Decimal(0)
     key = _key(year, group)
     return sum(
         (Decimal(c.get("amounts", {}).get(key, "0")) for c in _others(history, claim_id)),
