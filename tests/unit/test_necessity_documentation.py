@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from claimscrub.core.edits import Edit
 from claimscrub.necessity.documentation import (
+    _SENTENCE_END,
     Detector,
     DocumentationRules,
     Note,
@@ -199,3 +200,10 @@ def test_one_scan_gives_the_sentence_by_sentence_answer(parts: list[tuple[str, s
             assert finds(note, detector, rules) == _by_definition(text, detector, rules), (
                 detector.name
             )
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=".!?;\n \t\r\x0b\u2028\u00a0ab", max_size=14))
+def test_sentence_ends_are_the_documented_pattern(text: str) -> None:
+    spans = [m.span() for m in _SENTENCE_END.finditer(text)]
+    assert spans == [m.span() for m in _DEFINITION_SENTENCE_END.finditer(text)]
