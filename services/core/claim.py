@@ -235,10 +235,13 @@ class _Reader:
         value = data.get(key)
         if value is None:
             return None
-        if isinstance(value, bool) or not isinstance(value, str | int | float):
+        if type(value) is str:
+            text = value.strip()
+        elif isinstance(value, bool) or not isinstance(value, str | int | float):
             self.problem(_path(where, key), "must be a decimal amount")
             return None
-        text = str(value).strip()
+        else:
+            text = str(value).strip()
         if not _AMOUNT_RE.match(text):
             self.problem(_path(where, key), "must be a decimal amount")
             return None

@@ -114,15 +114,11 @@ def duplicate_fingerprint(claim: Claim, key: bytes) -> str:
     if patient is None:
         return ""
     lines = sorted(
-        "|".join(
-            (
-                line.date_of_service.isoformat(),
-                line.procedure_code.strip().upper(),
-                ",".join(sorted(m.strip().upper() for m in line.modifiers)),
-                str(line.units),
-            )
-        )
-        for line in claim.service_lines
+        [
+            f"{line.date_of_service.isoformat()}|{line.procedure_code.strip().upper()}|"
+            f"{','.join(sorted([m.strip().upper() for m in line.modifiers]))}|{line.units}"
+            for line in claim.service_lines
+        ]
     )
     billing = (claim.billing_provider.npi if claim.billing_provider else None) or ""
     rendering = (claim.rendering_provider.npi if claim.rendering_provider else None) or ""
