@@ -361,11 +361,19 @@ def _lines(r: _Reader, data: Mapping[str, Any]) -> tuple[ServiceLine, ...]:
         if not _is_mapping(raw):
             r.problem(path, "must be an object")
             continue
-        number = r.integer(raw, "lineNumber", path, required=True, minimum=1)
+        # A well-formed value is taken as is; anything else goes through the
+        # reader, which records the problem (in the same field order).
+        number = raw.get("lineNumber")
+        if type(number) is not int or not 1 <= number <= _INT32_MAX:
+            number = r.integer(raw, "lineNumber", path, required=True, minimum=1)
         dos = r.date(raw, "dateOfService", path, required=True)
         code = r.text(raw, "procedureCode", path, required=True)
-        units = r.integer(raw, "units", path, required=True, minimum=0)
-        minutes = r.integer(raw, "minutes", path, minimum=0)
+        units = raw.get("units")
+        if type(units) is not int or not 0 <= units <= _INT32_MAX:
+            units = r.integer(raw, "units", path, required=True, minimum=0)
+        minutes = raw.get("minutes")
+        if minutes is not None and (type(minutes) is not int or not 0 <= minutes <= _INT32_MAX):
+            minutes = r.integer(raw, "minutes", path, minimum=0)
         if number is not None:
             if number in seen:
                 r.problem(f"{path}.lineNumber", "duplicated")
