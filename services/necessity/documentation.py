@@ -98,14 +98,6 @@ class Note:
             self._sentences = [self._scan_text[a:b] for a, b in self._spans]
         return self._sentences
 
-    def sentence_start(self, start: int, end: int) -> int | None:
-        """Where the sentence holding scan-text span [start, end) starts; None when
-        the span is not inside one sentence."""
-        i = bisect.bisect_right(self._starts, start) - 1
-        if i < 0 or end > self._spans[i][1]:
-            return None
-        return self._starts[i]
-
 
 def _negated(sentence: str, start: int, negators: frozenset[str], window: int) -> bool:
     before = _WORD.findall(sentence[:start])[-window:]
@@ -138,18 +130,21 @@ def _phrase_scan(note: Note, detector: Detector, rules: DocumentationRules) -> b
     """
     assert detector.scan is not None
     text = note._scan_text
+    starts = note._starts
     last_end = 0
     for match in detector.scan.finditer(text):
         start, end = match.span(1)
         if start < last_end:
             continue
         last_end = end
-        sentence = note.sentence_start(start, end)
-        if sentence is None:
+        i = bisect.bisect_right(starts, start) - 1  # the sentence holding the match
+        if i < 0 or end > note._spans[i][1]:
             return _phrase_in_sentences(note, detector, rules)
-        if not detector.negatable or not _negated(
-            text[sentence:end], start - sentence, rules.negators, rules.window
-        ):
+        if not detector.negatable:
+            return True
+        # The words before the phrase in its sentence (findall's bounds slice).
+        before = _WORD.findall(text, starts[i], start)[-rules.window :]
+        if rules.negators.isdisjoint(before):
             return True
     return False
 
