@@ -112,6 +112,7 @@ class ParsedClaim:
 
 
 _INT32 = (-(2**31), 2**31 - 1)
+_INT32_MIN, _INT32_MAX = _INT32
 
 
 def proto_int(value: object) -> int | None:
@@ -121,6 +122,8 @@ def proto_int(value: object) -> int | None:
     floats, numeric strings without spaces; never booleans) so that a claim
     parsed straight from JSON and one that went through protobuf agree.
     """
+    if type(value) is int:  # the common case, answered before the general one
+        return value if _INT32_MIN <= value <= _INT32_MAX else None
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         return None
     if isinstance(value, float) and not value.is_integer():
@@ -142,8 +145,21 @@ def proto_int(value: object) -> int | None:
     return number
 
 
+def _path(where: str, key: str) -> str:
+    return f"{where}.{key}" if where else key
+
+
+def _is_mapping(value: object) -> bool:
+    # isinstance against the Mapping ABC is slow; parsed JSON holds plain dicts.
+    return type(value) is dict or isinstance(value, Mapping)
+
+
 class _Reader:
-    """Typed field access that records problems instead of raising."""
+    """Typed field access that records problems instead of raising.
+
+    Each field is named by the object it is in (``where``, empty at the top
+    level) and its key; the path ``where.key`` is only built for a problem.
+    """
 
     def __init__(self) -> None:
         self.problems: list[str] = []
@@ -151,33 +167,37 @@ class _Reader:
     def problem(self, path: str, reason: str) -> None:
         self.problems.append(f"{path}: {reason}")
 
-    def obj(self, data: Mapping[str, Any], key: str, path: str) -> Mapping[str, Any] | None:
+    def obj(self, data: Mapping[str, Any], key: str, where: str) -> Mapping[str, Any] | None:
         value = data.get(key)
         if value is None:
             return None
-        if not isinstance(value, Mapping):
-            self.problem(path, "must be an object")
+        if not _is_mapping(value):
+            self.problem(_path(where, key), "must be an object")
             return None
-        return value
+        return value  # type: ignore[no-any-return]
 
     def text(
-        self, data: Mapping[str, Any], key: str, path: str, *, required: bool = False
+        self, data: Mapping[str, Any], key: str, where: str, *, required: bool = False
     ) -> str | None:
         value = data.get(key)
-        if value is None or (isinstance(value, str) and not value.strip()):
-            if required:
-                self.problem(path, "missing")
+        if type(value) is str:
+            stripped = value.strip()
+            if stripped:
+                return stripped
+        elif value is not None and not isinstance(value, str):
+            self.problem(_path(where, key), "must be a string")
             return None
-        if not isinstance(value, str):
-            self.problem(path, "must be a string")
-            return None
-        return value.strip()
+        elif isinstance(value, str) and value.strip():
+            return value.strip()
+        if required:
+            self.problem(_path(where, key), "missing")
+        return None
 
     def integer(
         self,
         data: Mapping[str, Any],
         key: str,
-        path: str,
+        where: str,
         *,
         required: bool = False,
         minimum: int | None = None,
@@ -185,143 +205,152 @@ class _Reader:
         value = data.get(key)
         if value is None:
             if required:
-                self.problem(path, "missing")
+                self.problem(_path(where, key), "missing")
             return None
         value = proto_int(value)
         if value is None:
-            self.problem(path, "must be an integer")
+            self.problem(_path(where, key), "must be an integer")
             return None
         if minimum is not None and value < minimum:
-            self.problem(path, f"must be at least {minimum}")
+            self.problem(_path(where, key), f"must be at least {minimum}")
             return None
         return value
 
     def date(
-        self, data: Mapping[str, Any], key: str, path: str, *, required: bool = False
+        self, data: Mapping[str, Any], key: str, where: str, *, required: bool = False
     ) -> dt.date | None:
-        value = self.text(data, key, path, required=required)
-        if value is None:
-            return None
+        value = data.get(key)
+        if type(value) is str:  # text()'s answer for a string, without the call
+            value = value.strip()
+            if not value:
+                if required:
+                    self.problem(_path(where, key), "missing")
+                return None
+        else:
+            value = self.text(data, key, where, required=required)
+            if value is None:
+                return None
         if not _DATE_RE.match(value):
-            self.problem(path, "must be a date YYYY-MM-DD")
+            self.problem(_path(where, key), "must be a date YYYY-MM-DD")
             return None
         try:
             return dt.date.fromisoformat(value)
         except ValueError:
-            self.problem(path, "must be a date YYYY-MM-DD")
+            self.problem(_path(where, key), "must be a date YYYY-MM-DD")
             return None
 
-    def amount(self, data: Mapping[str, Any], key: str, path: str) -> Decimal | None:
+    def amount(self, data: Mapping[str, Any], key: str, where: str) -> Decimal | None:
         value = data.get(key)
         if value is None:
             return None
-        if isinstance(value, bool) or not isinstance(value, str | int | float):
-            self.problem(path, "must be a decimal amount")
+        if type(value) is str:
+            text = value.strip()
+        elif isinstance(value, bool) or not isinstance(value, str | int | float):
+            self.problem(_path(where, key), "must be a decimal amount")
             return None
-        text = str(value).strip()
+        else:
+            text = str(value).strip()
         if not _AMOUNT_RE.match(text):
-            self.problem(path, "must be a decimal amount")
+            self.problem(_path(where, key), "must be a decimal amount")
             return None
         try:
             return Decimal(text)
         except InvalidOperation:  # pragma: no cover - the regex admits only valid decimals
-            self.problem(path, "must be a decimal amount")
+            self.problem(_path(where, key), "must be a decimal amount")
             return None
 
-    def text_list(self, data: Mapping[str, Any], key: str, path: str) -> tuple[str, ...]:
+    def _list(self, data: Mapping[str, Any], key: str, where: str) -> Sequence[Any]:
         value = data.get(key)
         if value is None:
             return ()
-        if not isinstance(value, Sequence) or isinstance(value, str | bytes):
-            self.problem(path, "must be a list")
+        if type(value) is not list and (
+            not isinstance(value, Sequence) or isinstance(value, str | bytes)
+        ):
+            self.problem(_path(where, key), "must be a list")
             return ()
+        return value
+
+    def text_list(self, data: Mapping[str, Any], key: str, where: str) -> tuple[str, ...]:
         out: list[str] = []
-        for i, item in enumerate(value):
+        for i, item in enumerate(self._list(data, key, where)):
             if not isinstance(item, str) or not item.strip():
-                self.problem(f"{path}[{i}]", "must be a non-empty string")
+                self.problem(f"{_path(where, key)}[{i}]", "must be a non-empty string")
                 continue
             out.append(item.strip().upper())
         return tuple(out)
 
-    def int_list(self, data: Mapping[str, Any], key: str, path: str) -> tuple[int, ...]:
-        value = data.get(key)
-        if value is None:
-            return ()
-        if not isinstance(value, Sequence) or isinstance(value, str | bytes):
-            self.problem(path, "must be a list")
-            return ()
+    def int_list(self, data: Mapping[str, Any], key: str, where: str) -> tuple[int, ...]:
         out: list[int] = []
-        for i, item in enumerate(value):
+        for i, item in enumerate(self._list(data, key, where)):
             number = proto_int(item)
             if number is None:
-                self.problem(f"{path}[{i}]", "must be an integer")
+                self.problem(f"{_path(where, key)}[{i}]", "must be an integer")
                 continue
             out.append(number)
         return tuple(out)
 
 
 def _provider(r: _Reader, data: Mapping[str, Any], key: str) -> Provider | None:
-    raw = r.obj(data, key, key)
+    raw = r.obj(data, key, "")
     if raw is None:
         return None
     return Provider(
-        npi=r.text(raw, "npi", f"{key}.npi"),
-        name=r.text(raw, "name", f"{key}.name"),
-        tax_id=r.text(raw, "taxId", f"{key}.taxId"),
-        taxonomy=r.text(raw, "taxonomy", f"{key}.taxonomy"),
+        npi=r.text(raw, "npi", key),
+        name=r.text(raw, "name", key),
+        tax_id=r.text(raw, "taxId", key),
+        taxonomy=r.text(raw, "taxonomy", key),
     )
 
 
 def _patient(r: _Reader, data: Mapping[str, Any]) -> Patient | None:
-    raw = r.obj(data, "patient", "patient")
+    raw = r.obj(data, "patient", "")
     if raw is None:
         return None
-    addr_raw = r.obj(raw, "address", "patient.address")
+    addr_raw = r.obj(raw, "address", "patient")
     address = None
     if addr_raw is not None:
+        where = "patient.address"
         address = Address(
-            line1=r.text(addr_raw, "line1", "patient.address.line1"),
-            city=r.text(addr_raw, "city", "patient.address.city"),
-            state=r.text(addr_raw, "state", "patient.address.state"),
-            zip=r.text(addr_raw, "zip", "patient.address.zip"),
+            line1=r.text(addr_raw, "line1", where),
+            city=r.text(addr_raw, "city", where),
+            state=r.text(addr_raw, "state", where),
+            zip=r.text(addr_raw, "zip", where),
         )
     return Patient(
-        member_id=r.text(raw, "memberId", "patient.memberId"),
-        mrn=r.text(raw, "mrn", "patient.mrn"),
-        first_name=r.text(raw, "firstName", "patient.firstName"),
-        last_name=r.text(raw, "lastName", "patient.lastName"),
-        birth_date=r.date(raw, "birthDate", "patient.birthDate"),
-        sex=r.text(raw, "sex", "patient.sex"),
+        member_id=r.text(raw, "memberId", "patient"),
+        mrn=r.text(raw, "mrn", "patient"),
+        first_name=r.text(raw, "firstName", "patient"),
+        last_name=r.text(raw, "lastName", "patient"),
+        birth_date=r.date(raw, "birthDate", "patient"),
+        sex=r.text(raw, "sex", "patient"),
         address=address,
-        phone=r.text(raw, "phone", "patient.phone"),
-        email=r.text(raw, "email", "patient.email"),
-        ssn=r.text(raw, "ssn", "patient.ssn"),
+        phone=r.text(raw, "phone", "patient"),
+        email=r.text(raw, "email", "patient"),
+        ssn=r.text(raw, "ssn", "patient"),
     )
 
 
 def _therapy(r: _Reader, data: Mapping[str, Any]) -> Therapy | None:
-    raw = r.obj(data, "therapy", "therapy")
+    raw = r.obj(data, "therapy", "")
     if raw is None:
         return None
-    poc_raw = r.obj(raw, "planOfCare", "therapy.planOfCare")
+    poc_raw = r.obj(raw, "planOfCare", "therapy")
     poc = None
     if poc_raw is not None:
+        where = "therapy.planOfCare"
         poc = PlanOfCare(
-            certified_date=r.date(poc_raw, "certifiedDate", "therapy.planOfCare.certifiedDate"),
-            start_date=r.date(poc_raw, "startDate", "therapy.planOfCare.startDate"),
-            end_date=r.date(poc_raw, "endDate", "therapy.planOfCare.endDate"),
+            certified_date=r.date(poc_raw, "certifiedDate", where),
+            start_date=r.date(poc_raw, "startDate", where),
+            end_date=r.date(poc_raw, "endDate", where),
         )
-    discipline = r.text(raw, "discipline", "therapy.discipline")
+    discipline = r.text(raw, "discipline", "therapy")
     return Therapy(
         discipline=discipline.upper() if discipline else None,
         plan_of_care=poc,
         treatment_days_since_progress_report=r.integer(
-            raw,
-            "treatmentDaysSinceProgressReport",
-            "therapy.treatmentDaysSinceProgressReport",
-            minimum=0,
+            raw, "treatmentDaysSinceProgressReport", "therapy", minimum=0
         ),
-        amount_used_ytd=r.amount(raw, "amountUsedYtd", "therapy.amountUsedYtd"),
+        amount_used_ytd=r.amount(raw, "amountUsedYtd", "therapy"),
     )
 
 
@@ -337,23 +366,31 @@ def _lines(r: _Reader, data: Mapping[str, Any]) -> tuple[ServiceLine, ...]:
     seen: set[int] = set()
     for i, raw in enumerate(raw_lines):
         path = f"serviceLines[{i}]"
-        if not isinstance(raw, Mapping):
+        if not _is_mapping(raw):
             r.problem(path, "must be an object")
             continue
-        number = r.integer(raw, "lineNumber", f"{path}.lineNumber", required=True, minimum=1)
-        dos = r.date(raw, "dateOfService", f"{path}.dateOfService", required=True)
-        code = r.text(raw, "procedureCode", f"{path}.procedureCode", required=True)
-        units = r.integer(raw, "units", f"{path}.units", required=True, minimum=0)
-        minutes = r.integer(raw, "minutes", f"{path}.minutes", minimum=0)
+        # A well-formed value is taken as is; anything else goes through the
+        # reader, which records the problem (in the same field order).
+        number = raw.get("lineNumber")
+        if type(number) is not int or not 1 <= number <= _INT32_MAX:
+            number = r.integer(raw, "lineNumber", path, required=True, minimum=1)
+        dos = r.date(raw, "dateOfService", path, required=True)
+        code = r.text(raw, "procedureCode", path, required=True)
+        units = raw.get("units")
+        if type(units) is not int or not 0 <= units <= _INT32_MAX:
+            units = r.integer(raw, "units", path, required=True, minimum=0)
+        minutes = raw.get("minutes")
+        if minutes is not None and (type(minutes) is not int or not 0 <= minutes <= _INT32_MAX):
+            minutes = r.integer(raw, "minutes", path, minimum=0)
         if number is not None:
             if number in seen:
                 r.problem(f"{path}.lineNumber", "duplicated")
             seen.add(number)
         line_fields_ok = number is not None and dos is not None and code and units is not None
-        modifiers = r.text_list(raw, "modifiers", f"{path}.modifiers")
-        pointers = r.int_list(raw, "diagnosisPointers", f"{path}.diagnosisPointers")
-        charge = r.amount(raw, "chargeAmount", f"{path}.chargeAmount")
-        pos = r.text(raw, "placeOfService", f"{path}.placeOfService")
+        modifiers = r.text_list(raw, "modifiers", path)
+        pointers = r.int_list(raw, "diagnosisPointers", path)
+        charge = r.amount(raw, "chargeAmount", path)
+        pos = r.text(raw, "placeOfService", path)
         if line_fields_ok:
             assert number is not None and dos is not None and code and units is not None
             lines.append(
@@ -374,7 +411,8 @@ def _lines(r: _Reader, data: Mapping[str, Any]) -> tuple[ServiceLine, ...]:
 
 def claim_id_of(data: object) -> str:
     """The claim's id if the input has a usable one, else an empty string."""
-    if isinstance(data, Mapping):
+    if _is_mapping(data):
+        assert isinstance(data, Mapping)
         value = data.get("claimId")
         if isinstance(value, str) and value.strip():
             return value.strip()
@@ -388,24 +426,25 @@ def parse_claim(data: object) -> ParsedClaim:
     answer with MALFORMED_CLAIM and move on to the next claim.
     """
     claim_id = claim_id_of(data)
-    if not isinstance(data, Mapping):
+    if not _is_mapping(data):
         return ParsedClaim(claim_id, None, ["claim: must be a JSON object"])
+    assert isinstance(data, Mapping)
     r = _Reader()
-    r.text(data, "claimId", "claimId", required=True)
-    payer_id = r.text(data, "payerId", "payerId", required=True)
+    r.text(data, "claimId", "", required=True)
+    payer_id = r.text(data, "payerId", "", required=True)
     lines = _lines(r, data)
     claim = Claim(
         claim_id=claim_id,
         payer_id=(payer_id or "").upper(),
         service_lines=lines,
-        submission_date=r.date(data, "submissionDate", "submissionDate"),
+        submission_date=r.date(data, "submissionDate", ""),
         patient=_patient(r, data),
         billing_provider=_provider(r, data, "billingProvider"),
         rendering_provider=_provider(r, data, "renderingProvider"),
         referring_provider=_provider(r, data, "referringProvider"),
-        diagnoses=r.text_list(data, "diagnoses", "diagnoses"),
+        diagnoses=r.text_list(data, "diagnoses", ""),
         therapy=_therapy(r, data),
-        note=r.text(data, "note", "note"),
+        note=r.text(data, "note", ""),
     )
     if r.problems:
         return ParsedClaim(claim_id, None, r.problems)

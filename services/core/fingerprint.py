@@ -23,6 +23,7 @@ member ID, a date and a code could be reversed by trying every value.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import hmac
 import os
@@ -59,8 +60,21 @@ def key_from_env(env: Mapping[str, str] | None = None) -> bytes:
     return DEV_KEY
 
 
+@functools.lru_cache(maxsize=16)
+def _keyed(key: bytes) -> hmac.HMAC:
+    return hmac.new(key, digestmod=hashlib.sha256)
+
+
+def hmac_sha256_hex(key: bytes, message: bytes) -> str:
+    """``hmac.new(key, message, sha256).hexdigest()``, from a copy of the keyed
+    state made once per key: a claim takes several of these."""
+    h = _keyed(key).copy()
+    h.update(message)
+    return h.hexdigest()
+
+
 def _digest(key: bytes, domain: bytes, message: bytes) -> str:
-    return hmac.new(key, domain + b"\x1f" + message, hashlib.sha256).hexdigest()[:_HEX_CHARS]
+    return hmac_sha256_hex(key, domain + b"\x1f" + message)[:_HEX_CHARS]
 
 
 def claim_version(parsed: ParsedClaim, raw: bytes | None, key: bytes) -> str:
@@ -100,15 +114,11 @@ def duplicate_fingerprint(claim: Claim, key: bytes) -> str:
     if patient is None:
         return ""
     lines = sorted(
-        "|".join(
-            (
-                line.date_of_service.isoformat(),
-                line.procedure_code.strip().upper(),
-                ",".join(sorted(m.strip().upper() for m in line.modifiers)),
-                str(line.units),
-            )
-        )
-        for line in claim.service_lines
+        [
+            f"{line.date_of_service.isoformat()}|{line.procedure_code.strip().upper()}|"
+            f"{','.join(sorted([m.strip().upper() for m in line.modifiers]))}|{line.units}"
+            for line in claim.service_lines
+        ]
     )
     billing = (claim.billing_provider.npi if claim.billing_provider else None) or ""
     rendering = (claim.rendering_provider.npi if claim.rendering_provider else None) or ""

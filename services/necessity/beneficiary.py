@@ -15,12 +15,11 @@ come from ``therapy.amountUsedYtd`` alone until new claims arrive).
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import os
 from collections.abc import Mapping
 
 from claimscrub.core.claim import Claim
+from claimscrub.core.fingerprint import hmac_sha256_hex
 from claimscrub.runtime import secrets
 
 HMAC_KEY_VARIABLE = "CLAIMSCRUB_HMAC_KEY"
@@ -42,7 +41,7 @@ def hmac_key(env: Mapping[str, str] | None = None) -> tuple[bytes, bool]:
 def _digest(key: bytes, *parts: str) -> str:
     # A unit separator keeps ("AB", "C") and ("A", "BC") apart.
     message = "\x1f".join(parts).encode("utf-8")
-    return hmac.new(key, message, hashlib.sha256).hexdigest()
+    return hmac_sha256_hex(key, message)
 
 
 def beneficiary_token(claim: Claim, key: bytes) -> str:

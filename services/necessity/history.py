@@ -93,6 +93,8 @@ def _others(history: History | None, claim_id: str) -> list[Mapping[str, Any]]:
 
 def seen_amount(history: History | None, year: int, group: str, claim_id: str) -> Decimal:
     """Therapy charges of the other recorded claims for ``year`` and ``group``."""
+    if not history:
+        return Decimal(0)
     key = _key(year, group)
     return sum(
         (Decimal(c.get("amounts", {}).get(key, "0")) for c in _others(history, claim_id)),
@@ -166,10 +168,12 @@ def _latest(c: Mapping[str, Any]) -> str:
 def _pruned(claims: dict[str, Any]) -> dict[str, Any]:
     if not claims:
         return claims
-    newest_year = max(int(_latest(c)[:4]) for c in claims.values())
-    kept = {cid: c for cid, c in claims.items() if int(_latest(c)[:4]) >= newest_year - YEARS_KEPT}
+    # Each claim's latest date once: a beneficiary's history holds up to MAX_CLAIMS.
+    latest = {cid: _latest(c) for cid, c in claims.items()}
+    newest_year = max(int(d[:4]) for d in latest.values())
+    kept = {cid: c for cid, c in claims.items() if int(latest[cid][:4]) >= newest_year - YEARS_KEPT}
     if len(kept) > MAX_CLAIMS:
-        by_age = sorted(kept, key=lambda cid: _latest(kept[cid]), reverse=True)
+        by_age = sorted(kept, key=lambda cid: latest[cid], reverse=True)
         kept = {cid: kept[cid] for cid in by_age[:MAX_CLAIMS]}
     return kept
 

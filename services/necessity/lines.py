@@ -7,18 +7,28 @@ from claimscrub.necessity.reference import NecessityReference
 
 
 def is_therapy_line(line: ServiceLine, ref: NecessityReference) -> bool:
-    return line.procedure_code in ref.always_therapy or any(
-        m in ref.therapy_modifiers for m in line.modifiers
-    )
+    # This and line_discipline run several times per line, from most rules:
+    # no sets or generators.
+    if line.procedure_code in ref.always_therapy:
+        return True
+    return not ref.therapy_modifiers.keys().isdisjoint(line.modifiers)
 
 
 def line_discipline(line: ServiceLine, claim: Claim, ref: NecessityReference) -> str | None:
     """The discipline a therapy line is billed under: its one therapy modifier, else the
     claim's ``therapy.discipline``; ``None`` when neither settles it."""
-    disciplines = {ref.therapy_modifiers[m] for m in line.modifiers if m in ref.therapy_modifiers}
-    if len(disciplines) == 1:
-        return disciplines.pop()
-    if not disciplines and claim.therapy and claim.therapy.discipline in ref.groups:
+    therapy = ref.therapy_modifiers
+    found: str | None = None
+    for m in line.modifiers:
+        if m in therapy:
+            discipline = therapy[m]
+            if found is None:
+                found = discipline
+            elif discipline != found:
+                return None  # several disciplines: none settles it
+    if found is not None:
+        return found
+    if claim.therapy and claim.therapy.discipline in ref.groups:
         return claim.therapy.discipline
     return None
 

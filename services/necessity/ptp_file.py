@@ -66,7 +66,10 @@ class PtpTable:
 
     def edit_for(self, column1: str, column2: str, dos: dt.date) -> PtpEdit | None:
         """The edit of this ordered pair in force on ``dos``; indicator 0 wins over 1."""
-        rows = [e for e in self.pairs.get((column1, column2), ()) if e.in_force(dos)]
+        listed = self.pairs.get((column1, column2))
+        if listed is None:  # most pairs of a claim's codes are no PTP pair
+            return None
+        rows = [e for e in listed if e.in_force(dos)]
         if not rows:
             return None
         return min(rows, key=lambda e: e.indicator)

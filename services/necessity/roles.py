@@ -64,14 +64,15 @@ def role_needed(claim: Claim, ref: NecessityReference) -> bool:
     """Whether the claim has a line on which an assistant modifier could be missing."""
     if not ref.payers.for_payer(claim.payer_id).medicare_rules:
         return False
+    # Runs twice per claim (role lookup, assistant edits): plain loops.
+    assistant = ref.assistant_modifiers.keys()
+    therapy = ref.therapy_modifiers
     for line in claim.service_lines:
-        if any(m in ref.assistant_modifiers for m in line.modifiers):
+        if not assistant.isdisjoint(line.modifiers):
             continue
-        disciplines = {
-            ref.therapy_modifiers[m] for m in line.modifiers if m in ref.therapy_modifiers
-        }
-        if any(ref.assistant_modifier_for(d) for d in disciplines):
-            return True
+        for m in line.modifiers:
+            if m in therapy and ref.assistant_modifier_for(therapy[m]):
+                return True
     return False
 
 

@@ -229,8 +229,11 @@ def _total_time(timed: Sequence[ServiceLine]) -> list[Edit]:
     if not timed or any(line.minutes is None for line in timed):
         return []
     groups = _groups(timed)
-    total = sum(g.minutes for g in groups)
-    billed = sum(g.units for g in groups)
+    # Keyed by each code's first line (line numbers are unique in a parsed claim).
+    minutes = {g.key: g.minutes for g in groups}
+    units = {g.key: g.units for g in groups}
+    total = sum(minutes.values())
+    billed = sum(units.values())
     supported = units_for_minutes(total)
 
     if total < MINIMUM_BILLABLE_MINUTES:
@@ -245,22 +248,18 @@ def _total_time(timed: Sequence[ServiceLine]) -> list[Edit]:
             if line.units >= 1
         ]
 
-    if len(groups) == 1:
-        billed_text = f"{groups[0].label} billed {_units(billed)}; {total} timed minutes"
-    else:
-        billed_text = f"timed codes on {_line_list(timed)} billed {_units(billed)}; "
-        billed_text += f"{total} total timed minutes"
-    summary = f"{billed_text} support {supported}"
-
-    if billed > supported:
-        bounds = allocation_bounds({g.key: g.minutes for g in groups})
-        line = _first_over_bound(timed, groups, bounds)
-        return [edit("UNITS_EXCEED_TIME", line.line_number, summary)]
-    if billed < supported:
+    if billed != supported:
+        if len(groups) == 1:
+            billed_text = f"{groups[0].label} billed {_units(billed)}; {total} timed minutes"
+        else:
+            billed_text = f"timed codes on {_line_list(timed)} billed {_units(billed)}; "
+            billed_text += f"{total} total timed minutes"
+        summary = f"{billed_text} support {supported}"
+        if billed > supported:
+            line = _first_over_bound(timed, groups, allocation_bounds(minutes))
+            return [edit("UNITS_EXCEED_TIME", line.line_number, summary)]
         return [edit("UNITS_BELOW_TIME", timed[0].line_number, summary)]
 
-    minutes = {g.key: g.minutes for g in groups}
-    units = {g.key: g.units for g in groups}
     if is_valid_allocation(minutes, units):
         return []
     bounds = allocation_bounds(minutes)

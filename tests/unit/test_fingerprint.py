@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import hashlib
+import hmac
 import json
 from argparse import Namespace
 from typing import Any
@@ -13,7 +15,12 @@ from claimscrub.cli.checks import build_checks
 from claimscrub.cli.scrub import Scrubber
 from claimscrub.core.claim import parse_claim
 from claimscrub.core.codec import decode_claim, encode_claim_json
-from claimscrub.core.fingerprint import claim_version, duplicate_fingerprint, key_from_env
+from claimscrub.core.fingerprint import (
+    claim_version,
+    duplicate_fingerprint,
+    hmac_sha256_hex,
+    key_from_env,
+)
 from claimscrub.runtime.testing import REPO_ROOT
 
 KEY = b"test-key"
@@ -180,3 +187,11 @@ def test_the_example_claims_have_no_duplicates() -> None:
     claims = json.loads((EXAMPLES / "claims.json").read_text())
     results = list(_scrubber().scrub_all(claims))
     assert not any(e.code == "DUPLICATE_CLAIM" for r in results for e in r.edits)
+
+
+def test_the_reused_keyed_state_gives_plain_hmac_sha256() -> None:
+    # Several keys in turn: each gets its own keyed state, none leaks into another.
+    for key in (KEY, b"another key", KEY, b"k" * 100):
+        for message in (b"", b"member\x1fMEDICARE\x1f1EG4TE5MK73", b"x" * 300):
+            expected = hmac.new(key, message, hashlib.sha256).hexdigest()
+            assert hmac_sha256_hex(key, message) == expected

@@ -3,9 +3,22 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from claimscrub.core.edits import Edit
+from claimscrub.necessity.documentation import (
+    _SENTENCE_END,
+    Detector,
+    DocumentationRules,
+    Note,
+    finds,
+    parse_documentation,
+)
+from claimscrub.necessity.reference import NecessityReference
 from tests.unit.necessity_support import FULL_97530_NOTE, base_claim, codes, line, run
 
 
@@ -111,3 +124,86 @@ def test_edits_never_echo_the_note() -> None:
     for e in _edits(note):
         for secret in ("Ada", "Lovelace", "Elm", "2026-05-04", "MRN-88123", "leg press"):
             assert secret not in e.message
+
+
+# --- the one-scan matcher gives the sentence-by-sentence definition's answer ---------
+
+_DEFINITION_SENTENCE_END = re.compile(r"[.!?;\n]+(?:\s|$)|\n")
+_DEFINITION_WORD = re.compile(r"[a-z']+")
+
+
+def _by_definition(text: str, detector: Detector, rules: DocumentationRules) -> bool:
+    """The detector as documented: per sentence, a phrase starting a word and not
+    negated within the window, or a pattern."""
+    sentences = [s for s in _DEFINITION_SENTENCE_END.split(text.lower()) if s.strip()]
+    for sentence in sentences:
+        if detector.phrases is not None:
+            for match in detector.phrases.finditer(sentence):
+                before = _DEFINITION_WORD.findall(sentence[: match.start()])[-rules.window :]
+                if not detector.negatable or not any(w in rules.negators for w in before):
+                    return True
+        if any(p.search(sentence) for p in detector.patterns):
+            return True
+    return False
+
+
+# Overlapping phrases, a phrase inside another, phrases that cross a sentence end
+# or start with punctuation: the cases where one scan and the sentences could part.
+_EDGE_RULES = parse_documentation(
+    {
+        "negators": {"words": ["no", "not", "did not"], "window": 2},
+        "detectors": {
+            "overlap": {
+                "label": "overlap",
+                "negatable": True,
+                "phrases": ["car transfer", "transfer", "sit to stand", "stand", "to s", "a"],
+            },
+            "crossing": {
+                "label": "crossing",
+                "negatable": True,
+                "phrases": ["pain. no", "ok;", "walk", "-gait", "'s gait"],
+            },
+            "plain": {
+                "label": "plain",
+                "negatable": False,
+                "phrases": ["assist", "assisted by", "b. c", "min"],
+                "patterns": ["^min", "\\d+\\s*min"],
+            },
+        },
+        "codes": {},
+    },
+    "edge rules",
+)
+
+_WORDS = [
+    "car", "transfer", "transfers", "sit", "to", "stand", "stands", "pain", "no", "not",
+    "did", "ok", "walk", "-gait", "'s", "gait", "assist", "assisted", "by", "b", "c", "min",
+    "30", "a", "from", "rom", "strength", "tolerated", "improved", "independent", "lift",
+    "İ", "ß", "Ü",
+]  # fmt: skip
+_GAPS = [" ", "  ", ". ", "; ", "!\n", "\n", ".", "? ", ", ", "-", "'", ".\t", ";"]
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(_WORDS), st.sampled_from(_GAPS)), max_size=25))
+# "stand" inside a negated "sit to stand" is no match of its own
+@example([("no", " "), ("sit", " "), ("to", " "), ("stand", "")])
+# "pain. no" crosses a sentence end; "walk" after it is negated only in one sentence
+@example([("pain", ". "), ("no", " "), ("walk", ".")])
+@example([("İ", " "), ("no", " "), ("car", " "), ("transfer", "; "), ("assist", "")])
+def test_one_scan_gives_the_sentence_by_sentence_answer(parts: list[tuple[str, str]]) -> None:
+    text = "".join(w + g for w, g in parts)
+    bundled = NecessityReference.load().documentation
+    for rules in (bundled, _EDGE_RULES):
+        note = Note(text)
+        for detector in rules.detectors.values():
+            assert finds(note, detector, rules) == _by_definition(text, detector, rules), (
+                detector.name
+            )
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=".!?;\n \t\r\x0b\u2028\u00a0ab", max_size=14))
+def test_sentence_ends_are_the_documented_pattern(text: str) -> None:
+    spans = [m.span() for m in _SENTENCE_END.finditer(text)]
+    assert spans == [m.span() for m in _DEFINITION_SENTENCE_END.finditer(text)]

@@ -17,7 +17,7 @@ import re
 
 from claimscrub.core.claim import Claim
 from claimscrub.core.edits import Edit, edit
-from claimscrub.necessity.coverage import normalise_diagnosis
+from claimscrub.necessity.coverage import CoveragePolicy, normalise_diagnosis
 from claimscrub.necessity.lines import code_label
 from claimscrub.necessity.reference import NecessityReference
 
@@ -35,6 +35,10 @@ def diagnosis_edits(claim: Claim, ref: NecessityReference) -> list[Edit]:
         if i not in valid
     )
     count = len(claim.diagnoses)
+    # Each pointed diagnosis is normalised and judged against a policy once per
+    # claim, not once per line that points at it.
+    normalised: dict[int, str] = {}
+    supported: dict[tuple[int, str], bool] = {}
     for line in claim.service_lines:
         label = code_label(line.procedure_code, ref)
         if not line.diagnosis_pointers:
@@ -55,14 +59,16 @@ def diagnosis_edits(claim: Claim, ref: NecessityReference) -> list[Edit]:
         policies = ref.coverage.covering(claim.payer_id, line.procedure_code)
         if not policies:
             continue
-        pointed = [
-            normalise_diagnosis(claim.diagnoses[p - 1])
-            for p in line.diagnosis_pointers
-            if 1 <= p <= count and p in valid
-        ]
+        pointed: list[str] = []
+        for p in line.diagnosis_pointers:
+            if 1 <= p <= count and p in valid:
+                dx = normalised.get(p)
+                if dx is None:
+                    dx = normalised[p] = normalise_diagnosis(claim.diagnoses[p - 1])
+                pointed.append(dx)
         if not pointed:
             continue  # nothing valid to judge: DIAGNOSIS_MISSING already says why
-        if not any(policy.supports(dx) for policy in policies for dx in pointed):
+        if not _any_supports(policies, pointed, supported):
             names = ", ".join(p.policy_id for p in policies)
             sample = " (sample coverage policy)" if ref.coverage.is_sample else ""
             edits.append(
@@ -73,3 +79,19 @@ def diagnosis_edits(claim: Claim, ref: NecessityReference) -> list[Edit]:
                 )
             )
     return edits
+
+
+def _any_supports(
+    policies: list[CoveragePolicy], pointed: list[str], known: dict[tuple[int, str], bool]
+) -> bool:
+    """Whether a policy supports a pointed diagnosis; ``known`` remembers the answers
+    for the claim (by policy object, as two files may reuse an id, and diagnosis)."""
+    for policy in policies:
+        for dx in pointed:
+            key = (id(policy), dx)
+            answer = known.get(key)
+            if answer is None:
+                answer = known[key] = policy.supports(dx)
+            if answer:
+                return True
+    return False

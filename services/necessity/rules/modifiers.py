@@ -52,6 +52,8 @@ def _line_edits(line: ServiceLine, ref: NecessityReference) -> list[Edit]:
                 f"not {distinct[0]}",
             )
         )
+    if ref.assistant_modifiers.keys().isdisjoint(line.modifiers):
+        return edits  # most lines: no CQ/CO to pair
     disciplines = {ref.therapy_modifiers[m] for m in therapy}
     for modifier in sorted({m for m in line.modifiers if m in ref.assistant_modifiers}):
         goes_with = ref.assistant_modifiers[modifier]
