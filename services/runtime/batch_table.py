@@ -32,12 +32,12 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener
 from aiokafka.coordinator.assignors.range import RangePartitionAssignor
-from aiokafka.errors import CommitFailedError
+from aiokafka.errors import CommitFailedError, IllegalStateError
 from aiokafka.structs import TopicPartition
 from mode import Service
 
 from claimscrub.runtime import logs
-from claimscrub.runtime.batch_agent import LAG_SAMPLE_INTERVAL_S, sample_lag
+from claimscrub.runtime.batch_agent import FETCH_MAX_WAIT_MS, sample_forever
 from claimscrub.runtime.check_agent import Outgoing
 from claimscrub.runtime.kafka_config import kafka_client_kwargs
 from claimscrub.runtime.metrics import service_metrics
@@ -103,10 +103,13 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
         self._agent = agent
 
     async def on_partitions_revoked(self, revoked: Any) -> None:
-        # Wait for the batch in hand: its sends and commit finish under the
-        # old assignment, so the next owner starts after them.
+        # Wait for the batch in hand and its flush: its sends and commit finish
+        # under the old assignment, so the next owner starts after them.
         async with self._agent.lock:
-            pass
+            try:
+                await self._agent.wait_flushed()
+            except Exception as exc:  # uncommitted input is replayed by its next owner
+                log.warning("flush_failed_before_revoke", error=type(exc).__name__)
 
     async def on_partitions_assigned(self, assigned: Any) -> None:
         await self._agent.assigned({tp.partition for tp in assigned})
@@ -152,6 +155,7 @@ class BatchTableAgent(Service):
         self._consumer: Any = None
         self._producer: Any = None
         self._loop_task: asyncio.Task[None] | None = None
+        self._flushing: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
 
     async def on_start(self) -> None:
@@ -168,6 +172,7 @@ class BatchTableAgent(Service):
             enable_auto_commit=False,
             auto_offset_reset=self._offset_reset,
             max_poll_records=self._max_records,
+            fetch_max_wait_ms=FETCH_MAX_WAIT_MS,
             # Co-partitioned inputs: the same partition numbers of every topic.
             partition_assignment_strategy=(RangePartitionAssignor,),
         )
@@ -231,11 +236,16 @@ class BatchTableAgent(Service):
             if self._ready is not None:
                 await self._ready()
             loop = asyncio.get_running_loop()
-            sampled = ticked = loop.time()
+            ticked = loop.time()
+            sampler = asyncio.create_task(
+                sample_forever(self._consumer, self.group_id, self._observe_tables)
+            )
             while not self._stopping.is_set():
                 batches = await self._consumer.getmany(
                     timeout_ms=200, max_records=self._max_records
                 )
+                if self._flushing is not None and self._flushing.done():
+                    await self.wait_flushed()  # raises a failed flush: the worker stops
                 if batches:
                     async with self.lock:
                         if self._before_batch is not None:
@@ -245,16 +255,15 @@ class BatchTableAgent(Service):
                     ticked = loop.time()
                     async with self.lock:
                         await self._run_tick(self._tick[1])
-                if loop.time() - sampled >= LAG_SAMPLE_INTERVAL_S:
-                    sampled = loop.time()
-                    await sample_lag(self._consumer, self.group_id)
-                    if self._table_name is not None:
-                        service_metrics().observe_tables(
-                            {self._table_name: sum(len(t.data) for t in self.tables.values())}
-                        )
+            sampler.cancel()
         except Exception as exc:
             # Health must not say SERVING over a dead loop.
             await self.crash(exc)
+
+    def _observe_tables(self) -> None:
+        if self._table_name is not None:
+            size = sum(len(t.data) for t in self.tables.values())
+            service_metrics().observe_tables({self._table_name: size})
 
     async def _process(self, batches: dict[Any, list[Any]]) -> None:
         today = dt.date.today()
@@ -263,6 +272,7 @@ class BatchTableAgent(Service):
         # them while this batch is still being handled); acknowledged in _flush.
         sent: list[asyncio.Future[Any]] = []
         touched: list[PartitionState] = []
+        offsets: dict[Any, int] = {}
         for tp, records in batches.items():
             table = self.tables.get(tp.partition)
             if table is None:
@@ -285,47 +295,91 @@ class BatchTableAgent(Service):
                     sent.append(
                         await send(out.topic, out.value, key=out.key, headers=out.headers or None)
                     )
-        await self._flush(sent, touched)
-        try:
-            await self._consumer.commit()
-        except CommitFailedError:
-            # The partitions moved mid-batch: the new owner replays it, and the
-            # handlers treat repeated events as repeats.
-            log.warning("batch_commit_failed_after_rebalance", group=self.group_id)
+            if records:
+                offsets[tp] = records[-1].offset + 1
+        await self._start_flush(sent, self._take_changes(touched), offsets)
 
     async def _run_tick(self, tick: Tick) -> None:
         try:
-            send = self._producer.send
-            sent = [
-                await send(out.topic, out.value, key=out.key, headers=out.headers or None)
-                for out in await tick(self.tables)
-            ]
-            await self._flush(sent, list(self.tables.values()))
+            outputs = list(await tick(self.tables))
         except Exception as exc:  # a failed sweep is retried at the next tick
             log.error("batch_tick_failed", group=self.group_id, error=type(exc).__name__)
-
-    async def _flush(self, sent: list[asyncio.Future[Any]], touched: list[PartitionState]) -> None:
-        """Outputs acknowledged first, then the state that says they went out.
-
-        Two rounds: a crash in between replays the inputs against the old
-        state, which sends the outputs again (handlers and their readers
-        absorb repeats) rather than never.
-        """
-        send = self._producer.send
-        await asyncio.gather(*sent)
-        if self._changelog is None:  # a stateless stage (e.g. a router)
-            for table in touched:
-                table.dirty.clear()
             return
-        pending = []
+        send = self._producer.send
+        sent = [
+            await send(out.topic, out.value, key=out.key, headers=out.headers or None)
+            for out in outputs
+        ]
+        await self._start_flush(sent, self._take_changes(list(self.tables.values())), {})
+
+    def _take_changes(self, touched: list[PartitionState]) -> list[tuple[int, bytes, bytes | None]]:
+        """The batch's state writes, encoded, one per key; later batches write anew."""
+        changes: list[tuple[int, bytes, bytes | None]] = []
         for table in touched:
-            for key, value in table.dirty.items():
-                encoded = None if value is _DELETED else json.dumps(value).encode()
-                pending.append(
-                    await send(self._changelog, encoded, key=key, partition=table.partition)
+            if self._changelog is not None:
+                changes.extend(
+                    (
+                        table.partition,
+                        key,
+                        None if value is _DELETED else json.dumps(value).encode(),
+                    )
+                    for key, value in table.dirty.items()
                 )
             table.dirty.clear()
-        await asyncio.gather(*pending)
+        return changes
+
+    async def _start_flush(
+        self,
+        sent: list[asyncio.Future[Any]],
+        changes: list[tuple[int, bytes, bytes | None]],
+        offsets: dict[Any, int],
+    ) -> None:
+        """Flush this batch in the background while the next one is handled.
+
+        At most one flush is in flight, and each starts after the one before
+        it, so state writes and commits keep the order of the batches.
+        """
+        await self.wait_flushed()
+        self._flushing = asyncio.create_task(self._flush(sent, changes, offsets))
+
+    async def wait_flushed(self) -> None:
+        """Wait for the flush in flight, if any; its failure is raised here."""
+        task, self._flushing = self._flushing, None
+        if task is not None:
+            await task
+
+    async def _flush(
+        self,
+        sent: list[asyncio.Future[Any]],
+        changes: list[tuple[int, bytes, bytes | None]],
+        offsets: dict[Any, int],
+    ) -> None:
+        """Outputs acknowledged first, then the state that says they went out,
+        then the offsets.
+
+        A crash before the state is written replays the inputs against the
+        old state, which sends the outputs again (handlers and their readers
+        absorb repeats) rather than never. A later batch's outputs may go out
+        before this state: that only widens the replay, never loses a record.
+        """
+        await asyncio.gather(*sent)
+        if changes:
+            assert self._changelog is not None
+            send = self._producer.send
+            await asyncio.gather(
+                *[
+                    await send(self._changelog, value, key=key, partition=partition)
+                    for partition, key, value in changes
+                ]
+            )
+        if not offsets:
+            return
+        try:
+            await self._consumer.commit(offsets)
+        except (CommitFailedError, IllegalStateError):
+            # The partitions moved: the new owner replays from the last commit,
+            # and the handlers treat repeated events as repeats.
+            log.warning("batch_commit_failed_after_rebalance", group=self.group_id)
 
     async def on_stop(self) -> None:
         """Finish the batch in hand, commit it, then close the clients."""
@@ -337,6 +391,10 @@ class BatchTableAgent(Service):
                 self._loop_task.cancel()
             except Exception as exc:
                 log.error("batch_table_failed", error=type(exc).__name__)
+        try:
+            await asyncio.wait_for(self.wait_flushed(), self._settings.shutdown_grace_s)
+        except Exception as exc:  # uncommitted input is replayed after the restart
+            log.error("batch_table_flush_failed", error=type(exc).__name__)
         if self._consumer is not None:
             await self._consumer.stop()
         if self._producer is not None:
