@@ -22,6 +22,7 @@ publishing anything (aggregator.recovery), as the Faust transport does.
 from __future__ import annotations
 
 import asyncio
+import heapq
 import uuid
 from collections.abc import Iterable
 from typing import Any
@@ -31,7 +32,7 @@ from claimscrub.aggregator.agent import LEDGER_TABLE, STATE_TABLE, SUBMITTED_MS_
 from claimscrub.aggregator.metrics import aggregator_metrics
 from claimscrub.aggregator.recovery import read_back
 from claimscrub.aggregator.settings import AggregatorSettings
-from claimscrub.aggregator.state import Completed, collect, expire, is_due
+from claimscrub.aggregator.state import Completed, collect, due_at_ms, expire, is_due
 from claimscrub.core.codec import (
     UndecodableEvent,
     decode_check_result,
@@ -79,6 +80,15 @@ def attach_batched_aggregator(app: Any, settings: Settings, agg: AggregatorSetti
     retention_ms = int(agg.retention_s * 1000)
     incarnation = uuid.uuid4().hex[:12]
     clock_start_ms: dict[int, int] = {}
+    # Per owned partition, (due time, claim key) of every state written: the
+    # sweep pops what is due instead of asking each state (there are as many
+    # as claims within the grace period). Entries of states written again
+    # since are stale: popped, found not due, dropped.
+    due: dict[int, list[tuple[int, bytes]]] = {}
+    collector_tables: dict[int, PartitionState] = {}
+    # Per owned publishing partition: no ledger mark is older than this (ms);
+    # unknown (0) after an assignment, so the first prune looks.
+    mark_floor: dict[int, int] = {}
     publisher = _Publisher(incarnation)
     publish_group = f"claimscrub-{service}-publish"
 
@@ -123,34 +133,40 @@ def attach_batched_aggregator(app: Any, settings: Settings, agg: AggregatorSetti
             m.redelivered.labels(incoming.check.value).inc()
         if step.state is not old:
             table[key] = step.state
+            schedule(rec.partition, key, step.state)
         return [forward(step.forward)] if step.forward is not None else []
+
+    def schedule(partition: int, key: bytes, state: Any) -> None:
+        at = due_at_ms(
+            state,
+            timeout_ms=timeout_ms,
+            grace_ms=grace_ms,
+            clock_start_ms=clock_start_ms.get(partition, 0),
+        )
+        if at is not None:
+            heapq.heappush(due.setdefault(partition, []), (at, key))
 
     async def expire_pending(tables: dict[int, PartitionState]) -> Iterable[Outgoing]:
         now = now_ms()
         out: list[Outgoing] = []
         for p, table in tables.items():
             start = clock_start_ms.get(p, 0)
-            for key, value in list(table.data.items()):
+            heap = due.setdefault(p, [])
+            while heap and heap[0][0] <= now:
+                _, key = heapq.heappop(heap)
+                value = table.get(key)
                 if not isinstance(value, dict):
                     continue
-                due = is_due(
-                    value,
-                    now_ms=now,
-                    timeout_ms=timeout_ms,
-                    grace_ms=grace_ms,
-                    clock_start_ms=start,
-                )
-                if not due:
-                    continue
+                timing = {"timeout_ms": timeout_ms, "grace_ms": grace_ms, "clock_start_ms": start}
+                if not is_due(value, now_ms=now, **timing):
+                    continue  # written again since: its own entry is further on
                 new, completed = expire(
                     key.decode("utf-8", "replace"),
                     value,
                     required,
                     now_ms=now,
-                    timeout_ms=timeout_ms,
-                    grace_ms=grace_ms,
-                    clock_start_ms=start,
                     incarnation=incarnation,
+                    **timing,
                 )
                 out.extend(forward(c) for c in completed)
                 if new is None:
@@ -158,6 +174,7 @@ def attach_batched_aggregator(app: Any, settings: Settings, agg: AggregatorSetti
                     am.expired.labels(STATE_TABLE).inc()
                 else:
                     table[key] = new
+                    schedule(p, key, new)
         return out
 
     async def checks_assigned(partitions: set[int]) -> None:
@@ -166,8 +183,17 @@ def attach_batched_aggregator(app: Any, settings: Settings, agg: AggregatorSetti
         now = now_ms()
         for p in partitions - set(clock_start_ms):
             clock_start_ms[p] = now
+            # Its states were just read back from the changelog: one pass
+            # orders them (the only full scan).
+            due[p] = []
+            table = collector_tables.get(p, PartitionState(p))
+            for key in table.snapshot_keys():
+                value = table.get(key)
+                if isinstance(value, dict):
+                    schedule(p, key, value)
         for p in set(clock_start_ms) - partitions:
             del clock_start_ms[p]
+            due.pop(p, None)
 
     # --- publish: claims-by-fingerprint -> ledger -> claims.scrubbed -------------
 
@@ -201,6 +227,8 @@ def attach_batched_aggregator(app: Any, settings: Settings, agg: AggregatorSetti
         return True
 
     async def publish_assigned(partitions: set[int]) -> None:
+        for p in set(mark_floor) - partitions:
+            del mark_floor[p]
         publisher.assignment += 1
         publisher.partitions = partitions
         # Bounded: a rebalance callback must not hang on a broker that is away;
@@ -247,11 +275,20 @@ def attach_batched_aggregator(app: Any, settings: Settings, agg: AggregatorSetti
 
     async def expire_ledger(tables: dict[int, PartitionState]) -> Iterable[Outgoing]:
         now = now_ms()
-        for table in tables.values():
-            for key, value in list(table.data.items()):
+        for p, table in tables.items():
+            # Marks are written at the time of publishing, so no entry of this
+            # partition can expire before its oldest mark at the last look:
+            # the scan (a pass over every fingerprint) runs only when one may.
+            if mark_floor.get(p, 0) > now - retention_ms:
+                continue
+            floor = now
+            for key in table.snapshot_keys():
+                value = table.get(key)
                 if not isinstance(value, dict):
                     continue
-                if ledger_rules.oldest_mark_ms(value) > now - retention_ms:
+                oldest = ledger_rules.oldest_mark_ms(value)
+                if oldest > now - retention_ms:
+                    floor = min(floor, oldest)
                     continue
                 pruned = ledger_rules.prune(value, now_ms=now, retention_ms=retention_ms)
                 if pruned is None:
@@ -259,6 +296,8 @@ def attach_batched_aggregator(app: Any, settings: Settings, agg: AggregatorSetti
                     am.expired.labels(LEDGER_TABLE).inc()
                 else:
                     table[key] = pruned
+                    floor = min(floor, ledger_rules.oldest_mark_ms(pruned))
+            mark_floor[p] = floor
         return ()
 
     attach_batch_table(
@@ -268,9 +307,12 @@ def attach_batched_aggregator(app: Any, settings: Settings, agg: AggregatorSetti
         topics=[CLAIMS_CHECKS.name],
         changelog=AGGREGATOR_STATE_CHANGELOG.name,
         table_name=STATE_TABLE,
+        tables=collector_tables,
         handler=collect_one,
         on_assigned=checks_assigned,
-        tick=(max(0.25, min(agg.check_timeout_s / 4, 5.0)), expire_pending),
+        # Every second: with the states kept in order of due time a sweep costs
+        # what is due, so small frequent sweeps hold a batch up least.
+        tick=(max(0.25, min(agg.check_timeout_s / 4, 1.0)), expire_pending),
     )
     attach_batch_table(
         app,

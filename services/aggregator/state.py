@@ -216,3 +216,15 @@ def is_due(
         if max(int(mine["firstMs"]), clock_start_ms) + timeout_ms <= now_ms:
             return True
     return any(int(e["atMs"]) + grace_ms <= now_ms for e in state.get("done", {}).values())
+
+
+def due_at_ms(state: State, *, timeout_ms: int, grace_ms: int, clock_start_ms: int) -> int | None:
+    """The earliest time :func:`is_due` turns true for this state (None: never,
+    the state holds nothing). ``is_due(now_ms=t)`` is ``due_at_ms(...) <= t``,
+    so a timer can keep states in order of this time instead of asking each."""
+    times = [
+        max(int(mine["firstMs"]), clock_start_ms) + timeout_ms
+        for mine in state.get("pending", {}).values()
+    ]
+    times.extend(int(e["atMs"]) + grace_ms for e in state.get("done", {}).values())
+    return min(times) if times else None

@@ -349,8 +349,9 @@ def necessity_app(
 
     def read(token: bytes) -> Any:
         for state in tables.values():
-            if token in state.data:
-                return state.data[token]
+            value = state.get(token)
+            if value is not None:
+                return value
         return None
 
     return app, read

@@ -4,8 +4,11 @@ once per version and finds duplicates."""
 
 from __future__ import annotations
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from claimscrub.aggregator.ledger import Trust, decide, ledger_key, prune, was_published
-from claimscrub.aggregator.state import collect, expire, is_due
+from claimscrub.aggregator.state import collect, due_at_ms, expire, is_due
 from claimscrub.core.edits import CheckName, edit
 from claimscrub.core.results import CheckResult, Status, combine
 
@@ -272,3 +275,24 @@ def test_the_step_benchmark_runs() -> None:
     from claimscrub.aggregator.bench_steps import run
 
     assert run(30) > 0
+
+
+@given(
+    pending=st.lists(st.integers(0, 10_000), max_size=3),
+    done=st.lists(st.integers(0, 10_000), max_size=3),
+    clock_start=st.integers(0, 10_000),
+    now=st.integers(0, 40_000),
+)
+def test_due_at_is_the_first_moment_is_due_turns_true(
+    pending: list[int], done: list[int], clock_start: int, now: int
+) -> None:
+    """The batched collector orders states by due_at_ms instead of asking
+    is_due of each: the two must agree at every moment."""
+    state = {
+        "p": 0,
+        "pending": {f"p{i}": {"firstMs": t} for i, t in enumerate(pending)},
+        "done": {f"d{i}": {"atMs": t} for i, t in enumerate(done)},
+    }
+    timing = {"timeout_ms": 5_000, "grace_ms": 12_000, "clock_start_ms": clock_start}
+    due = due_at_ms(state, **timing)
+    assert is_due(state, now_ms=now, **timing) == (due is not None and due <= now)

@@ -83,7 +83,7 @@ def test_repeats_after_publishing_publish_and_write_nothing(tmp_path: Path) -> N
     table = PartitionState(3)
     handle(join, _claim_record(), table)
     handle(join, _result_record(), table)
-    table.dirty.clear()  # the batch's changelog went out
+    table.take_changes()  # the batch's changelog went out
     assert handle(join, _claim_record(1), table) == []
     assert handle(join, _result_record(1), table) == []
     assert table.dirty == {}
@@ -111,3 +111,20 @@ def test_a_deleted_key_is_a_tombstone_and_reads_back_as_absent() -> None:
     restored.apply_changelog(b"k", b'{"a": 1}')
     restored.apply_changelog(b"k", None)
     assert restored.get(b"k") is None
+
+
+def test_partition_state_reads_its_writes_and_stores_what_the_changelog_carries() -> None:
+    table = PartitionState(1)
+    table[b"a"] = {"n": 1}
+    table[b"b"] = {"n": 2}
+    assert table.get(b"a") == {"n": 1} and len(table) == 2
+    changes = dict(table.take_changes())
+    assert json.loads(changes[b"a"] or b"") == {"n": 1}
+    assert table.dirty == {} and table.get(b"b") == {"n": 2}
+    read = table.get(b"a")
+    read["n"] = 99  # a value read and changed is not stored until written back
+    assert table.get(b"a") == {"n": 1}
+    del table[b"a"]
+    assert table.get(b"a") is None and table.snapshot_keys() == [b"b"]
+    assert table.take_changes() == [(b"a", None)]
+    assert len(table) == 1
