@@ -1,4 +1,5 @@
-"""Batched keyed state on aiokafka: the stateful counterpart of :mod:`batch_agent`.
+"""Batched processing on aiokafka, with per-partition keyed state: every service's hot path
+(:mod:`batch_agent` adapts it to a stateless check).
 
 A Faust table pays the framework's per-event path for every input event and
 one changelog message per write (docs/performance.md). This agent reads a
@@ -24,6 +25,7 @@ a service can switch transports without losing its state.
 from __future__ import annotations
 
 import asyncio
+import collections
 import datetime as dt
 import json
 from collections.abc import Awaitable, Callable, Iterable
@@ -32,18 +34,60 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener
 from aiokafka.coordinator.assignors.range import RangePartitionAssignor
-from aiokafka.errors import CommitFailedError, IllegalStateError
+from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 from aiokafka.structs import TopicPartition
 from mode import Service
 
 from claimscrub.runtime import logs
-from claimscrub.runtime.batch_agent import FETCH_MAX_WAIT_MS, sample_forever
 from claimscrub.runtime.check_agent import Outgoing
 from claimscrub.runtime.kafka_config import kafka_client_kwargs
 from claimscrub.runtime.metrics import service_metrics
 from claimscrub.runtime.settings import Settings
 
 log = logs.get_logger(__name__)
+
+LAG_SAMPLE_INTERVAL_S = 5.0
+# aiokafka keeps one fetch in flight per broker; a partition drained while a
+# long poll for the others is pending waits for it. Kafka's 500 ms default
+# then becomes a stage's latency; 50 ms costs a few idle fetches a second.
+FETCH_MAX_WAIT_MS = 50
+
+
+async def sample_lag(consumer: Any, source: str) -> None:
+    """One sample of committed and end offsets of a consumer's partitions (metrics);
+    ``source`` tells this consumer's partitions from the other consumers' of the process."""
+    tps = sorted(consumer.assignment(), key=lambda tp: (tp.topic, tp.partition))
+    if not tps:
+        return
+    try:
+        ends = await consumer.end_offsets(tps)
+    except KafkaError:
+        return
+    rows = []
+    committed_all = await asyncio.gather(*(consumer.committed(tp) for tp in tps))
+    for tp, committed in zip(tps, committed_all, strict=True):
+        if committed is None:
+            committed = await consumer.position(tp)
+        rows.append((tp.topic, tp.partition, int(ends[tp]), int(committed)))
+    service_metrics().observe_partitions(
+        rows, dict(collections.Counter(tp.topic for tp in tps)), source=source
+    )
+
+
+async def sample_forever(
+    consumer: Any, source: str, also: Callable[[], None] | None = None
+) -> None:
+    """Sample lag every LAG_SAMPLE_INTERVAL_S beside the processing loop (a task
+    of its own: the broker round trips never hold a batch up)."""
+    while True:
+        await asyncio.sleep(LAG_SAMPLE_INTERVAL_S)
+        try:
+            await sample_lag(consumer, source)
+            if also is not None:
+                also()
+        except Exception as exc:  # a missed sample is taken again next time
+            log.warning("lag_sample_failed", error=type(exc).__name__)
+
 
 _DELETED = object()
 
