@@ -27,7 +27,7 @@ import faust
 
 from claimscrub.aggregator import ledger as ledger_rules
 from claimscrub.aggregator.metrics import aggregator_metrics
-from claimscrub.aggregator.recovery import read_back
+from claimscrub.aggregator.recovery import read_back_published
 from claimscrub.aggregator.settings import AggregatorSettings
 from claimscrub.aggregator.state import Completed, collect, expire, is_due
 from claimscrub.core.codec import (
@@ -38,7 +38,7 @@ from claimscrub.core.codec import (
 )
 from claimscrub.core.results import with_claim_edits
 from claimscrub.runtime import logs
-from claimscrub.runtime.check_agent import dlq_headers
+from claimscrub.runtime.check_agent import Outgoing, dlq_headers
 from claimscrub.runtime.metrics import service_metrics
 from claimscrub.runtime.settings import Settings
 from claimscrub.runtime.streams import header, raw_topic
@@ -75,6 +75,19 @@ class Aggregator:
     #: Bumped at every assignment; the publish agent reads back when it changes.
     assignment: int = 0
     readback_done_for: int = -1
+
+
+def forward_record(c: Completed) -> Outgoing:
+    """A completed claim version on its way to the publish step, keyed by fingerprint."""
+    am = aggregator_metrics()
+    for check in c.missing:
+        am.incomplete.labels(check, "stream").inc()
+    return Outgoing(
+        AGGREGATOR_BY_FINGERPRINT.name,
+        ledger_rules.ledger_key(c.fingerprint, c.claim_id).encode(),
+        encode_scrub_result(c.result, c.version),
+        [(SUBMITTED_MS_HEADER, str(c.submitted_at_ms).encode())],
+    )
 
 
 def _owned(app: faust.App, topic: str) -> set[int]:
@@ -136,13 +149,8 @@ def install_aggregator(app: faust.App, settings: Settings, agg: AggregatorSettin
         )
 
     async def forward(c: Completed) -> None:
-        for check in c.missing:
-            am.incomplete.labels(check, "stream").inc()
-        await by_fingerprint.send(
-            key=ledger_rules.ledger_key(c.fingerprint, c.claim_id).encode(),
-            value=encode_scrub_result(c.result, c.version),
-            headers=[(SUBMITTED_MS_HEADER, str(c.submitted_at_ms).encode())],
-        )
+        out = forward_record(c)
+        await by_fingerprint.send(key=out.key, value=out.value, headers=out.headers)
 
     # --- collect: claims.checks -> claim-state -> claims-by-fingerprint ----------
 
@@ -213,32 +221,19 @@ def install_aggregator(app: faust.App, settings: Settings, agg: AggregatorSettin
     # --- publish: claims-by-fingerprint -> ledger -> claims.scrubbed -------------
 
     async def read_back_once(target: int, partitions: set[int], timeout_s: float) -> bool:
-        try:
-            rb = await asyncio.wait_for(
-                asyncio.to_thread(
-                    read_back,
-                    settings.kafka_bootstrap,
-                    app.conf.id,
-                    AGGREGATOR_BY_FINGERPRINT.name,
-                    partitions,
-                    CLAIMS_SCRUBBED.name,
-                    timeout_s=timeout_s,
-                ),
-                timeout_s + 5,
-            )
-        except Exception as exc:  # the broker may be restarting: the caller retries
-            log.warning("readback_failed", error=type(exc).__name__)
+        rb = await read_back_published(
+            settings.kafka_bootstrap,
+            app.conf.id,
+            AGGREGATOR_BY_FINGERPRINT.name,
+            partitions,
+            CLAIMS_SCRUBBED.name,
+            timeout_s=timeout_s,
+        )
+        if rb is None:
             return False
         if target == agg_state.assignment:
             agg_state.trust = ledger_rules.Trust(incarnation, rb.trusted_before_ms, rb.published)
             agg_state.readback_done_for = target
-        am.readbacks.inc(rb.records_read)
-        log.info(
-            "readback_done",
-            partitions=sorted(partitions),
-            records=rb.records_read,
-            published=len(rb.published),
-        )
         return True
 
     async def ensure_trust() -> None:

@@ -28,11 +28,17 @@ from collections.abc import Iterable
 from typing import Any
 
 from claimscrub.aggregator import ledger as ledger_rules
-from claimscrub.aggregator.agent import LEDGER_TABLE, STATE_TABLE, SUBMITTED_MS_HEADER, now_ms
+from claimscrub.aggregator.agent import (
+    LEDGER_TABLE,
+    STATE_TABLE,
+    SUBMITTED_MS_HEADER,
+    forward_record,
+    now_ms,
+)
 from claimscrub.aggregator.metrics import aggregator_metrics
-from claimscrub.aggregator.recovery import read_back
+from claimscrub.aggregator.recovery import read_back_published
 from claimscrub.aggregator.settings import AggregatorSettings
-from claimscrub.aggregator.state import Completed, collect, due_at_ms, expire, is_due
+from claimscrub.aggregator.state import collect, due_at_ms, expire, is_due
 from claimscrub.core.codec import (
     UndecodableEvent,
     decode_check_result,
@@ -102,15 +108,7 @@ def attach_batched_aggregator(app: Any, settings: Settings, agg: AggregatorSetti
             dlq_headers(service, reason, rec.topic, rec.partition, rec.offset),
         )
 
-    def forward(c: Completed) -> Outgoing:
-        for check in c.missing:
-            am.incomplete.labels(check, "stream").inc()
-        return Outgoing(
-            AGGREGATOR_BY_FINGERPRINT.name,
-            ledger_rules.ledger_key(c.fingerprint, c.claim_id).encode(),
-            encode_scrub_result(c.result, c.version),
-            [(SUBMITTED_MS_HEADER, str(c.submitted_at_ms).encode())],
-        )
+    forward = forward_record
 
     # --- collect: claims.checks -> claim-state -> claims-by-fingerprint ----------
 
@@ -198,32 +196,19 @@ def attach_batched_aggregator(app: Any, settings: Settings, agg: AggregatorSetti
     # --- publish: claims-by-fingerprint -> ledger -> claims.scrubbed -------------
 
     async def read_back_once(target: int, partitions: set[int], timeout_s: float) -> bool:
-        try:
-            rb = await asyncio.wait_for(
-                asyncio.to_thread(
-                    read_back,
-                    settings.kafka_bootstrap,
-                    publish_group,
-                    AGGREGATOR_BY_FINGERPRINT.name,
-                    partitions,
-                    CLAIMS_SCRUBBED.name,
-                    timeout_s=timeout_s,
-                ),
-                timeout_s + 5,
-            )
-        except Exception as exc:  # the broker may be restarting: the caller retries
-            log.warning("readback_failed", error=type(exc).__name__)
+        rb = await read_back_published(
+            settings.kafka_bootstrap,
+            publish_group,
+            AGGREGATOR_BY_FINGERPRINT.name,
+            partitions,
+            CLAIMS_SCRUBBED.name,
+            timeout_s=timeout_s,
+        )
+        if rb is None:
             return False
         if target == publisher.assignment:
             publisher.trust = ledger_rules.Trust(incarnation, rb.trusted_before_ms, rb.published)
             publisher.readback_done_for = target
-        am.readbacks.inc(rb.records_read)
-        log.info(
-            "readback_done",
-            partitions=sorted(partitions),
-            records=rb.records_read,
-            published=len(rb.published),
-        )
         return True
 
     async def publish_assigned(partitions: set[int]) -> None:

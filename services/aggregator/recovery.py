@@ -21,6 +21,7 @@ traffic after a crash or an orderly rebalance).
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -153,3 +154,42 @@ def read_back(
     since = start - CLOCK_SKEW_MARGIN_MS
     published, count = published_since(bootstrap, output_topic, since, timeout_s=timeout_s)
     return ReadBack(since, published, count)
+
+
+async def read_back_published(
+    bootstrap: str,
+    group_id: str,
+    input_topic: str,
+    partitions: set[int],
+    output_topic: str,
+    *,
+    timeout_s: float,
+) -> ReadBack | None:
+    """:func:`read_back` off the event loop and bounded; None (logged) when the
+    broker does not answer in time, for the caller to try again."""
+    from claimscrub.aggregator.metrics import aggregator_metrics
+
+    try:
+        rb = await asyncio.wait_for(
+            asyncio.to_thread(
+                read_back,
+                bootstrap,
+                group_id,
+                input_topic,
+                partitions,
+                output_topic,
+                timeout_s=timeout_s,
+            ),
+            timeout_s + 5,
+        )
+    except Exception as exc:  # the broker may be restarting: the caller retries
+        log.warning("readback_failed", error=type(exc).__name__)
+        return None
+    aggregator_metrics().readbacks.inc(rb.records_read)
+    log.info(
+        "readback_done",
+        partitions=sorted(partitions),
+        records=rb.records_read,
+        published=len(rb.published),
+    )
+    return rb
