@@ -128,32 +128,50 @@ def _warm_up(kafka: LocalKafka, label: str, prefix: str) -> None:
     _say(f"warning: {label}: the services did not answer every claim within 120 s")
 
 
+def bench_kafka() -> LocalKafka:
+    """The bench's private broker (port CLAIMSCRUB_BENCH_KAFKA_PORT, default 47092)."""
+    port = int(os.environ.get("CLAIMSCRUB_BENCH_KAFKA_PORT", "47092"))
+    return LocalKafka(port=port, run_dir=REPO_ROOT / ".run" / f"bench-kafka-{port}")
+
+
+def bench_env() -> dict[str, str]:
+    return {
+        "CLAIMSCRUB_PAYERS_FILE": str(REPO_ROOT / "examples" / "payers.json"),
+        "CLAIMSCRUB_LOG_LEVEL": "WARNING",
+    }
+
+
+def start_pipeline(kafka: LocalKafka, work: Path, env: dict[str, str]) -> list[ServiceProcess]:
+    """The example enrollment records on the broker, then every PIPELINE service
+    running (``env`` gains the enrollment address); none left running on failure."""
+    from claimscrub.cli.enrollment import publish_records
+    from claimscrub.enrollment.records import read_records
+
+    publish_records(read_records(REPO_ROOT / "examples" / "enrollment.json"), kafka.bootstrap)
+    ports = {name: (free_port(), free_port()) for name, _ in PIPELINE}
+    env["CLAIMSCRUB_ENROLLMENT_ADDR"] = f"127.0.0.1:{ports['enrollment'][0]}"
+    procs = [
+        ServiceProcess(name, module, *ports[name], kafka, work, env) for name, module in PIPELINE
+    ]
+    try:
+        _start(procs)
+    except Exception:
+        _stop(procs)
+        raise
+    return procs
+
+
 def pipeline_and_passthrough(
     sustained: int, latency_s: float, rate: float, profile_dir: Path | None = None
 ) -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix="claimscrub-bench-"))
-    port = int(os.environ.get("CLAIMSCRUB_BENCH_KAFKA_PORT", "47092"))
-    kafka = LocalKafka(port=port, run_dir=REPO_ROOT / ".run" / f"bench-kafka-{port}")
-    examples = REPO_ROOT / "examples"
-    env = {
-        "CLAIMSCRUB_PAYERS_FILE": str(examples / "payers.json"),
-        "CLAIMSCRUB_LOG_LEVEL": "WARNING",
-    }
+    kafka = bench_kafka()
+    env = bench_env()
     figures: dict[str, Any] = {}
     _say(f"starting a private Kafka on {kafka.bootstrap}")
     kafka.start()
     try:
-        from claimscrub.cli.enrollment import publish_records
-        from claimscrub.enrollment.records import read_records
-
-        publish_records(read_records(examples / "enrollment.json"), kafka.bootstrap)
-        ports = {name: (free_port(), free_port()) for name, _ in PIPELINE}
-        env["CLAIMSCRUB_ENROLLMENT_ADDR"] = f"127.0.0.1:{ports['enrollment'][0]}"
-        procs = [
-            ServiceProcess(name, module, *ports[name], kafka, work, env)
-            for name, module in PIPELINE
-        ]
-        _start(procs)
+        procs = start_pipeline(kafka, work, env)
         try:
             _warm_up(kafka, "pipeline warm-up", "WU")
             cpu0 = {p.name: procstat.cpu_seconds(p.proc.pid) for p in procs if p.proc}

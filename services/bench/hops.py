@@ -11,21 +11,17 @@ from __future__ import annotations
 
 import argparse
 import collections
-import os
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from claimscrub.bench.__main__ import _records, _warm_up
+from claimscrub.bench.__main__ import _records, _warm_up, bench_env, bench_kafka, start_pipeline
 from claimscrub.bench.load import drive, percentile
-from claimscrub.cli.enrollment import publish_records
 from claimscrub.core.codec import decode_check_result, decode_scrub_result
-from claimscrub.enrollment.records import read_records
 from claimscrub.necessity.agent import CLAIM_KEY_HEADER
-from claimscrub.runtime.pipeline import PIPELINE
-from claimscrub.runtime.testing import REPO_ROOT, LocalKafka, ServiceProcess, consume_all, free_port
+from claimscrub.runtime.testing import consume_all
 from claimscrub.runtime.topics import (
     AGGREGATOR_BY_FINGERPRINT,
     CLAIMS_CHECKS,
@@ -93,26 +89,12 @@ def main(argv: list[str] | None = None) -> int:
         "--preload", type=int, default=0, help="claims sent at full speed first (state to hold)"
     )
     args = parser.parse_args(argv)
-    port = int(os.environ.get("CLAIMSCRUB_BENCH_KAFKA_PORT", "47092"))
-    kafka = LocalKafka(port=port, run_dir=REPO_ROOT / ".run" / f"bench-kafka-{port}")
-    examples = REPO_ROOT / "examples"
-    env = {
-        "CLAIMSCRUB_PAYERS_FILE": str(examples / "payers.json"),
-        "CLAIMSCRUB_LOG_LEVEL": "WARNING",
-    }
+    kafka = bench_kafka()
     work = Path(tempfile.mkdtemp(prefix="claimscrub-hops-"))
     print(f"starting a private Kafka on {kafka.bootstrap}", file=sys.stderr)
     kafka.start()
     try:
-        publish_records(read_records(examples / "enrollment.json"), kafka.bootstrap)
-        ports = {name: (free_port(), free_port()) for name, _ in PIPELINE}
-        env["CLAIMSCRUB_ENROLLMENT_ADDR"] = f"127.0.0.1:{ports['enrollment'][0]}"
-        procs = [
-            ServiceProcess(name, module, *ports[name], kafka, work, env)
-            for name, module in PIPELINE
-        ]
-        for p in procs:
-            p.start()
+        procs = start_pipeline(kafka, work, bench_env())
         try:
             _warm_up(kafka, "warm-up", "HW")
             if args.preload:
