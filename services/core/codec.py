@@ -22,6 +22,7 @@ from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import DecodeError, Message
 
 from claimscrub.core.claim import ParsedClaim, parse_claim
+from claimscrub.core.claim_message import claim_from_message
 from claimscrub.core.edits import CheckName, Edit, Severity
 from claimscrub.core.results import CheckResult, ScrubResult, Status
 from claimscrub.v1 import claim_pb2, results_pb2
@@ -156,6 +157,9 @@ def decode_claim(
             # Protobuf parses many byte strings as "all unknown fields";
             # nothing we recognise means it was not a claim.
             raise UndecodableEvent("no Claim fields in protobuf value")
+        claim = claim_from_message(msg)
+        if claim is not None:  # valid: built straight from the message
+            return ParsedClaim(claim.claim_id, claim)
         data = claim_to_dict(msg)
     parsed = parse_claim(data)
     if not parsed.claim_id and key:
