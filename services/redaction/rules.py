@@ -33,6 +33,13 @@ class Pattern:
     retype: tuple[str, re.Pattern[str]] | None
     # Identifier patterns: a span without a digit is a word, not an identifier.
     needs_digit: bool = False
+    # Found in every match: a text without it cannot match, so the pattern is
+    # skipped after this cheaper scan (most notes hold no date, phone or label).
+    gate: re.Pattern[str] | None = None
+    # The same for identifier labels, whose case-blind alternations scan slowly:
+    # each label as its lower-cased words; an ASCII text that does not hold
+    # every word of at least one label cannot match.
+    gate_words: tuple[tuple[str, ...], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,7 +117,21 @@ def _label_patterns(labels: Mapping[str, Any]) -> list[Pattern]:
             else rf"(?<![\w/]){strong}\b\.?{sep}" + ident
         )
         compiled = _compile(f"id_labels.{type_}", regex, "i")
-        out.append(Pattern(f"label-{type_}", compiled, None, None, needs_digit=True))
+        # Every match holds one of its labels, so each word of that label.
+        words = {
+            tuple(sorted(w.lower().split(), key=lambda t: (-len(t), t)))
+            for w in kinds.get("strong", []) + kinds.get("weak", [])
+        }
+        out.append(
+            Pattern(
+                f"label-{type_}",
+                compiled,
+                None,
+                None,
+                needs_digit=True,
+                gate_words=tuple(sorted(words)),
+            )
+        )
     return out
 
 
@@ -128,12 +149,15 @@ def text_rules() -> TextRules:
     for i, p in enumerate(raw["patterns"]):
         where = f"text_rules.json pattern {p.get('name', i)}"
         regex = _compile(where, _splice(p["regex"], lists), p.get("flags", ""))
+        gate = None
+        if "gate" in p:
+            gate = _compile(f"{where} gate", _splice(p["gate"], lists), p.get("flags", ""))
         if not regex.groupindex and not p.get("type"):
             raise RulesError(f"{where}: needs a 'type' or named groups")
         retype = None
         if "retype" in p:
             retype = (p["retype"]["type"], _compile(where, p["retype"]["before"]))
-        patterns.append(Pattern(p.get("name", str(i)), regex, p.get("type"), retype))
+        patterns.append(Pattern(p.get("name", str(i)), regex, p.get("type"), retype, gate=gate))
     patterns.extend(_label_patterns(raw["id_labels"]))
     priority = {t: i for i, t in enumerate(raw["type_priority"])}
     return TextRules(

@@ -14,6 +14,7 @@ The same redactor is the log processor of every service (runtime/logs.py).
 from __future__ import annotations
 
 import functools
+import re
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -34,6 +35,16 @@ class Redacted:
     counts: Mapping[str, int]
 
 
+def _holds_a_label(lowered: str, labels: tuple[tuple[str, ...], ...]) -> bool:
+    for label in labels:
+        for word in label:  # longest first: the rarest, most often absent
+            if word not in lowered:
+                break
+        else:
+            return True
+    return False
+
+
 class Redactor:
     def __init__(self, rules: TextRules, names: NameRules) -> None:
         self._rules = rules
@@ -45,7 +56,26 @@ class Redactor:
             return []
         spans: list[Span] = []
         protected = known.protected if known is not None else frozenset()
+        # Patterns share gates (a month name, five digits): each scanned once.
+        gates: dict[re.Pattern[str], bool] = {}
+        # Case-blind matching can pair a non-ASCII character with an ASCII
+        # letter (the Kelvin sign with k), which lower() would not: word gates
+        # apply to ASCII text only.
+        lowered = text.lower() if text.isascii() else None
         for pattern in self._rules.patterns:
+            gate = pattern.gate
+            if gate is not None:
+                found = gates.get(gate)
+                if found is None:
+                    found = gates[gate] = gate.search(text) is not None
+                if not found:
+                    continue
+            if (
+                pattern.gate_words
+                and lowered is not None
+                and not _holds_a_label(lowered, pattern.gate_words)
+            ):
+                continue
             for m in pattern.regex.finditer(text):
                 groups = [
                     (name, m.start(name), m.end(name))
