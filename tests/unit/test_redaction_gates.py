@@ -86,7 +86,8 @@ pieces = st.sampled_from(
         " ", "\n", ", ", ": ", "#", "-", "/", ".", "MRN", "mrn", "Acct", "ACCOUNT no", "member id",
         "Medicare", "policy number", "\u212aey", "\u017ferial no", "S/N", "plate", "VIN",
         "DOB", "Patient ID", "May", "3rd", "of", "June", "2026", "1999", "04/05", "20260504",
-        "555", "123-45-6789", "123 45 6789", "(212) 555-0100", "5550100", "90210", "Springfield", "IL",
+        "555", "123-45-6789", "123 45 6789",
+        "(212) 555-0100", "5550100", "90210", "Springfield", "IL",
         "Ohio", "12 Main St", "PO Box 9", "95 yo", "age 91", "fe80::1", "10.0.0.1",
         "a@b.co", "www.x.org", "ab.com/x", "1EG4-TE5-MK73", "AB12345678", "\u0130D", "x10",
     ]
