@@ -41,6 +41,7 @@ _CUE_AFTER = re.compile(
     r"[ \t]*[(,][ \t]*(?:(?:the|her|his|their|patient's|pt's|a|an)[ \t]+)?([A-Za-z/-]+)"
 )
 _SPACE_GAP = re.compile(r" {1,2}")
+_KIND_CACHE = 65_536
 _DOT_GAP = re.compile(r"\. ?")
 
 
@@ -85,8 +86,19 @@ class NameFinder:
         self._r = rules
         self._max_cue = max((len(c) for c in rules.strong_cues), default=1)
         self._cue_starts = frozenset(c[0] for c in rules.strong_cues)
+        # Notes reuse a small vocabulary: each word is worked out once.
+        self._kinds: dict[str, Kind] = {}
+        self._words: dict[str, tuple[str, str, str | None, Kind]] = {}
 
     def _kind(self, key: str) -> Kind:
+        kind = self._kinds.get(key)
+        if kind is None:
+            if len(self._kinds) >= _KIND_CACHE:
+                self._kinds.clear()
+            kind = self._kinds[key] = self._kind_of(key)
+        return kind
+
+    def _kind_of(self, key: str) -> Kind:
         r = self._r
         best = Kind.UNKNOWN
         for part in key.split("-"):
@@ -148,17 +160,34 @@ class NameFinder:
     def _last_name(self, key: str) -> bool:
         return any(p in self._r.last for p in key.split("-"))
 
+    def _word(self, raw: str) -> tuple[str, str, str | None, Kind]:
+        """A token's word (possessive and trailing apostrophes off), its key,
+        its shape when the word alone decides it, and its kind."""
+        word = raw
+        if len(word) > 3 and word[-2:] in ("'s", "’s"):
+            word = word[:-2]
+        word = word.rstrip("'’")
+        key = word.lower().replace("'", "").replace("’", "")
+        # A one-letter word's shape depends on the dot after it, in the text.
+        shape = _shape(word, "", 0) if len(word) > 1 else None
+        return word, key, shape, self._kind(key)
+
     def _tokens(self, text: str) -> list[_Token]:
         out: list[_Token] = []
+        words = self._words
         for m in _TOKEN.finditer(text):
-            word = m.group()
-            end = m.end()
-            if len(word) > 3 and word[-2:] in ("'s", "’s"):
-                word, end = word[:-2], end - 2
-            word = word.rstrip("'’")
-            end = m.start() + len(word)
-            key = word.lower().replace("'", "").replace("’", "")
-            out.append(_Token(m.start(), end, word, key, _shape(word, text, end), self._kind(key)))
+            raw = m.group()
+            info = words.get(raw)
+            if info is None:
+                if len(words) >= _KIND_CACHE:
+                    words.clear()
+                info = words[raw] = self._word(raw)
+            word, key, shape, kind = info
+            start = m.start()
+            end = start + len(word)
+            if shape is None:
+                shape = _shape(word, text, end)
+            out.append(_Token(start, end, word, key, shape, kind))
         return out
 
     def find(self, text: str, taken: Sequence[tuple[int, int]] = ()) -> list[Span]:
