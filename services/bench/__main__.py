@@ -161,6 +161,14 @@ def start_pipeline(kafka: LocalKafka, work: Path, env: dict[str, str]) -> list[S
     return procs
 
 
+def _cpu(pid: int | None) -> float:
+    return procstat.cpu_seconds(pid) if pid is not None else 0.0
+
+
+def _per_1000(cpu_s: float, claims: int) -> float:
+    return 1000 * cpu_s / max(1, claims)
+
+
 def pipeline_and_passthrough(
     sustained: int, latency_s: float, rate: float, profile_dir: Path | None = None
 ) -> dict[str, Any]:
@@ -175,6 +183,7 @@ def pipeline_and_passthrough(
         try:
             _warm_up(kafka, "pipeline warm-up", "WU")
             cpu0 = {p.name: procstat.cpu_seconds(p.proc.pid) for p in procs if p.proc}
+            broker0 = _cpu(kafka.pid())
             profiler = Profiler(profile_dir) if profile_dir is not None else None
             if profiler is not None:
                 for p in procs:
@@ -195,6 +204,9 @@ def pipeline_and_passthrough(
                 for p in procs
                 if p.proc
             }
+            figures["broker_cpu_s_per_1000"] = _per_1000(
+                _cpu(kafka.pid()) - broker0, len(run.received)
+            )
             # Steady state, not the tail of the saturation run: the services
             # downstream of the results (redaction) finish that backlog first.
             time.sleep(SETTLE_S)
@@ -223,8 +235,15 @@ def pipeline_and_passthrough(
         passthrough.start()
         try:
             _warm_up(kafka, "passthrough warm-up", "WP")
+            assert passthrough.proc is not None
+            own0, broker0 = _cpu(passthrough.proc.pid), _cpu(kafka.pid())
             run = _phase(kafka, "passthrough sustained", _records(sustained, "PP"), None)
             figures["passthrough_claims_per_s"] = run.throughput()
+            n = len(run.received)
+            figures["passthrough_cpu_s_per_1000"] = _per_1000(_cpu(passthrough.proc.pid) - own0, n)
+            figures["passthrough_broker_cpu_s_per_1000"] = _per_1000(
+                _cpu(kafka.pid()) - broker0, n
+            )
         finally:
             passthrough.terminate()
     finally:
@@ -280,6 +299,14 @@ def main(argv: list[str] | None = None) -> int:
                 f"{s['cpu_s_per_1000']:.2f} CPU s/1000 claims, peak RSS {s['peak_rss_mb']:.0f} MB",
             )
         )
+    rows.append(
+        (
+            "  kafka broker",
+            f"{figures['broker_cpu_s_per_1000']:.2f} CPU s/1000 claims "
+            f"(passthrough run: {figures['passthrough_broker_cpu_s_per_1000']:.2f}, "
+            f"passthrough service {figures['passthrough_cpu_s_per_1000']:.2f})",
+        )
+    )
     width = max(len(r[0]) for r in rows)
     print()
     for name, value in rows:

@@ -51,6 +51,13 @@ LAG_SAMPLE_INTERVAL_S = 5.0
 # long poll for the others is pending waits for it. Kafka's 500 ms default
 # then becomes a stage's latency; 50 ms costs a few idle fetches a second.
 FETCH_MAX_WAIT_MS = 50
+# Offsets are committed at most this often, not after every batch: each
+# commit is a request and a __consumer_offsets record per partition for the
+# broker, and at a few hundred claims/s a stage makes tens of batches a
+# second. Only replay widens (inputs since the last commit, whose outputs
+# and state are already written; the handlers take repeats as repeats), as
+# with Kafka Streams' commit.interval.ms and Faust's commit_interval.
+COMMIT_INTERVAL_S = 1.0
 
 
 async def sample_lag(consumer: Any, source: str) -> None:
@@ -187,6 +194,7 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
         async with self._agent.lock:
             try:
                 await self._agent.wait_flushed()
+                await self._agent.commit_pending()
             except Exception as exc:  # uncommitted input is replayed by its next owner
                 log.warning("flush_failed_before_revoke", error=type(exc).__name__)
 
@@ -236,6 +244,9 @@ class BatchTableAgent(Service):
         self._loop_task: asyncio.Task[None] | None = None
         self._flushing: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
+        # Flushed batches' next offsets, committed every COMMIT_INTERVAL_S.
+        self._uncommitted: dict[Any, int] = {}
+        self._committed_at = 0.0
 
     async def on_start(self) -> None:
         bootstrap, security = self._settings.kafka_bootstrap, self._settings.kafka
@@ -334,6 +345,12 @@ class BatchTableAgent(Service):
                     ticked = loop.time()
                     async with self.lock:
                         await self._run_tick(self._tick[1])
+                if self._uncommitted and loop.time() - self._committed_at >= COMMIT_INTERVAL_S:
+                    # Input stopped: commit what the last batches left (lag
+                    # metrics and autoscalers read committed offsets).
+                    async with self.lock:
+                        await self.wait_flushed()
+                        await self.commit_pending()
             sampler.cancel()
         except Exception as exc:
             # Health must not say SERVING over a dead loop.
@@ -443,6 +460,14 @@ class BatchTableAgent(Service):
                     for partition, key, value in changes
                 ]
             )
+        self._uncommitted.update(offsets)
+        if asyncio.get_running_loop().time() - self._committed_at >= COMMIT_INTERVAL_S:
+            await self.commit_pending()
+
+    async def commit_pending(self) -> None:
+        """Commit the offsets of every flushed batch not yet committed."""
+        offsets, self._uncommitted = self._uncommitted, {}
+        self._committed_at = asyncio.get_running_loop().time()
         if not offsets:
             return
         try:
@@ -464,6 +489,7 @@ class BatchTableAgent(Service):
                 log.error("batch_table_failed", error=type(exc).__name__)
         try:
             await asyncio.wait_for(self.wait_flushed(), self._settings.shutdown_grace_s)
+            await asyncio.wait_for(self.commit_pending(), self._settings.shutdown_grace_s)
         except Exception as exc:  # uncommitted input is replayed after the restart
             log.error("batch_table_flush_failed", error=type(exc).__name__)
         if self._consumer is not None:

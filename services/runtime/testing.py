@@ -101,6 +101,13 @@ class LocalKafka:
     def stop(self) -> None:
         self._script("stop")
 
+    def pid(self) -> int | None:
+        """The broker's process id while it runs (from kafka.sh's pid file)."""
+        try:
+            return int((self.run_dir / "kafka.pid").read_text().strip())
+        except (OSError, ValueError):
+            return None
+
     def restart(self) -> None:
         """Stop and start again, keeping the data (for fault tests)."""
         self._script("stop")
