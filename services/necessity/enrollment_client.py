@@ -16,11 +16,20 @@ the two when both are set.
 
 Reconnect backoff is capped low so the check recovers within seconds once
 the enrollment service is back.
+
+A claim's check waits for its lookup, and the claims of a batch are checked
+one after another, so a round trip per claim would be the check's pace.
+Answers (found, or not found) are kept for CLAIMSCRUB_ENROLLMENT_CACHE_SECONDS
+per (NPI, payer, date): a clinic's claims ask about the same few therapists
+day after day. Failures are not kept; the next claim asks again.
 """
 
 from __future__ import annotations
 
 import json
+import time
+from collections import OrderedDict
+from collections.abc import Callable
 from typing import Any
 
 import grpc
@@ -70,7 +79,8 @@ def channel_options() -> list[tuple[str, Any]]:
 
 LOOKUPS = Counter(
     "claimscrub_necessity_enrollment_lookups_total",
-    "GetEnrollment calls made by the necessity check, by outcome",
+    "GetEnrollment lookups of the necessity check, by outcome (cached: answered "
+    "from the role cache without a call)",
     ["outcome"],
 )
 
@@ -104,16 +114,58 @@ def _failure(exc: grpc.RpcError) -> ProviderRole:
     return ProviderRole.unknown(f"the enrollment lookup failed ({name})")
 
 
+class RoleCache:
+    """The enrollment service's answers for ``ttl_s`` seconds, at most
+    ``max_entries`` of them (the least recently used go first)."""
+
+    def __init__(
+        self,
+        ttl_s: float,
+        max_entries: int = 100_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.ttl_s = ttl_s
+        self._max = max_entries
+        self._clock = clock
+        self._entries: OrderedDict[LookupRequest, tuple[float, ProviderRole]] = OrderedDict()
+
+    def get(self, request: LookupRequest) -> ProviderRole | None:
+        entry = self._entries.get(request)
+        if entry is None:
+            return None
+        expires, role = entry
+        if self._clock() >= expires:
+            del self._entries[request]
+            return None
+        self._entries.move_to_end(request)
+        return role
+
+    def put(self, request: LookupRequest, role: ProviderRole) -> None:
+        if self.ttl_s <= 0:
+            return
+        self._entries[request] = (self._clock() + self.ttl_s, role)
+        self._entries.move_to_end(request)
+        while len(self._entries) > self._max:
+            self._entries.popitem(last=False)
+
+
 class EnrollmentLookup:
     """Async lookups for the service (grpc.aio); the channel opens on first use.
     With ``tls`` (the service's client settings) it presents its certificate."""
 
-    def __init__(self, target: str, timeout_s: float, tls: ClientTls | None = None) -> None:
+    def __init__(
+        self,
+        target: str,
+        timeout_s: float,
+        tls: ClientTls | None = None,
+        cache: RoleCache | None = None,
+    ) -> None:
         self.target = target
         self.timeout_s = timeout_s
         self._tls: ClientTls | bool = tls if tls is not None else False
         self._channel: grpc.aio.Channel | None = None
         self._stub: Any = None
+        self._cache = cache
 
     def _stub_now(self) -> Any:
         if self._stub is None:
@@ -122,11 +174,18 @@ class EnrollmentLookup:
         return self._stub
 
     async def role(self, request: LookupRequest) -> ProviderRole:
+        cache = self._cache
+        if cache is not None and (known := cache.get(request)) is not None:
+            LOOKUPS.labels("cached").inc()
+            return known
         try:
             reply = await self._stub_now().GetEnrollment(_request(request), timeout=self.timeout_s)
         except grpc.RpcError as exc:
             return _failure(exc)
-        return role_from_response(reply)
+        role = role_from_response(reply)
+        if cache is not None:
+            cache.put(request, role)
+        return role
 
     async def close(self) -> None:
         if self._channel is not None:

@@ -18,7 +18,7 @@ from claimscrub.core.edits import Edit
 from claimscrub.core.payers import ReferenceDataError
 from claimscrub.necessity.agent import necessity_app
 from claimscrub.necessity.check import load_reference, necessity_check
-from claimscrub.necessity.enrollment_client import EnrollmentLookup
+from claimscrub.necessity.enrollment_client import EnrollmentLookup, RoleCache
 from claimscrub.necessity.history import History, date_shift, unseal
 from claimscrub.necessity.reference import NecessityReference
 from claimscrub.necessity.roles import resolve_role_sync
@@ -60,11 +60,17 @@ def main() -> None:
         coverage_sample=ref.coverage.is_sample,
         payers_file=str(settings.payers_file or "defaults"),
         enrollment=own.enrollment_addr or "none (roles from the claim's taxonomy only)",
+        enrollment_cache_s=own.enrollment_cache_s,
     )
     if own.hmac_key_is_default:
         log.warning("hmac_key_default", detail="CLAIMSCRUB_HMAC_KEY unset: development key in use")
     lookup = (
-        EnrollmentLookup(own.enrollment_addr, own.enrollment_timeout_s, settings.grpc_client)
+        EnrollmentLookup(
+            own.enrollment_addr,
+            own.enrollment_timeout_s,
+            settings.grpc_client,
+            cache=RoleCache(own.enrollment_cache_s),
+        )
         if own.enrollment_addr
         else None
     )

@@ -15,6 +15,7 @@ from claimscrub.necessity.beneficiary import hmac_key
 from claimscrub.runtime.settings import SettingsError
 
 DEFAULT_ENROLLMENT_TIMEOUT_S = 2.0
+DEFAULT_ENROLLMENT_CACHE_S = 60.0
 
 
 def _paths(env: Mapping[str, str], name: str) -> tuple[Path, ...]:
@@ -34,6 +35,7 @@ class NecessitySettings:
     enrollment_timeout_s: float
     hmac_key: bytes
     hmac_key_is_default: bool
+    enrollment_cache_s: float = DEFAULT_ENROLLMENT_CACHE_S
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> NecessitySettings:
@@ -45,6 +47,13 @@ class NecessitySettings:
             raise SettingsError("CLAIMSCRUB_ENROLLMENT_TIMEOUT_SECONDS must be a number") from None
         if timeout <= 0:
             raise SettingsError("CLAIMSCRUB_ENROLLMENT_TIMEOUT_SECONDS must be positive")
+        raw_cache = e.get("CLAIMSCRUB_ENROLLMENT_CACHE_SECONDS", "")
+        try:
+            cache_s = float(raw_cache) if raw_cache else DEFAULT_ENROLLMENT_CACHE_S
+        except ValueError:
+            raise SettingsError("CLAIMSCRUB_ENROLLMENT_CACHE_SECONDS must be a number") from None
+        if cache_s < 0:
+            raise SettingsError("CLAIMSCRUB_ENROLLMENT_CACHE_SECONDS must be 0 (off) or more")
         addr = e.get("CLAIMSCRUB_ENROLLMENT_ADDR", "").strip() or None
         if addr is not None and ":" not in addr:
             raise SettingsError("CLAIMSCRUB_ENROLLMENT_ADDR must be HOST:PORT")
@@ -56,4 +65,5 @@ class NecessitySettings:
             enrollment_timeout_s=timeout,
             hmac_key=key,
             hmac_key_is_default=is_default,
+            enrollment_cache_s=cache_s,
         )

@@ -9,6 +9,7 @@ client (the service's) and the blocking client (the CLI's) can both call it.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
@@ -21,9 +22,15 @@ from google.protobuf import json_format
 
 from claimscrub.core.claim import Claim
 from claimscrub.necessity.check import bound_rules, necessity_check
-from claimscrub.necessity.enrollment_client import EnrollmentLookup, SyncEnrollmentLookup
-from claimscrub.necessity.roles import ProviderRole, resolve_role, resolve_role_sync
+from claimscrub.necessity.enrollment_client import (
+    EnrollmentLookup,
+    RoleCache,
+    SyncEnrollmentLookup,
+)
+from claimscrub.necessity.roles import LookupRequest, ProviderRole, resolve_role, resolve_role_sync
 from claimscrub.necessity.servicer import NecessityServicer
+from claimscrub.necessity.settings import NecessitySettings
+from claimscrub.runtime.settings import SettingsError
 from claimscrub.runtime.testing import free_port
 from claimscrub.v1 import (
     claim_pb2,
@@ -240,3 +247,89 @@ def test_necessity_grpc_check_uses_the_lookup(servers: ServerThread) -> None:
             "(the enrollment lookup failed (UNAVAILABLE))",
         )
     ]
+
+
+def _roles(target: str, claims: list[Claim], cache: RoleCache, timeout_s: float = 2.0) -> list[Any]:
+    async def ask() -> list[ProviderRole]:
+        lookup = EnrollmentLookup(target, timeout_s, cache=cache)
+        try:
+            return [await resolve_role(c, bundled_ref(), lookup) for c in claims]
+        finally:
+            await lookup.close()
+
+    return asyncio.run(ask())
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_an_answer_is_reused_for_the_same_provider_payer_and_date(servers: ServerThread) -> None:
+    fake = FakeEnrollment()
+    server, target = _enrollment(servers, fake)
+    later = base_claim(renderingProvider={"npi": PTA_NPI})
+    later["serviceLines"][0]["dateOfService"] = "2026-05-05"
+    try:
+        roles = _roles(target, [parse(NO_TAXONOMY)] * 3 + [parse(later)], RoleCache(60))
+    finally:
+        servers.stop(server)
+    assert roles[:3] == [ProviderRole("PT", True, "enrollment")] * 3
+    # one call for the three claims of 2026-05-04, one for the other date
+    assert fake.calls == [(PTA_NPI, "MEDICARE", "2026-05-04"), (PTA_NPI, "MEDICARE", "2026-05-05")]
+
+
+def test_an_answer_older_than_the_cache_time_is_asked_again(servers: ServerThread) -> None:
+    fake = FakeEnrollment()
+    server, target = _enrollment(servers, fake)
+    clock = Clock()
+    cache = RoleCache(60, clock=clock)
+    try:
+        _roles(target, [parse(NO_TAXONOMY)], cache)
+        clock.now += 59
+        _roles(target, [parse(NO_TAXONOMY)], cache)
+        clock.now += 2
+        _roles(target, [parse(NO_TAXONOMY)], cache)
+    finally:
+        servers.stop(server)
+    assert len(fake.calls) == 2
+
+
+def test_failures_are_not_kept(servers: ServerThread) -> None:
+    fake = FakeEnrollment(hang=True)
+    server, target = _enrollment(servers, fake)
+    try:
+        roles = _roles(target, [parse(NO_TAXONOMY)] * 2, RoleCache(60), timeout_s=0.3)
+    finally:
+        servers.stop(server)
+    assert [r.unknown_reason for r in roles] == [
+        "the enrollment lookup failed (DEADLINE_EXCEEDED)"
+    ] * 2
+    assert len(fake.calls) == 2
+
+
+def test_a_zero_cache_time_keeps_nothing_and_the_cache_is_bounded() -> None:
+    role = ProviderRole("PT", False, "enrollment")
+    off = RoleCache(0)
+    first = LookupRequest(PT_NPI, "MEDICARE", dt.date(2026, 5, 4))
+    off.put(first, role)
+    assert off.get(first) is None
+    small = RoleCache(60, max_entries=2)
+    requests = [LookupRequest(PT_NPI, "MEDICARE", dt.date(2026, 5, d)) for d in (4, 5, 6)]
+    for r in requests[:2]:
+        small.put(r, role)
+    assert small.get(requests[0]) == role  # now the most recently used
+    small.put(requests[2], role)
+    assert [small.get(r) for r in requests] == [role, None, role]
+
+
+def test_the_cache_time_comes_from_the_environment() -> None:
+    assert NecessitySettings.from_env({}).enrollment_cache_s == 60
+    env = {"CLAIMSCRUB_ENROLLMENT_CACHE_SECONDS": "0"}
+    assert NecessitySettings.from_env(env).enrollment_cache_s == 0
+    for bad in ("-1", "soon"):
+        with pytest.raises(SettingsError, match="CLAIMSCRUB_ENROLLMENT_CACHE_SECONDS"):
+            NecessitySettings.from_env({"CLAIMSCRUB_ENROLLMENT_CACHE_SECONDS": bad})
