@@ -24,6 +24,7 @@ from claimscrub.cli.claims_input import Unparseable
 from claimscrub.core.checks import Check
 from claimscrub.core.claim import ParsedClaim, parse_claim
 from claimscrub.core.claim_checks import malformed_edits
+from claimscrub.core.claim_dict import claim_from_dict
 from claimscrub.core.codec import UndecodableEvent, decode_claim, encode_claim_json
 from claimscrub.core.duplicates import BatchDuplicates
 from claimscrub.core.edits import CheckName, edit
@@ -47,6 +48,9 @@ def decode_input(raw: Any, position: int) -> ParsedClaim:
     fallback = position_id(position)
     if isinstance(raw, Unparseable):
         return ParsedClaim(fallback, None, [f"claim: input line {raw.line} is not valid JSON"])
+    claim = claim_from_dict(raw)
+    if claim is not None:  # well formed: built directly
+        return ParsedClaim(claim.claim_id, claim)
     parsed = parse_claim(raw)
     if not parsed.claim_id:
         parsed.claim_id = fallback

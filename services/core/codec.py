@@ -22,6 +22,7 @@ from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import DecodeError, Message
 
 from claimscrub.core.claim import ParsedClaim, parse_claim
+from claimscrub.core.claim_dict import claim_from_dict
 from claimscrub.core.claim_message import claim_from_message
 from claimscrub.core.edits import CheckName, Edit, Severity
 from claimscrub.core.results import CheckResult, ScrubResult, Status
@@ -147,6 +148,9 @@ def decode_claim(
             data = json.loads(value.decode("utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise UndecodableEvent(f"invalid JSON ({type(exc).__name__})") from exc
+        claim = claim_from_dict(data)
+        if claim is not None:
+            return ParsedClaim(claim.claim_id, claim)
     else:
         msg = claim_pb2.Claim()
         try:

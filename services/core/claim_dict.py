@@ -1,0 +1,249 @@
+"""The fast way from a well-formed contract-JSON claim to the typed :class:`Claim`.
+
+The counterpart of :mod:`claimscrub.core.claim_message` for JSON input
+(`claimscrub scrub`, JSON events): when every value already has its JSON
+type (strings, integers, lists, objects) and is in range, the claim is
+built directly. Anything else (a number as a string, a float, a missing or
+empty required field, a bad date) gives way to
+:func:`~claimscrub.core.claim.parse_claim`, which owns every problem text
+and the proto3-style number reading. ``tests/unit/test_claim_dict.py`` holds
+the two to the same claims.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from decimal import Decimal
+from typing import Any
+
+from claimscrub.core.claim import (
+    Address,
+    Claim,
+    Patient,
+    PlanOfCare,
+    Provider,
+    ServiceLine,
+    Therapy,
+)
+
+# The same shapes claim.py accepts (its _DATE_RE and _AMOUNT_RE).
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_AMOUNT = re.compile(r"^-?\d+(\.\d{1,2})?$")
+_INT32_MAX = 2**31 - 1
+_CACHE_SIZE = 4096
+_DATES: dict[str, dt.date] = {}
+
+
+class _Slow(Exception):
+    """The general parser must answer this claim."""
+
+
+def _text(obj: dict[str, Any], key: str) -> str | None:
+    value = obj.get(key)
+    if value is None:
+        return None
+    if type(value) is not str:
+        raise _Slow
+    return value.strip() or None
+
+
+def _required(obj: dict[str, Any], key: str) -> str:
+    value = _text(obj, key)
+    if value is None:
+        raise _Slow
+    return value
+
+
+def _date(obj: dict[str, Any], key: str) -> dt.date | None:
+    value = obj.get(key)
+    if value is None:
+        return None
+    if type(value) is not str:
+        raise _Slow
+    known = _DATES.get(value)
+    if known is not None:
+        return known
+    text = value.strip()
+    if not text:
+        return None
+    if not _DATE.match(text):
+        raise _Slow
+    try:
+        day = dt.date.fromisoformat(text)
+    except ValueError:
+        raise _Slow from None
+    if len(_DATES) >= _CACHE_SIZE:
+        _DATES.clear()
+    _DATES[value] = day
+    return day
+
+
+def _amount(obj: dict[str, Any], key: str) -> Decimal | None:
+    value = obj.get(key)
+    if value is None:
+        return None
+    if type(value) is not str:
+        raise _Slow
+    text = value.strip()
+    if not _AMOUNT.match(text):
+        raise _Slow
+    return Decimal(text)
+
+
+def _count(obj: dict[str, Any], key: str, minimum: int) -> int | None:
+    value = obj.get(key)
+    if value is None:
+        return None
+    if type(value) is not int or not minimum <= value <= _INT32_MAX:
+        raise _Slow
+    return value
+
+
+def _object(obj: dict[str, Any], key: str) -> dict[str, Any] | None:
+    value = obj.get(key)
+    if value is None or type(value) is dict:
+        return value
+    raise _Slow
+
+
+def _list(obj: dict[str, Any], key: str) -> list[Any]:
+    value = obj.get(key)
+    if value is None:
+        return []
+    if type(value) is not list:
+        raise _Slow
+    return value
+
+
+def _codes(obj: dict[str, Any], key: str) -> tuple[str, ...]:
+    out = []
+    for item in _list(obj, key):
+        if type(item) is not str:
+            raise _Slow
+        text = item.strip()
+        if not text:
+            raise _Slow
+        out.append(text.upper())
+    return tuple(out)
+
+
+def _pointers(obj: dict[str, Any], key: str) -> tuple[int, ...]:
+    items = _list(obj, key)
+    for item in items:
+        if type(item) is not int or not -(2**31) <= item <= _INT32_MAX:
+            raise _Slow
+    return tuple(items)
+
+
+def _provider(data: dict[str, Any], key: str) -> Provider | None:
+    p = _object(data, key)
+    if p is None:
+        return None
+    return Provider(
+        npi=_text(p, "npi"),
+        name=_text(p, "name"),
+        tax_id=_text(p, "taxId"),
+        taxonomy=_text(p, "taxonomy"),
+    )
+
+
+def _patient(data: dict[str, Any]) -> Patient | None:
+    p = _object(data, "patient")
+    if p is None:
+        return None
+    a = _object(p, "address")
+    address = None
+    if a is not None:
+        address = Address(
+            line1=_text(a, "line1"),
+            city=_text(a, "city"),
+            state=_text(a, "state"),
+            zip=_text(a, "zip"),
+        )
+    return Patient(
+        member_id=_text(p, "memberId"),
+        mrn=_text(p, "mrn"),
+        first_name=_text(p, "firstName"),
+        last_name=_text(p, "lastName"),
+        birth_date=_date(p, "birthDate"),
+        sex=_text(p, "sex"),
+        address=address,
+        phone=_text(p, "phone"),
+        email=_text(p, "email"),
+        ssn=_text(p, "ssn"),
+    )
+
+
+def _therapy(data: dict[str, Any]) -> Therapy | None:
+    t = _object(data, "therapy")
+    if t is None:
+        return None
+    c = _object(t, "planOfCare")
+    poc = None
+    if c is not None:
+        poc = PlanOfCare(
+            certified_date=_date(c, "certifiedDate"),
+            start_date=_date(c, "startDate"),
+            end_date=_date(c, "endDate"),
+        )
+    discipline = _text(t, "discipline")
+    return Therapy(
+        discipline=discipline.upper() if discipline else None,
+        plan_of_care=poc,
+        treatment_days_since_progress_report=_count(t, "treatmentDaysSinceProgressReport", 0),
+        amount_used_ytd=_amount(t, "amountUsedYtd"),
+    )
+
+
+def _lines(data: dict[str, Any]) -> tuple[ServiceLine, ...]:
+    lines = []
+    seen: set[int] = set()
+    for line in _list(data, "serviceLines"):
+        if type(line) is not dict:
+            raise _Slow
+        number = _count(line, "lineNumber", 1)
+        units = _count(line, "units", 0)
+        dos = _date(line, "dateOfService")
+        if number is None or units is None or dos is None or number in seen:
+            raise _Slow
+        seen.add(number)
+        lines.append(
+            ServiceLine(
+                line_number=number,
+                date_of_service=dos,
+                procedure_code=_required(line, "procedureCode").upper(),
+                units=units,
+                modifiers=_codes(line, "modifiers"),
+                minutes=_count(line, "minutes", 0),
+                charge_amount=_amount(line, "chargeAmount"),
+                diagnosis_pointers=_pointers(line, "diagnosisPointers"),
+                place_of_service=_text(line, "placeOfService"),
+            )
+        )
+    if not lines:
+        raise _Slow
+    return tuple(lines)
+
+
+def claim_from_dict(data: Any) -> Claim | None:
+    """The claim ``parse_claim`` would build from ``data``, or ``None`` when
+    ``data`` is not plainly well formed (the general parser then answers)."""
+    if type(data) is not dict:
+        return None
+    try:
+        return Claim(
+            claim_id=_required(data, "claimId"),
+            payer_id=_required(data, "payerId").upper(),
+            service_lines=_lines(data),
+            submission_date=_date(data, "submissionDate"),
+            patient=_patient(data),
+            billing_provider=_provider(data, "billingProvider"),
+            rendering_provider=_provider(data, "renderingProvider"),
+            referring_provider=_provider(data, "referringProvider"),
+            diagnoses=_codes(data, "diagnoses"),
+            therapy=_therapy(data),
+            note=_text(data, "note"),
+        )
+    except _Slow:
+        return None
