@@ -252,9 +252,7 @@ def pipeline_and_passthrough(
             figures["passthrough_claims_per_s"] = run.throughput()
             n = len(run.received)
             figures["passthrough_cpu_s_per_1000"] = _per_1000(_cpu(passthrough.proc.pid) - own0, n)
-            figures["passthrough_broker_cpu_s_per_1000"] = _per_1000(
-                _cpu(kafka.pid()) - broker0, n
-            )
+            figures["passthrough_broker_cpu_s_per_1000"] = _per_1000(_cpu(kafka.pid()) - broker0, n)
         finally:
             passthrough.terminate()
     finally:
