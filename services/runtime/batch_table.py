@@ -58,13 +58,16 @@ FETCH_MAX_WAIT_MS = 50
 # 771 ms with 1 byte, 417 and 397 ms with 8 KiB; broker CPU 0.90/0.85 ->
 # 0.82/0.68 s per 1,000 claims).
 FETCH_MIN_BYTES = 8192
-# Offsets are committed at most this often, not after every batch: each
-# commit is a request and a __consumer_offsets record per partition for the
-# broker, and at a few hundred claims/s a stage makes tens of batches a
-# second. Only replay widens (inputs since the last commit, whose outputs
-# and state are already written; the handlers take repeats as repeats), as
-# with Kafka Streams' commit.interval.ms and Faust's commit_interval.
-COMMIT_INTERVAL_S = 1.0
+# State is written and offsets committed at most every
+# CLAIMSCRUB_COMMIT_INTERVAL_SECONDS (Settings.commit_interval_s), not after every
+# batch: each commit is a request and a __consumer_offsets record per
+# partition, and a key changed by several batches within the interval (a
+# claim's three verdicts) is written once, with its latest value. Only replay
+# widens (inputs since the last commit, whose outputs are already sent; the
+# handlers take repeats as repeats), as with Kafka Streams' commit.interval.ms
+# (which flushes its state stores at each commit) and Faust's commit_interval.
+# Committed offsets then trail by up to an interval of traffic: lag metrics
+# and KEDA's lagThreshold see it (docs/configuration.md).
 
 
 async def sample_lag(consumer: Any, source: str) -> None:
@@ -251,7 +254,9 @@ class BatchTableAgent(Service):
         self._loop_task: asyncio.Task[None] | None = None
         self._flushing: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
-        # Flushed batches' next offsets, committed every COMMIT_INTERVAL_S.
+        # Flushed batches' state changes and next offsets, written and
+        # committed every Settings.commit_interval_s (commit_pending).
+        self._unwritten: dict[tuple[int, bytes], bytes | None] = {}
         self._uncommitted: dict[Any, int] = {}
         self._committed_at = 0.0
 
@@ -285,6 +290,12 @@ class BatchTableAgent(Service):
         async with self.lock:
             for p in set(self.tables) - partitions:
                 del self.tables[p]
+            # What a failed commit at the revoke left for partitions now
+            # another's: their next owner replays it; writing it would not.
+            self._unwritten = {k: v for k, v in self._unwritten.items() if k[0] in partitions}
+            self._uncommitted = {
+                tp: o for tp, o in self._uncommitted.items() if tp.partition in partitions
+            }
             new = sorted(partitions - set(self.tables))
             if new and self._changelog is None:
                 self.tables.update({p: PartitionState(p) for p in new})
@@ -353,7 +364,9 @@ class BatchTableAgent(Service):
                     ticked = loop.time()
                     async with self.lock:
                         await self._run_tick(self._tick[1])
-                if self._uncommitted and loop.time() - self._committed_at >= COMMIT_INTERVAL_S:
+                if (self._uncommitted or self._unwritten) and (
+                    loop.time() - self._committed_at >= self._settings.commit_interval_s
+                ):
                     # Input stopped: commit what the last batches left (lag
                     # metrics and autoscalers read committed offsets).
                     async with self.lock:
@@ -450,32 +463,43 @@ class BatchTableAgent(Service):
         changes: list[tuple[int, bytes, bytes | None]],
         offsets: dict[Any, int],
     ) -> None:
-        """Outputs acknowledged first, then the state that says they went out,
-        then the offsets.
+        """Outputs acknowledged first; then the batch's state changes and
+        offsets wait for the next commit point (:meth:`commit_pending`).
 
-        A crash before the state is written replays the inputs against the
-        old state, which sends the outputs again (handlers and their readers
-        absorb repeats) rather than never. A later batch's outputs may go out
-        before this state: that only widens the replay, never loses a record.
+        Only acknowledged outputs' state ever waits there, so state is never
+        written ahead of the outputs it records. A crash before the state is
+        written replays the inputs against the old state, which sends the
+        outputs again (handlers and their readers absorb repeats) rather than
+        never. A later batch's outputs may go out before this state: that
+        only widens the replay, never loses a record.
         """
         await asyncio.gather(*sent)
-        if changes:
+        for partition, key, value in changes:
+            # Later writes of a key replace earlier ones: a claim's state
+            # changed by three verdicts within a second is written once.
+            self._unwritten[(partition, key)] = value
+        self._uncommitted.update(offsets)
+        if (
+            asyncio.get_running_loop().time() - self._committed_at
+            >= self._settings.commit_interval_s
+        ):
+            await self.commit_pending()
+
+    async def commit_pending(self) -> None:
+        """Write the state of every flushed batch, the latest value per key,
+        wait for it, then commit the batches' offsets."""
+        writes, self._unwritten = self._unwritten, {}
+        offsets, self._uncommitted = self._uncommitted, {}
+        self._committed_at = asyncio.get_running_loop().time()
+        if writes:
             assert self._changelog is not None
             send = self._producer.send
             await asyncio.gather(
                 *[
                     await send(self._changelog, value, key=key, partition=partition)
-                    for partition, key, value in changes
+                    for (partition, key), value in writes.items()
                 ]
             )
-        self._uncommitted.update(offsets)
-        if asyncio.get_running_loop().time() - self._committed_at >= COMMIT_INTERVAL_S:
-            await self.commit_pending()
-
-    async def commit_pending(self) -> None:
-        """Commit the offsets of every flushed batch not yet committed."""
-        offsets, self._uncommitted = self._uncommitted, {}
-        self._committed_at = asyncio.get_running_loop().time()
         if not offsets:
             return
         try:

@@ -82,6 +82,8 @@ class Settings:
     #: How a stateless check reads claims: "batch" (aiokafka batches,
     #: runtime/batch_agent.py) or "faust" (one event at a time).
     transport: str = "batch"
+    #: Batched transport: how often state is written and offsets committed.
+    commit_interval_s: float = 1.0
     # Transport security (docs/configuration.md); plaintext unless configured,
     # and refused in production mode when it is (runtime.secrets.require).
     mode: Mode = Mode.LOCAL
@@ -130,6 +132,7 @@ class Settings:
             payers_file=_path(e, "CLAIMSCRUB_PAYERS_FILE"),
             shutdown_grace_s=_float(e, "CLAIMSCRUB_SHUTDOWN_GRACE_SECONDS", 10.0),
             transport=_choice(e, "CLAIMSCRUB_TRANSPORT", ("batch", "faust"), "batch"),
+            commit_interval_s=_float(e, "CLAIMSCRUB_COMMIT_INTERVAL_SECONDS", 1.0),
             mode=run_mode(e),
             kafka=KafkaSecurity.from_env(e),
             grpc_tls=ServerTls.from_env(e),
