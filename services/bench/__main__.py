@@ -32,6 +32,7 @@ from claimscrub.runtime.testing import REPO_ROOT, LocalKafka, ServiceProcess, fr
 # Pause between the sustained run and the latency run.
 SETTLE_S = 5.0
 WARM_UP_CLAIMS = 500
+IN_PROCESS_PASSES = 3
 
 
 def _say(text: str) -> None:
@@ -88,8 +89,15 @@ def in_process(n: int) -> dict[str, float]:
     for i, claim in enumerate(make_claims(WARM_UP_CLAIMS, "IW", seed=7), start=1):
         decode_only(claim, i)
         warm.scrub(claim, i)
-    decode_rate = _timed(n, "in-process decode only", decode_only, claims)
-    rules_rate = _timed(n, "in-process scrub", scrubber().scrub, claims)
+    # Best of IN_PROCESS_PASSES for both loops, each scrub pass with a fresh
+    # scrubber: on a shared machine a pass is slowed by others' work, never sped
+    # up (timeit's reasoning), and both loops are treated alike.
+    decode_rate = max(
+        _timed(n, "in-process decode only", decode_only, claims) for _ in range(IN_PROCESS_PASSES)
+    )
+    rules_rate = max(
+        _timed(n, "in-process scrub", scrubber().scrub, claims) for _ in range(IN_PROCESS_PASSES)
+    )
     return {"decode_claims_per_s": decode_rate, "inprocess_claims_per_s": rules_rate}
 
 
