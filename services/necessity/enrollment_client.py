@@ -1,12 +1,13 @@
 """The enrollment service's ``GetEnrollment``, as the necessity check asks it.
 
 One call per claim that needs the rendering provider's role and whose
-taxonomy does not give it. Retries come from the gRPC service config, so the
-channel itself retries a refused or reset connection (UNAVAILABLE) with
-backoff; the whole call, retries included, ends at the deadline
-(CLAIMSCRUB_ENROLLMENT_TIMEOUT_SECONDS). Any failure becomes an unknown role
-with a reason; the caller never sees an exception, so a missing or hung
-enrollment service neither stalls nor crashes the check.
+taxonomy does not give it. Retries come from the enrollment service's gRPC
+service config (claimscrub.enrollment.client), so the channel itself retries
+a refused or reset connection (UNAVAILABLE) with backoff; the whole call,
+retries included, ends at the deadline (CLAIMSCRUB_ENROLLMENT_TIMEOUT_SECONDS).
+Any failure becomes an unknown role with a reason; the caller never sees an
+exception, so a missing or hung enrollment service neither stalls nor crashes
+the check.
 
 The deadline is set on each call, not as the service config's ``timeout``:
 grpcio applies a service-config timeout about a second early, so one under
@@ -26,7 +27,6 @@ day after day. Failures are not kept; the next claim asks again.
 
 from __future__ import annotations
 
-import json
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -35,6 +35,7 @@ from typing import Any
 import grpc
 from prometheus_client import Counter
 
+from claimscrub.enrollment import client as enrollment_client
 from claimscrub.necessity.roles import LookupRequest, ProviderRole
 from claimscrub.runtime import grpc_client
 from claimscrub.runtime.grpc_tls import ClientTls
@@ -43,34 +44,12 @@ from claimscrub.v1 import enrollment_service_pb2, enrollment_service_pb2_grpc
 
 log = get_logger(__name__)
 
-_SERVICE = "claimscrub.v1.EnrollmentService"
-
-#: gRPC retry policy (https://github.com/grpc/proposal/blob/master/A6-client-retries.md).
-RETRY_POLICY: dict[str, Any] = {
-    "maxAttempts": 3,
-    "initialBackoff": "0.1s",
-    "maxBackoff": "0.5s",
-    "backoffMultiplier": 2,
-    "retryableStatusCodes": ["UNAVAILABLE"],
-}
-
-
-SERVICE_CONFIG = json.dumps(
-    {
-        "methodConfig": [
-            {
-                "name": [{"service": _SERVICE, "method": "GetEnrollment"}],
-                "retryPolicy": RETRY_POLICY,
-            }
-        ]
-    }
-)
-
 
 def channel_options() -> list[tuple[str, Any]]:
+    # The enrollment service's own retry policy (claimscrub.enrollment.client,
+    # data/grpc_service_config.json), and a reconnect backoff capped low.
     return [
-        ("grpc.service_config", SERVICE_CONFIG),
-        ("grpc.enable_retries", 1),
+        *enrollment_client.channel_options(),
         ("grpc.initial_reconnect_backoff_ms", 200),
         ("grpc.min_reconnect_backoff_ms", 200),
         ("grpc.max_reconnect_backoff_ms", 2000),
