@@ -17,8 +17,10 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-_DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_AMOUNT_RE = re.compile(r"^-?\d+(\.\d{1,2})?$")
+# The shapes of a date and an amount; the shortcuts for well-formed claims
+# (claim_message, claim_dict) accept exactly these too.
+DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+AMOUNT_RE = re.compile(r"^-?\d+(\.\d{1,2})?$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,7 +232,7 @@ class _Reader:
             value = self.text(data, key, where, required=required)
             if value is None:
                 return None
-        if not _DATE_RE.match(value):
+        if not DATE_RE.match(value):
             self.problem(_path(where, key), "must be a date YYYY-MM-DD")
             return None
         try:
@@ -250,7 +252,7 @@ class _Reader:
             return None
         else:
             text = str(value).strip()
-        if not _AMOUNT_RE.match(text):
+        if not AMOUNT_RE.match(text):
             self.problem(_path(where, key), "must be a decimal amount")
             return None
         try:

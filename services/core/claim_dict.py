@@ -13,11 +13,11 @@ the two to the same claims.
 from __future__ import annotations
 
 import datetime as dt
-import re
 from decimal import Decimal
 from typing import Any
 
 from claimscrub.core.claim import (
+    AMOUNT_RE,
     Address,
     Claim,
     Patient,
@@ -26,17 +26,9 @@ from claimscrub.core.claim import (
     ServiceLine,
     Therapy,
 )
+from claimscrub.core.claim_message import GiveWay, date_text, upper_codes
 
-# The same shapes claim.py accepts (its _DATE_RE and _AMOUNT_RE).
-_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_AMOUNT = re.compile(r"^-?\d+(\.\d{1,2})?$")
 _INT32_MAX = 2**31 - 1
-_CACHE_SIZE = 4096
-_DATES: dict[str, dt.date] = {}
-
-
-class _Slow(Exception):
-    """The general parser must answer this claim."""
 
 
 def _text(obj: dict[str, Any], key: str) -> str | None:
@@ -44,14 +36,14 @@ def _text(obj: dict[str, Any], key: str) -> str | None:
     if value is None:
         return None
     if type(value) is not str:
-        raise _Slow
+        raise GiveWay
     return value.strip() or None
 
 
 def _required(obj: dict[str, Any], key: str) -> str:
     value = _text(obj, key)
     if value is None:
-        raise _Slow
+        raise GiveWay
     return value
 
 
@@ -60,23 +52,8 @@ def _date(obj: dict[str, Any], key: str) -> dt.date | None:
     if value is None:
         return None
     if type(value) is not str:
-        raise _Slow
-    known = _DATES.get(value)
-    if known is not None:
-        return known
-    text = value.strip()
-    if not text:
-        return None
-    if not _DATE.match(text):
-        raise _Slow
-    try:
-        day = dt.date.fromisoformat(text)
-    except ValueError:
-        raise _Slow from None
-    if len(_DATES) >= _CACHE_SIZE:
-        _DATES.clear()
-    _DATES[value] = day
-    return day
+        raise GiveWay
+    return date_text(value)
 
 
 def _amount(obj: dict[str, Any], key: str) -> Decimal | None:
@@ -84,10 +61,10 @@ def _amount(obj: dict[str, Any], key: str) -> Decimal | None:
     if value is None:
         return None
     if type(value) is not str:
-        raise _Slow
+        raise GiveWay
     text = value.strip()
-    if not _AMOUNT.match(text):
-        raise _Slow
+    if not AMOUNT_RE.match(text):
+        raise GiveWay
     return Decimal(text)
 
 
@@ -96,7 +73,7 @@ def _count(obj: dict[str, Any], key: str, minimum: int) -> int | None:
     if value is None:
         return None
     if type(value) is not int or not minimum <= value <= _INT32_MAX:
-        raise _Slow
+        raise GiveWay
     return value
 
 
@@ -104,7 +81,7 @@ def _object(obj: dict[str, Any], key: str) -> dict[str, Any] | None:
     value = obj.get(key)
     if value is None or type(value) is dict:
         return value
-    raise _Slow
+    raise GiveWay
 
 
 def _list(obj: dict[str, Any], key: str) -> list[Any]:
@@ -112,27 +89,22 @@ def _list(obj: dict[str, Any], key: str) -> list[Any]:
     if value is None:
         return []
     if type(value) is not list:
-        raise _Slow
+        raise GiveWay
     return value
 
 
 def _codes(obj: dict[str, Any], key: str) -> tuple[str, ...]:
-    out = []
-    for item in _list(obj, key):
-        if type(item) is not str:
-            raise _Slow
-        text = item.strip()
-        if not text:
-            raise _Slow
-        out.append(text.upper())
-    return tuple(out)
+    items = _list(obj, key)
+    if any(type(item) is not str for item in items):
+        raise GiveWay
+    return upper_codes(items)
 
 
 def _pointers(obj: dict[str, Any], key: str) -> tuple[int, ...]:
     items = _list(obj, key)
     for item in items:
         if type(item) is not int or not -(2**31) <= item <= _INT32_MAX:
-            raise _Slow
+            raise GiveWay
     return tuple(items)
 
 
@@ -201,12 +173,12 @@ def _lines(data: dict[str, Any]) -> tuple[ServiceLine, ...]:
     seen: set[int] = set()
     for line in _list(data, "serviceLines"):
         if type(line) is not dict:
-            raise _Slow
+            raise GiveWay
         number = _count(line, "lineNumber", 1)
         units = _count(line, "units", 0)
         dos = _date(line, "dateOfService")
         if number is None or units is None or dos is None or number in seen:
-            raise _Slow
+            raise GiveWay
         seen.add(number)
         lines.append(
             ServiceLine(
@@ -222,7 +194,7 @@ def _lines(data: dict[str, Any]) -> tuple[ServiceLine, ...]:
             )
         )
     if not lines:
-        raise _Slow
+        raise GiveWay
     return tuple(lines)
 
 
@@ -245,5 +217,5 @@ def claim_from_dict(data: Any) -> Claim | None:
             therapy=_therapy(data),
             note=_text(data, "note"),
         )
-    except _Slow:
+    except GiveWay:
         return None

@@ -16,11 +16,12 @@ over generated and deliberately broken messages.
 from __future__ import annotations
 
 import datetime as dt
-import re
 from decimal import Decimal
 from typing import Literal
 
 from claimscrub.core.claim import (
+    AMOUNT_RE,
+    DATE_RE,
     Address,
     Claim,
     Patient,
@@ -31,21 +32,15 @@ from claimscrub.core.claim import (
 )
 from claimscrub.v1 import claim_pb2
 
-# The same shapes claim.py accepts (its _DATE_RE and _AMOUNT_RE).
-_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_AMOUNT = re.compile(r"^-?\d+(\.\d{1,2})?$")
-_INT32_MAX = 2**31 - 1
-
-
 _CACHE_SIZE = 4096
 _DATES: dict[str, dt.date] = {}
 
 
-class _Slow(Exception):
-    """The general parser must answer this message."""
+class GiveWay(Exception):
+    """The general parser must answer this claim (raised by the shortcuts' helpers)."""
 
 
-def _date(value: str) -> dt.date | None:
+def date_text(value: str) -> dt.date | None:
     # proto3 leaves an unset string empty, which the general path reads as absent.
     if not value:
         return None
@@ -55,12 +50,12 @@ def _date(value: str) -> dt.date | None:
     text = value.strip()
     if not text:
         return None
-    if not _DATE.match(text):
-        raise _Slow
+    if not DATE_RE.match(text):
+        raise GiveWay
     try:
         day = dt.date.fromisoformat(text)
     except ValueError:
-        raise _Slow from None
+        raise GiveWay from None
     # A claim's dates repeat within it and across claims (dates of service,
     # plan of care); dates are immutable, so one object can serve them all.
     if len(_DATES) >= _CACHE_SIZE:
@@ -74,17 +69,17 @@ def _amount(value: str) -> Decimal | None:
     if not value:
         return None
     text = value.strip()
-    if not _AMOUNT.match(text):
-        raise _Slow
+    if not AMOUNT_RE.match(text):
+        raise GiveWay
     return Decimal(text)
 
 
-def _codes(values: list[str]) -> tuple[str, ...]:
+def upper_codes(values: list[str]) -> tuple[str, ...]:
     out = []
     for v in values:
         text = v.strip()
         if not text:
-            raise _Slow
+            raise GiveWay
         out.append(text.upper())
     return tuple(out)
 
@@ -122,7 +117,7 @@ def _patient(msg: claim_pb2.Claim) -> Patient | None:
         mrn=p.mrn.strip() or None,
         first_name=p.first_name.strip() or None,
         last_name=p.last_name.strip() or None,
-        birth_date=_date(p.birth_date),
+        birth_date=date_text(p.birth_date),
         sex=p.sex.strip() or None,
         address=address,
         phone=p.phone.strip() or None,
@@ -139,15 +134,15 @@ def _therapy(msg: claim_pb2.Claim) -> Therapy | None:
     if t.HasField("plan_of_care"):
         c = t.plan_of_care
         poc = PlanOfCare(
-            certified_date=_date(c.certified_date),
-            start_date=_date(c.start_date),
-            end_date=_date(c.end_date),
+            certified_date=date_text(c.certified_date),
+            start_date=date_text(c.start_date),
+            end_date=date_text(c.end_date),
         )
     days = None
     if t.HasField("treatment_days_since_progress_report"):
         days = t.treatment_days_since_progress_report
         if days < 0:
-            raise _Slow
+            raise GiveWay
     discipline = t.discipline.strip()
     return Therapy(
         discipline=discipline.upper() if discipline else None,
@@ -162,27 +157,27 @@ def _lines(msg: claim_pb2.Claim) -> tuple[ServiceLine, ...]:
     seen: set[int] = set()
     for line in msg.service_lines:
         if not (line.HasField("line_number") and line.HasField("units")):
-            raise _Slow
+            raise GiveWay
         number, units = line.line_number, line.units
         code = line.procedure_code.strip()
         if number < 1 or number in seen or units < 0 or not code:
-            raise _Slow
+            raise GiveWay
         seen.add(number)
         minutes = None
         if line.HasField("minutes"):
             minutes = line.minutes
             if minutes < 0:
-                raise _Slow
-        dos = _date(line.date_of_service)
+                raise GiveWay
+        dos = date_text(line.date_of_service)
         if dos is None:
-            raise _Slow
+            raise GiveWay
         lines.append(
             ServiceLine(
                 line_number=number,
                 date_of_service=dos,
                 procedure_code=code.upper(),
                 units=units,
-                modifiers=_codes(line.modifiers),  # type: ignore[arg-type]
+                modifiers=upper_codes(line.modifiers),  # type: ignore[arg-type]
                 minutes=minutes,
                 charge_amount=_amount(line.charge_amount),
                 diagnosis_pointers=tuple(line.diagnosis_pointers),
@@ -190,7 +185,7 @@ def _lines(msg: claim_pb2.Claim) -> tuple[ServiceLine, ...]:
             )
         )
     if not lines:
-        raise _Slow
+        raise GiveWay
     return tuple(lines)
 
 
@@ -206,14 +201,14 @@ def claim_from_message(msg: claim_pb2.Claim) -> Claim | None:
             claim_id=claim_id,
             payer_id=payer_id.upper(),
             service_lines=_lines(msg),
-            submission_date=_date(msg.submission_date),
+            submission_date=date_text(msg.submission_date),
             patient=_patient(msg),
             billing_provider=_provider(msg, "billing_provider"),
             rendering_provider=_provider(msg, "rendering_provider"),
             referring_provider=_provider(msg, "referring_provider"),
-            diagnoses=_codes(msg.diagnoses),  # type: ignore[arg-type]
+            diagnoses=upper_codes(msg.diagnoses),  # type: ignore[arg-type]
             therapy=_therapy(msg),
             note=msg.note.strip() or None,
         )
-    except _Slow:
+    except GiveWay:
         return None
