@@ -17,7 +17,6 @@ See docs/aggregator.md for the reasoning behind each step.
 
 from __future__ import annotations
 
-import asyncio
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -27,7 +26,7 @@ import faust
 
 from claimscrub.aggregator import ledger as ledger_rules
 from claimscrub.aggregator.metrics import aggregator_metrics
-from claimscrub.aggregator.recovery import read_back_published
+from claimscrub.aggregator.recovery import PublishTrust
 from claimscrub.aggregator.settings import AggregatorSettings
 from claimscrub.aggregator.state import Completed, collect, expire, is_due
 from claimscrub.core.codec import (
@@ -69,12 +68,10 @@ class Aggregator:
     state: Any
     ledger: Any
     incarnation: str
-    trust: ledger_rules.Trust
+    #: The publish agent's trust in ledger marks, read back at every assignment.
+    publish: PublishTrust
     #: Per claims.checks partition: when this instance took it over (ms).
     clock_start_ms: dict[int, int] = field(default_factory=dict)
-    #: Bumped at every assignment; the publish agent reads back when it changes.
-    assignment: int = 0
-    readback_done_for: int = -1
 
 
 def forward_record(c: Completed) -> Outgoing:
@@ -128,7 +125,11 @@ def install_aggregator(app: faust.App, settings: Settings, agg: AggregatorSettin
     )
     incarnation = uuid.uuid4().hex[:12]
     agg_state = Aggregator(
-        app, state_table, ledger_table, incarnation, ledger_rules.Trust(incarnation)
+        app,
+        state_table,
+        ledger_table,
+        incarnation,
+        PublishTrust(incarnation, settings.kafka_bootstrap, app.conf.id),
     )
     m = service_metrics()
     m.expect_results()
@@ -220,31 +221,10 @@ def install_aggregator(app: faust.App, settings: Settings, agg: AggregatorSettin
 
     # --- publish: claims-by-fingerprint -> ledger -> claims.scrubbed -------------
 
-    async def read_back_once(target: int, partitions: set[int], timeout_s: float) -> bool:
-        rb = await read_back_published(
-            settings.kafka_bootstrap,
-            app.conf.id,
-            AGGREGATOR_BY_FINGERPRINT.name,
-            partitions,
-            CLAIMS_SCRUBBED.name,
-            timeout_s=timeout_s,
-        )
-        if rb is None:
-            return False
-        if target == agg_state.assignment:
-            agg_state.trust = ledger_rules.Trust(incarnation, rb.trusted_before_ms, rb.published)
-            agg_state.readback_done_for = target
-        return True
-
     async def ensure_trust() -> None:
         # Normally done while the partitions are assigned (on_assigned); this
-        # catches an assignment whose read-back failed. Until it succeeds the
-        # agent publishes nothing: it cannot tell what was published.
-        while agg_state.readback_done_for != agg_state.assignment:
-            target = agg_state.assignment
-            partitions = _owned(app, AGGREGATOR_BY_FINGERPRINT.name)
-            if not await read_back_once(target, partitions, 60.0):
-                await asyncio.sleep(2.0)
+        # catches an assignment whose read-back failed.
+        await agg_state.publish.ensure(lambda: _owned(app, AGGREGATOR_BY_FINGERPRINT.name))
 
     async def publish(stream: Any) -> None:
         async for event in stream.events():
@@ -268,7 +248,7 @@ def install_aggregator(app: faust.App, settings: Settings, agg: AggregatorSettin
                 fingerprinted=not key.startswith(b"claim:"),
                 now_ms=now,
                 partition=event.message.partition,
-                trust=agg_state.trust,
+                trust=agg_state.publish.trust,
             )
             if decision.edits is None:
                 am.republish_skipped.labels(decision.skipped_by).inc()
@@ -317,12 +297,12 @@ def install_aggregator(app: faust.App, settings: Settings, agg: AggregatorSettin
             agg_state.clock_start_ms[p] = now
         for p in set(agg_state.clock_start_ms) - checks:
             del agg_state.clock_start_ms[p]
-        agg_state.assignment += 1
+        agg_state.publish.assignment += 1
         # Read back before the agents resume, so the publish agent never holds
         # an event (and its partition's progress) while this runs.
         publishing = {tp.partition for tp in assigned if tp.topic == AGGREGATOR_BY_FINGERPRINT.name}
         # Bounded: a rebalance callback must not hang on a broker that is away.
-        await read_back_once(agg_state.assignment, publishing, 15.0)
+        await agg_state.publish.read_back(publishing, 15.0)
 
     app.on_partitions_assigned.connect(on_assigned)  # type: ignore[arg-type]
     app.agent(checks_topic, name="aggregator.collect")(collect_checks)

@@ -21,7 +21,6 @@ publishing anything (aggregator.recovery), as the Faust transport does.
 
 from __future__ import annotations
 
-import asyncio
 import heapq
 import uuid
 from collections.abc import Iterable
@@ -36,7 +35,7 @@ from claimscrub.aggregator.agent import (
     now_ms,
 )
 from claimscrub.aggregator.metrics import aggregator_metrics
-from claimscrub.aggregator.recovery import read_back_published
+from claimscrub.aggregator.recovery import PublishTrust
 from claimscrub.aggregator.settings import AggregatorSettings
 from claimscrub.aggregator.state import collect, due_at_ms, expire, is_due
 from claimscrub.core.codec import (
@@ -65,14 +64,12 @@ from claimscrub.v1 import results_pb2
 log = logs.get_logger(__name__)
 
 
-class _Publisher:
-    """What the publish agent knows beyond its ledger: which published marks it may trust."""
+class _Publisher(PublishTrust):
+    """The read-back's trust, and the publishing partitions it was taken for."""
 
-    def __init__(self, incarnation: str) -> None:
-        self.trust = ledger_rules.Trust(incarnation)
+    def __init__(self, incarnation: str, bootstrap: str, group_id: str) -> None:
+        super().__init__(incarnation, bootstrap, group_id)
         self.partitions: set[int] = set()
-        self.assignment = 0
-        self.readback_done_for = -1
 
 
 def attach_batched_aggregator(app: Any, settings: Settings, agg: AggregatorSettings) -> None:
@@ -95,8 +92,8 @@ def attach_batched_aggregator(app: Any, settings: Settings, agg: AggregatorSetti
     # Per owned publishing partition: no ledger mark is older than this (ms);
     # unknown (0) after an assignment, so the first prune looks.
     mark_floor: dict[int, int] = {}
-    publisher = _Publisher(incarnation)
     publish_group = f"claimscrub-{service}-publish"
+    publisher = _Publisher(incarnation, settings.kafka_bootstrap, publish_group)
 
     def dead_letter(rec: InRecord, reason: str) -> Outgoing:
         m.dead_lettered(service, reason)
@@ -195,22 +192,6 @@ def attach_batched_aggregator(app: Any, settings: Settings, agg: AggregatorSetti
 
     # --- publish: claims-by-fingerprint -> ledger -> claims.scrubbed -------------
 
-    async def read_back_once(target: int, partitions: set[int], timeout_s: float) -> bool:
-        rb = await read_back_published(
-            settings.kafka_bootstrap,
-            publish_group,
-            AGGREGATOR_BY_FINGERPRINT.name,
-            partitions,
-            CLAIMS_SCRUBBED.name,
-            timeout_s=timeout_s,
-        )
-        if rb is None:
-            return False
-        if target == publisher.assignment:
-            publisher.trust = ledger_rules.Trust(incarnation, rb.trusted_before_ms, rb.published)
-            publisher.readback_done_for = target
-        return True
-
     async def publish_assigned(partitions: set[int]) -> None:
         for p in set(mark_floor) - partitions:
             del mark_floor[p]
@@ -218,14 +199,10 @@ def attach_batched_aggregator(app: Any, settings: Settings, agg: AggregatorSetti
         publisher.partitions = partitions
         # Bounded: a rebalance callback must not hang on a broker that is away;
         # ensure_trust retries before the next batch.
-        await read_back_once(publisher.assignment, partitions, 15.0)
+        await publisher.read_back(partitions, 15.0)
 
     async def ensure_trust() -> None:
-        # Until a read-back succeeds nothing is published: the publisher cannot
-        # tell what was.
-        while publisher.readback_done_for != publisher.assignment:
-            if not await read_back_once(publisher.assignment, publisher.partitions, 60.0):
-                await asyncio.sleep(2.0)
+        await publisher.ensure(lambda: publisher.partitions)
 
     async def publish_one(rec: InRecord, table: PartitionState) -> list[Outgoing]:
         msg = results_pb2.ScrubResult()

@@ -23,12 +23,14 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from claimscrub.aggregator import ledger as ledger_rules
 from claimscrub.runtime import logs
 from claimscrub.runtime.kafka_config import kafka_client_kwargs
+from claimscrub.runtime.topics import AGGREGATOR_BY_FINGERPRINT, CLAIMS_SCRUBBED
 from claimscrub.v1 import results_pb2
 
 log = logs.get_logger(__name__)
@@ -193,3 +195,45 @@ async def read_back_published(
         published=len(rb.published),
     )
     return rb
+
+
+class PublishTrust:
+    """Which ledger marks the publish step may take at their word, per
+    assignment (the read-back above); shared by both transports.
+
+    Every assignment bumps :attr:`assignment`; until a read-back for the
+    current one succeeds (:meth:`ensure`), nothing may be published, because
+    the publisher cannot tell what was.
+    """
+
+    def __init__(self, incarnation: str, bootstrap: str, group_id: str) -> None:
+        self._incarnation = incarnation
+        self._bootstrap = bootstrap
+        self._group_id = group_id
+        self.trust = ledger_rules.Trust(incarnation)
+        self.assignment = 0
+        self.readback_done_for = -1
+
+    async def read_back(self, partitions: set[int], timeout_s: float) -> bool:
+        """Read back for the current assignment; False (logged) if the broker did not answer."""
+        target = self.assignment
+        rb = await read_back_published(
+            self._bootstrap,
+            self._group_id,
+            AGGREGATOR_BY_FINGERPRINT.name,
+            partitions,
+            CLAIMS_SCRUBBED.name,
+            timeout_s=timeout_s,
+        )
+        if rb is None:
+            return False
+        if target == self.assignment:  # not overtaken by a newer assignment
+            self.trust = ledger_rules.Trust(self._incarnation, rb.trusted_before_ms, rb.published)
+            self.readback_done_for = target
+        return True
+
+    async def ensure(self, partitions: Callable[[], set[int]]) -> None:
+        """Read back until it has succeeded for the current assignment."""
+        while self.readback_done_for != self.assignment:
+            if not await self.read_back(partitions(), 60.0):
+                await asyncio.sleep(2.0)
