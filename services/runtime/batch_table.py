@@ -42,6 +42,7 @@ from claimscrub.runtime import logs
 from claimscrub.runtime.check_agent import Outgoing
 from claimscrub.runtime.kafka_config import kafka_client_kwargs
 from claimscrub.runtime.metrics import service_metrics
+from claimscrub.runtime.record_batches import RecordBatches
 from claimscrub.runtime.settings import Settings
 
 log = logs.get_logger(__name__)
@@ -384,10 +385,11 @@ class BatchTableAgent(Service):
 
     async def _process(self, batches: dict[Any, list[Any]]) -> None:
         today = dt.date.today()
-        send = self._producer.send
-        # Outputs go to the producer as they are made (the next stage starts on
-        # them while this batch is still being handled); acknowledged in _flush.
-        sent: list[asyncio.Future[Any]] = []
+        # Outputs go out in record batches per topic and partition, each sent
+        # when full or at the end of the input batch (the next stage starts on
+        # a full one while this batch is still being handled); acknowledged in
+        # _flush.
+        out = RecordBatches(self._producer)
         touched: list[PartitionState] = []
         offsets: dict[Any, int] = {}
         for tp, records in batches.items():
@@ -408,13 +410,11 @@ class BatchTableAgent(Service):
                     timestamp_ms=int(rec.timestamp),
                     today=today,
                 )
-                for out in await self._handler(record, table):
-                    sent.append(
-                        await send(out.topic, out.value, key=out.key, headers=out.headers or None)
-                    )
+                for o in await self._handler(record, table):
+                    await out.add(o.topic, o.value, key=o.key, headers=o.headers)
             if records:
                 offsets[tp] = records[-1].offset + 1
-        await self._start_flush(sent, self._take_changes(touched), offsets)
+        await self._start_flush(await out.send(), self._take_changes(touched), offsets)
 
     async def _run_tick(self, tick: Tick) -> None:
         try:
@@ -422,12 +422,12 @@ class BatchTableAgent(Service):
         except Exception as exc:  # a failed sweep is retried at the next tick
             log.error("batch_tick_failed", group=self.group_id, error=type(exc).__name__)
             return
-        send = self._producer.send
-        sent = [
-            await send(out.topic, out.value, key=out.key, headers=out.headers or None)
-            for out in outputs
-        ]
-        await self._start_flush(sent, self._take_changes(list(self.tables.values())), {})
+        out = RecordBatches(self._producer)
+        for o in outputs:
+            await out.add(o.topic, o.value, key=o.key, headers=o.headers)
+        await self._start_flush(
+            await out.send(), self._take_changes(list(self.tables.values())), {}
+        )
 
     def _take_changes(self, touched: list[PartitionState]) -> list[tuple[int, bytes, bytes | None]]:
         """The batch's state writes, encoded, one per key; later batches write anew."""
@@ -493,13 +493,10 @@ class BatchTableAgent(Service):
         self._committed_at = asyncio.get_running_loop().time()
         if writes:
             assert self._changelog is not None
-            send = self._producer.send
-            await asyncio.gather(
-                *[
-                    await send(self._changelog, value, key=key, partition=partition)
-                    for (partition, key), value in writes.items()
-                ]
-            )
+            out = RecordBatches(self._producer)
+            for (partition, key), value in writes.items():
+                await out.add(self._changelog, value, key=key, partition=partition)
+            await asyncio.gather(*await out.send())
         if not offsets:
             return
         try:
