@@ -59,6 +59,14 @@ FETCH_MAX_WAIT_MS = 50
 # 771 ms with 1 byte, 417 and 397 ms with 8 KiB; broker CPU 0.90/0.85 ->
 # 0.82/0.68 s per 1,000 claims).
 FETCH_MIN_BYTES = 8192
+# Record batches of up to 64 KiB instead of aiokafka's 16 KiB: a full-speed
+# input batch sends ~80 records (~1.5 KiB each) to each partition of a topic,
+# and the broker's work goes with the number of batches more than their size
+# (20,000 claims at full speed, alternating twice: broker 0.45 / 0.49 -> 0.31 /
+# 0.30 CPU s per 1,000 claims, pipeline 1,107 / 1,072 -> 1,281 / 1,416
+# claims/s; 256 KiB measured the same as 64). Well under the broker's 1 MiB
+# message.max.bytes.
+MAX_BATCH_BYTES = 64 * 1024
 # State is written and offsets committed at most every
 # CLAIMSCRUB_COMMIT_INTERVAL_SECONDS (Settings.commit_interval_s), not after every
 # batch: each commit is a request and a __consumer_offsets record per
@@ -265,7 +273,12 @@ class BatchTableAgent(Service):
         bootstrap, security = self._settings.kafka_bootstrap, self._settings.kafka
         self._producer = AIOKafkaProducer(
             **kafka_client_kwargs(
-                bootstrap, security, acks="all", linger_ms=5, client_id=self._settings.instance
+                bootstrap,
+                security,
+                acks="all",
+                linger_ms=5,
+                max_batch_size=MAX_BATCH_BYTES,
+                client_id=self._settings.instance,
             )
         )
         self._consumer = AIOKafkaConsumer(
