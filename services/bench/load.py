@@ -183,3 +183,33 @@ async def _produce(
         on_progress(len(records), len(run.received))
     finally:
         await producer.stop()
+
+
+def wait_idle(bootstrap: str, timeout_s: float) -> float | None:
+    """Wait until every active consumer group on the broker has committed up to
+    the end of what it reads (no lag anywhere: the services downstream of the
+    results have finished their backlog too). Returns the seconds waited, or
+    None if there was still lag after ``timeout_s``."""
+    from kafka import KafkaConsumer
+    from kafka.admin import KafkaAdminClient
+
+    admin = KafkaAdminClient(**kafka_client_kwargs(bootstrap))
+    ends_reader = KafkaConsumer(**kafka_client_kwargs(bootstrap))
+    start = time.monotonic()
+    try:
+        while time.monotonic() - start < timeout_s:
+            # Only groups with members: an earlier run's group on the same
+            # broker keeps its lag for ever.
+            groups = [g["group_id"] for g in admin.list_groups(states_filter=["Stable"])]
+            lag = 0
+            if groups:
+                for committed in admin.list_group_offsets({g: None for g in groups}).values():
+                    ends = ends_reader.end_offsets(list(committed))
+                    lag += sum(max(0, ends[tp] - c.offset) for tp, c in committed.items())
+            if groups and lag == 0:
+                return time.monotonic() - start
+            time.sleep(0.5)
+        return None
+    finally:
+        ends_reader.close()
+        admin.close()
