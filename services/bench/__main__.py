@@ -1,9 +1,9 @@
 """``python -m claimscrub.bench [--quick]`` (``make bench``, ``make bench QUICK=1``).
 
 1. in-process: the `claimscrub scrub` rule path vs a decode-only baseline;
-2. pipeline: every service on a private local Kafka, sustained claims/s and
-   latency percentiles at a fixed offered rate, CPU s per 1,000 claims and
-   peak RSS per service;
+2. pipeline: every service on a private local Kafka, sustained claims/s;
+   CPU s per 1,000 claims and peak RSS per service once every consumer group
+   has caught up; then latency percentiles at a fixed offered rate;
 3. passthrough: the same framework forwarding claims to results with no checks.
 Ends with one JSON line holding every figure.
 """

@@ -185,11 +185,12 @@ async def _produce(
         await producer.stop()
 
 
-def wait_idle(bootstrap: str, timeout_s: float) -> float | None:
-    """Wait until every active consumer group on the broker has committed up to
-    the end of what it reads (no lag anywhere: the services downstream of the
-    results have finished their backlog too). Returns the seconds waited, or
-    None if there was still lag after ``timeout_s``."""
+def wait_idle(bootstrap: str, timeout_s: float, *, prefix: str = "claimscrub-") -> float | None:
+    """Wait until every active consumer group named ``prefix...`` (the
+    services') has committed up to the end of what it reads: no lag anywhere,
+    so the services downstream of the results have finished their backlog
+    too. Returns the seconds waited, or None if there was still lag after
+    ``timeout_s``."""
     from kafka import KafkaConsumer
     from kafka.admin import KafkaAdminClient
 
@@ -200,7 +201,11 @@ def wait_idle(bootstrap: str, timeout_s: float) -> float | None:
         while time.monotonic() - start < timeout_s:
             # Only groups with members: an earlier run's group on the same
             # broker keeps its lag for ever.
-            groups = [g["group_id"] for g in admin.list_groups(states_filter=["Stable"])]
+            groups = [
+                g["group_id"]
+                for g in admin.list_groups(states_filter=["Stable"])
+                if g["group_id"].startswith(prefix)
+            ]
             lag = 0
             if groups:
                 for committed in admin.list_group_offsets({g: None for g in groups}).values():
