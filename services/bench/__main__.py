@@ -18,6 +18,7 @@ import sys
 import tempfile
 import time
 import zlib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +51,18 @@ def _bar(label: str, done: int, total: int) -> None:
     if done >= total:
         sys.stderr.write("\n")
     sys.stderr.flush()
+
+
+def _drain_bar() -> Callable[[int], None]:
+    """A progress bar over the records the consumers still have to read."""
+    most = 0
+
+    def show(lag: int) -> None:
+        nonlocal most
+        most = max(most, lag)
+        _bar("draining the backlog", most - lag, most)
+
+    return show
 
 
 def _timed(n: int, label: str, fn: Any, claims: list[dict[str, Any]]) -> float:
@@ -219,7 +232,7 @@ def pipeline_and_passthrough(
             # downstream of the results (redaction) included: CPU is read once
             # no consumer group lags. That is also the steady state the latency
             # run starts from.
-            waited = wait_idle(kafka.bootstrap, IDLE_TIMEOUT_S)
+            waited = wait_idle(kafka.bootstrap, IDLE_TIMEOUT_S, on_progress=_drain_bar())
             if waited is None:
                 _say(f"warning: consumers still lagging after {IDLE_TIMEOUT_S:.0f} s")
             figures["drained_after_s"] = waited

@@ -185,11 +185,18 @@ async def _produce(
         await producer.stop()
 
 
-def wait_idle(bootstrap: str, timeout_s: float, *, prefix: str = "claimscrub-") -> float | None:
+def wait_idle(
+    bootstrap: str,
+    timeout_s: float,
+    *,
+    prefix: str = "claimscrub-",
+    on_progress: Callable[[int], None] = lambda lag: None,
+) -> float | None:
     """Wait until every active consumer group named ``prefix...`` (the
     services') has committed up to the end of what it reads: no lag anywhere,
     so the services downstream of the results have finished their backlog
-    too. Returns the seconds waited, or None if there was still lag after
+    too. ``on_progress`` is told the records still to read at every look.
+    Returns the seconds waited, or None if there was still lag after
     ``timeout_s``."""
     from kafka import KafkaConsumer
     from kafka.admin import KafkaAdminClient
@@ -211,6 +218,8 @@ def wait_idle(bootstrap: str, timeout_s: float, *, prefix: str = "claimscrub-") 
                 for committed in admin.list_group_offsets({g: None for g in groups}).values():
                     ends = ends_reader.end_offsets(list(committed))
                     lag += sum(max(0, ends[tp] - c.offset) for tp, c in committed.items())
+            if groups:
+                on_progress(lag)
             if groups and lag == 0:
                 return time.monotonic() - start
             time.sleep(0.5)

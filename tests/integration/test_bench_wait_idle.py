@@ -37,7 +37,9 @@ def test_waits_while_a_group_lags_and_returns_once_it_caught_up(kafka: LocalKafk
             read += sum(len(r) for r in consumer.poll(timeout_ms=1000).values())
         consumer.commit()
         assert read < 10
-        assert wait_idle(kafka.bootstrap, 3.0, prefix=prefix) is None  # 7+ records behind
+        lags: list[int] = []
+        assert wait_idle(kafka.bootstrap, 3.0, prefix=prefix, on_progress=lags.append) is None
+        assert lags and min(lags) == 10 - read  # the records not yet read, told each look
         while read < 10:
             read += sum(len(r) for r in consumer.poll(timeout_ms=1000).values())
         consumer.commit()
