@@ -43,6 +43,12 @@ _CUE_AFTER = re.compile(
 _SPACE_GAP = re.compile(r" {1,2}")
 _KIND_CACHE = 65_536
 _DOT_GAP = re.compile(r"\. ?")
+# A code identifier's shape: an internal capital after a small letter
+# ("KafkaConsumer", "McDonald"), or an acronym run into a word ("HTTPError").
+_CAMEL = re.compile(r"[A-Za-z]*[a-z][A-Z][A-Za-z]*|[A-Z]{2,}[a-z][A-Za-z]*")
+# Its humps: an acronym before a capitalised hump ("AIO" of "AIOKafkaConsumer"),
+# capitalised or small runs, a trailing acronym ("DB" of "RocksDB").
+_HUMP = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+")
 
 
 def _inside(tok: _Token, taken: Sequence[tuple[int, int]]) -> bool:
@@ -82,8 +88,20 @@ def _shape(word: str, text: str, end: int) -> str:
 
 
 class NameFinder:
-    def __init__(self, rules: NameRules) -> None:
+    """Name spans in free text.
+
+    ``code_identifiers`` is for log lines, where library messages name
+    classes ("AIOKafkaConsumer", "KafkaConnectionError") that the lists hold
+    no word of and that would otherwise read as rare surnames: a CamelCase
+    word made of dictionary or software words, with no hump that is only a
+    name ("Mc" + "Donald", "De" + "Shawn" stay names), then counts as
+    vocabulary, a name only after a title or a cue or beside another name.
+    Notes do not get it: a name written run together is still a name there.
+    """
+
+    def __init__(self, rules: NameRules, *, code_identifiers: bool = False) -> None:
         self._r = rules
+        self._code_identifiers = code_identifiers
         self._max_cue = max((len(c) for c in rules.strong_cues), default=1)
         self._cue_starts = frozenset(c[0] for c in rules.strong_cues)
         # Notes reuse a small vocabulary: each word is worked out once.
@@ -170,7 +188,18 @@ class NameFinder:
         key = word.lower().replace("'", "").replace("’", "")
         # A one-letter word's shape depends on the dot after it, in the text.
         shape = _shape(word, "", 0) if len(word) > 1 else None
+        if self._code_identifiers and self._code_identifier(word):
+            return word, key, shape, Kind.NOT_NAME
         return word, key, shape, self._kind(key)
+
+    def _code_identifier(self, word: str) -> bool:
+        if not (word.isascii() and word.isalpha() and _CAMEL.fullmatch(word)):
+            return False
+        r = self._r
+        humps = [h.lower() for h in _HUMP.findall(word)]
+        vocabulary = [h for h in humps if h in r.english or h in r.not_names]
+        only_a_name = [h for h in humps if (h in r.first or h in r.last) and h not in vocabulary]
+        return not only_a_name and any(len(h) >= 4 for h in vocabulary)
 
     def _tokens(self, text: str) -> list[_Token]:
         out: list[_Token] = []

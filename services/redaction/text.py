@@ -8,7 +8,9 @@ URLs, IP addresses and ages over 89, and the name finder (names.py).
 Procedure codes (97530, G0283), ICD-10 codes (M62.81), units and minutes
 match none of them and survive.
 
-The same redactor is the log processor of every service (runtime/logs.py).
+The log processor of every service (runtime/logs.py) uses the same rules
+through :func:`log_redactor`, which also keeps code identifiers (library class
+names such as ``AIOKafkaConsumer``) that would otherwise read as rare surnames.
 """
 
 from __future__ import annotations
@@ -46,9 +48,11 @@ def _holds_a_label(lowered: str, labels: tuple[tuple[str, ...], ...]) -> bool:
 
 
 class Redactor:
-    def __init__(self, rules: TextRules, names: NameRules) -> None:
+    def __init__(
+        self, rules: TextRules, names: NameRules, *, code_identifiers: bool = False
+    ) -> None:
         self._rules = rules
-        self._names = NameFinder(names)
+        self._names = NameFinder(names, code_identifiers=code_identifiers)
 
     def find(self, text: str, known: KnownPhi | None = None) -> list[Span]:
         """The PHI spans of ``text``, merged so that none overlap."""
@@ -129,6 +133,18 @@ class Redactor:
 def default_redactor() -> Redactor:
     """The redactor with the bundled rules, built once per process."""
     return Redactor(text_rules(), name_rules())
+
+
+@functools.cache
+def log_redactor() -> Redactor:
+    """The redactor for log lines: the bundled rules, keeping code identifiers
+    (:class:`~claimscrub.redaction.names.NameFinder`), built once per process."""
+    return Redactor(text_rules(), name_rules(), code_identifiers=True)
+
+
+def redact_log_text(text: str) -> str:
+    """A log line's ``text`` with its PHI replaced (no claim: free text only)."""
+    return log_redactor().redact(text).text
 
 
 def redact_text(text: str, claim: Mapping[str, Any] | None = None) -> str:

@@ -6,7 +6,9 @@ length, so a careless ``log.info("x", value=raw)`` cannot leak a claim. Then
 :func:`phi_redactor` runs every remaining string (messages, exception
 tracebacks, library log lines) through the PHI redaction library
 (claimscrub.redaction.text), so a name, date or member ID that slips into an
-error message is replaced before the line is written. Library logs (Faust,
+error message is replaced before the line is written. Class names in those
+messages (``AIOKafkaConsumer``) are kept: the log redactor does not take a
+CamelCase word of dictionary or software words for a surname. Library logs (Faust,
 aiokafka, grpc) go through the same processors.
 """
 
@@ -88,13 +90,13 @@ def phi_redactor(
     _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
 ) -> MutableMapping[str, Any]:
     """Every string of the line through the free-text PHI redactor."""
-    from claimscrub.redaction.text import redact_text
+    from claimscrub.redaction.text import redact_log_text
 
     for key in list(event_dict):
         if key in _OPERATIONAL_KEYS or key.startswith("_"):
             continue
         try:
-            event_dict[key] = _redact(event_dict[key], redact_text)
+            event_dict[key] = _redact(event_dict[key], redact_log_text)
         except Exception:  # a log line must never take the service down
             event_dict[key] = "[withheld: redaction failed]"
     return event_dict

@@ -128,6 +128,59 @@ def test_log_lines_carry_no_phi_whatever_a_caller_passes(log_stream: io.StringIO
     assert "KeyError" in lines[3]["exception"]
 
 
+# Class names as aiokafka, grpc and our own code put them in messages.
+LIBRARY_CLASSES = (
+    "AIOKafkaConsumer",
+    "KafkaConnectionError",
+    "GroupCoordinator",
+    "ConsumerRebalanceListener",
+    "RequestTimedOutError",
+    "OffsetAndMetadata",
+    "AioRpcError",
+    "HTTPError",
+    "RocksDB",
+)
+# Names written run together: each has a hump that is only a name.
+RUN_TOGETHER_NAMES = (
+    "McDonald",
+    "MacArthur",
+    "DeShawn",
+    "LaToya",
+    "DiMaggio",
+    "DeLaCruz",
+    "JohnSmith",
+)
+
+
+def test_log_lines_keep_library_class_names(log_stream: io.StringIO) -> None:
+    for cls in LIBRARY_CLASSES:
+        # Mid-sentence: a capitalised word opening a sentence is not taken for a name.
+        logging.getLogger("aiokafka").warning("node 1 is unreachable from %s, retrying", cls)
+    try:
+        raise ConnectionError("the AIOKafkaConsumer lost its connection for Maria Gonzalez")
+    except ConnectionError:
+        logs.get_logger("claimscrub.test").exception("fetch_failed")
+    text = log_stream.getvalue()
+    lines = [json.loads(line) for line in text.splitlines()]
+    assert len(lines) == len(LIBRARY_CLASSES) + 1
+    for cls, line in zip(LIBRARY_CLASSES, lines, strict=False):
+        assert line["event"] == f"node 1 is unreachable from {cls}, retrying"
+    # The class name stays beside a name, which still goes.
+    assert "the AIOKafkaConsumer lost its connection for [NAME]" in lines[-1]["exception"]
+    assert "Maria" not in text and "Gonzalez" not in text
+
+
+def test_log_lines_still_drop_run_together_names(log_stream: io.StringIO) -> None:
+    log = logs.get_logger("claimscrub.test")
+    for name in RUN_TOGETHER_NAMES:
+        log.warning(f"lookup failed for {name} today")
+        log.warning(f"Mr. AmberMass called about {name}")
+    text = log_stream.getvalue()
+    for name in (*RUN_TOGETHER_NAMES, "AmberMass"):
+        assert name not in text
+    assert text.count("[NAME]") == 3 * len(RUN_TOGETHER_NAMES)
+
+
 def test_log_redaction_keeps_operational_values(log_stream: io.StringIO) -> None:
     log = logs.get_logger("claimscrub.test")
     log.info(
