@@ -11,51 +11,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from claimscrub.core.claim import parse_claim
+from tests.contract_example import contract_example
 
-CONTRACT_EXAMPLE: dict[str, Any] = {
-    "claimId": "CLM-2026-000123",
-    "payerId": "MEDICARE",
-    "submissionDate": "2026-06-01",
-    "patient": {
-        "memberId": "1EG4TE5MK73",
-        "mrn": "MRN-88123",
-        "firstName": "Ada",
-        "lastName": "Lovelace",
-        "birthDate": "1950-03-02",
-        "sex": "F",
-        "address": {"line1": "12 Elm St", "city": "Hempstead", "state": "NY", "zip": "11550"},
-        "phone": "516-555-0143",
-        "email": "ada@example.org",
-        "ssn": "123-45-6789",
-    },
-    "billingProvider": {"npi": "1558598797", "name": "Harbor PT Group", "taxId": "12-3456789"},
-    "renderingProvider": {"npi": "1234567893", "name": "J. Rivera, PT", "taxonomy": "225100000X"},
-    "diagnoses": ["M62.81", "R26.89"],
-    "serviceLines": [
-        {
-            "lineNumber": 1,
-            "dateOfService": "2026-05-04",
-            "procedureCode": "97530",
-            "modifiers": ["GP"],
-            "units": 2,
-            "minutes": 30,
-            "chargeAmount": "120.00",
-            "diagnosisPointers": [1, 2],
-            "placeOfService": "11",
-        }
-    ],
-    "therapy": {
-        "discipline": "PT",
-        "planOfCare": {
-            "certifiedDate": "2026-04-20",
-            "startDate": "2026-04-20",
-            "endDate": "2026-07-18",
-        },
-        "treatmentDaysSinceProgressReport": 4,
-        "amountUsedYtd": "1210.00",
-    },
-    "note": "Sit-to-stand transfers x10 with min assist ...",
-}
+CONTRACT_EXAMPLE = contract_example()
 
 
 def test_the_contract_example_parses_with_every_field() -> None:

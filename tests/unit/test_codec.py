@@ -20,7 +20,9 @@ from claimscrub.core.codec import (
 )
 from claimscrub.core.edits import CheckName, edit
 from claimscrub.core.results import CheckResult, combine
-from tests.unit.test_claim_parser import CONTRACT_EXAMPLE
+from tests.contract_example import contract_example
+
+CONTRACT_EXAMPLE = contract_example()
 
 
 def test_protobuf_and_json_encodings_decode_to_the_same_claim() -> None:

@@ -13,53 +13,16 @@ import pytest
 from claimscrub.redaction.config import DEV_KEY, DateMode, RedactionConfig
 from claimscrub.redaction.deidentify import Deidentifier, to_json
 from claimscrub.v1 import results_pb2
+from tests.contract_example import contract_example
 
 KEY = b"k" * 32
 
-CLAIM: dict[str, Any] = {
-    "claimId": "CLM-2026-000123",
-    "payerId": "MEDICARE",
-    "submissionDate": "2026-06-01",
-    "patient": {
-        "memberId": "1EG4TE5MK73",
-        "mrn": "MRN-88123",
-        "firstName": "Zebulon",
-        "lastName": "Quartermaine",
-        "birthDate": "1950-03-02",
-        "sex": "F",
-        "address": {"line1": "12 Elm St", "city": "Hempstead", "state": "NY", "zip": "11550"},
-        "phone": "516-555-0143",
-        "email": "zq@example.org",
-        "ssn": "123-45-6789",
-    },
-    "billingProvider": {"npi": "1558598797", "name": "Harbor PT Group", "taxId": "12-3456789"},
-    "renderingProvider": {"npi": "1234567893", "name": "J. Rivera, PT", "taxonomy": "225100000X"},
-    "diagnoses": ["M62.81", "R26.89"],
-    "serviceLines": [
-        {
-            "lineNumber": 1,
-            "dateOfService": "2026-05-04",
-            "procedureCode": "97530",
-            "modifiers": ["GP"],
-            "units": 2,
-            "minutes": 30,
-            "chargeAmount": "120.00",
-            "diagnosisPointers": [1, 2],
-            "placeOfService": "11",
-        }
-    ],
-    "therapy": {
-        "discipline": "PT",
-        "planOfCare": {
-            "certifiedDate": "2026-04-20",
-            "startDate": "2026-04-20",
-            "endDate": "2026-07-18",
-        },
-        "treatmentDaysSinceProgressReport": 4,
-        "amountUsedYtd": "1210.00",
-    },
-    "note": "Zebulon Quartermaine did sit-to-stand x10, 97530 30 min. Seen 5/4/2026.",
-}
+# The contract's example claim, with PHI no rule list holds (so only the
+# allow-list and the claim's known values can remove it) and a note that
+# repeats it.
+CLAIM: dict[str, Any] = contract_example()
+CLAIM["patient"].update(firstName="Zebulon", lastName="Quartermaine", email="zq@example.org")
+CLAIM["note"] = "Zebulon Quartermaine did sit-to-stand x10, 97530 30 min. Seen 5/4/2026."
 PHI = [
     "CLM-2026-000123",
     "1EG4TE5MK73",
