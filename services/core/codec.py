@@ -12,13 +12,14 @@ from the bytes.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Mapping
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from google.protobuf import json_format
-from google.protobuf.descriptor import FieldDescriptor
+from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import DecodeError, Message
 
 from claimscrub.core.claim import ParsedClaim, parse_claim
@@ -79,53 +80,79 @@ def dict_to_message(data: dict[str, Any], msg: M) -> M:
     values already have their fields' Python types (str, int, lists, dicts
     under lowerCamelCase names), as the de-identifier builds them.
 
-    Anything else (another type, an unknown name, None, a value out of range,
-    a string with a surrogate, a message of google.protobuf) goes to
-    ParseDict from a cleared message, so the result, and the ParseError, are
-    ParseDict's; tests/unit/test_codec.py compares the two.
+    Such a dict is renamed to the fields' own names and handed to the message
+    class's constructor, which builds the message in C. Anything else
+    (another type, an unknown name, None, a value out of range, a string with
+    a surrogate, a message of google.protobuf) goes to ParseDict from a
+    cleared message, so the result, and the ParseError, are ParseDict's;
+    tests/unit/test_codec.py compares the two.
     """
     try:
-        _fill(msg, data)
+        built = type(msg)(**_field_kwargs(cast(Descriptor, msg.DESCRIPTOR), data))
     except (_NotDirect, ValueError, TypeError):
         msg.Clear()
         json_format.ParseDict(data, msg)
+        return msg
+    msg.CopyFrom(built)
     return msg
 
 
-def _scalar(field_type: int, value: Any) -> Any:
-    if field_type == FieldDescriptor.TYPE_STRING and type(value) is str:
-        if value.isascii() or not _SURROGATE.search(value):
-            return value
-    elif field_type in (FieldDescriptor.TYPE_INT32, FieldDescriptor.TYPE_INT64) and (
-        type(value) is int
-    ):
+_STRING, _INT, _MESSAGE = 1, 2, 3
+
+
+@functools.cache
+def _field_plan(desc: Descriptor) -> dict[str, tuple[str, int, bool, Descriptor | None]]:
+    """A message's fields by JSON name: (field name, kind, repeated, message
+    type); fields of other types are absent, so their values go to ParseDict."""
+    kinds = {
+        FieldDescriptor.TYPE_STRING: _STRING,
+        FieldDescriptor.TYPE_INT32: _INT,
+        FieldDescriptor.TYPE_INT64: _INT,
+        FieldDescriptor.TYPE_MESSAGE: _MESSAGE,
+    }
+    return {
+        f.json_name: (f.name, kinds[f.type], f.is_repeated, f.message_type)
+        for f in desc.fields
+        if f.type in kinds
+    }
+
+
+def _string(value: Any) -> str:
+    if type(value) is str and (value.isascii() or not _SURROGATE.search(value)):
         return value
     raise _NotDirect
 
 
-def _fill(msg: Message, data: Any) -> None:
-    if not isinstance(data, Mapping) or not msg.DESCRIPTOR.full_name.startswith("claimscrub."):
+def _int(value: Any) -> int:
+    if type(value) is int:  # not bool, not a numeric string: ParseDict's to judge
+        return value
+    raise _NotDirect
+
+
+def _field_kwargs(desc: Descriptor, data: Any) -> dict[str, Any]:
+    if not isinstance(data, Mapping) or not desc.full_name.startswith("claimscrub."):
         raise _NotDirect
-    fields = msg.DESCRIPTOR.fields_by_camelcase_name
+    plan = _field_plan(desc)
+    out: dict[str, Any] = {}
     for name, value in data.items():
-        field = fields.get(name)
-        if field is None or value is None or field.json_name != name:
+        field = plan.get(name)
+        if field is None or value is None:
             raise _NotDirect
-        if field.is_repeated:
-            if not isinstance(value, list):
+        field_name, kind, repeated, sub = field
+        if repeated:
+            if type(value) is not list:
                 raise _NotDirect
-            target = getattr(msg, field.name)
-            if field.type == FieldDescriptor.TYPE_MESSAGE:
-                for item in value:
-                    _fill(target.add(), item)
+            if kind == _MESSAGE:
+                assert sub is not None
+                out[field_name] = [_field_kwargs(sub, item) for item in value]
             else:
-                target.extend([_scalar(field.type, item) for item in value])
-        elif field.type == FieldDescriptor.TYPE_MESSAGE:
-            sub = getattr(msg, field.name)
-            sub.SetInParent()
-            _fill(sub, value)
+                out[field_name] = [(_string if kind == _STRING else _int)(v) for v in value]
+        elif kind == _MESSAGE:
+            assert sub is not None
+            out[field_name] = _field_kwargs(sub, value)
         else:
-            setattr(msg, field.name, _scalar(field.type, value))
+            out[field_name] = (_string if kind == _STRING else _int)(value)
+    return out
 
 
 def claim_to_dict(msg: claim_pb2.Claim) -> dict[str, Any]:

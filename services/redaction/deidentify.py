@@ -26,7 +26,7 @@ from google.protobuf import json_format
 
 from claimscrub.core.codec import dict_to_message
 from claimscrub.redaction.config import DateMode, RedactionConfig
-from claimscrub.redaction.known import KnownPhi, known_phi
+from claimscrub.redaction.known import KnownPhi, known_phi, text_at
 from claimscrub.redaction.pseudonym import Pseudonymizer
 from claimscrub.redaction.rules import RulesError, data_json
 from claimscrub.redaction.text import Redactor, default_redactor
@@ -66,14 +66,6 @@ class Policy:
             over_max_label=str(raw["age_over_max"]),
             hex_chars=int(raw["token_hex_chars"]),
         )
-
-
-def _text(obj: Any, *path: str) -> str:
-    for key in path:
-        if not isinstance(obj, Mapping):
-            return ""
-        obj = obj.get(key)
-    return obj.strip() if isinstance(obj, str) else ""
 
 
 def _iso_date(value: Any) -> dt.date | None:
@@ -148,11 +140,16 @@ class _Walk:
         return out
 
     def apply(self, transform: str, value: Any, path: str) -> Any:
-        kind, _, arg = transform.partition(":")
-        handler: Callable[[str, Any, str], Any] | None = getattr(self, f"t_{kind}", None)
-        if handler is None:
-            raise RulesError(f"deidentify_policy.json: unknown transform {transform!r}")
-        return handler(arg, value, path)
+        # A claim has some seventy fields: each transform's handler is looked
+        # up once per process, not once per field.
+        found = _HANDLERS.get(transform)
+        if found is None:
+            kind, _, arg = transform.partition(":")
+            handler: _Handler | None = getattr(_Walk, f"t_{kind}", None)
+            if handler is None:
+                raise RulesError(f"deidentify_policy.json: unknown transform {transform!r}")
+            found = _HANDLERS[transform] = (handler, arg)
+        return found[0](self, found[1], value, path)
 
     def t_object(self, schema: str, value: Any, path: str) -> Any:
         return self.obj(schema, value, path)
@@ -230,6 +227,11 @@ class _Walk:
         return self.d.redact(value, self.known)
 
 
+_Handler = Callable[[_Walk, str, Any, str], Any]
+# transform (as the policy writes it, "object:patient") -> its handler and argument
+_HANDLERS: dict[str, tuple[_Handler, str]] = {}
+
+
 class Deidentifier:
     """Claims (contract JSON) to :class:`DeidentifiedClaim` messages."""
 
@@ -262,18 +264,18 @@ class Deidentifier:
         else MRN (with the billing NPI), else name and birth date, else the
         claim itself. The per-patient date shift is keyed by it."""
         prefix = self.policy.prefixes["patient"]
-        member = _text(claim, "patient", "memberId")
+        member = text_at(claim, "patient", "memberId")
         if member:
-            return self.pseudonyms.token(prefix, f"member:{_text(claim, 'payerId')}:{member}")
-        mrn = _text(claim, "patient", "mrn")
+            return self.pseudonyms.token(prefix, f"member:{text_at(claim, 'payerId')}:{member}")
+        mrn = text_at(claim, "patient", "mrn")
         if mrn:
-            npi = _text(claim, "billingProvider", "npi")
+            npi = text_at(claim, "billingProvider", "npi")
             return self.pseudonyms.token(prefix, f"mrn:{npi}:{mrn}")
-        first, last = _text(claim, "patient", "firstName"), _text(claim, "patient", "lastName")
-        birth = _text(claim, "patient", "birthDate")
+        first, last = text_at(claim, "patient", "firstName"), text_at(claim, "patient", "lastName")
+        birth = text_at(claim, "patient", "birthDate")
         if (first or last) and birth:
             return self.pseudonyms.token(prefix, f"person:{last}:{first}:{birth}".lower())
-        return self.pseudonyms.token(prefix, f"claim:{_text(claim, 'claimId') or fallback_id}")
+        return self.pseudonyms.token(prefix, f"claim:{text_at(claim, 'claimId') or fallback_id}")
 
     def deidentify(
         self,
@@ -292,7 +294,7 @@ class Deidentifier:
         )
         out = walk.obj("claim", claim, "") or {}
         if "claimToken" not in out:
-            claim_id = _text(data, "claimId") or fallback_id
+            claim_id = text_at(data, "claimId") or fallback_id
             if claim_id:
                 out["claimToken"] = self.claim_token(claim_id)
         out["patientToken"] = self.patient_token(data, fallback_id)
