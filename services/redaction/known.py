@@ -104,12 +104,26 @@ def skeleton(text: str) -> str | None:
     return _NOT_ALNUM.sub("", text.lower()) if text.isascii() else None
 
 
+# How a matcher's values become its regex: the words of a name or a text with
+# any separators between them, an identifier's characters with optional ones.
+_NAME, _SHORT_NAME, _IDENTIFIER, _TEXT = "name", "short name", "identifier", "text"
+
+
 @functools.lru_cache(maxsize=4096)
-def _compiled(source: str, flags: int) -> re.Pattern[str]:
-    # Most claims' identifiers never appear in their text, so a finder is
-    # compiled only for a text that may hold its value, and kept for the
-    # claims of the same patient.
-    return re.compile(source, flags)
+def _compiled(form: str, values: tuple[str, ...]) -> re.Pattern[str]:
+    # Most claims' values never appear in their text, so a finder is written
+    # and compiled only for a text that may hold one of them, and kept for
+    # the claims of the same patient.
+    if form == _NAME:
+        return re.compile(
+            rf"(?<![A-Za-z])(?:{_alt(map(_flexible_text, values))})(?![A-Za-z])", re.I
+        )
+    if form == _SHORT_NAME:
+        # "Do", "An", "Ed": only capitalised, or every "do" would go.
+        cased = [re.escape(f(v)) for v in values for f in (str.capitalize, str.upper)]
+        return re.compile(rf"(?<![A-Za-z])(?:{_alt(cased)})(?![A-Za-z])")
+    flexible = _flexible_id if form == _IDENTIFIER else _flexible_text
+    return re.compile(rf"(?<![A-Za-z0-9])(?:{_alt(map(flexible, values))})(?![A-Za-z0-9])", re.I)
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,8 +138,8 @@ class Matcher:
     """
 
     type: str
-    source: str
-    flags: int
+    form: str
+    values: tuple[str, ...]
     needles: tuple[str, ...] | None
 
     def may_match(self, text_skeleton: str | None) -> bool:
@@ -137,7 +151,7 @@ class Matcher:
 
     @property
     def regex(self) -> re.Pattern[str]:
-        return _compiled(self.source, self.flags)
+        return _compiled(self.form, self.values)
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,50 +265,39 @@ def known_phi(claim: Mapping[str, Any] | None) -> KnownPhi:
 
     matchers: list[Matcher] = []
 
-    def add_matcher(type_: str, regex: str, flags: int, values: list[str]) -> None:
+    def add_matcher(type_: str, form: str, values: list[str]) -> None:
         skeletons = [skeleton(v) for v in values]
         needles = None if None in skeletons else tuple(n for n in skeletons if n is not None)
-        matchers.append(Matcher(type_, regex, flags, needles))
+        matchers.append(Matcher(type_, form, tuple(values), needles))
 
     stopwords = name_rules().short_name_stopwords
-    names: list[str] = []
     name_parts: list[str] = []
-    short_names: list[str] = []
     short_parts: list[str] = []
     for value in values.get("NAME", []):
         for part in re.split(r"[\s,]+", value):
             part = part.strip(".")
             if len(part) > 2 or (len(part) == 2 and part.lower() not in stopwords):
-                names.append(_flexible_text(part))
                 name_parts.append(part)
             elif len(part) == 2:
-                # "Do", "An", "Ed": only capitalised, or every "do" would go.
-                short_names += [re.escape(part.capitalize()), re.escape(part.upper())]
                 short_parts.append(part)
-    if names:
-        regex = rf"(?<![A-Za-z])(?:{_alt(names)})(?![A-Za-z])"
-        add_matcher("NAME", regex, re.I, name_parts)
-    if short_names:
-        add_matcher("NAME", rf"(?<![A-Za-z])(?:{_alt(short_names)})(?![A-Za-z])", 0, short_parts)
+    if name_parts:
+        add_matcher("NAME", _NAME, name_parts)
+    if short_parts:
+        add_matcher("NAME", _SHORT_NAME, short_parts)
     for type_ in ("MEMBER_ID", "MRN", "SSN", "PHONE", "ZIP", "ID"):
-        ids = []
         id_chars = []
         for value in values.get(type_, []):
             chars = "".join(c for c in value if c.isalnum())
             if type_ == "PHONE" and len(chars) == 11 and chars.startswith("1"):
                 chars = chars[1:]
             if len(chars) >= 4:
-                ids.append(_flexible_id(chars))
                 id_chars.append(chars)
-        if ids:
-            regex = rf"(?<![A-Za-z0-9])(?:{_alt(ids)})(?![A-Za-z0-9])"
-            add_matcher(type_, regex, re.I, id_chars)
+        if id_chars:
+            add_matcher(type_, _IDENTIFIER, id_chars)
     for type_ in ("EMAIL", "ADDRESS", "CITY"):
         kept = [v for v in values.get(type_, []) if len(v) > 2]
         if kept:
-            texts = [_flexible_text(v) for v in kept]
-            regex = rf"(?<![A-Za-z0-9])(?:{_alt(texts)})(?![A-Za-z0-9])"
-            add_matcher(type_, regex, re.I, kept)
+            add_matcher(type_, _TEXT, kept)
     return KnownPhi(
         values={k: tuple(v) for k, v in values.items()},
         matchers=tuple(matchers),
