@@ -28,6 +28,7 @@ from claimscrub.redaction.rules import NameRules, TextRules, name_rules, text_ru
 from claimscrub.redaction.spans import Span, merge
 
 _TRAILING_PUNCTUATION = ".,;:!?"
+_DIGIT = re.compile(r"\d")
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,12 +48,52 @@ def _holds_a_label(lowered: str, labels: tuple[tuple[str, ...], ...]) -> bool:
     return False
 
 
+def digit_led(gate: re.Pattern[str]) -> bool:
+    """Whether every match of ``gate`` starts with a digit: it opens with
+    ``\\d`` and has no alternation that could start otherwise."""
+    return gate.pattern.startswith("\\d") and "|" not in gate.pattern
+
+
+# A search walks every character; trying a match at one position costs
+# about as much as a search over this many characters.
+_TRIES_PER_SEARCH_CHAR = 20
+
+
+def digit_positions(text: str) -> list[int]:
+    """Where ``text``'s digits are, as :func:`digit_gate_passes` needs them:
+    all of them where they are few, else only enough to tell that they are many."""
+    limit = len(text) // _TRIES_PER_SEARCH_CHAR
+    out: list[int] = []
+    for m in _DIGIT.finditer(text):
+        out.append(m.start())
+        if len(out) > limit:
+            break
+    return out
+
+
+def digit_gate_passes(gate: re.Pattern[str], text: str, digits: list[int]) -> bool:
+    """``gate.search(text) is not None`` for a :func:`digit_led` gate, given
+    :func:`digit_positions` of ``text``.
+
+    A match can only start at a digit, so where digits are few the gate is
+    tried at each of them; otherwise it is searched from the first one.
+    """
+    if not digits:
+        return False
+    if len(digits) * _TRIES_PER_SEARCH_CHAR <= len(text):
+        return any(gate.match(text, i) for i in digits)
+    return gate.search(text, digits[0]) is not None
+
+
 class Redactor:
     def __init__(
         self, rules: TextRules, names: NameRules, *, code_identifiers: bool = False
     ) -> None:
         self._rules = rules
         self._names = NameFinder(names, code_identifiers=code_identifiers)
+        self._digit_led = frozenset(
+            p.gate for p in rules.patterns if p.gate is not None and digit_led(p.gate)
+        )
 
     def find(self, text: str, known: KnownPhi | None = None) -> list[Span]:
         """The PHI spans of ``text``, merged so that none overlap."""
@@ -62,6 +103,7 @@ class Redactor:
         protected = known.protected if known is not None else frozenset()
         # Patterns share gates (a month name, five digits): each scanned once.
         gates: dict[re.Pattern[str], bool] = {}
+        digits: list[int] | None = None  # where the text's digits are, once needed
         # Case-blind matching can pair a non-ASCII character with an ASCII
         # letter (the Kelvin sign with k), which lower() would not: word gates
         # apply to ASCII text only.
@@ -71,7 +113,13 @@ class Redactor:
             if gate is not None:
                 found = gates.get(gate)
                 if found is None:
-                    found = gates[gate] = gate.search(text) is not None
+                    if gate in self._digit_led:
+                        if digits is None:
+                            digits = digit_positions(text)
+                        found = digit_gate_passes(gate, text, digits)
+                    else:
+                        found = gate.search(text) is not None
+                    gates[gate] = found
                 if not found:
                     continue
             if (

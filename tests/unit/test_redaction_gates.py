@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import re
 from collections import Counter
 
 from hypothesis import given, settings
@@ -14,7 +15,13 @@ from hypothesis import strategies as st
 from claimscrub.bench.claims import make_claims
 from claimscrub.redaction.known import known_phi
 from claimscrub.redaction.rules import TextRules, name_rules, text_rules
-from claimscrub.redaction.text import Redactor, default_redactor
+from claimscrub.redaction.text import (
+    Redactor,
+    default_redactor,
+    digit_gate_passes,
+    digit_led,
+    digit_positions,
+)
 from tests.redaction_corpus import Note, generate
 
 
@@ -101,3 +108,47 @@ def test_gated_and_ungated_agree_on_any_mix_of_phi_pieces(text: str) -> None:
 
 
 _UNGATED = ungated()
+
+
+def _digit_gates() -> list[re.Pattern[str]]:
+    gates = {p.gate for p in text_rules().patterns if p.gate is not None}
+    return sorted((g for g in gates if digit_led(g)), key=lambda g: g.pattern)
+
+
+def test_digit_led_gates_are_those_whose_matches_start_with_a_digit() -> None:
+    assert digit_led(re.compile(r"\d{4}")) and digit_led(re.compile(r"\d[/.-]\d"))
+    assert not digit_led(re.compile(r"9\d|1[01]\d"))  # starts with a digit, but not as \d
+    assert not digit_led(re.compile(r"\d{3}|x\d"))
+    assert not digit_led(re.compile(r"[0-9a-f]:[0-9a-f:]|::"))
+    assert len(_digit_gates()) >= 8
+
+
+def _check_digit_gates(text: str) -> None:
+    digits = digit_positions(text)
+    for gate in _digit_gates():
+        assert digit_gate_passes(gate, text, digits) == (gate.search(text) is not None), (
+            gate.pattern,
+            text,
+        )
+
+
+def test_a_digit_gate_tried_at_the_digits_answers_as_its_search_on_the_corpus() -> None:
+    for text in EXAMPLES + [n.text for n in corpus()]:
+        _check_digit_gates(text)
+
+
+def test_and_on_the_bench_notes_which_have_few_digits() -> None:
+    for claim in make_claims(200, "DG"):
+        _check_digit_gates(claim["note"])
+
+
+# Few digits in much text (tried at each digit) and many (searched from the
+# first): both ways, with the separators the gates look for.
+_DIGIT_PIECES = ["1", "23", "4567", "89012", " ", "-", ".", "/", "\t", "A", "b", "\u0663"]
+_FILLER = "patient tolerated sit-to-stand transfers with minimal assistance "
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.sampled_from([*_DIGIT_PIECES, _FILLER]), max_size=40).map("".join))
+def test_a_digit_gate_tried_at_the_digits_answers_as_its_search(text: str) -> None:
+    _check_digit_gates(text)
