@@ -157,12 +157,21 @@ class Matcher:
 @dataclass(frozen=True, slots=True)
 class DateMatcher:
     """One date's finders, each with digits all its variants hold (the
-    year's last two, the day): a text without them is not searched."""
+    year's last two, the day): a text without them is not searched.
+
+    A variant without the year also holds the month's first three letters
+    ("May 4", "4th of Sept") or a slash before the day ("5/4", "05/04"):
+    an ASCII text with neither (lower-cased, as the finder ignores case) is
+    not searched for it either. Notes are full of small numbers, so the day
+    alone rarely spares a search.
+    """
 
     with_year: re.Pattern[str]
     year_needle: str
     without_year: re.Pattern[str]
     day_needle: str
+    month_needle: str = ""
+    slash_needles: tuple[str, ...] = ("",)
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,9 +206,15 @@ class KnownPhi:
                     if m.group() not in self.protected
                 )
         # Year-less dates: found unless they read as a score (see _SCORE_*).
+        lowered: str | None = None
         for date in self.dates:
             if date.day_needle not in text:
                 continue
+            if not any(needle in text for needle in date.slash_needles) and text.isascii():
+                if lowered is None:
+                    lowered = text.lower()
+                if date.month_needle not in lowered:
+                    continue
             for m in date.without_year.finditer(text):
                 if _SCORE_BEFORE.search(text[: m.start()]) or _SCORE_AFTER.match(text[m.end() :]):
                     continue
@@ -311,7 +326,14 @@ def _date_matcher(d: dt.date) -> DateMatcher:
     with_year, without_year = _date_regexes(d)
     # Every variant with the year holds its last two digits (or the year
     # itself, below 10), every one without it the day.
-    return DateMatcher(with_year, str(d.year)[-2:], without_year, str(d.day))
+    return DateMatcher(
+        with_year,
+        str(d.year)[-2:],
+        without_year,
+        str(d.day),
+        _MONTHS[d.month - 1][:3].lower(),
+        tuple(sorted({f"/{d.day}", f"/{d.day:02d}"})),
+    )
 
 
 def _protected(claim: Mapping[str, Any]) -> frozenset[str]:
