@@ -4,7 +4,9 @@
 2. pipeline: every service on a private local Kafka, sustained claims/s;
    CPU s per 1,000 claims and peak RSS per service once every consumer group
    has caught up; then latency percentiles at a fixed offered rate;
-3. passthrough: the same framework forwarding claims to results with no checks.
+3. skeleton: the pipeline's hops (five processes, the same topics) on the
+   same transport and broker doing no work (bench/skeleton.py);
+4. passthrough: the same framework forwarding claims to results with no checks.
 Ends with one JSON line holding every figure.
 """
 
@@ -22,7 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from claimscrub.bench import procstat
+from claimscrub.bench import procstat, skeleton
 from claimscrub.bench.claims import make_claims
 from claimscrub.bench.load import LoadRun, Record, drive, percentile, wait_idle
 from claimscrub.bench.profile import Profiler
@@ -263,6 +265,7 @@ def pipeline_and_passthrough(
             figures["max_rss_mb"] = max(s["peak_rss_mb"] for s in figures["per_service"].values())
         finally:
             _stop(procs)
+        figures.update(_skeleton(kafka, work, env, sustained))
         passthrough = ServiceProcess(
             "passthrough",
             "claimscrub.bench.passthrough",
@@ -287,6 +290,39 @@ def pipeline_and_passthrough(
     finally:
         kafka.stop()
     return figures
+
+
+def _skeleton(kafka: LocalKafka, work: Path, env: dict[str, str], sustained: int) -> dict[str, Any]:
+    """The pipeline's hops doing no work (bench/skeleton.py), on the same broker."""
+    procs = [
+        ServiceProcess(
+            f"skeleton-{role}",
+            "claimscrub.bench.skeleton",
+            free_port(),
+            free_port(),
+            kafka,
+            work,
+            {**env, skeleton.ROLE_VARIABLE: role},
+        )
+        for role in skeleton.ROLES
+    ]
+    try:
+        _start(procs)
+        _warm_up(kafka, "skeleton warm-up", "WK")
+        cpu0 = {p.name: _cpu(p.proc.pid if p.proc else None) for p in procs}
+        broker0 = _cpu(kafka.pid())
+        run = _phase(kafka, "skeleton sustained", _records(sustained, "PK"), None)
+        # Its redaction, like the pipeline's, may still be reading: count that too.
+        wait_idle(kafka.bootstrap, IDLE_TIMEOUT_S, prefix=skeleton.GROUP_PREFIX)
+        n = len(run.received)
+        own = sum(_cpu(p.proc.pid if p.proc else None) - cpu0[p.name] for p in procs)
+        return {
+            "skeleton_claims_per_s": run.throughput(),
+            "skeleton_cpu_s_per_1000": _per_1000(own, n),
+            "skeleton_broker_cpu_s_per_1000": _per_1000(_cpu(kafka.pid()) - broker0, n),
+        }
+    finally:
+        _stop(procs)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -315,6 +351,7 @@ def main(argv: list[str] | None = None) -> int:
     figures.update(pipeline_and_passthrough(sustained, latency_s, args.rate, args.profile))
     ratio_in = figures["inprocess_claims_per_s"] / figures["decode_claims_per_s"]
     ratio_pipe = figures["pipeline_claims_per_s"] / max(1e-9, figures["passthrough_claims_per_s"])
+    ratio_skeleton = figures["pipeline_claims_per_s"] / max(1e-9, figures["skeleton_claims_per_s"])
     rows = [
         ("in-process scrub", f"{figures['inprocess_claims_per_s']:,.0f} claims/s"),
         ("in-process decode only (baseline)", f"{figures['decode_claims_per_s']:,.0f} claims/s"),
@@ -325,6 +362,11 @@ def main(argv: list[str] | None = None) -> int:
         ),
         ("passthrough (baseline)", f"{figures['passthrough_claims_per_s']:,.0f} claims/s"),
         ("  ratio pipeline / passthrough", f"{ratio_pipe:.2f}"),
+        (
+            "skeleton: the pipeline's hops, no work (baseline)",
+            f"{figures['skeleton_claims_per_s']:,.0f} claims/s",
+        ),
+        ("  ratio pipeline / skeleton", f"{ratio_skeleton:.2f}"),
         (
             f"latency at {args.rate:g}/s offered p50/p95/p99",
             f"{figures['p50_ms']:.0f} / {figures['p95_ms']:.0f} / {figures['p99_ms']:.0f} ms",
@@ -352,6 +394,13 @@ def main(argv: list[str] | None = None) -> int:
             f"passthrough service {figures['passthrough_cpu_s_per_1000']:.2f})",
         )
     )
+    rows.append(
+        (
+            "  skeleton run",
+            f"{figures['skeleton_cpu_s_per_1000']:.2f} CPU s/1000 claims in its five processes, "
+            f"{figures['skeleton_broker_cpu_s_per_1000']:.2f} in the broker",
+        )
+    )
     width = max(len(r[0]) for r in rows)
     print()
     for name, value in rows:
@@ -361,6 +410,7 @@ def main(argv: list[str] | None = None) -> int:
         "decode_claims_per_s",
         "pipeline_claims_per_s",
         "passthrough_claims_per_s",
+        "skeleton_claims_per_s",
         "p50_ms",
         "p95_ms",
         "p99_ms",

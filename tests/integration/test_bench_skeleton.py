@@ -1,0 +1,96 @@
+"""make bench's skeleton baseline (bench/skeleton.py) on the real broker: the
+pipeline's hops doing no work still answer every claim once, and join it."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+import uuid
+from collections import Counter
+from pathlib import Path
+
+from kafka import KafkaConsumer
+
+from claimscrub.bench import skeleton
+from claimscrub.bench.claims import make_claims
+from claimscrub.bench.load import Record, drive
+from claimscrub.core.codec import CONTENT_TYPE, encode_claim_json
+from claimscrub.runtime.testing import REPO_ROOT, LocalKafka, ServiceProcess, free_port
+from claimscrub.runtime.topics import CLAIMS_DEIDENTIFIED
+
+
+def _records(n: int, prefix: str) -> list[Record]:
+    out: list[Record] = []
+    for claim in make_claims(n, prefix):
+        value, ctype = encode_claim_json(claim)
+        out.append((claim["claimId"].encode(), value, [(CONTENT_TYPE, ctype)]))
+    return out
+
+
+def _deidentified(bootstrap: str, keys: set[bytes], timeout_s: float) -> Counter[bytes]:
+    consumer = KafkaConsumer(
+        CLAIMS_DEIDENTIFIED.name, bootstrap_servers=bootstrap, auto_offset_reset="earliest"
+    )
+    seen: Counter[bytes] = Counter()
+    deadline = time.monotonic() + timeout_s
+    try:
+        while time.monotonic() < deadline and set(seen) < keys:
+            for batch in consumer.poll(timeout_ms=500).values():
+                seen.update(r.key for r in batch if r.key in keys)
+        # A little longer: a second record for a key would show up now.
+        for batch in consumer.poll(timeout_ms=1000).values():
+            seen.update(r.key for r in batch if r.key in keys)
+    finally:
+        consumer.close()
+    return seen
+
+
+def test_the_skeleton_answers_and_joins_every_claim_once(kafka: LocalKafka, tmp_path: Path) -> None:
+    procs = [
+        ServiceProcess(
+            f"skeleton-{role}",
+            "claimscrub.bench.skeleton",
+            free_port(),
+            free_port(),
+            kafka,
+            tmp_path,
+            {skeleton.ROLE_VARIABLE: role},
+        )
+        for role in skeleton.ROLES
+    ]
+    run_id = uuid.uuid4().hex[:6]
+    try:
+        for p in procs:
+            p.start()
+        # Its groups start from the end of each topic once assigned: send
+        # small batches until one is answered whole, as make bench does.
+        for attempt in range(24):
+            warm = _records(5, f"SKW{run_id}{attempt}-")
+            if len(drive(kafka.bootstrap, warm, rate=None, timeout_s=5).received) == len(warm):
+                break
+        else:
+            raise AssertionError("the skeleton never answered a warm-up batch")
+        records = _records(60, f"SK{run_id}-")
+        keys = {key for key, _, _ in records}
+        run = drive(kafka.bootstrap, records, rate=None, timeout_s=60)
+        assert set(run.received) == keys
+        assert run.duplicates == 0
+        joined = _deidentified(kafka.bootstrap, keys, 60)
+        assert set(joined) == keys and set(joined.values()) == {1}
+    finally:
+        for p in procs:
+            p.terminate()
+
+
+def test_an_unknown_role_is_refused_with_the_roles() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "claimscrub.bench.skeleton"],
+        env={"PATH": "/usr/bin:/bin", skeleton.ROLE_VARIABLE: "checks"},
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+        timeout=60,
+    )
+    assert done.returncode == 1
+    assert "must be one of units, enrollment, necessity, aggregator, redaction" in done.stderr
