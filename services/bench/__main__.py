@@ -294,18 +294,7 @@ def pipeline_and_passthrough(
 
 def _skeleton(kafka: LocalKafka, work: Path, env: dict[str, str], sustained: int) -> dict[str, Any]:
     """The pipeline's hops doing no work (bench/skeleton.py), on the same broker."""
-    procs = [
-        ServiceProcess(
-            f"skeleton-{role}",
-            "claimscrub.bench.skeleton",
-            free_port(),
-            free_port(),
-            kafka,
-            work,
-            {**env, skeleton.ROLE_VARIABLE: role},
-        )
-        for role in skeleton.ROLES
-    ]
+    procs = skeleton.processes(kafka, work, env)
     try:
         _start(procs)
         _warm_up(kafka, "skeleton warm-up", "WK")

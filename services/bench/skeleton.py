@@ -24,6 +24,8 @@ survives a restart).
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
+from pathlib import Path
 
 from claimscrub.core.codec import encode_scrub_result
 from claimscrub.core.results import ScrubResult, Status
@@ -31,6 +33,7 @@ from claimscrub.runtime import service
 from claimscrub.runtime.batch_table import Handler, InRecord, PartitionState, attach_batch_table
 from claimscrub.runtime.check_agent import Outgoing
 from claimscrub.runtime.streams import make_app
+from claimscrub.runtime.testing import LocalKafka, ServiceProcess, free_port
 from claimscrub.runtime.topics import (
     AGGREGATOR_BY_FINGERPRINT,
     CLAIMS_CHECKS,
@@ -100,6 +103,22 @@ def _steps(role: str) -> list[tuple[str, list[str], Handler]]:
         both = [CLAIMS_SUBMITTED.name, CLAIMS_SCRUBBED.name]
         return [("", both, _after(2, Outgoing(CLAIMS_DEIDENTIFIED.name, b"", b"")))]
     raise SystemExit(f"skeleton: {ROLE_VARIABLE} must be one of {', '.join(ROLES)}, not {role!r}")
+
+
+def processes(kafka: LocalKafka, log_dir: Path, env: Mapping[str, str]) -> list[ServiceProcess]:
+    """One not yet started process per role, in ROLES order (make bench, tests)."""
+    return [
+        ServiceProcess(
+            f"skeleton-{role}",
+            "claimscrub.bench.skeleton",
+            free_port(),
+            free_port(),
+            kafka,
+            log_dir,
+            {**env, ROLE_VARIABLE: role},
+        )
+        for role in ROLES
+    ]
 
 
 def main() -> None:

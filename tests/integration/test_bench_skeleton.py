@@ -1,22 +1,32 @@
-"""make bench's skeleton baseline (bench/skeleton.py) on the real broker: the
-pipeline's hops doing no work still answer every claim once, and join it."""
+"""make bench's skeleton baseline (bench/skeleton.py) on a real broker: the
+pipeline's hops doing no work still answer every claim once, and join it.
+
+The skeleton writes placeholders (verdicts that are not CheckResults, claim
+keys on necessity's re-keying topic) to the pipeline's topics, as it does on
+make bench's private broker, so it gets a broker of its own here too: the
+session broker's topics stay the real services' (the pipeline tests read
+them whole).
+"""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
 import uuid
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
 from kafka import KafkaConsumer
 
 from claimscrub.bench import skeleton
 from claimscrub.bench.claims import make_claims
 from claimscrub.bench.load import Record, drive
 from claimscrub.core.codec import CONTENT_TYPE, encode_claim_json
-from claimscrub.runtime.testing import REPO_ROOT, LocalKafka, ServiceProcess, free_port
+from claimscrub.runtime.testing import REPO_ROOT, LocalKafka
 from claimscrub.runtime.topics import CLAIMS_DEIDENTIFIED
 
 
@@ -46,19 +56,23 @@ def _deidentified(bootstrap: str, keys: set[bytes], timeout_s: float) -> Counter
     return seen
 
 
-def test_the_skeleton_answers_and_joins_every_claim_once(kafka: LocalKafka, tmp_path: Path) -> None:
-    procs = [
-        ServiceProcess(
-            f"skeleton-{role}",
-            "claimscrub.bench.skeleton",
-            free_port(),
-            free_port(),
-            kafka,
-            tmp_path,
-            {skeleton.ROLE_VARIABLE: role},
-        )
-        for role in skeleton.ROLES
-    ]
+@pytest.fixture(scope="module")
+def own_kafka() -> Iterator[LocalKafka]:
+    # Beside the session's brokers (+0 plain, +10 secure, +20 the fault tests').
+    port = int(os.environ.get("CLAIMSCRUB_TEST_KAFKA_PORT", "19092")) + 30
+    broker = LocalKafka(port=port, run_dir=REPO_ROOT / ".run" / f"test-kafka-skeleton-{port}")
+    broker.start()
+    try:
+        yield broker
+    finally:
+        broker.stop()
+
+
+def test_the_skeleton_answers_and_joins_every_claim_once(
+    own_kafka: LocalKafka, tmp_path: Path
+) -> None:
+    kafka = own_kafka
+    procs = skeleton.processes(kafka, tmp_path, {})
     run_id = uuid.uuid4().hex[:6]
     try:
         for p in procs:
