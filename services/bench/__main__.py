@@ -19,16 +19,14 @@ import os
 import sys
 import tempfile
 import time
-import zlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from claimscrub.bench import procstat, skeleton
 from claimscrub.bench.claims import make_claims
-from claimscrub.bench.load import LoadRun, Record, drive, percentile, wait_idle
+from claimscrub.bench.load import LoadRun, Record, claim_records, drive, percentile, wait_idle
 from claimscrub.bench.profile import Profiler
-from claimscrub.core.codec import CONTENT_TYPE, encode_claim_json
 from claimscrub.runtime.pipeline import PIPELINE
 from claimscrub.runtime.testing import REPO_ROOT, LocalKafka, ServiceProcess, free_port
 
@@ -118,14 +116,6 @@ def in_process(n: int) -> dict[str, float]:
     return {"decode_claims_per_s": decode_rate, "inprocess_claims_per_s": rules_rate}
 
 
-def _records(n: int, prefix: str) -> list[Record]:
-    out: list[Record] = []
-    for claim in make_claims(n, prefix, seed=zlib.crc32(prefix.encode())):
-        value, ctype = encode_claim_json(claim)
-        out.append((claim["claimId"].encode(), value, [(CONTENT_TYPE, ctype)]))
-    return out
-
-
 def _start(procs: list[ServiceProcess]) -> None:
     for p in procs:
         p.start()
@@ -156,7 +146,7 @@ def _warm_up(kafka: LocalKafka, label: str, prefix: str) -> None:
     batch = 0
     while time.monotonic() < deadline:
         batch += 1
-        records = _records(100, f"{prefix}{batch}")
+        records = claim_records(100, f"{prefix}{batch}")
         run = drive(kafka.bootstrap, records, rate=None, timeout_s=5)
         _bar(label, len(run.received), len(records))
         if len(run.received) == len(records):
@@ -225,7 +215,7 @@ def pipeline_and_passthrough(
                 for p in procs:
                     if p.proc:
                         profiler.start(p.name, p.proc.pid)
-            run = _phase(kafka, "pipeline sustained", _records(sustained, "PS"), None)
+            run = _phase(kafka, "pipeline sustained", claim_records(sustained, "PS"), None)
             if profiler is not None:
                 for top in profiler.stop():
                     _say(f"profile: {top}")
@@ -253,7 +243,7 @@ def pipeline_and_passthrough(
             )
             time.sleep(SETTLE_S)
             n_lat = int(rate * latency_s)
-            lat = _phase(kafka, f"pipeline at {rate:g}/s", _records(n_lat, "PL"), rate)
+            lat = _phase(kafka, f"pipeline at {rate:g}/s", claim_records(n_lat, "PL"), rate)
             ms = lat.latencies_ms()
             figures.update(
                 offered_rate=rate,
@@ -280,7 +270,7 @@ def pipeline_and_passthrough(
             _warm_up(kafka, "passthrough warm-up", "WP")
             assert passthrough.proc is not None
             own0, broker0 = _cpu(passthrough.proc.pid), _cpu(kafka.pid())
-            run = _phase(kafka, "passthrough sustained", _records(sustained, "PP"), None)
+            run = _phase(kafka, "passthrough sustained", claim_records(sustained, "PP"), None)
             figures["passthrough_claims_per_s"] = run.throughput()
             n = len(run.received)
             figures["passthrough_cpu_s_per_1000"] = _per_1000(_cpu(passthrough.proc.pid) - own0, n)
@@ -300,7 +290,7 @@ def _skeleton(kafka: LocalKafka, work: Path, env: dict[str, str], sustained: int
         _warm_up(kafka, "skeleton warm-up", "WK")
         cpu0 = {p.name: _cpu(p.proc.pid if p.proc else None) for p in procs}
         broker0 = _cpu(kafka.pid())
-        run = _phase(kafka, "skeleton sustained", _records(sustained, "PK"), None)
+        run = _phase(kafka, "skeleton sustained", claim_records(sustained, "PK"), None)
         # Its redaction, like the pipeline's, may still be reading: count that too.
         wait_idle(kafka.bootstrap, IDLE_TIMEOUT_S, prefix=skeleton.GROUP_PREFIX)
         n = len(run.received)

@@ -17,8 +17,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from claimscrub.bench.__main__ import _records, _warm_up, bench_env, bench_kafka, start_pipeline
-from claimscrub.bench.load import drive, percentile
+from claimscrub.bench.__main__ import _warm_up, bench_env, bench_kafka, start_pipeline
+from claimscrub.bench.load import claim_records, drive, percentile
 from claimscrub.core.codec import decode_check_result, decode_scrub_result
 from claimscrub.necessity.agent import CLAIM_KEY_HEADER
 from claimscrub.runtime.testing import consume_all
@@ -98,11 +98,13 @@ def main(argv: list[str] | None = None) -> int:
         try:
             _warm_up(kafka, "warm-up", "HW")
             if args.preload:
-                pre = drive(kafka.bootstrap, _records(args.preload, "HP"), rate=None, timeout_s=600)
+                pre = drive(
+                    kafka.bootstrap, claim_records(args.preload, "HP"), rate=None, timeout_s=600
+                )
                 print(f"preload: {pre.throughput():,.0f} claims/s", file=sys.stderr)
                 time.sleep(5)
             run = drive(
-                kafka.bootstrap, _records(args.claims, PREFIX), rate=args.rate, timeout_s=300
+                kafka.bootstrap, claim_records(args.claims, PREFIX), rate=args.rate, timeout_s=300
             )
             ms = run.latencies_ms()
             print(

@@ -12,14 +12,27 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from claimscrub.bench.claims import make_claims
+from claimscrub.core.codec import CONTENT_TYPE, encode_claim_json
 from claimscrub.runtime.kafka_config import kafka_client_kwargs
 from claimscrub.runtime.topics import CLAIMS_SCRUBBED, CLAIMS_SUBMITTED
 
 Record = tuple[bytes, bytes, list[tuple[str, bytes]]]
+
+
+def claim_records(n: int, prefix: str) -> list[Record]:
+    """``n`` generated claims (claimIds ``prefix``...) as claims.submitted records,
+    encoded as a billing platform would publish them; each prefix its own claims."""
+    out: list[Record] = []
+    for claim in make_claims(n, prefix, seed=zlib.crc32(prefix.encode())):
+        value, ctype = encode_claim_json(claim)
+        out.append((claim["claimId"].encode(), value, [(CONTENT_TYPE, ctype)]))
+    return out
 
 
 @dataclass
@@ -185,6 +198,20 @@ async def _produce(
         await producer.stop()
 
 
+def _lag(admin: Any, ends_reader: Any, groups: list[str]) -> int | None:
+    """The records ``groups`` still have to read; None when it cannot be told yet."""
+    lag = 0
+    for committed in admin.list_group_offsets({g: None for g in groups}).values():
+        try:
+            ends = ends_reader.end_offsets(list(committed))
+            lag += sum(max(0, ends[tp] - c.offset) for tp, c in committed.items())
+        except KeyError:
+            # kafka-python 3.0 can answer end_offsets without a partition it
+            # was asked for (KeyError in its fetcher): look again.
+            return None
+    return lag
+
+
 def wait_idle(
     bootstrap: str,
     timeout_s: float,
@@ -213,16 +240,8 @@ def wait_idle(
                 for g in admin.list_groups(states_filter=["Stable"])
                 if g["group_id"].startswith(prefix)
             ]
-            lag: int | None = 0
-            try:
-                for committed in admin.list_group_offsets({g: None for g in groups}).values():
-                    ends = ends_reader.end_offsets(list(committed))
-                    lag += sum(max(0, ends[tp] - c.offset) for tp, c in committed.items())
-            except KeyError:
-                # kafka-python 3.0 can answer end_offsets without a partition
-                # it was asked for (KeyError in its fetcher): look again.
-                lag = None
-            if groups and lag is not None:
+            lag = _lag(admin, ends_reader, groups) if groups else None
+            if lag is not None:
                 on_progress(lag)
                 if lag == 0:
                     return time.monotonic() - start

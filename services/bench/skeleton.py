@@ -65,8 +65,8 @@ def _forward(topic: str) -> Handler:
     return handle
 
 
-def _after(count: int, out: Outgoing) -> Handler:
-    """Answers a key's ``count``-th record with ``out`` (its key set to the record's)."""
+def _after(count: int, topic: str, value: bytes) -> Handler:
+    """Answers a key's ``count``-th record with ``value`` on ``topic``."""
     seen: dict[bytes, int] = {}
 
     async def handle(rec: InRecord, _state: PartitionState) -> list[Outgoing]:
@@ -75,7 +75,7 @@ def _after(count: int, out: Outgoing) -> Handler:
             seen[rec.key] = n
             return []
         seen.pop(rec.key, None)
-        return [Outgoing(out.topic, rec.key, out.value)]
+        return [Outgoing(topic, rec.key, value)]
 
     return handle
 
@@ -95,13 +95,13 @@ def _steps(role: str) -> list[tuple[str, list[str], Handler]]:
             (
                 "",
                 [CLAIMS_CHECKS.name],
-                _after(VERDICTS, Outgoing(AGGREGATOR_BY_FINGERPRINT.name, b"", clean)),
+                _after(VERDICTS, AGGREGATOR_BY_FINGERPRINT.name, clean),
             ),
             ("-publish", [AGGREGATOR_BY_FINGERPRINT.name], _forward(CLAIMS_SCRUBBED.name)),
         ]
     if role == "redaction":
         both = [CLAIMS_SUBMITTED.name, CLAIMS_SCRUBBED.name]
-        return [("", both, _after(2, Outgoing(CLAIMS_DEIDENTIFIED.name, b"", b"")))]
+        return [("", both, _after(2, CLAIMS_DEIDENTIFIED.name, b""))]
     raise SystemExit(f"skeleton: {ROLE_VARIABLE} must be one of {', '.join(ROLES)}, not {role!r}")
 
 

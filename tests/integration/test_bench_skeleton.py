@@ -23,19 +23,9 @@ import pytest
 from kafka import KafkaConsumer
 
 from claimscrub.bench import skeleton
-from claimscrub.bench.claims import make_claims
-from claimscrub.bench.load import Record, drive
-from claimscrub.core.codec import CONTENT_TYPE, encode_claim_json
+from claimscrub.bench.load import claim_records, drive
 from claimscrub.runtime.testing import REPO_ROOT, LocalKafka
 from claimscrub.runtime.topics import CLAIMS_DEIDENTIFIED
-
-
-def _records(n: int, prefix: str) -> list[Record]:
-    out: list[Record] = []
-    for claim in make_claims(n, prefix):
-        value, ctype = encode_claim_json(claim)
-        out.append((claim["claimId"].encode(), value, [(CONTENT_TYPE, ctype)]))
-    return out
 
 
 def _deidentified(bootstrap: str, keys: set[bytes], timeout_s: float) -> Counter[bytes]:
@@ -80,12 +70,12 @@ def test_the_skeleton_answers_and_joins_every_claim_once(
         # Its groups start from the end of each topic once assigned: send
         # small batches until one is answered whole, as make bench does.
         for attempt in range(24):
-            warm = _records(5, f"SKW{run_id}{attempt}-")
+            warm = claim_records(5, f"SKW{run_id}{attempt}-")
             if len(drive(kafka.bootstrap, warm, rate=None, timeout_s=5).received) == len(warm):
                 break
         else:
             raise AssertionError("the skeleton never answered a warm-up batch")
-        records = _records(60, f"SK{run_id}-")
+        records = claim_records(60, f"SK{run_id}-")
         keys = {key for key, _, _ in records}
         run = drive(kafka.bootstrap, records, rate=None, timeout_s=60)
         assert set(run.received) == keys
