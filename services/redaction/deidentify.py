@@ -289,15 +289,14 @@ class Deidentifier:
         claimId (the record key, as the checks do)."""
         data: Mapping[str, Any] = claim if isinstance(claim, Mapping) else {}
         known = known_phi(data)
-        walk = _Walk(
-            self, data, known, self.patient_token(data, fallback_id), today or dt.date.today()
-        )
+        patient_token = self.patient_token(data, fallback_id)
+        walk = _Walk(self, data, known, patient_token, today or dt.date.today())
         out = walk.obj("claim", claim, "") or {}
         if "claimToken" not in out:
             claim_id = text_at(data, "claimId") or fallback_id
             if claim_id:
                 out["claimToken"] = self.claim_token(claim_id)
-        out["patientToken"] = self.patient_token(data, fallback_id)
+        out["patientToken"] = patient_token
         out["dateMode"] = self.config.date_mode.value
         msg = dict_to_message(out, redaction_service_pb2.DeidentifiedClaim())
         msg.dropped_fields.extend(walk.dropped)
