@@ -66,14 +66,10 @@ def plan_of_care_edits(claim: Claim, ref: NecessityReference) -> list[Edit]:
     # Without the initial treatment's date the certification date stands in: it
     # cannot come before the initial treatment on a valid plan, so the 90 days
     # run no earlier than they should and no line is called expired too soon.
-    anchor, anchor_name = (
-        (start, "initial treatment")
-        if start
-        else (
-            plan.certified_date,
-            "certification (no initial treatment date)",
-        )
-    )
+    if start is not None:
+        anchor, anchor_name = start, "initial treatment"
+    else:
+        anchor, anchor_name = plan.certified_date, "certification (no initial treatment date)"
     limit = ref.certification_max_days
     for line in lines:
         label = code_label(line.procedure_code, ref)
