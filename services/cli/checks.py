@@ -57,6 +57,15 @@ def add_reference_options(parser: argparse.ArgumentParser) -> None:
         help="coverage policies, procedure -> supporting ICD-10-CM codes (default: bundled "
         "SAMPLE policy)",
     )
+    parser.add_argument(
+        "--code-status",
+        type=existing_file,
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="Medicare PFS status indicators per HCPCS code, CSV with HCPCS and STATUS CODE "
+        "columns (default: bundled SAMPLE statuses)",
+    )
 
 
 def build_checks(args: argparse.Namespace) -> list[Check]:
@@ -67,6 +76,8 @@ def build_checks(args: argparse.Namespace) -> list[Check]:
 
     return [
         load_units_check(args.mue, args.payers),
-        load_cli_check(args.ptp, args.coverage, args.payers),
+        load_cli_check(
+            args.ptp, args.coverage, args.payers, getattr(args, "code_status", None) or ()
+        ),
         load_enrollment_check(args.enrollment, args.payers),
     ]

@@ -170,7 +170,7 @@ def _fail(message: str) -> int:
     return 2
 
 
-_LOCAL_ONLY = ("payers", "mue", "enrollment", "ptp", "coverage", "as_of")
+_LOCAL_ONLY = ("payers", "mue", "enrollment", "ptp", "coverage", "code_status", "as_of")
 
 
 def _scrub(args: argparse.Namespace) -> int:

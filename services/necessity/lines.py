@@ -45,6 +45,7 @@ def code_label(code: str, ref: NecessityReference) -> str:
         code in ref.always_therapy
         or code in ref.ptp.codes
         or code in ref.documentation.by_code
+        or code in ref.code_status.by_code
         or any(code in p.procedures for p in ref.coverage.policies)
     )
     return code if known else "the procedure"

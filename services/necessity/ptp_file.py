@@ -63,6 +63,8 @@ class PtpTable:
     codes: frozenset[str]
     is_sample: bool
     source: str
+    #: column 2 code -> the column 1 codes it pairs with (any date)
+    column1_of: Mapping[str, frozenset[str]]
 
     def edit_for(self, column1: str, column2: str, dos: dt.date) -> PtpEdit | None:
         """The edit of this ordered pair in force on ``dos``; indicator 0 wins over 1."""
@@ -80,8 +82,15 @@ class PtpTable:
         for e in edits:
             pairs.setdefault((e.column1, e.column2), []).append(e)
         codes = frozenset(c for pair in pairs for c in pair)
+        column1_of: dict[str, set[str]] = {}
+        for col1, col2 in pairs:
+            column1_of.setdefault(col2, set()).add(col1)
         return cls(
-            MappingProxyType({k: tuple(v) for k, v in pairs.items()}), codes, is_sample, source
+            MappingProxyType({k: tuple(v) for k, v in pairs.items()}),
+            codes,
+            is_sample,
+            source,
+            MappingProxyType({k: frozenset(v) for k, v in column1_of.items()}),
         )
 
 

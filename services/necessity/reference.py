@@ -3,8 +3,9 @@
 Every list, threshold and phrase lives in ``data/`` (each file says where its
 facts come from); the rules in :mod:`claimscrub.necessity.rules` only read
 :class:`NecessityReference`. The user replaces the PTP table (``--ptp`` /
-CLAIMSCRUB_PTP_FILE) and the coverage policies (``--coverage`` /
-CLAIMSCRUB_COVERAGE_FILE); the bundled ones are labelled samples.
+CLAIMSCRUB_PTP_FILE), the coverage policies (``--coverage`` /
+CLAIMSCRUB_COVERAGE_FILE) and the PFS code statuses (``--code-status`` /
+CLAIMSCRUB_CODE_STATUS_FILE); the bundled ones are labelled samples.
 """
 
 from __future__ import annotations
@@ -19,8 +20,10 @@ from types import MappingProxyType
 from typing import Any
 
 from claimscrub.core.payers import PayerPolicies, ReferenceDataError
+from claimscrub.necessity import code_status as code_status_file
 from claimscrub.necessity import coverage as coverage_file
 from claimscrub.necessity import ptp_file
+from claimscrub.necessity.code_status import CodeStatusTable
 from claimscrub.necessity.coverage import CoveragePolicies
 from claimscrub.necessity.documentation import DocumentationRules, parse_documentation
 from claimscrub.necessity.ptp_file import PtpTable
@@ -42,18 +45,37 @@ class TaxonomyRole:
 
 
 @dataclass(frozen=True, slots=True)
+class StatusMeaning:
+    """What a PFS status indicator raises: the edit code and a phrase for its message."""
+
+    edit: str
+    meaning: str
+
+
+#: The edits a PFS status may raise (pfs_status.json names one of them per status).
+STATUS_EDITS = frozenset({"PROCEDURE_NOT_VALID_FOR_PAYER", "PROCEDURE_BUNDLED"})
+
+
+@dataclass(frozen=True, slots=True)
 class NecessityReference:
     """Everything the NECESSITY check reads besides the claim and its state."""
 
     always_therapy: frozenset[str]
-    #: evaluation code -> its discipline (PT, OT)
+    #: evaluation and re-evaluation code -> its discipline (PT, OT, SLP)
     evaluations: Mapping[str, str]
+    #: code -> the one discipline whose modifier it takes (evaluations and CR10176's GN-only)
+    discipline_codes: Mapping[str, str]
     #: GP/GO/GN -> PT/OT/SLP
     therapy_modifiers: Mapping[str, str]
     #: CQ/CO -> the discipline whose therapy modifier it goes with
     assistant_modifiers: Mapping[str, str]
     kx_modifier: str
+    #: NCCI-associated modifiers that bypass an indicator-1 pair with a therapy code
+    therapy_bypass_modifiers: frozenset[str]
+    #: those that bypass a pair of two non-therapy codes (adds the global and other ones)
     bypass_modifiers: frozenset[str]
+    modifier_59: str
+    x_modifiers: frozenset[str]
     taxonomies: Mapping[str, TaxonomyRole]
     #: discipline -> threshold group (PT_SLP, OT), and the groups' labels
     groups: Mapping[str, str]
@@ -62,8 +84,12 @@ class NecessityReference:
     review_threshold: Threshold
     review_through_year: int
     certification_max_days: int
+    certification_signature_days: int
     progress_report_days: int
     ptp: PtpTable
+    code_status: CodeStatusTable
+    #: PFS status indicator -> the edit it raises under Medicare rules
+    status_meanings: Mapping[str, StatusMeaning]
     coverage: CoveragePolicies
     documentation: DocumentationRules
     payers: PayerPolicies
@@ -88,8 +114,10 @@ class NecessityReference:
         ptp_paths: Sequence[Path] = (),
         coverage_paths: Sequence[Path] = (),
         payers_path: Path | None = None,
+        code_status_paths: Sequence[Path] = (),
     ) -> NecessityReference:
-        """Load the bundled data; PTP and coverage from the given files, else the samples."""
+        """Load the bundled data; PTP, coverage and code statuses from the given files,
+        else the samples."""
         codes = _bundled_json("therapy_codes.json")
         modifiers = _bundled_json("modifiers.json")
         taxonomy = _bundled_json("taxonomy.json")
@@ -97,9 +125,16 @@ class NecessityReference:
         therapy = _str_map(_block(modifiers, "therapy", "modifiers.json"), "modifiers")
         assistant = _str_map(_block(modifiers, "assistant", "modifiers.json"), "modifiers")
         bypass = _block(modifiers, "ptp_bypass", "modifiers.json")
-        bypass_codes = [
-            m for kind in ("anatomic", "global", "other") for m in _str_list(bypass, kind)
-        ]
+        therapy_bypass = [m for kind in ("anatomic", "therapy") for m in _str_list(bypass, kind)]
+        other_bypass = [m for kind in ("global", "other") for m in _str_list(bypass, kind)]
+        misuse = _block(modifiers, "ncci_misuse", "modifiers.json")
+        evaluations = _str_map(_block(codes, "evaluations", "therapy_codes.json"), "codes")
+        specific = _str_map(_block(codes, "discipline_specific", "therapy_codes.json"), "codes")
+        unknown = sorted({*evaluations.values(), *specific.values()} - set(therapy.values()))
+        if unknown:
+            raise ReferenceDataError(
+                f"therapy_codes.json: discipline {unknown[0]} has no therapy modifier"
+            )
         groups = _block(thresholds, "groups", "thresholds.json")
         plan = _block(thresholds, "plan_of_care", "thresholds.json")
         review = _block(thresholds, "medical_review", "thresholds.json")
@@ -107,13 +142,15 @@ class NecessityReference:
             always_therapy=frozenset(
                 _str_list(_block(codes, "always_therapy", "therapy_codes.json"), "codes")
             ),
-            evaluations=MappingProxyType(
-                _str_map(_block(codes, "evaluations", "therapy_codes.json"), "codes")
-            ),
+            evaluations=MappingProxyType(evaluations),
+            discipline_codes=MappingProxyType(_disciplines(evaluations, specific)),
             therapy_modifiers=MappingProxyType(therapy),
             assistant_modifiers=MappingProxyType(assistant),
             kx_modifier=str(_block(modifiers, "kx", "modifiers.json").get("modifier", "KX")),
-            bypass_modifiers=frozenset(bypass_codes),
+            therapy_bypass_modifiers=frozenset(therapy_bypass),
+            bypass_modifiers=frozenset(therapy_bypass + other_bypass),
+            modifier_59=str(misuse.get("modifier_59", "")).strip().upper(),
+            x_modifiers=frozenset(_str_list(misuse, "x_modifiers")),
             taxonomies=MappingProxyType(_taxonomies(taxonomy)),
             groups=MappingProxyType(_str_map(groups, "disciplines")),
             group_labels=MappingProxyType(_str_map(groups, "labels")),
@@ -126,11 +163,21 @@ class NecessityReference:
             certification_max_days=_int(
                 plan.get("certification_max_days"), "plan_of_care.certification_max_days"
             ),
+            certification_signature_days=_int(
+                plan.get("certification_signature_days"),
+                "plan_of_care.certification_signature_days",
+            ),
             progress_report_days=_int(
                 plan.get("progress_report_treatment_days"),
                 "plan_of_care.progress_report_treatment_days",
             ),
             ptp=ptp_file.load_ptp_files(ptp_paths) if ptp_paths else ptp_file.bundled_sample(),
+            code_status=(
+                code_status_file.load_code_status_files(code_status_paths)
+                if code_status_paths
+                else code_status_file.bundled_sample()
+            ),
+            status_meanings=MappingProxyType(_status_meanings(_bundled_json("pfs_status.json"))),
             coverage=(
                 coverage_file.load_coverage_files(coverage_paths)
                 if coverage_paths
@@ -206,4 +253,30 @@ def _kx(data: Mapping[str, Any]) -> dict[int, Threshold]:
         out[int(year)] = Threshold(
             _amount(raw.get("amount"), f"kx.{year}.amount"), str(raw.get("status", ""))
         )
+    return out
+
+
+def _disciplines(evaluations: Mapping[str, str], specific: Mapping[str, str]) -> dict[str, str]:
+    out = dict(evaluations)
+    for code, discipline in specific.items():
+        if out.setdefault(code, discipline) != discipline:
+            raise ReferenceDataError(
+                f"therapy_codes.json: {code} has discipline {out[code]} as an evaluation "
+                f"and {discipline} as a discipline-specific code"
+            )
+    return out
+
+
+def _status_meanings(data: Mapping[str, Any]) -> dict[str, StatusMeaning]:
+    out: dict[str, StatusMeaning] = {}
+    for status, raw in _block(data, "statuses", "pfs_status.json").items():
+        if not isinstance(raw, dict) or raw.get("edit") not in STATUS_EDITS:
+            raise ReferenceDataError(
+                f"pfs_status.json: status {status} must name an edit: "
+                + " or ".join(sorted(STATUS_EDITS))
+            )
+        meaning = raw.get("meaning")
+        if not isinstance(meaning, str) or not meaning.strip():
+            raise ReferenceDataError(f"pfs_status.json: status {status} needs a meaning")
+        out[status.strip().upper()] = StatusMeaning(str(raw["edit"]), meaning.strip())
     return out

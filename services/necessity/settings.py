@@ -36,6 +36,7 @@ class NecessitySettings:
     hmac_key: bytes
     hmac_key_is_default: bool
     enrollment_cache_s: float = DEFAULT_ENROLLMENT_CACHE_S
+    code_status_files: tuple[Path, ...] = ()
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> NecessitySettings:
@@ -66,4 +67,5 @@ class NecessitySettings:
             hmac_key=key,
             hmac_key_is_default=is_default,
             enrollment_cache_s=cache_s,
+            code_status_files=_paths(e, "CLAIMSCRUB_CODE_STATUS_FILE"),
         )

@@ -115,6 +115,7 @@ def ref_with(
     ptp_suffix: str = ".txt",
     coverage: Any = None,
     payers: Any = None,
+    code_status: str | None = None,
 ) -> NecessityReference:
     ptp_paths = []
     if ptp_text is not None:
@@ -130,8 +131,16 @@ def ref_with(
     if payers is not None:
         payers_path = tmp / "payers.json"
         payers_path.write_text(json.dumps(payers), encoding="utf-8")
+    status_paths = []
+    if code_status is not None:
+        status = tmp / "code_status.csv"
+        status.write_text(code_status, encoding="utf-8")
+        status_paths.append(status)
     return NecessityReference.load(
-        ptp_paths=ptp_paths, coverage_paths=coverage_paths, payers_path=payers_path
+        ptp_paths=ptp_paths,
+        coverage_paths=coverage_paths,
+        payers_path=payers_path,
+        code_status_paths=status_paths,
     )
 
 

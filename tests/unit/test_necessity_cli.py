@@ -93,3 +93,25 @@ def test_claims_of_one_beneficiary_accumulate_in_input_order() -> None:
     first, second = (json.loads(x) for x in done.stdout.splitlines())
     assert first["status"] == "CLEAN"
     assert [e["code"] for e in second["edits"]] == ["KX_MODIFIER_REQUIRED"]
+
+
+def test_code_status_option_replaces_the_bundled_statuses(tmp_path: Path) -> None:
+    status = tmp_path / "status.csv"
+    status.write_text("HCPCS,MOD,STATUS CODE\n97110,,B\n")
+    done = _scrub(
+        "--code-status", str(status), "--as-of", "2026-06-01", stdin=_lines([base_claim()])
+    )
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert [(e["code"], e["lineNumber"]) for e in result["edits"]] == [("PROCEDURE_BUNDLED", 1)]
+    assert "sample" not in result["edits"][0]["message"]
+
+
+def test_a_bad_code_status_file_is_a_usage_error(tmp_path: Path) -> None:
+    status = tmp_path / "bad.csv"
+    status.write_text("nothing here\n")
+    done = _scrub("--code-status", str(status), stdin=_lines([base_claim()]))
+    assert done.returncode == 2
+    assert done.stderr.strip() == (
+        "claimscrub: bad.csv: no header row naming HCPCS and STATUS CODE"
+    )

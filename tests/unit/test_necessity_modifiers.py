@@ -107,3 +107,64 @@ def test_role_from_the_enrollment_lookup_is_used() -> None:
     data = base_claim(renderingProvider={"npi": "1234567893"})
     edits = run(data, role=ProviderRole("PT", True, "enrollment"))
     assert codes(edits) == [("ASSISTANT_MODIFIER_MISSING", 1)]
+
+
+# CR10176: 92521, 92522, 92523, 92524, 92597 and 92607 take GN only.
+GN_ONLY = ["92521", "92522", "92523", "92524", "92597", "92607"]
+_MODIFIER_EDITS = {"THERAPY_MODIFIER_MISSING", "THERAPY_MODIFIER_CONFLICT"}
+
+
+def _modifier_edits(code: str, *modifiers: str) -> list[tuple[str, int]]:
+    data = base_claim(serviceLines=[line(1, code, *modifiers, units=1)], note=None)
+    return [c for c in codes(run(data, role=PT)) if c[0] in _MODIFIER_EDITS]
+
+
+@pytest.mark.parametrize("code", GN_ONLY)
+@pytest.mark.parametrize("other", ["GP", "GO"])
+def test_a_gn_only_code_with_another_disciplines_modifier_conflicts(code: str, other: str) -> None:
+    assert _modifier_edits(code, other) == [("THERAPY_MODIFIER_CONFLICT", 1)]
+
+
+@pytest.mark.parametrize("code", GN_ONLY)
+def test_a_gn_only_code_without_a_therapy_modifier_needs_gn(code: str) -> None:
+    data = base_claim(serviceLines=[line(1, code, units=1)], note=None)
+    edits = [e for e in run(data, role=PT) if e.code in _MODIFIER_EDITS]
+    assert [(e.code, e.line_number) for e in edits] == [("THERAPY_MODIFIER_MISSING", 1)]
+    assert edits[0].message.endswith("needs GN")
+
+
+@pytest.mark.parametrize("code", GN_ONLY)
+def test_a_gn_only_code_with_gn_is_right(code: str) -> None:
+    assert _modifier_edits(code, "GN") == []
+
+
+@pytest.mark.parametrize(
+    "code", ["92507", "92508", "92526", "92608", "92609", "92610", "97129", "97130"]
+)
+def test_the_other_slp_codes_are_always_therapy(code: str) -> None:
+    assert _modifier_edits(code) == [("THERAPY_MODIFIER_MISSING", 1)]
+    assert _modifier_edits(code, "GN") == []
+
+
+# Assistants do not evaluate (BPM ch.15 §230.1): CQ/CO on an evaluation conflicts.
+@pytest.mark.parametrize(
+    ("code", "modifiers"),
+    [("97161", ["GP", "CQ"]), ("97164", ["GP", "CQ"]), ("97165", ["GO", "CO"])],
+)
+def test_an_assistant_modifier_on_an_evaluation_conflicts(code: str, modifiers: list[str]) -> None:
+    data = base_claim(serviceLines=[line(1, code, *modifiers, units=1)], note=None)
+    edits = [e for e in run(data, role=PT) if e.code in _MODIFIER_EDITS]
+    assert [(e.code, e.line_number) for e in edits] == [("THERAPY_MODIFIER_CONFLICT", 1)]
+    assert "assistants do not evaluate" in edits[0].message
+    assert edits[0].reference == "CMS Pub. 100-02 Ch.15 §230.1"
+
+
+def test_cq_on_a_treatment_code_is_right() -> None:
+    assert _modifier_edits("97110", "GP", "CQ") == []
+
+
+def test_an_assistant_rendering_an_evaluation_is_told_assistants_do_not_evaluate() -> None:
+    data = base_claim(renderingProvider=PTA, serviceLines=[line(1, "97161", "GP", units=1)])
+    edits = run(data)
+    assert codes(edits) == [("ASSISTANT_MODIFIER_MISSING", 1)]
+    assert "assistants do not evaluate" in edits[0].message

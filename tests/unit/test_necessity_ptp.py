@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from claimscrub.core.edits import Edit
+from claimscrub.core.edits import Edit, Severity
 from claimscrub.core.payers import ReferenceDataError
 from claimscrub.necessity.ptp_file import PtpEdit, load_ptp_files, parse_ptp_text
 from claimscrub.necessity.reference import NecessityReference
@@ -73,7 +73,9 @@ def test_the_edit_sits_on_column_2_whatever_the_line_order(ref: NecessityReferen
     assert _ptp(run(_pair(("97530", "GP"), ("97140", "GP")), ref=ref)) == [("PTP_CONFLICT", 1)]
 
 
-@pytest.mark.parametrize("bypass", ["59", "XU", "XS", "XE", "XP", "LT", "25", "91"])
+# For therapy codes only 59, XE, XS, XP, XU and the anatomic modifiers bypass (NCCI
+# policy manual ch.1, contract §4 PTP_CONFLICT).
+@pytest.mark.parametrize("bypass", ["59", "XU", "XS", "XE", "XP", "LT", "RT", "F1"])
 def test_indicator_1_is_bypassed_by_an_ncci_modifier_on_either_line(
     ref: NecessityReference, bypass: str
 ) -> None:
@@ -185,3 +187,101 @@ def test_a_file_without_edits_is_refused(tmp_path: Path) -> None:
     path.write_text("just a notice\n")
     with pytest.raises(ReferenceDataError, match="no PTP edit rows"):
         load_ptp_files([path])
+
+
+@pytest.mark.parametrize("modifier", ["25", "57", "24", "58", "78", "79", "91", "27"])
+def test_global_and_other_modifiers_do_not_bypass_a_therapy_pair(
+    ref: NecessityReference, modifier: str
+) -> None:
+    assert _ptp(run(_pair(("97140", "GP", modifier), ("97530", "GP")), ref=ref)) == [
+        ("PTP_CONFLICT", 2)
+    ]
+    assert _ptp(run(_pair(("97140", "GP"), ("97530", "GP", modifier)), ref=ref)) == [
+        ("PTP_CONFLICT", 2)
+    ]
+
+
+NON_THERAPY = (
+    "Column 1\tColumn 2\t*\tEffective\tDeletion\tModifier\tRationale\n"
+    "20552\t20610\t\t20200101\t*\t1\tTest pair of two non-therapy codes\n"
+)
+
+
+def test_25_still_bypasses_a_pair_of_two_non_therapy_codes(tmp_path: Path) -> None:
+    ref = ref_with(tmp_path, ptp_text=NON_THERAPY)
+    assert _ptp(run(_pair(("20552", "25"), ("20610",)), ref=ref)) == []
+    assert _ptp(run(_pair(("20552",), ("20610",)), ref=ref)) == [("PTP_CONFLICT", 2)]
+
+
+MANY = "\n".join(
+    [
+        "Column 1\tColumn 2\t*\tEffective\tDeletion\tModifier\tRationale",
+        "97530\t97110\t\t20200101\t*\t1\tTest pair",
+        "97150\t97110\t\t20200101\t*\t0\tTest pair",
+        "97140\t97110\t\t20200101\t*\t1\tTest pair",
+        "",
+    ]
+)
+
+
+def _day(*lines: tuple[str, ...]) -> dict[str, Any]:
+    return base_claim(
+        serviceLines=[line(n, code, *mods) for n, (code, *mods) in enumerate(lines, start=1)],
+        note=None,
+    )
+
+
+def test_three_lines_pairing_with_one_column_2_line_give_one_edit(tmp_path: Path) -> None:
+    ref = ref_with(tmp_path, ptp_text=MANY.replace("\t0\t", "\t1\t"))
+    data = _day(("97530", "GP"), ("97110", "GP"), ("97150", "GP"), ("97140", "GP"))
+    edits = [e for e in run(data, ref=ref) if e.code == "PTP_CONFLICT"]
+    assert [(e.code, e.line_number) for e in edits] == [("PTP_CONFLICT", 2)]
+    assert edits[0].message.startswith(
+        "97110 is the column 2 code of NCCI pairs with 97530 (line 1), 97150 (line 3), "
+        "97140 (line 4) on one date of service; modifier indicator 1"
+    )
+
+
+def test_a_bypassed_pair_is_left_out_of_the_edit(tmp_path: Path) -> None:
+    ref = ref_with(tmp_path, ptp_text=MANY.replace("\t0\t", "\t1\t"))
+    data = _day(("97530", "GP", "XU"), ("97110", "GP"), ("97140", "GP"))
+    (edit,) = [e for e in run(data, ref=ref) if e.code == "PTP_CONFLICT"]
+    assert "with 97140 (line 3) on one date" in edit.message
+    assert "97530" not in edit.message
+
+
+def test_mixed_indicators_are_named_per_pair(tmp_path: Path) -> None:
+    ref = ref_with(tmp_path, ptp_text=MANY)
+    data = _day(("97110", "GP", "59"), ("97150", "GP"), ("97530", "GP"))
+    (edit,) = [e for e in run(data, ref=ref) if e.code == "PTP_CONFLICT"]
+    # 59 bypasses 97530's indicator 1 pair, never 97150's indicator 0 one.
+    assert "with 97150 (line 2) on one date" in edit.message
+    assert "indicator 0" in edit.message
+    data = _day(("97110", "GP"), ("97150", "GP"), ("97530", "GP"))
+    (edit,) = [e for e in run(data, ref=ref) if e.code == "PTP_CONFLICT"]
+    assert "97150 (line 2, indicator 0), 97530 (line 3, indicator 1)" in edit.message
+
+
+def test_the_named_pairs_are_capped(tmp_path: Path) -> None:
+    ref = ref_with(tmp_path, ptp_text=MANY)
+    data = _day(*[("97140", "GP")] * 7, ("97110", "GP"))
+    (edit,) = [e for e in run(data, ref=ref) if e.code == "PTP_CONFLICT"]
+    assert edit.line_number == 8
+    assert "97140 (line 5) and 2 more on one date" in edit.message
+    assert "(line 6)" not in edit.message
+
+
+# Never 59 and an X modifier on one line (NCCI policy manual ch.1).
+@pytest.mark.parametrize(
+    ("modifiers", "misuse"),
+    [(("59", "XU"), True), (("XE", "59"), True), (("59",), False), (("XU",), False)],
+)
+def test_59_with_an_x_modifier_on_one_line(modifiers: tuple[str, ...], misuse: bool) -> None:
+    data = _day(("97110", "GP"), ("97140", "GP", *modifiers))
+    edits = [e for e in run(data) if e.code == "NCCI_MODIFIER_MISUSE"]
+    assert [(e.code, e.line_number) for e in edits] == (
+        [("NCCI_MODIFIER_MISUSE", 2)] if misuse else []
+    )
+    if misuse:
+        assert edits[0].severity is Severity.WARNING
+        assert edits[0].carc == ""

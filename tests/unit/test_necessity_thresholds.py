@@ -17,8 +17,11 @@ from tests.unit.necessity_support import COMMERCIAL, base_claim, codes, line, re
 
 
 def _one_line(ytd: str | None, charge: str, *mods: str, dos: str = "2026-05-04") -> dict[str, Any]:
+    # A plan that starts two weeks before the DOS, whatever its year.
+    start = (dt.date.fromisoformat(dos) - dt.timedelta(days=14)).isoformat()
+    plan = {"certifiedDate": start, "startDate": start}
     return base_claim(
-        therapy=therapy(amountUsedYtd=ytd),
+        therapy=therapy(amountUsedYtd=ytd, planOfCare=plan),
         serviceLines=[
             line(
                 1, "97110", "GP", *mods, units=2, minutes=30, chargeAmount=charge, dateOfService=dos

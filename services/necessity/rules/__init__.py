@@ -14,11 +14,12 @@ from claimscrub.core.edits import Edit
 from claimscrub.necessity.history import History
 from claimscrub.necessity.reference import NecessityReference
 from claimscrub.necessity.roles import ProviderRole
+from claimscrub.necessity.rules.code_status import code_status_edits
 from claimscrub.necessity.rules.diagnoses import diagnosis_edits
 from claimscrub.necessity.rules.documentation import documentation_edits
 from claimscrub.necessity.rules.modifiers import assistant_edits, therapy_modifier_edits
 from claimscrub.necessity.rules.plan_of_care import plan_of_care_edits, progress_edits
-from claimscrub.necessity.rules.ptp import ptp_edits
+from claimscrub.necessity.rules.ptp import ncci_modifier_edits, ptp_edits
 from claimscrub.necessity.rules.thresholds import threshold_edits
 
 __all__ = ["check_necessity"]
@@ -37,6 +38,8 @@ def check_necessity(
         *assistant_edits(claim, ref, role),
         *threshold_edits(claim, ref, history),
         *ptp_edits(claim, ref),
+        *ncci_modifier_edits(claim, ref),
+        *code_status_edits(claim, ref),
         *diagnosis_edits(claim, ref),
         *plan_of_care_edits(claim, ref),
         *progress_edits(claim, ref, history),

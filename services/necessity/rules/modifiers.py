@@ -3,11 +3,17 @@
 * An always-therapy code needs exactly one of GP/GO/GN (CR10176) -
   THERAPY_MODIFIER_MISSING without one, THERAPY_MODIFIER_CONFLICT with several.
 * An evaluation carries its own discipline's modifier (97161-97164 GP,
-  97165-97168 GO); another discipline's modifier is a conflict.
+  97165-97168 GO, the SLP evaluations GN), and CR10176's discipline-specific
+  codes (92521-92524, 92597, 92607) take GN only: another discipline's
+  modifier is a conflict, none at all is MISSING naming the one it needs.
 * CQ goes only with GP, CO only with GO (never on GN lines).
+* Assistants do not evaluate (BPM ch.15 §230.1): CQ or CO on an evaluation
+  or re-evaluation code is a conflict.
 * Under Medicare rules, a line rendered by a PT or OT assistant needs CQ or
-  CO (ASSISTANT_MODIFIER_MISSING). When the role cannot be found the check
-  says so (CHECK_INCOMPLETE) rather than passing the line.
+  CO (ASSISTANT_MODIFIER_MISSING); on an evaluation the message says that
+  assistants do not evaluate, as CQ/CO there would be a conflict. When the
+  role cannot be found the check says so (CHECK_INCOMPLETE) rather than
+  passing the line.
 """
 
 from __future__ import annotations
@@ -30,8 +36,9 @@ def _line_edits(line: ServiceLine, ref: NecessityReference) -> list[Edit]:
     therapy = _therapy_modifiers(line, ref)
     distinct = sorted(set(therapy))
     evaluation = ref.evaluations.get(line.procedure_code)
+    own = ref.discipline_codes.get(line.procedure_code)
     if line.procedure_code in ref.always_therapy and not therapy:
-        needs = ref.modifier_for(evaluation) if evaluation else "GP, GO or GN"
+        needs = ref.modifier_for(own) if own else "GP, GO or GN"
         edits.append(
             edit("THERAPY_MODIFIER_MISSING", n, f"{label} is always therapy and needs {needs}")
         )
@@ -43,17 +50,27 @@ def _line_edits(line: ServiceLine, ref: NecessityReference) -> list[Edit]:
                 f"{label} carries {' and '.join(distinct)}; a line takes one therapy modifier",
             )
         )
-    elif evaluation and distinct and ref.therapy_modifiers[distinct[0]] != evaluation:
+    elif own and distinct and ref.therapy_modifiers[distinct[0]] != own:
+        what = f"a {own} evaluation" if evaluation else f"{own}-specific"
         edits.append(
             edit(
                 "THERAPY_MODIFIER_CONFLICT",
                 n,
-                f"{label} is a {evaluation} evaluation and takes {ref.modifier_for(evaluation)}, "
-                f"not {distinct[0]}",
+                f"{label} is {what} and takes {ref.modifier_for(own)} only, not {distinct[0]}",
             )
         )
     if ref.assistant_modifiers.keys().isdisjoint(line.modifiers):
         return edits  # most lines: no CQ/CO to pair
+    if evaluation:
+        on_line = " and ".join(sorted(m for m in line.modifiers if m in ref.assistant_modifiers))
+        edits.append(
+            edit(
+                "THERAPY_MODIFIER_CONFLICT",
+                n,
+                f"{on_line} on {label}: assistants do not evaluate, an evaluation takes no CQ/CO",
+                reference="CMS Pub. 100-02 Ch.15 §230.1",
+            )
+        )
     disciplines = {ref.therapy_modifiers[m] for m in therapy}
     for modifier in sorted({m for m in line.modifiers if m in ref.assistant_modifiers}):
         goes_with = ref.assistant_modifiers[modifier]
@@ -92,13 +109,22 @@ def assistant_edits(claim: Claim, ref: NecessityReference, role: ProviderRole) -
     if needed is None:
         return []
     own = ref.modifier_for(role.discipline)
-    return [
-        edit(
-            "ASSISTANT_MODIFIER_MISSING",
-            line.line_number,
-            f"{code_label(line.procedure_code, ref)}: the rendering provider is a "
-            f"{role.discipline} assistant; {own} lines need {needed}",
+    edits: list[Edit] = []
+    for line in claim.service_lines:
+        if own not in line.modifiers or needed in line.modifiers:
+            continue
+        label = code_label(line.procedure_code, ref)
+        # CQ/CO would make an evaluation a conflict: the fault is who evaluated.
+        fix = (
+            "assistants do not evaluate (CMS Pub. 100-02 Ch.15 §230.1)"
+            if line.procedure_code in ref.evaluations
+            else f"{own} lines need {needed}"
         )
-        for line in claim.service_lines
-        if own in line.modifiers and needed not in line.modifiers
-    ]
+        edits.append(
+            edit(
+                "ASSISTANT_MODIFIER_MISSING",
+                line.line_number,
+                f"{label}: the rendering provider is a {role.discipline} assistant; {fix}",
+            )
+        )
+    return edits

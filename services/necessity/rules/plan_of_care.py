@@ -1,9 +1,16 @@
-"""Plan of care and progress reports, domain §5 (CMS Pub. 100-02 Ch.15 §220.1, §220.3.D).
+"""Plan of care and progress reports, domain §5 (CMS Pub. 100-02 Ch.15 §220.1.3, §220.3.D).
 
 * PLAN_OF_CARE_MISSING: the claim has therapy lines but no plan of care
-  with a certification date.
+  with a certification date (line 0); or a therapy line dated before the
+  plan's ``startDate`` (the initial treatment), which that plan does not
+  cover (on the line).
 * PLAN_OF_CARE_EXPIRED: a therapy line's date of service is after the plan's
-  end date, or more than 90 days (thresholds.json) after its certification.
+  end date, or more than 90 calendar days (thresholds.json) after the initial
+  treatment (``startDate``; the evaluation counts), whichever comes first.
+  Without a ``startDate`` the 90 days run from ``certifiedDate``, which is
+  never earlier than the initial treatment, so this errs towards passing.
+* PLAN_OF_CARE_CERT_LATE: the certification was signed more than 30 days
+  (thresholds.json) after the initial treatment (line 0; needs ``startDate``).
 * PROGRESS_REPORT_OVERDUE: more than 10 treatment days since the last
   progress report, counted per discipline on the first line of the first
   date past the limit. ``therapy.treatmentDaysSinceProgressReport`` is read
@@ -44,11 +51,42 @@ def plan_of_care_edits(claim: Claim, ref: NecessityReference) -> list[Edit]:
             )
         ]
     edits: list[Edit] = []
+    start = plan.start_date
+    if start is not None:
+        late = (plan.certified_date - start).days
+        if late > ref.certification_signature_days:
+            edits.append(
+                edit(
+                    "PLAN_OF_CARE_CERT_LATE",
+                    0,
+                    f"the plan of care was certified {late} days after the initial treatment; "
+                    f"certification is due within {ref.certification_signature_days} days",
+                )
+            )
+    # Without the initial treatment's date the certification date stands in: it
+    # cannot come before the initial treatment on a valid plan, so the 90 days
+    # run no earlier than they should and no line is called expired too soon.
+    if start is not None:
+        anchor, anchor_name = start, "initial treatment"
+    else:
+        anchor, anchor_name = plan.certified_date, "certification (no initial treatment date)"
     limit = ref.certification_max_days
     for line in lines:
         label = code_label(line.procedure_code, ref)
-        if plan.end_date is not None and line.date_of_service > plan.end_date:
-            days = (line.date_of_service - plan.end_date).days
+        dos = line.date_of_service
+        if start is not None and dos < start:
+            days = (start - dos).days
+            edits.append(
+                edit(
+                    "PLAN_OF_CARE_MISSING",
+                    line.line_number,
+                    f"{label} is {days} day{'s' if days != 1 else ''} before the plan of care "
+                    "starts (its initial treatment); it is not furnished under that plan",
+                )
+            )
+            continue
+        if plan.end_date is not None and dos > plan.end_date:
+            days = (dos - plan.end_date).days
             edits.append(
                 edit(
                     "PLAN_OF_CARE_EXPIRED",
@@ -57,14 +95,15 @@ def plan_of_care_edits(claim: Claim, ref: NecessityReference) -> list[Edit]:
                 )
             )
             continue
-        since = (line.date_of_service - plan.certified_date).days
+        since = (dos - anchor).days
         if since > limit:
             edits.append(
                 edit(
                     "PLAN_OF_CARE_EXPIRED",
                     line.line_number,
-                    f"{label} is {since} days after the plan's certification; "
-                    f"a certification lasts at most {limit} days (recertify)",
+                    f"{label} is {since} days after the plan's {anchor_name}; "
+                    f"a certification lasts at most {limit} days from the initial treatment "
+                    "(recertify)",
                 )
             )
     return edits

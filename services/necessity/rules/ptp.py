@@ -2,52 +2,90 @@
 
 For two lines on the same date whose codes are a PTP pair in force on that
 date (effective and deletion dates, :meth:`PtpEdit.in_force`): indicator 0
-always conflicts; indicator 1 conflicts unless either line carries an
-NCCI-associated modifier (anatomic, global or other, e.g. 59 or XU);
-indicator 9 never applies. The edit sits on the column 2 line, the one a
-payer denies (CO-236). One claim has one rendering provider, so the pairs
-apply across disciplines, as CMS applies them for the same provider and day.
+always conflicts; indicator 1 conflicts unless either line carries a bypass
+modifier; indicator 9 never applies. When either line is a therapy line only
+59, XE, XS, XP, XU and the anatomic modifiers bypass (NCCI policy manual
+ch.1); 24, 25, 57, 58, 78, 79, 27 and 91 bypass only pairs of two
+non-therapy codes (``modifiers.json``). One PTP_CONFLICT sits on each column
+2 line, the one a payer denies (CO-236), naming the column 1 codes and lines
+it pairs with. One claim has one rendering provider, so the pairs apply
+across disciplines, as CMS applies them for the same provider and day.
+
+NCCI_MODIFIER_MISUSE: 59 and an X modifier (XE/XS/XP/XU) on one line; 59 is
+for when no X modifier fits, never alongside one.
 """
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Sequence
 
 from claimscrub.core.claim import Claim, ServiceLine
 from claimscrub.core.edits import Edit, edit
+from claimscrub.necessity.lines import code_label, is_therapy_line
 from claimscrub.necessity.reference import NecessityReference
+
+#: How many column 1 lines one PTP_CONFLICT names before "and N more".
+NAMED_PAIRS = 5
 
 
 def _bypassed(a: ServiceLine, b: ServiceLine, ref: NecessityReference) -> bool:
-    return any(m in ref.bypass_modifiers for m in (*a.modifiers, *b.modifiers))
+    therapy = is_therapy_line(a, ref) or is_therapy_line(b, ref)
+    allowed = ref.therapy_bypass_modifiers if therapy else ref.bypass_modifiers
+    return any(m in allowed for m in (*a.modifiers, *b.modifiers))
+
+
+def _why(indicators: set[int]) -> str:
+    if indicators == {0}:
+        return "modifier indicator 0: no modifier bypasses it"
+    bypass = "59, XE, XS, XP, XU or an anatomic modifier on either line"
+    if indicators == {1}:
+        return f"modifier indicator 1 and no bypass modifier ({bypass})"
+    return f"indicator 0 pairs are never bypassed; indicator 1 pairs need {bypass}"
+
+
+def _conflict(col2: ServiceLine, hits: list[tuple[int, str, int]], ref: NecessityReference) -> Edit:
+    hits.sort()
+    indicators = {indicator for _, _, indicator in hits}
+    mixed = len(indicators) > 1
+    names = [
+        f"{code} (line {n}, indicator {indicator})" if mixed else f"{code} (line {n})"
+        for n, code, indicator in hits[:NAMED_PAIRS]
+    ]
+    more = len(hits) - NAMED_PAIRS
+    named = ", ".join(names) + (f" and {more} more" if more > 0 else "")
+    what = "an NCCI pair" if len(hits) == 1 else "NCCI pairs"
+    sample = " (sample PTP pair)" if ref.ptp.is_sample else ""
+    return edit(
+        "PTP_CONFLICT",
+        col2.line_number,
+        f"{col2.procedure_code} is the column 2 code of {what} with {named} on one date of "
+        f"service; {_why(indicators)}{sample}",
+    )
 
 
 def _day_edits(day: Sequence[ServiceLine], ref: NecessityReference) -> list[Edit]:
+    by_code: dict[str, list[ServiceLine]] = {}
+    for line in day:
+        by_code.setdefault(line.procedure_code, []).append(line)
     edits: list[Edit] = []
-    sample = " (sample PTP pair)" if ref.ptp.is_sample else ""
-    for col1, col2 in itertools.permutations(day, 2):
-        if col1.procedure_code == col2.procedure_code:
+    for col2 in day:
+        partners = ref.ptp.column1_of.get(col2.procedure_code)
+        if not partners:
             continue
-        found = ref.ptp.edit_for(col1.procedure_code, col2.procedure_code, col2.date_of_service)
-        if found is None:
-            continue
-        if found.indicator == 0:
-            why = "modifier indicator 0: no modifier bypasses it"
-        elif _bypassed(col1, col2, ref):
-            continue
-        else:
-            why = (
-                "modifier indicator 1 and no NCCI-associated modifier (e.g. 59, XU) on either line"
-            )
-        edits.append(
-            edit(
-                "PTP_CONFLICT",
-                col2.line_number,
-                f"{found.column2} is the column 2 code of an NCCI pair with {found.column1} "
-                f"(line {col1.line_number}) on one date of service; {why}{sample}",
-            )
-        )
+        hits: list[tuple[int, str, int]] = []
+        # Only the column 1 codes billed that day: lines of one code share a lookup.
+        for code in partners.intersection(by_code):
+            if code == col2.procedure_code:
+                continue
+            found = ref.ptp.edit_for(code, col2.procedure_code, col2.date_of_service)
+            if found is None:
+                continue
+            for col1 in by_code[code]:
+                if found.indicator == 1 and _bypassed(col1, col2, ref):
+                    continue
+                hits.append((col1.line_number, code, found.indicator))
+        if hits:
+            edits.append(_conflict(col2, hits, ref))
     return edits
 
 
@@ -57,3 +95,22 @@ def ptp_edits(claim: Claim, ref: NecessityReference) -> list[Edit]:
         if line.procedure_code in ref.ptp.codes:
             days.setdefault(line.date_of_service, []).append(line)
     return [e for day in days.values() if len(day) > 1 for e in _day_edits(day, ref)]
+
+
+def ncci_modifier_edits(claim: Claim, ref: NecessityReference) -> list[Edit]:
+    edits: list[Edit] = []
+    for line in claim.service_lines:
+        if ref.modifier_59 not in line.modifiers:
+            continue
+        x = sorted({m for m in line.modifiers if m in ref.x_modifiers})
+        if x:
+            edits.append(
+                edit(
+                    "NCCI_MODIFIER_MISUSE",
+                    line.line_number,
+                    f"{code_label(line.procedure_code, ref)} carries {ref.modifier_59} and "
+                    f"{' and '.join(x)}; use the X modifier alone ({ref.modifier_59} only when "
+                    "no X modifier fits)",
+                )
+            )
+    return edits

@@ -1,0 +1,41 @@
+"""Codes the payer does not pay: Medicare PFS status indicators, domain §1.3.
+
+Under a payer whose policy has ``medicareRules``, each line's code is looked
+up in the code-status table (``--code-status`` / CLAIMSCRUB_CODE_STATUS_FILE,
+else the bundled sample) for its date of service; ``pfs_status.json`` says
+which statuses raise which edit:
+
+* PROCEDURE_NOT_VALID_FOR_PAYER (status I): Medicare does not recognise the
+  code (97014; it pays G0283).
+* PROCEDURE_BUNDLED (status B): never paid separately (97010).
+
+A code the table does not list is not judged.
+"""
+
+from __future__ import annotations
+
+from claimscrub.core.claim import Claim
+from claimscrub.core.edits import Edit, edit
+from claimscrub.necessity.lines import code_label
+from claimscrub.necessity.reference import NecessityReference
+
+
+def code_status_edits(claim: Claim, ref: NecessityReference) -> list[Edit]:
+    if not ref.payers.for_payer(claim.payer_id).medicare_rules:
+        return []
+    sample = " (sample PFS status)" if ref.code_status.is_sample else ""
+    edits: list[Edit] = []
+    for line in claim.service_lines:
+        status = ref.code_status.status_on(line.procedure_code, line.date_of_service)
+        meaning = ref.status_meanings.get(status) if status else None
+        if meaning is None:
+            continue
+        edits.append(
+            edit(
+                meaning.edit,
+                line.line_number,
+                f"{code_label(line.procedure_code, ref)} has Medicare PFS status {status} on the "
+                f"date of service: {meaning.meaning}{sample}",
+            )
+        )
+    return edits
