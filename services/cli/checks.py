@@ -57,6 +57,15 @@ def add_reference_options(parser: argparse.ArgumentParser) -> None:
         help="coverage policies, procedure -> supporting ICD-10-CM codes (default: bundled "
         "SAMPLE policy)",
     )
+    parser.add_argument(
+        "--fee-schedule",
+        type=existing_file,
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="payer fee schedule, code -> allowed amount per unit, for the KX threshold "
+        "(default: none; lines without allowedAmount then count their charge)",
+    )
 
 
 def build_checks(args: argparse.Namespace) -> list[Check]:
@@ -67,6 +76,7 @@ def build_checks(args: argparse.Namespace) -> list[Check]:
 
     return [
         load_units_check(args.mue, args.payers),
-        load_cli_check(args.ptp, args.coverage, args.payers),
+        # A Namespace built by hand (bench, tests) may leave the optional schedule out.
+        load_cli_check(args.ptp, args.coverage, args.payers, getattr(args, "fee_schedule", ())),
         load_enrollment_check(args.enrollment, args.payers),
     ]

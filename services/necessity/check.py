@@ -60,9 +60,13 @@ def load_reference(
     ptp_files: Sequence[Path] = (),
     coverage_files: Sequence[Path] = (),
     payers_file: Path | None = None,
+    fee_schedule_files: Sequence[Path] = (),
 ) -> NecessityReference:
     return NecessityReference.load(
-        ptp_paths=ptp_files, coverage_paths=coverage_files, payers_path=payers_file
+        ptp_paths=ptp_files,
+        coverage_paths=coverage_files,
+        payers_path=payers_file,
+        fee_schedule_paths=fee_schedule_files,
     )
 
 
@@ -73,7 +77,8 @@ def load_batch_check(
     *,
     key: bytes,
     lookup: SyncRoleLookup | None = None,
+    fee_schedule_files: Sequence[Path] = (),
 ) -> Check:
     """The CLI's NECESSITY check: bundled samples unless files are given."""
-    ref = load_reference(ptp_files, coverage_files, payers_file)
+    ref = load_reference(ptp_files, coverage_files, payers_file, fee_schedule_files)
     return necessity_check(ref, BatchRules(ref, key, lookup))

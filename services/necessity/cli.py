@@ -22,7 +22,10 @@ from claimscrub.runtime.settings import SettingsError
 
 
 def load_cli_check(
-    ptp_files: Sequence[Path], coverage_files: Sequence[Path], payers_file: Path | None
+    ptp_files: Sequence[Path],
+    coverage_files: Sequence[Path],
+    payers_file: Path | None,
+    fee_schedule_files: Sequence[Path] = (),
 ) -> Check:
     try:
         own = NecessitySettings.from_env(_env_without_files())
@@ -33,15 +36,24 @@ def load_cli_check(
         if own.enrollment_addr
         else None
     )
-    return load_batch_check(ptp_files, coverage_files, payers_file, key=own.hmac_key, lookup=lookup)
+    return load_batch_check(
+        ptp_files,
+        coverage_files,
+        payers_file,
+        key=own.hmac_key,
+        lookup=lookup,
+        fee_schedule_files=fee_schedule_files,
+    )
 
 
 def _env_without_files() -> dict[str, str]:
-    # The CLI takes reference files from its options (--ptp, --coverage) only,
+    # The CLI takes reference files from its options (--ptp, --coverage,
+    # --fee-schedule) only,
     # as it does for --mue and --payers, so a shell that exported the service's
     # variables still scrubs with what the command line says.
     return {
         k: v
         for k, v in os.environ.items()
-        if k not in ("CLAIMSCRUB_PTP_FILE", "CLAIMSCRUB_COVERAGE_FILE")
+        if k
+        not in ("CLAIMSCRUB_PTP_FILE", "CLAIMSCRUB_COVERAGE_FILE", "CLAIMSCRUB_FEE_SCHEDULE_FILE")
     }

@@ -4,7 +4,9 @@ Every list, threshold and phrase lives in ``data/`` (each file says where its
 facts come from); the rules in :mod:`claimscrub.necessity.rules` only read
 :class:`NecessityReference`. The user replaces the PTP table (``--ptp`` /
 CLAIMSCRUB_PTP_FILE) and the coverage policies (``--coverage`` /
-CLAIMSCRUB_COVERAGE_FILE); the bundled ones are labelled samples.
+CLAIMSCRUB_COVERAGE_FILE); the bundled ones are labelled samples. A fee
+schedule (``--fee-schedule`` / CLAIMSCRUB_FEE_SCHEDULE_FILE) is optional and
+has no bundled default.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from claimscrub.necessity import coverage as coverage_file
 from claimscrub.necessity import ptp_file
 from claimscrub.necessity.coverage import CoveragePolicies
 from claimscrub.necessity.documentation import DocumentationRules, parse_documentation
+from claimscrub.necessity.fee_schedule import FeeSchedule, load_fee_schedule_files
 from claimscrub.necessity.ptp_file import PtpTable
 
 _PACKAGE = "claimscrub.necessity"
@@ -67,6 +70,8 @@ class NecessityReference:
     coverage: CoveragePolicies
     documentation: DocumentationRules
     payers: PayerPolicies
+    #: allowed amounts per code for KX accrual; None when no schedule is loaded
+    fee_schedule: FeeSchedule | None = None
 
     def modifier_for(self, discipline: str) -> str:
         """The therapy modifier of a discipline (PT -> GP)."""
@@ -88,6 +93,7 @@ class NecessityReference:
         ptp_paths: Sequence[Path] = (),
         coverage_paths: Sequence[Path] = (),
         payers_path: Path | None = None,
+        fee_schedule_paths: Sequence[Path] = (),
     ) -> NecessityReference:
         """Load the bundled data; PTP and coverage from the given files, else the samples."""
         codes = _bundled_json("therapy_codes.json")
@@ -140,6 +146,7 @@ class NecessityReference:
                 _bundled_json("documentation.json"), "documentation.json"
             ),
             payers=PayerPolicies.load(payers_path),
+            fee_schedule=load_fee_schedule_files(fee_schedule_paths),
         )
 
 

@@ -115,6 +115,7 @@ def ref_with(
     ptp_suffix: str = ".txt",
     coverage: Any = None,
     payers: Any = None,
+    fee_schedule: Any = None,
 ) -> NecessityReference:
     ptp_paths = []
     if ptp_text is not None:
@@ -130,8 +131,16 @@ def ref_with(
     if payers is not None:
         payers_path = tmp / "payers.json"
         payers_path.write_text(json.dumps(payers), encoding="utf-8")
+    fee_paths = []
+    if fee_schedule is not None:
+        fees = tmp / "fee_schedule.json"
+        fees.write_text(json.dumps(fee_schedule), encoding="utf-8")
+        fee_paths.append(fees)
     return NecessityReference.load(
-        ptp_paths=ptp_paths, coverage_paths=coverage_paths, payers_path=payers_path
+        ptp_paths=ptp_paths,
+        coverage_paths=coverage_paths,
+        payers_path=payers_path,
+        fee_schedule_paths=fee_paths,
     )
 
 
