@@ -39,6 +39,7 @@ _EXAMPLE: dict[str, Any] = {
             "chargeAmount": "120.00",
             "diagnosisPointers": [1, 2],
             "placeOfService": "11",
+            "allowedAmount": "98.40",
         }
     ],
     "therapy": {
@@ -49,7 +50,15 @@ _EXAMPLE: dict[str, Any] = {
             "endDate": "2026-07-18",
         },
         "treatmentDaysSinceProgressReport": 4,
-        "amountUsedYtd": "1210.00",
+        "amountUsedYtdPtSlp": "1210.00",
+        "amountUsedYtdOt": "0.00",
+        "visitsUsedYtd": 11,
+    },
+    "priorAuthorization": {
+        "number": "PA-77812",
+        "startDate": "2026-04-20",
+        "endDate": "2026-07-18",
+        "visits": 24,
     },
     "note": "Sit-to-stand transfers x10 with min assist ...",
 }

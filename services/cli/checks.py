@@ -66,6 +66,15 @@ def add_reference_options(parser: argparse.ArgumentParser) -> None:
         help="Medicare PFS status indicators per HCPCS code, CSV with HCPCS and STATUS CODE "
         "columns (default: bundled SAMPLE statuses)",
     )
+    parser.add_argument(
+        "--fee-schedule",
+        type=existing_file,
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="payer fee schedule, code -> allowed amount per unit, for the KX threshold "
+        "(default: none; lines without allowedAmount then count their charge)",
+    )
 
 
 def build_checks(args: argparse.Namespace) -> list[Check]:
@@ -76,8 +85,13 @@ def build_checks(args: argparse.Namespace) -> list[Check]:
 
     return [
         load_units_check(args.mue, args.payers),
+        # A Namespace built by hand (bench, tests) may leave the optional files out.
         load_cli_check(
-            args.ptp, args.coverage, args.payers, getattr(args, "code_status", None) or ()
+            args.ptp,
+            args.coverage,
+            args.payers,
+            getattr(args, "code_status", None) or (),
+            getattr(args, "fee_schedule", None) or (),
         ),
         load_enrollment_check(args.enrollment, args.payers),
     ]

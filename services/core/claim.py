@@ -64,6 +64,7 @@ class ServiceLine:
     charge_amount: Decimal | None = None
     diagnosis_pointers: tuple[int, ...] = ()
     place_of_service: str | None = None
+    allowed_amount: Decimal | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +79,19 @@ class Therapy:
     discipline: str | None = None
     plan_of_care: PlanOfCare | None = None
     treatment_days_since_progress_report: int | None = None
+    #: one figure for every threshold group (see the KX rule for when it counts)
     amount_used_ytd: Decimal | None = None
+    amount_used_ytd_pt_slp: Decimal | None = None
+    amount_used_ytd_ot: Decimal | None = None
+    visits_used_ytd: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PriorAuthorization:
+    number: str | None = None
+    start_date: dt.date | None = None
+    end_date: dt.date | None = None
+    visits: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +107,7 @@ class Claim:
     diagnoses: tuple[str, ...] = ()
     therapy: Therapy | None = None
     note: str | None = None
+    prior_authorization: PriorAuthorization | None = None
 
 
 @dataclass(slots=True)
@@ -353,6 +367,22 @@ def _therapy(r: _Reader, data: Mapping[str, Any]) -> Therapy | None:
             raw, "treatmentDaysSinceProgressReport", "therapy", minimum=0
         ),
         amount_used_ytd=r.amount(raw, "amountUsedYtd", "therapy"),
+        amount_used_ytd_pt_slp=r.amount(raw, "amountUsedYtdPtSlp", "therapy"),
+        amount_used_ytd_ot=r.amount(raw, "amountUsedYtdOt", "therapy"),
+        visits_used_ytd=r.integer(raw, "visitsUsedYtd", "therapy", minimum=0),
+    )
+
+
+def _prior_authorization(r: _Reader, data: Mapping[str, Any]) -> PriorAuthorization | None:
+    raw = r.obj(data, "priorAuthorization", "")
+    if raw is None:
+        return None
+    where = "priorAuthorization"
+    return PriorAuthorization(
+        number=r.text(raw, "number", where),
+        start_date=r.date(raw, "startDate", where),
+        end_date=r.date(raw, "endDate", where),
+        visits=r.integer(raw, "visits", where, minimum=0),
     )
 
 
@@ -393,6 +423,7 @@ def _lines(r: _Reader, data: Mapping[str, Any]) -> tuple[ServiceLine, ...]:
         pointers = r.int_list(raw, "diagnosisPointers", path)
         charge = r.amount(raw, "chargeAmount", path)
         pos = r.text(raw, "placeOfService", path)
+        allowed = r.amount(raw, "allowedAmount", path)
         if line_fields_ok:
             assert number is not None and dos is not None and code and units is not None
             lines.append(
@@ -406,6 +437,7 @@ def _lines(r: _Reader, data: Mapping[str, Any]) -> tuple[ServiceLine, ...]:
                     charge_amount=charge,
                     diagnosis_pointers=pointers,
                     place_of_service=pos,
+                    allowed_amount=allowed,
                 )
             )
     return tuple(lines)
@@ -447,6 +479,7 @@ def parse_claim(data: object) -> ParsedClaim:
         diagnoses=r.text_list(data, "diagnoses", ""),
         therapy=_therapy(r, data),
         note=r.text(data, "note", ""),
+        prior_authorization=_prior_authorization(r, data),
     )
     if r.problems:
         return ParsedClaim(claim_id, None, r.problems)

@@ -27,26 +27,31 @@ def malformed_edits(parsed: ParsedClaim) -> list[Edit]:
 
 
 def timely_filing_edits(parsed: ParsedClaim, payers: PayerPolicies, today: dt.date) -> list[Edit]:
-    """TIMELY_FILING for each line whose DOS is past the payer's filing limit.
+    """TIMELY_FILING for each line submitted after its date of service's due date.
 
-    The limit is counted from the date of service to the submission date
-    (the claim's own, else the processing date), per the payer's policy.
+    The due date follows the payer's limit (:class:`TimelyFiling`: calendar
+    years or days); the submission date is the claim's own, else the
+    processing date. The message holds day counts and the limit, no date: a
+    date of service is PHI.
     """
     claim = parsed.claim
     if claim is None:
         return []
-    limit = payers.for_payer(claim.payer_id).timely_filing_days
+    limit = payers.for_payer(claim.payer_id).timely_filing
     submitted = claim.submission_date or today
     out: list[Edit] = []
     for line in claim.service_lines:
-        age = (submitted - line.date_of_service).days
-        if age > limit:
+        due = limit.due_date(line.date_of_service)
+        if submitted > due:
+            age = (submitted - line.date_of_service).days
+            allowed = (due - line.date_of_service).days
+            span = "" if limit.days is not None else f" ({allowed} days for this date of service)"
             out.append(
                 edit(
                     "TIMELY_FILING",
                     line.line_number,
                     f"{line.procedure_code} submitted {age} days after the date of service; "
-                    f"payer limit is {limit} days",
+                    f"payer limit is {limit.describe()}{span}",
                 )
             )
     return out

@@ -22,6 +22,7 @@ from claimscrub.core.claim import (
     Claim,
     Patient,
     PlanOfCare,
+    PriorAuthorization,
     Provider,
     ServiceLine,
     Therapy,
@@ -165,6 +166,21 @@ def _therapy(data: dict[str, Any]) -> Therapy | None:
         plan_of_care=poc,
         treatment_days_since_progress_report=_count(t, "treatmentDaysSinceProgressReport", 0),
         amount_used_ytd=_amount(t, "amountUsedYtd"),
+        amount_used_ytd_pt_slp=_amount(t, "amountUsedYtdPtSlp"),
+        amount_used_ytd_ot=_amount(t, "amountUsedYtdOt"),
+        visits_used_ytd=_count(t, "visitsUsedYtd", 0),
+    )
+
+
+def _prior_authorization(data: dict[str, Any]) -> PriorAuthorization | None:
+    a = _object(data, "priorAuthorization")
+    if a is None:
+        return None
+    return PriorAuthorization(
+        number=_text(a, "number"),
+        start_date=_date(a, "startDate"),
+        end_date=_date(a, "endDate"),
+        visits=_count(a, "visits", 0),
     )
 
 
@@ -191,6 +207,7 @@ def _lines(data: dict[str, Any]) -> tuple[ServiceLine, ...]:
                 charge_amount=_amount(line, "chargeAmount"),
                 diagnosis_pointers=_pointers(line, "diagnosisPointers"),
                 place_of_service=_text(line, "placeOfService"),
+                allowed_amount=_amount(line, "allowedAmount"),
             )
         )
     if not lines:
@@ -216,6 +233,7 @@ def claim_from_dict(data: Any) -> Claim | None:
             diagnoses=_codes(data, "diagnoses"),
             therapy=_therapy(data),
             note=_text(data, "note"),
+            prior_authorization=_prior_authorization(data),
         )
     except GiveWay:
         return None

@@ -26,6 +26,7 @@ from claimscrub.core.claim import (
     Claim,
     Patient,
     PlanOfCare,
+    PriorAuthorization,
     Provider,
     ServiceLine,
     Therapy,
@@ -143,12 +144,37 @@ def _therapy(msg: claim_pb2.Claim) -> Therapy | None:
         days = t.treatment_days_since_progress_report
         if days < 0:
             raise GiveWay
+    visits = None
+    if t.HasField("visits_used_ytd"):
+        visits = t.visits_used_ytd
+        if visits < 0:
+            raise GiveWay
     discipline = t.discipline.strip()
     return Therapy(
         discipline=discipline.upper() if discipline else None,
         plan_of_care=poc,
         treatment_days_since_progress_report=days,
         amount_used_ytd=_amount(t.amount_used_ytd),
+        amount_used_ytd_pt_slp=_amount(t.amount_used_ytd_pt_slp),
+        amount_used_ytd_ot=_amount(t.amount_used_ytd_ot),
+        visits_used_ytd=visits,
+    )
+
+
+def _prior_authorization(msg: claim_pb2.Claim) -> PriorAuthorization | None:
+    if not msg.HasField("prior_authorization"):
+        return None
+    a = msg.prior_authorization
+    visits = None
+    if a.HasField("visits"):
+        visits = a.visits
+        if visits < 0:
+            raise GiveWay
+    return PriorAuthorization(
+        number=a.number.strip() or None,
+        start_date=date_text(a.start_date),
+        end_date=date_text(a.end_date),
+        visits=visits,
     )
 
 
@@ -182,6 +208,7 @@ def _lines(msg: claim_pb2.Claim) -> tuple[ServiceLine, ...]:
                 charge_amount=_amount(line.charge_amount),
                 diagnosis_pointers=tuple(line.diagnosis_pointers),
                 place_of_service=line.place_of_service.strip() or None,
+                allowed_amount=_amount(line.allowed_amount),
             )
         )
     if not lines:
@@ -209,6 +236,7 @@ def claim_from_message(msg: claim_pb2.Claim) -> Claim | None:
             diagnoses=upper_codes(msg.diagnoses),  # type: ignore[arg-type]
             therapy=_therapy(msg),
             note=msg.note.strip() or None,
+            prior_authorization=_prior_authorization(msg),
         )
     except GiveWay:
         return None

@@ -6,6 +6,7 @@ bundled data file next to this module rather than in code.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from dataclasses import dataclass
 from enum import StrEnum
@@ -20,11 +21,42 @@ class UnitRule(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class TimelyFiling:
+    """A payer's filing limit: whole calendar years or a number of days.
+
+    Exactly one of the two is set. A limit of N calendar years ends on the
+    same month and day N years after the date of service (42 CFR 424.44:
+    "12 months, or 1 calendar year, after the date of service"); a 29 February
+    date of service ends on 28 February when that year has no 29th.
+    """
+
+    calendar_years: int | None = None
+    days: int | None = None
+
+    def due_date(self, dos: dt.date) -> dt.date:
+        """The last submission date within the limit for a date of service."""
+        if self.days is not None:
+            return dos + dt.timedelta(days=self.days)
+        assert self.calendar_years is not None
+        year = dos.year + self.calendar_years
+        try:
+            return dos.replace(year=year)
+        except ValueError:  # 29 February in a year without one
+            return dt.date(year, 2, 28)
+
+    def describe(self) -> str:
+        if self.days is not None:
+            return f"{self.days} days"
+        years = self.calendar_years
+        return f"{years} calendar year{'' if years == 1 else 's'}"
+
+
+@dataclass(frozen=True, slots=True)
 class PayerPolicy:
     payer_id: str
     unit_rule: UnitRule
     medicare_rules: bool
-    timely_filing_days: int
+    timely_filing: TimelyFiling
 
 
 class ReferenceDataError(ValueError):
@@ -42,12 +74,40 @@ def _policy(raw: Any, where: str, default: PayerPolicy | None) -> PayerPolicy:
     except ValueError as exc:
         raise ReferenceDataError(f"{where}: unitRule must be TOTAL_TIME or PER_CODE") from exc
     medicare = raw.get("medicareRules", default.medicare_rules if default else None)
-    days = raw.get("timelyFilingDays", default.timely_filing_days if default else None)
     if not isinstance(medicare, bool):
         raise ReferenceDataError(f"{where}: medicareRules must be true or false")
-    if isinstance(days, bool) or not isinstance(days, int) or days <= 0:
-        raise ReferenceDataError(f"{where}: timelyFilingDays must be a positive integer")
-    return PayerPolicy(payer_id.upper(), rule, medicare, days)
+    filing = _timely_filing(raw, where, default.timely_filing if default else None)
+    return PayerPolicy(payer_id.upper(), rule, medicare, filing)
+
+
+def _positive(value: Any) -> bool:
+    return not isinstance(value, bool) and isinstance(value, int) and value > 0
+
+
+def _timely_filing(raw: dict[str, Any], where: str, default: TimelyFiling | None) -> TimelyFiling:
+    """``timelyFiling`` ({"calendarYears": N} or {"days": N}), else the older
+    ``timelyFilingDays: N`` read as {"days": N}, else the default."""
+    if "timelyFiling" in raw and "timelyFilingDays" in raw:
+        raise ReferenceDataError(f"{where}: give timelyFiling or timelyFilingDays, not both")
+    if "timelyFilingDays" in raw:
+        days = raw["timelyFilingDays"]
+        if not _positive(days):
+            raise ReferenceDataError(f"{where}: timelyFilingDays must be a positive integer")
+        return TimelyFiling(days=days)
+    value = raw.get("timelyFiling")
+    if value is None:
+        if default is None:
+            raise ReferenceDataError(f"{where}: timelyFiling missing")
+        return default
+    shape = f'{where}: timelyFiling must be {{"calendarYears": N}} or {{"days": N}}, N > 0'
+    if not isinstance(value, dict) or len(value) != 1:
+        raise ReferenceDataError(shape)
+    ((unit, number),) = value.items()
+    if unit not in ("calendarYears", "days") or not _positive(number):
+        raise ReferenceDataError(shape)
+    if unit == "days":
+        return TimelyFiling(days=number)
+    return TimelyFiling(calendar_years=number)
 
 
 def _bundled_default() -> PayerPolicy:

@@ -10,7 +10,7 @@ Kept small and local on purpose: the redaction service owns the general
 pseudonymisation library, and this module can switch to it later without
 changing its callers. Changing the key changes every token, so the state
 built under the old key is no longer found (the year-to-date amounts then
-come from ``therapy.amountUsedYtd`` alone until new claims arrive).
+come from the claim's eligibility figures alone until new claims arrive).
 """
 
 from __future__ import annotations

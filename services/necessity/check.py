@@ -61,12 +61,14 @@ def load_reference(
     coverage_files: Sequence[Path] = (),
     payers_file: Path | None = None,
     code_status_files: Sequence[Path] = (),
+    fee_schedule_files: Sequence[Path] = (),
 ) -> NecessityReference:
     return NecessityReference.load(
         ptp_paths=ptp_files,
         coverage_paths=coverage_files,
         payers_path=payers_file,
         code_status_paths=code_status_files,
+        fee_schedule_paths=fee_schedule_files,
     )
 
 
@@ -78,7 +80,10 @@ def load_batch_check(
     key: bytes,
     lookup: SyncRoleLookup | None = None,
     code_status_files: Sequence[Path] = (),
+    fee_schedule_files: Sequence[Path] = (),
 ) -> Check:
     """The CLI's NECESSITY check: bundled samples unless files are given."""
-    ref = load_reference(ptp_files, coverage_files, payers_file, code_status_files)
+    ref = load_reference(
+        ptp_files, coverage_files, payers_file, code_status_files, fee_schedule_files
+    )
     return necessity_check(ref, BatchRules(ref, key, lookup))

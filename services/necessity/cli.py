@@ -26,6 +26,7 @@ def load_cli_check(
     coverage_files: Sequence[Path],
     payers_file: Path | None,
     code_status_files: Sequence[Path] = (),
+    fee_schedule_files: Sequence[Path] = (),
 ) -> Check:
     try:
         own = NecessitySettings.from_env(_env_without_files())
@@ -43,17 +44,23 @@ def load_cli_check(
         key=own.hmac_key,
         lookup=lookup,
         code_status_files=code_status_files,
+        fee_schedule_files=fee_schedule_files,
     )
 
 
 def _env_without_files() -> dict[str, str]:
     # The CLI takes reference files from its options (--ptp, --coverage,
-    # --code-status) only,
+    # --code-status, --fee-schedule) only,
     # as it does for --mue and --payers, so a shell that exported the service's
     # variables still scrubs with what the command line says.
     return {
         k: v
         for k, v in os.environ.items()
         if k
-        not in ("CLAIMSCRUB_PTP_FILE", "CLAIMSCRUB_COVERAGE_FILE", "CLAIMSCRUB_CODE_STATUS_FILE")
+        not in (
+            "CLAIMSCRUB_PTP_FILE",
+            "CLAIMSCRUB_COVERAGE_FILE",
+            "CLAIMSCRUB_CODE_STATUS_FILE",
+            "CLAIMSCRUB_FEE_SCHEDULE_FILE",
+        )
     }

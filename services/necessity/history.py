@@ -5,22 +5,27 @@ table (and its changelog) in the service and in a plain dict in the CLI:
 
     {"v": 1,
      "claims": {claimId: {"amounts": {"2026/PT_SLP": "150.00"},
+                          "incomplete": ["2026/OT"],
                           "days": {"PT": ["2026-05-04"]}}},
      "progress": {"PT": {"through": "2026-05-04", "days": 4, "claim": claimId}}}
 
-* ``claims`` holds each claim's own contribution: therapy charges per year
-  and threshold group, and treatment days per discipline. Totals are summed
+* ``claims`` holds each claim's own contribution: therapy amounts per year
+  and threshold group (each line as the KX rule counts it,
+  :func:`~claimscrub.necessity.accrual.line_accrual`), the year/groups where
+  a line had no amount at all (so later claims know the sum is a lower
+  bound), and treatment days per discipline. Totals are summed
   over the *other* claims, so a redelivered or resubmitted claim (same
   claimId) replaces its entry instead of counting twice.
 * ``progress`` anchors the progress-report count per discipline at the last
   claim that reported ``treatmentDaysSinceProgressReport``, so a later claim
   without the field is counted on from there.
 
-The year-to-date amount a rule sees is ``therapy.amountUsedYtd`` (from
-eligibility, before this claim) plus the other claims recorded here for that
-year and group: the claims eligibility has not yet seen. Charges stand in for
-allowed amounts, which a claim does not carry (charges are at least the
-allowed amount, so thresholds are reached early rather than late).
+The year-to-date amount a rule sees is the group's eligibility figure
+(``therapy.amountUsedYtdPtSlp`` / ``amountUsedYtdOt``, before this claim)
+plus the other claims recorded here for that year and group: the claims
+eligibility has not yet seen. A line counts its allowed amount, else the fee
+schedule's, else its charge (charges are at least the allowed amount, so
+thresholds are then reached early rather than late).
 Dates are kept because treatment days are counted by date. What is stored
 (the table and its changelog topic) is :func:`seal`-ed: every date moved back
 by a per-beneficiary keyed number of days (:func:`date_shift`), so the
@@ -39,6 +44,7 @@ from decimal import Decimal
 from typing import Any
 
 from claimscrub.core.claim import Claim
+from claimscrub.necessity.accrual import line_accrual
 from claimscrub.necessity.lines import is_therapy_line, line_discipline
 from claimscrub.necessity.reference import NecessityReference
 
@@ -64,6 +70,7 @@ def _key(year: int, group: str) -> str:
 
 def contribution(claim: Claim, ref: NecessityReference) -> dict[str, Any]:
     amounts: dict[str, Decimal] = {}
+    incomplete: set[str] = set()
     days: dict[str, set[str]] = {}
     for line in claim.service_lines:
         if not is_therapy_line(line, ref):
@@ -73,13 +80,21 @@ def contribution(claim: Claim, ref: NecessityReference) -> dict[str, Any]:
             continue
         days.setdefault(discipline, set()).add(line.date_of_service.isoformat())
         group = ref.groups.get(discipline)
-        if group is not None and line.charge_amount is not None:
-            key = _key(line.date_of_service.year, group)
-            amounts[key] = amounts.get(key, Decimal(0)) + line.charge_amount
-    return {
+        if group is None:
+            continue
+        key = _key(line.date_of_service.year, group)
+        amount = line_accrual(line, claim.payer_id, ref).amount
+        if amount is None:
+            incomplete.add(key)
+        else:
+            amounts[key] = amounts.get(key, Decimal(0)) + amount
+    out: dict[str, Any] = {
         "amounts": {k: str(v) for k, v in sorted(amounts.items())},
         "days": {k: sorted(v) for k, v in sorted(days.items())},
     }
+    if incomplete:
+        out["incomplete"] = sorted(incomplete)
+    return out
 
 
 # --- reading --------------------------------------------------------------------
@@ -92,7 +107,7 @@ def _others(history: History | None, claim_id: str) -> list[Mapping[str, Any]]:
 
 
 def seen_amount(history: History | None, year: int, group: str, claim_id: str) -> Decimal:
-    """Therapy charges of the other recorded claims for ``year`` and ``group``."""
+    """Therapy amounts of the other recorded claims for ``year`` and ``group``."""
     if not history:
         return Decimal(0)
     key = _key(year, group)
@@ -100,6 +115,12 @@ def seen_amount(history: History | None, year: int, group: str, claim_id: str) -
         (Decimal(c.get("amounts", {}).get(key, "0")) for c in _others(history, claim_id)),
         Decimal(0),
     )
+
+
+def seen_incomplete(history: History | None, year: int, group: str, claim_id: str) -> bool:
+    """Whether another recorded claim had a ``year``/``group`` line with no amount."""
+    key = _key(year, group)
+    return any(key in c.get("incomplete", ()) for c in _others(history, claim_id))
 
 
 def seen_days(history: History | None, discipline: str, claim_id: str) -> set[dt.date]:
@@ -202,6 +223,7 @@ def _map_dates(history: History, move: Callable[[str], str]) -> History:
     claims = {
         cid: {
             "amounts": dict(c.get("amounts", {})),
+            **({"incomplete": list(c["incomplete"])} if c.get("incomplete") else {}),
             "days": {k: [move(d) for d in v] for k, v in c.get("days", {}).items()},
         }
         for cid, c in history.get("claims", {}).items()

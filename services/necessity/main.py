@@ -3,10 +3,11 @@
 Consumes claims.submitted, repartitions it by beneficiary, publishes
 CheckResult(NECESSITY) on claims.checks and serves gRPC NecessityService.Check.
 Reference data: CLAIMSCRUB_PTP_FILE, CLAIMSCRUB_COVERAGE_FILE,
-CLAIMSCRUB_CODE_STATUS_FILE (bundled samples when unset), CLAIMSCRUB_PAYERS_FILE.
-Provider roles the claim's taxonomy does not give come from
-CLAIMSCRUB_ENROLLMENT_ADDR (GetEnrollment); beneficiary tokens are keyed by
-CLAIMSCRUB_HMAC_KEY.
+CLAIMSCRUB_CODE_STATUS_FILE (bundled samples when unset),
+CLAIMSCRUB_FEE_SCHEDULE_FILE (none when unset),
+CLAIMSCRUB_PAYERS_FILE. Provider roles the claim's taxonomy does not give
+come from CLAIMSCRUB_ENROLLMENT_ADDR (GetEnrollment); beneficiary tokens are
+keyed by CLAIMSCRUB_HMAC_KEY.
 """
 
 from __future__ import annotations
@@ -50,7 +51,11 @@ def main() -> None:
         raise SystemExit(2) from None
     try:
         ref = load_reference(
-            own.ptp_files, own.coverage_files, settings.payers_file, own.code_status_files
+            own.ptp_files,
+            own.coverage_files,
+            settings.payers_file,
+            own.code_status_files,
+            own.fee_schedule_files,
         )
     except ReferenceDataError as exc:
         print(f"necessity: reference data error: {exc}", file=sys.stderr)
@@ -63,6 +68,8 @@ def main() -> None:
         coverage_sample=ref.coverage.is_sample,
         code_status=ref.code_status.source,
         code_status_sample=ref.code_status.is_sample,
+        fee_schedule=ref.fee_schedule.source if ref.fee_schedule else "none",
+        fee_schedule_sample=bool(ref.fee_schedule and ref.fee_schedule.is_sample),
         payers_file=str(settings.payers_file or "defaults"),
         enrollment=own.enrollment_addr or "none (roles from the claim's taxonomy only)",
         enrollment_cache_s=own.enrollment_cache_s,

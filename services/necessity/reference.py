@@ -5,7 +5,9 @@ facts come from); the rules in :mod:`claimscrub.necessity.rules` only read
 :class:`NecessityReference`. The user replaces the PTP table (``--ptp`` /
 CLAIMSCRUB_PTP_FILE), the coverage policies (``--coverage`` /
 CLAIMSCRUB_COVERAGE_FILE) and the PFS code statuses (``--code-status`` /
-CLAIMSCRUB_CODE_STATUS_FILE); the bundled ones are labelled samples.
+CLAIMSCRUB_CODE_STATUS_FILE); the bundled ones are labelled samples. A fee
+schedule (``--fee-schedule`` / CLAIMSCRUB_FEE_SCHEDULE_FILE) is optional and
+has no bundled default.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from claimscrub.necessity import ptp_file
 from claimscrub.necessity.code_status import CodeStatusTable
 from claimscrub.necessity.coverage import CoveragePolicies
 from claimscrub.necessity.documentation import DocumentationRules, parse_documentation
+from claimscrub.necessity.fee_schedule import FeeSchedule, load_fee_schedule_files
 from claimscrub.necessity.ptp_file import PtpTable
 
 _PACKAGE = "claimscrub.necessity"
@@ -93,6 +96,8 @@ class NecessityReference:
     coverage: CoveragePolicies
     documentation: DocumentationRules
     payers: PayerPolicies
+    #: allowed amounts per code for KX accrual; None when no schedule is loaded
+    fee_schedule: FeeSchedule | None = None
 
     def modifier_for(self, discipline: str) -> str:
         """The therapy modifier of a discipline (PT -> GP)."""
@@ -115,6 +120,7 @@ class NecessityReference:
         coverage_paths: Sequence[Path] = (),
         payers_path: Path | None = None,
         code_status_paths: Sequence[Path] = (),
+        fee_schedule_paths: Sequence[Path] = (),
     ) -> NecessityReference:
         """Load the bundled data; PTP, coverage and code statuses from the given files,
         else the samples."""
@@ -187,6 +193,7 @@ class NecessityReference:
                 _bundled_json("documentation.json"), "documentation.json"
             ),
             payers=PayerPolicies.load(payers_path),
+            fee_schedule=load_fee_schedule_files(fee_schedule_paths),
         )
 
 

@@ -31,6 +31,7 @@ def _paths(env: Mapping[str, str], name: str) -> tuple[Path, ...]:
 class NecessitySettings:
     ptp_files: tuple[Path, ...]
     coverage_files: tuple[Path, ...]
+    fee_schedule_files: tuple[Path, ...]
     enrollment_addr: str | None
     enrollment_timeout_s: float
     hmac_key: bytes
@@ -62,6 +63,7 @@ class NecessitySettings:
         return cls(
             ptp_files=_paths(e, "CLAIMSCRUB_PTP_FILE"),
             coverage_files=_paths(e, "CLAIMSCRUB_COVERAGE_FILE"),
+            fee_schedule_files=_paths(e, "CLAIMSCRUB_FEE_SCHEDULE_FILE"),
             enrollment_addr=addr,
             enrollment_timeout_s=timeout,
             hmac_key=key,

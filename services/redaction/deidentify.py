@@ -2,10 +2,11 @@
 
 ``data/deidentify_policy.json`` lists every field of the contract's claim
 (§1) with what becomes of it: kept if its value has the expected form
-(codes, units, minutes, charges, payer, provider NPIs), replaced by a keyed
-pseudonym (member ID, MRN, SSN, claimId, tax id), cut (ZIP to ZIP3, dates to
-the year or shifted per patient, birth date to a year and an age, 90+ over
-89), redacted (the note) or removed (names, street, city, phone, e-mail).
+(codes, units, minutes, charges, allowed and year-to-date amounts, visit
+counts, payer, provider NPIs), replaced by a keyed pseudonym (member ID,
+MRN, SSN, claimId, tax id, prior authorisation number), cut (ZIP to ZIP3,
+dates to the year or shifted per patient, birth date to a year and an age,
+90+ over 89), redacted (the note) or removed (names, street, city, phone, e-mail).
 Anything else is dropped and counted: an unknown field fails closed.
 
 Works on the contract JSON, not on the parsed model, so a claim the checks

@@ -243,6 +243,8 @@ def _dates(claim: Mapping[str, Any]) -> list[dt.date]:
         text_at(claim, "therapy", "planOfCare", "certifiedDate"),
         text_at(claim, "therapy", "planOfCare", "startDate"),
         text_at(claim, "therapy", "planOfCare", "endDate"),
+        text_at(claim, "priorAuthorization", "startDate"),
+        text_at(claim, "priorAuthorization", "endDate"),
     ]
     lines = claim.get("serviceLines")
     if isinstance(lines, list):
@@ -277,6 +279,7 @@ def known_phi(claim: Mapping[str, Any] | None) -> KnownPhi:
     add("CITY", text_at(claim, "patient", "address", "city"))
     add("ZIP", text_at(claim, "patient", "address", "zip"))
     add("ID", text_at(claim, "claimId"))
+    add("ID", text_at(claim, "priorAuthorization", "number"))
 
     matchers: list[Matcher] = []
 

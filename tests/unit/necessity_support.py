@@ -116,6 +116,7 @@ def ref_with(
     coverage: Any = None,
     payers: Any = None,
     code_status: str | None = None,
+    fee_schedule: Any = None,
 ) -> NecessityReference:
     ptp_paths = []
     if ptp_text is not None:
@@ -136,11 +137,17 @@ def ref_with(
         status = tmp / "code_status.csv"
         status.write_text(code_status, encoding="utf-8")
         status_paths.append(status)
+    fee_paths = []
+    if fee_schedule is not None:
+        fees = tmp / "fee_schedule.json"
+        fees.write_text(json.dumps(fee_schedule), encoding="utf-8")
+        fee_paths.append(fees)
     return NecessityReference.load(
         ptp_paths=ptp_paths,
         coverage_paths=coverage_paths,
         payers_path=payers_path,
         code_status_paths=status_paths,
+        fee_schedule_paths=fee_paths,
     )
 
 

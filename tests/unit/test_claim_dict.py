@@ -57,6 +57,10 @@ def _therapy(d: dict[str, Any], p: int) -> dict[str, Any]:
     return _object(d, "therapy")
 
 
+def _authorization(d: dict[str, Any], p: int) -> dict[str, Any]:
+    return _object(d, "priorAuthorization")
+
+
 def _duplicate_number(d: dict[str, Any], p: int) -> None:
     lines = d["serviceLines"]
     lines.append(dict(lines[0], lineNumber=lines[0]["lineNumber"]))
@@ -80,6 +84,14 @@ INVALID: dict[str, Callable[[dict[str, Any], int], None]] = {
     "birth_date": _set(_patient, "birthDate", BAD_DATES[2:]),
     "progress_days": _set(_therapy, "treatmentDaysSinceProgressReport", [-1, "many"]),
     "amount_used": _set(_therapy, "amountUsedYtd", BAD_AMOUNTS),
+    "amount_used_pt_slp": _set(_therapy, "amountUsedYtdPtSlp", BAD_AMOUNTS),
+    "amount_used_ot": _set(_therapy, "amountUsedYtdOt", BAD_AMOUNTS),
+    "visits_used": _set(_therapy, "visitsUsedYtd", [-1, "many", 2**31]),
+    "allowed": _set(_line, "allowedAmount", BAD_AMOUNTS),
+    "authorization_shape": _set(_top, "priorAuthorization", [[], "PA-1"]),
+    "authorization_date": _set(_authorization, "startDate", BAD_DATES[2:]),
+    "authorization_visits": _set(_authorization, "visits", [-1, "x"]),
+    "authorization_number": _set(_authorization, "number", [5, ["PA"]]),
     "note": _set(_top, "note", [5, ["text"]]),
     "patient_shape": _set(_top, "patient", [[], "Ada"]),
     "line_shape": lambda d, p: d["serviceLines"].append(["not", "an", "object"]),
@@ -94,6 +106,9 @@ ODD: dict[str, Callable[[dict[str, Any], int], None]] = {
     "pointer_string": lambda d, p: _line(d, p).setdefault("diagnosisPointers", []).append("1"),
     "charge_number": _set(_line, "chargeAmount", [10, 12.5]),
     "days_string": _set(_therapy, "treatmentDaysSinceProgressReport", ["4"]),
+    "visits_string": _set(_therapy, "visitsUsedYtd", ["11", 11.0]),
+    "allowed_number": _set(_line, "allowedAmount", [98, 98.4]),
+    "authorization_visits_string": _set(_authorization, "visits", ["24"]),
 }
 
 
@@ -109,6 +124,8 @@ def claims(draw: Any) -> tuple[dict[str, Any], list[str]]:
         line["chargeAmount"] = draw(opt_amounts)
         line["modifiers"] = draw(codes)
         line["placeOfService"] = draw(texts)
+        if (allowed := draw(opt_amounts)) is not None:
+            line["allowedAmount"] = allowed
     patient = draw(st.sampled_from(["keep", "empty", "null", "absent"]))
     if patient == "empty":
         d["patient"] = {}
@@ -119,6 +136,18 @@ def claims(draw: Any) -> tuple[dict[str, Any], list[str]]:
     d["therapy"]["discipline"] = draw(st.sampled_from(["PT", "pt", " ot ", " ", None]))
     if draw(st.booleans()):
         d["therapy"]["planOfCare"] = draw(st.sampled_from([{}, None, {"endDate": " "}]))
+    for key in ("amountUsedYtdPtSlp", "amountUsedYtdOt"):
+        if (v := draw(opt_amounts)) is not None:
+            d["therapy"][key] = v
+    d["therapy"]["visitsUsedYtd"] = draw(st.sampled_from([None, 0, 11]))
+    authorization = draw(st.sampled_from(["absent", "null", "empty", "filled"]))
+    if authorization != "absent":
+        d["priorAuthorization"] = {"null": None, "empty": {}}.get(authorization) or {
+            "number": draw(texts),
+            "startDate": draw(opt_dates),
+            "endDate": draw(opt_dates),
+            "visits": draw(st.sampled_from([None, 0, 24])),
+        }
     applied = []
     table = {**INVALID, **ODD}
     # the ones that leave no line to change come last
@@ -126,7 +155,13 @@ def claims(draw: Any) -> tuple[dict[str, Any], list[str]]:
     for how in sorted(
         draw(st.lists(st.sampled_from(sorted(table)), max_size=2)), key=lambda h: h in last
     ):
-        if d.get("serviceLines") or how in ("claim_id", "payer_id", "note", "patient_shape"):
+        if d.get("serviceLines") or how in (
+            "claim_id",
+            "payer_id",
+            "note",
+            "patient_shape",
+            "authorization_shape",
+        ):
             table[how](d, draw(st.integers(0, 11)))
             applied.append(how)
             event(how)

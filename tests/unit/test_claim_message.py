@@ -77,6 +77,20 @@ BREAKAGES: dict[str, Callable[[claim_pb2.Claim, int], None]] = {
         m.therapy, "amount_used_ytd", BAD_AMOUNTS[p % len(BAD_AMOUNTS)]
     ),
     "plan_date": lambda m, p: setattr(m.therapy.plan_of_care, "end_date", BAD_DATES[2 + p % 4]),
+    "amount_used_pt_slp": lambda m, p: setattr(
+        m.therapy, "amount_used_ytd_pt_slp", BAD_AMOUNTS[p % len(BAD_AMOUNTS)]
+    ),
+    "amount_used_ot": lambda m, p: setattr(
+        m.therapy, "amount_used_ytd_ot", BAD_AMOUNTS[p % len(BAD_AMOUNTS)]
+    ),
+    "visits_used_negative": lambda m, p: setattr(m.therapy, "visits_used_ytd", -1 - p),
+    "allowed": lambda m, p: setattr(
+        _line(m, p), "allowed_amount", BAD_AMOUNTS[p % len(BAD_AMOUNTS)]
+    ),
+    "authorization_date": lambda m, p: setattr(
+        m.prior_authorization, "start_date", BAD_DATES[2 + p % 4]
+    ),
+    "authorization_visits_negative": lambda m, p: setattr(m.prior_authorization, "visits", -1 - p),
 }
 
 
@@ -97,6 +111,7 @@ def messages(draw: Any) -> claim_pb2.Claim:
             procedure_code=draw(st.sampled_from(["97110", " 97530 ", "g0283"])),
             charge_amount=draw(opt_amounts),
             place_of_service=draw(texts),
+            allowed_amount=draw(opt_amounts),
         )
         _set(line, "minutes", draw(st.sampled_from([None, 0, 8, 38])))
         line.modifiers.extend(draw(codes))
@@ -122,6 +137,9 @@ def messages(draw: Any) -> claim_pb2.Claim:
         if p == "filled":
             m.therapy.discipline = draw(st.sampled_from(["", " ", "pt", " OT "]))
             m.therapy.amount_used_ytd = draw(opt_amounts)
+            m.therapy.amount_used_ytd_pt_slp = draw(opt_amounts)
+            m.therapy.amount_used_ytd_ot = draw(opt_amounts)
+            _set(m.therapy, "visits_used_ytd", draw(st.sampled_from([None, 0, 11])))
             _set(
                 m.therapy,
                 "treatment_days_since_progress_report",
@@ -130,9 +148,16 @@ def messages(draw: Any) -> claim_pb2.Claim:
             if draw(st.booleans()):
                 m.therapy.plan_of_care.SetInParent()
                 m.therapy.plan_of_care.start_date = draw(opt_dates)
+    if (p := draw(presence)) != "absent":
+        m.prior_authorization.SetInParent()
+        if p == "filled":
+            m.prior_authorization.number = draw(texts)
+            m.prior_authorization.start_date = draw(opt_dates)
+            m.prior_authorization.end_date = draw(opt_dates)
+            _set(m.prior_authorization, "visits", draw(st.sampled_from([None, 0, 24])))
     for how in draw(st.lists(st.sampled_from(sorted(BREAKAGES)), max_size=2)):
         if m.service_lines or not how.startswith(
-            ("line_", "units_", "minutes_", "date_of", "procedure", "modifier", "charge")
+            ("line_", "units_", "minutes_", "date_of", "procedure", "modifier", "charge", "allowed")
         ):
             BREAKAGES[how](m, draw(st.integers(0, 11)))
             event(how)

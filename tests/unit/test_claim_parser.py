@@ -10,7 +10,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from claimscrub.core.claim import parse_claim
+from claimscrub.core.claim import PriorAuthorization, parse_claim
 from tests.contract_example import contract_example
 
 CONTRACT_EXAMPLE = contract_example()
@@ -25,8 +25,45 @@ def test_the_contract_example_parses_with_every_field() -> None:
     assert (line.procedure_code, line.units, line.minutes) == ("97530", 2, 30)
     assert line.date_of_service == dt.date(2026, 5, 4)
     assert line.charge_amount == Decimal("120.00")
-    assert claim.therapy is not None and claim.therapy.amount_used_ytd == Decimal("1210.00")
+    assert line.allowed_amount == Decimal("98.40")
+    therapy = claim.therapy
+    assert therapy is not None and therapy.amount_used_ytd is None
+    assert therapy.amount_used_ytd_pt_slp == Decimal("1210.00")
+    assert therapy.amount_used_ytd_ot == Decimal("0.00")
+    assert therapy.visits_used_ytd == 11
+    assert claim.prior_authorization == PriorAuthorization(
+        "PA-77812", dt.date(2026, 4, 20), dt.date(2026, 7, 18), 24
+    )
     assert claim.patient is not None and claim.patient.birth_date == dt.date(1950, 3, 2)
+
+
+def test_the_older_single_ytd_amount_still_parses() -> None:
+    claim = contract_example()
+    claim["therapy"] = {"amountUsedYtd": "640.00"}
+    parsed = parse_claim(claim)
+    assert parsed.claim is not None and parsed.claim.therapy is not None
+    assert parsed.claim.therapy.amount_used_ytd == Decimal("640.00")
+    assert parsed.claim.therapy.amount_used_ytd_pt_slp is None
+
+
+def test_the_new_fields_are_validated_by_path() -> None:
+    claim = contract_example()
+    claim["serviceLines"][0]["allowedAmount"] = "98.4.0"
+    claim["therapy"].update(amountUsedYtdPtSlp="x", amountUsedYtdOt="1e3", visitsUsedYtd=-1)
+    claim["priorAuthorization"].update(startDate="2026-02-30", endDate="7/18/2026", visits=-2)
+    parsed = parse_claim(claim)
+    assert parsed.problems == [
+        "serviceLines[0].allowedAmount: must be a decimal amount",
+        "therapy.amountUsedYtdPtSlp: must be a decimal amount",
+        "therapy.amountUsedYtdOt: must be a decimal amount",
+        "therapy.visitsUsedYtd: must be at least 0",
+        "priorAuthorization.startDate: must be a date YYYY-MM-DD",
+        "priorAuthorization.endDate: must be a date YYYY-MM-DD",
+        "priorAuthorization.visits: must be at least 0",
+    ]
+    claim = contract_example()
+    claim["priorAuthorization"] = "PA-77812"
+    assert parse_claim(claim).problems == ["priorAuthorization: must be an object"]
 
 
 def test_missing_required_fields_are_each_named() -> None:
@@ -101,6 +138,11 @@ json_values = st.recursive(
                     "diagnosisPointers",
                     "chargeAmount",
                     "amountUsedYtd",
+                    "amountUsedYtdPtSlp",
+                    "visitsUsedYtd",
+                    "allowedAmount",
+                    "priorAuthorization",
+                    "visits",
                     "x",
                 ]
             ),

@@ -22,7 +22,9 @@ KEY = b"k" * 32
 # repeats it.
 CLAIM: dict[str, Any] = contract_example()
 CLAIM["patient"].update(firstName="Zebulon", lastName="Quartermaine", email="zq@example.org")
-CLAIM["note"] = "Zebulon Quartermaine did sit-to-stand x10, 97530 30 min. Seen 5/4/2026."
+CLAIM["note"] = (
+    "Zebulon Quartermaine did sit-to-stand x10, 97530 30 min. Seen 5/4/2026. Auth PA 77812."
+)
 PHI = [
     "CLM-2026-000123",
     "1EG4TE5MK73",
@@ -42,6 +44,9 @@ PHI = [
     "2026-05-04",
     "2026-04-20",
     "5/4/2026",
+    "PA-77812",
+    "77812",
+    "2026-07-18",
 ]
 
 
@@ -70,12 +75,15 @@ def test_kept_fields_are_the_codes_units_minutes_charges_payer_and_npis() -> Non
         "chargeAmount": "120.00",
         "diagnosisPointers": [1, 2],
         "placeOfService": "11",
+        "allowedAmount": "98.40",
     }
     assert out["payerId"] == "MEDICARE"
     assert out["diagnoses"] == ["M62.81", "R26.89"]
     assert out["billingProvider"]["npi"] == "1558598797"
     assert out["renderingProvider"] == {"npi": "1234567893", "taxonomy": "225100000X"}
-    assert out["therapy"]["amountUsedYtd"] == "1210.00"
+    assert out["therapy"]["amountUsedYtdPtSlp"] == "1210.00"
+    assert out["therapy"]["amountUsedYtdOt"] == "0.00"
+    assert out["therapy"]["visitsUsedYtd"] == 11
     assert out["patient"]["state"] == "NY"
     assert out["patient"]["zip3"] == "115"
     assert "97530" in out["note"] and "30 min" in out["note"]
@@ -89,6 +97,10 @@ def test_identifiers_become_prefixed_keyed_tokens() -> None:
     assert re.fullmatch(r"clm_[0-9a-f]{32}", out["claimToken"])
     assert re.fullmatch(r"pat_[0-9a-f]{32}", out["patientToken"])
     assert re.fullmatch(r"tin_[0-9a-f]{32}", out["billingProvider"]["taxIdToken"])
+    authorization = out["priorAuthorization"]
+    assert re.fullmatch(r"pau_[0-9a-f]{32}", authorization.pop("numberToken"))
+    # its dates follow the date policy (the year by default), its visits are kept
+    assert authorization == {"startDate": "2026", "endDate": "2026", "visits": 24}
 
 
 def test_tokens_join_claims_of_one_patient_and_depend_on_the_key() -> None:

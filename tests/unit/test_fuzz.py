@@ -26,6 +26,7 @@ from claimscrub.core.claim import (
     ParsedClaim,
     Patient,
     PlanOfCare,
+    PriorAuthorization,
     Provider,
     ServiceLine,
     Therapy,
@@ -208,6 +209,7 @@ def claims(draw: Any) -> Claim:
             minutes=draw(st.none() | st.integers(0, 2**31 - 1) | st.integers(0, 120)),
             charge_amount=draw(amounts),
             diagnosis_pointers=tuple(draw(st.lists(st.integers(-3, 15), max_size=4))),
+            allowed_amount=draw(amounts),
         )
         for _ in range(n)
     )
@@ -225,6 +227,9 @@ def claims(draw: Any) -> Claim:
             ),
             treatment_days_since_progress_report=st.none() | st.integers(0, 2**31 - 1),
             amount_used_ytd=amounts,
+            amount_used_ytd_pt_slp=amounts,
+            amount_used_ytd_ot=amounts,
+            visits_used_ytd=st.none() | st.integers(0, 2**31 - 1),
         )
     )
     taxonomy = st.sampled_from([None, "225100000X", "225200000X", "225X00000X", "224Z00000X", "9"])
@@ -240,6 +245,16 @@ def claims(draw: Any) -> Claim:
             draw(st.lists(st.sampled_from(["M62.81", "R26.89", "J30.1", "X"]), max_size=4))
         ),
         therapy=therapy,
+        prior_authorization=draw(
+            st.none()
+            | st.builds(
+                PriorAuthorization,
+                number=st.sampled_from([None, "PA-77812"]),
+                start_date=st.none() | dates | near_dates,
+                end_date=st.none() | dates | near_dates,
+                visits=st.none() | st.integers(0, 2**31 - 1),
+            )
+        ),
         note=draw(st.none() | st.text(max_size=200) | st.just("sit-to-stand min assist 30 min")),
     )
 

@@ -85,7 +85,9 @@ def test_lines_are_added_in_date_order_not_line_order() -> None:
 
 def test_ot_counts_separately_from_pt_and_slp() -> None:
     data = base_claim(
-        therapy=therapy(amountUsedYtd="2400.00"),
+        therapy=therapy(
+            amountUsedYtd=None, amountUsedYtdPtSlp="2400.00", amountUsedYtdOt="2400.00"
+        ),
         serviceLines=[
             line(1, "97110", "GP", chargeAmount="60.00"),  # PT/SLP: 2,460
             line(2, "97535", "GO", chargeAmount="60.00"),  # OT: 2,460 on its own
@@ -104,17 +106,17 @@ def test_kx_is_a_medicare_rule(tmp_path: Path) -> None:
 def test_missing_year_to_date_amount_is_not_a_pass() -> None:
     edits = run(_one_line(None, "84.00"))
     assert codes(edits) == [("CHECK_INCOMPLETE", 0)]
-    assert "therapy.amountUsedYtd missing" in edits[0].message
+    assert "therapy.amountUsedYtdPtSlp (or amountUsedYtd) missing" in edits[0].message
 
 
-def test_missing_charge_is_not_a_pass() -> None:
+def test_a_line_with_no_amount_at_all_is_not_a_pass() -> None:
     data = base_claim(
         therapy=therapy(amountUsedYtd="2400.00"),
         serviceLines=[line(1, "97110", "GP", chargeAmount=None)],
     )
     edits = run(data)
     assert codes(edits) == [("CHECK_INCOMPLETE", 0)]
-    assert "chargeAmount missing on line 1" in edits[0].message
+    assert "no allowedAmount, fee schedule amount or chargeAmount on line 1" in edits[0].message
 
 
 def test_a_year_without_a_threshold_on_file_is_not_a_pass() -> None:

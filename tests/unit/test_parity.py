@@ -44,6 +44,7 @@ line = st.fixed_dictionaries(
         "modifiers": st.lists(st.sampled_from(["GP", "59", "", "kx"]), max_size=3),
         "diagnosisPointers": st.lists(odd_ints, max_size=3),
         "chargeAmount": st.sampled_from(["10.00", "abc", "7"]),
+        "allowedAmount": st.sampled_from(["8.40", "x", "2500.00"]),
     },
 )
 claim = st.fixed_dictionaries(
@@ -53,11 +54,22 @@ claim = st.fixed_dictionaries(
         "payerId": st.sampled_from(["MEDICARE", "ACME-COMMERCIAL", "x"]),
         "submissionDate": st.sampled_from(["2026-06-01", "2027-09-01", "June"]),
         "unknownField": st.integers(),
+        "priorAuthorization": st.fixed_dictionaries(
+            {},
+            optional={
+                "number": st.sampled_from(["PA-1", ""]),
+                "startDate": st.sampled_from(["2026-04-20", "2026-02-30"]),
+                "visits": odd_ints,
+            },
+        ),
         "therapy": st.fixed_dictionaries(
             {},
             optional={
                 "treatmentDaysSinceProgressReport": odd_ints,
                 "amountUsedYtd": st.sampled_from(["100.00", "1e3"]),
+                "amountUsedYtdPtSlp": st.sampled_from(["2400.00", "1e3"]),
+                "amountUsedYtdOt": st.sampled_from(["0.00", "2479.99"]),
+                "visitsUsedYtd": odd_ints,
             },
         ),
     },

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from claimscrub.core.claim import parse_claim
+from claimscrub.core.payers import TimelyFiling
 from claimscrub.units.reference import UnitsReference
 from claimscrub.units.rules import check_units
 
@@ -87,7 +88,7 @@ def test_examples_use_the_agreed_dates() -> None:
         assert raw["submissionDate"] == "2026-06-01"
         dates = {line["dateOfService"] for line in raw["serviceLines"]}
         if raw["claimId"] == "EX-010":
-            # more than 365 days before submission: the timely filing example
+            # more than a calendar year before submission: the timely filing example
             assert all(d < "2025-06-01" for d in dates)
         else:
             assert all(d.startswith("2026-05-") for d in dates)
@@ -95,7 +96,7 @@ def test_examples_use_the_agreed_dates() -> None:
 
 def test_payer_rules_of_the_examples(ref: UnitsReference) -> None:
     assert ref.payers.for_payer("ACME-COMMERCIAL").unit_rule == "PER_CODE"
-    assert ref.payers.for_payer("ACME-COMMERCIAL").timely_filing_days == 180
+    assert ref.payers.for_payer("ACME-COMMERCIAL").timely_filing == TimelyFiling(days=180)
     assert not ref.payers.for_payer("ACME-COMMERCIAL").medicare_rules
     assert ref.payers.for_payer("MEDICARE").unit_rule == "TOTAL_TIME"
-    assert ref.payers.for_payer("MEDICARE").timely_filing_days == 365
+    assert ref.payers.for_payer("MEDICARE").timely_filing == TimelyFiling(calendar_years=1)

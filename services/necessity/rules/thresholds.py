@@ -1,10 +1,15 @@
 """KX threshold and the targeted medical review threshold, domain §4.
 
 Under Medicare rules, per beneficiary, calendar year and threshold group
-(PT+SLP, OT): the year-to-date amount before this claim is
-``therapy.amountUsedYtd`` plus the other claims this check has recorded for
-that year and group (:mod:`claimscrub.necessity.history`). The claim's
-therapy lines are then added in date-of-service and line order:
+(PT+SLP, OT): the year-to-date amount before this claim is the group's
+eligibility figure (``therapy.amountUsedYtdPtSlp`` / ``amountUsedYtdOt``, or
+the single ``amountUsedYtd`` when all the claim's therapy lines are in one
+group: :func:`~claimscrub.necessity.accrual.ytd_before`) plus the other
+claims this check has recorded for that year and group
+(:mod:`claimscrub.necessity.history`). The claim's therapy lines are then
+added in date-of-service and line order, each at its allowed amount, else
+the fee schedule's, else its charge (:func:`~claimscrub.necessity.accrual.line_accrual`);
+the messages say which:
 
 * KX_MODIFIER_REQUIRED on the line whose amount passes the year's threshold
   and on every later line of the group, unless the line carries KX;
@@ -12,11 +17,13 @@ therapy lines are then added in date-of-service and line order:
   threshold ($3,000 per group), once per claim and group: a claim beyond it
   may be picked for targeted medical review.
 
-"Passes" means strictly over the amount. ``amountUsedYtd`` is taken to be for
-the year of the claim's earliest date of service. When an amount the answer
-depends on is missing (``amountUsedYtd``, a line's ``chargeAmount``, the
-year's threshold), the lines that provably pass are still flagged and the
-rest are reported as not verified (CHECK_INCOMPLETE), never passed silently.
+"Passes" means strictly over the amount: reaching it exactly is within it.
+The year-to-date figure is taken to be for the year of the claim's earliest
+date of service. When an amount the answer depends on is unknown (the
+group's year to date, a line with no amount at all, an earlier claim's
+line with none, the year's threshold), the lines that provably pass are still
+flagged and the rest are reported as not verified (CHECK_INCOMPLETE), never
+passed silently.
 """
 
 from __future__ import annotations
@@ -25,7 +32,8 @@ from decimal import Decimal
 
 from claimscrub.core.claim import Claim
 from claimscrub.core.edits import Edit, edit
-from claimscrub.necessity.history import History, seen_amount
+from claimscrub.necessity.accrual import Accrual, line_accrual, ytd_before
+from claimscrub.necessity.history import History, seen_amount, seen_incomplete
 from claimscrub.necessity.lines import code_label, is_therapy_line, line_group
 from claimscrub.necessity.reference import NecessityReference, Threshold
 
@@ -39,6 +47,29 @@ def _threshold_text(year: int, t: Threshold) -> str:
     return text if t.status == "confirmed" else f"{text} ({t.status} source)"
 
 
+def _counted(accrual: Accrual) -> str:
+    if accrual.amount is None:
+        return "this line has no allowed amount, fee schedule amount or charge"
+    return f"this line counted at its {accrual.basis} {_money(accrual.amount)}"
+
+
+def _why_unknown(
+    key: tuple[int, str],
+    line_number: int,
+    accrual: Accrual,
+    ytd_problem: dict[tuple[int, str], str],
+    history_gap: set[tuple[int, str]],
+    group_label: str,
+) -> str:
+    if key in ytd_problem:
+        return ytd_problem[key]
+    if accrual.amount is None:
+        return f"no allowedAmount, fee schedule amount or chargeAmount on line {line_number}"
+    if key in history_gap:
+        return f"an earlier {group_label} claim of {key[0]} had a line with no amount"
+    return "an earlier line's amount is missing"
+
+
 def threshold_edits(claim: Claim, ref: NecessityReference, history: History | None) -> list[Edit]:
     if not ref.payers.for_payer(claim.payer_id).medicare_rules:
         return []
@@ -49,15 +80,19 @@ def threshold_edits(claim: Claim, ref: NecessityReference, history: History | No
     if not lines:
         return []
     base_year = lines[0].date_of_service.year
-    ytd = claim.therapy.amount_used_ytd if claim.therapy else None
+    groups = {g: line_group(ln, claim, ref) for g, ln in enumerate(lines)}
+    claim_groups = {g for g in groups.values() if g is not None}
     kx = ref.kx_modifier
-    # Per (year, group): the amount known so far (a lower bound) and whether it is exact.
+    # Per (year, group): the amount known so far (a lower bound) and whether it
+    # is exact; and why not, for the group's year to date.
     running: dict[tuple[int, str], tuple[Decimal, bool]] = {}
+    ytd_problem: dict[tuple[int, str], str] = {}
+    history_gap: set[tuple[int, str]] = set()
     reviewed: set[tuple[int, str]] = set()
     edits: list[Edit] = []
     unverified: list[str] = []
-    for line in lines:
-        group = line_group(line, claim, ref)
+    for i, line in enumerate(lines):
+        group = groups[i]
         if group is None:
             continue  # no discipline: THERAPY_MODIFIER_MISSING/CONFLICT already says why
         year = line.date_of_service.year
@@ -65,18 +100,28 @@ def threshold_edits(claim: Claim, ref: NecessityReference, history: History | No
         if key not in running:
             start = seen_amount(history, year, group, claim.claim_id)
             exact = True
+            if seen_incomplete(history, year, group, claim.claim_id):
+                exact = False
+                history_gap.add(key)
             if year == base_year:
-                if ytd is None:
+                ytd = ytd_before(claim, group, claim_groups)
+                if ytd.amount is None:
                     exact = False
+                    ytd_problem[key] = ytd.problem
                 else:
-                    start += ytd
+                    start += ytd.amount
             running[key] = (start, exact)
         before, exact = running[key]
-        after = before + (line.charge_amount or Decimal(0))
-        exact = exact and line.charge_amount is not None
+        accrual = line_accrual(line, claim.payer_id, ref)
+        after = before + (accrual.amount or Decimal(0))
+        exact = exact and accrual.amount is not None
         running[key] = (after, exact)
         label = code_label(line.procedure_code, ref)
         group_label = ref.group_labels.get(group, group)
+        reached = (
+            f"{label} brings the {group_label} therapy amount for {year} to "
+            f"{'at least ' if not exact else ''}{_money(after)} ({_counted(accrual)})"
+        )
         threshold = ref.kx_thresholds.get(year)
         if kx not in line.modifiers:
             if threshold is None:
@@ -86,18 +131,14 @@ def threshold_edits(claim: Claim, ref: NecessityReference, history: History | No
                     edit(
                         "KX_MODIFIER_REQUIRED",
                         line.line_number,
-                        f"{label} brings the {group_label} therapy amount for {year} to "
-                        f"{'at least ' if not exact else ''}{_money(after)}, over "
-                        f"{_threshold_text(year, threshold)}; the line needs KX",
+                        f"{reached}, over {_threshold_text(year, threshold)}; the line needs KX",
                     )
                 )
             elif not exact:
                 unverified.append(
-                    "therapy.amountUsedYtd missing"
-                    if ytd is None and year == base_year
-                    else f"chargeAmount missing on line {line.line_number}"
-                    if line.charge_amount is None
-                    else "an earlier line's chargeAmount is missing"
+                    _why_unknown(
+                        key, line.line_number, accrual, ytd_problem, history_gap, group_label
+                    )
                 )
         review = ref.review_threshold
         if key not in reviewed and year <= ref.review_through_year and after > review.amount:
@@ -106,9 +147,8 @@ def threshold_edits(claim: Claim, ref: NecessityReference, history: History | No
                 edit(
                     "MEDICAL_REVIEW_THRESHOLD",
                     line.line_number,
-                    f"{label} brings the {group_label} therapy amount for {year} to "
-                    f"{'at least ' if not exact else ''}{_money(after)}, over the "
-                    f"{_money(review.amount)} targeted medical review threshold",
+                    f"{reached}, over the {_money(review.amount)} targeted medical review "
+                    "threshold",
                 )
             )
     if unverified:
