@@ -17,6 +17,9 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from claimscrub.core import limits as input_limits
+from claimscrub.core.limits import EARLIEST_DATE, latest_date
+
 # The shapes of a date and an amount; the shortcuts for well-formed claims
 # (claim_message, claim_dict) accept exactly these too.
 DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -156,6 +159,32 @@ def _is_mapping(value: object) -> bool:
     return type(value) is dict or isinstance(value, Mapping)
 
 
+_DATE_RANGE_PROBLEM = "must be a date from 1900-01-01 to a year after the processing date"
+
+
+def _dates(obj: object) -> Any:
+    """Every date in a claim's dataclasses, however deep (fields added later included)."""
+    for name in type(obj).__slots__:  # type: ignore[attr-defined]
+        value = getattr(obj, name)
+        kind = type(value)
+        if kind is dt.date:
+            yield value
+        elif kind is tuple:
+            for item in value:
+                if hasattr(type(item), "__dataclass_fields__"):
+                    yield from _dates(item)
+        elif hasattr(kind, "__dataclass_fields__"):
+            yield from _dates(value)
+
+
+def dates_in_range(claim: Claim, today: dt.date | None = None) -> bool:
+    """Whether every date of the claim is within contract §1's range: the fast
+    paths (claim_message, claim_dict) ask this of what they built, so they
+    accept exactly the dates :func:`parse_claim` accepts."""
+    latest = latest_date(today or dt.date.today())
+    return all(EARLIEST_DATE <= day <= latest for day in _dates(claim))
+
+
 class _Reader:
     """Typed field access that records problems instead of raising.
 
@@ -163,8 +192,9 @@ class _Reader:
     level) and its key; the path ``where.key`` is only built for a problem.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, today: dt.date | None = None) -> None:
         self.problems: list[str] = []
+        self.latest = latest_date(today or dt.date.today())
 
     def problem(self, path: str, reason: str) -> None:
         self.problems.append(f"{path}: {reason}")
@@ -236,10 +266,14 @@ class _Reader:
             self.problem(_path(where, key), "must be a date YYYY-MM-DD")
             return None
         try:
-            return dt.date.fromisoformat(value)
+            day = dt.date.fromisoformat(value)
         except ValueError:
             self.problem(_path(where, key), "must be a date YYYY-MM-DD")
             return None
+        if not EARLIEST_DATE <= day <= self.latest:
+            self.problem(_path(where, key), _DATE_RANGE_PROBLEM)
+            return None
+        return day
 
     def amount(self, data: Mapping[str, Any], key: str, where: str) -> Decimal | None:
         value = data.get(key)
@@ -364,6 +398,11 @@ def _lines(r: _Reader, data: Mapping[str, Any]) -> tuple[ServiceLine, ...]:
     if not isinstance(raw_lines, list):
         r.problem("serviceLines", "must be a list")
         return ()
+    most = input_limits.current().max_service_lines
+    if len(raw_lines) > most:
+        # Not read further: the claim is answered whole, whatever its lines say.
+        r.problem("serviceLines", f"at most {most} service lines a claim")
+        return ()
     lines: list[ServiceLine] = []
     seen: set[int] = set()
     for i, raw in enumerate(raw_lines):
@@ -421,17 +460,18 @@ def claim_id_of(data: object) -> str:
     return ""
 
 
-def parse_claim(data: object) -> ParsedClaim:
+def parse_claim(data: object, today: dt.date | None = None) -> ParsedClaim:
     """Validate a claim in the contract's JSON shape (§1) and build a :class:`Claim`.
 
     Never raises for bad input: every problem is reported, so the caller can
-    answer with MALFORMED_CLAIM and move on to the next claim.
+    answer with MALFORMED_CLAIM and move on to the next claim. ``today`` is
+    the processing date that bounds the claim's dates (default: today).
     """
     claim_id = claim_id_of(data)
     if not _is_mapping(data):
         return ParsedClaim(claim_id, None, ["claim: must be a JSON object"])
     assert isinstance(data, Mapping)
-    r = _Reader()
+    r = _Reader(today)
     r.text(data, "claimId", "", required=True)
     payer_id = r.text(data, "payerId", "", required=True)
     lines = _lines(r, data)
