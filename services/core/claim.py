@@ -10,8 +10,10 @@ problem text ends up in MALFORMED_CLAIM messages, and claims carry PHI.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import re
+import typing
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -162,27 +164,51 @@ def _is_mapping(value: object) -> bool:
 _DATE_RANGE_PROBLEM = "must be a date from 1900-01-01 to a year after the processing date"
 
 
-def _dates(obj: object) -> Any:
-    """Every date in a claim's dataclasses, however deep (fields added later included)."""
-    for name in type(obj).__slots__:  # type: ignore[attr-defined]
+_PLANS: dict[type, tuple[tuple[str, ...], tuple[str, ...]]] = {}
+
+
+def _date_plan(cls: type) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """A claim dataclass's date fields and the fields that hold more
+    dataclasses (alone or in a tuple), from its type hints, once per class:
+    fields added later are covered without a change here."""
+    plan = _PLANS.get(cls)
+    if plan is not None:
+        return plan
+    dates: list[str] = []
+    nested: list[str] = []
+    for name, hint in typing.get_type_hints(cls).items():
+        kinds = set(typing.get_args(hint)) | {hint}
+        for kind in list(kinds):
+            kinds.update(typing.get_args(kind))
+        if dt.date in kinds:
+            dates.append(name)
+        elif any(dataclasses.is_dataclass(k) for k in kinds):
+            nested.append(name)
+    plan = _PLANS[cls] = (tuple(dates), tuple(nested))
+    return plan
+
+
+def _dates_within(obj: object, latest: dt.date) -> bool:
+    dates, nested = _date_plan(type(obj))
+    for name in dates:
+        day = getattr(obj, name)
+        if day is not None and not EARLIEST_DATE <= day <= latest:
+            return False
+    for name in nested:
         value = getattr(obj, name)
-        kind = type(value)
-        if kind is dt.date:
-            yield value
-        elif kind is tuple:
-            for item in value:
-                if hasattr(type(item), "__dataclass_fields__"):
-                    yield from _dates(item)
-        elif hasattr(kind, "__dataclass_fields__"):
-            yield from _dates(value)
+        if value is None:
+            continue
+        for item in value if type(value) is tuple else (value,):
+            if not _dates_within(item, latest):
+                return False
+    return True
 
 
 def dates_in_range(claim: Claim, today: dt.date | None = None) -> bool:
     """Whether every date of the claim is within contract §1's range: the fast
     paths (claim_message, claim_dict) ask this of what they built, so they
     accept exactly the dates :func:`parse_claim` accepts."""
-    latest = latest_date(today or dt.date.today())
-    return all(EARLIEST_DATE <= day <= latest for day in _dates(claim))
+    return _dates_within(claim, latest_date(today or dt.date.today()))
 
 
 class _Reader:

@@ -101,12 +101,19 @@ _OPEN = frozenset(b"[{")
 
 
 def _check_structure(raw: bytes, limits: Limits) -> None:
-    """Depth and string size from the bytes alone, before any parser recurses."""
-    strings = _STRING.findall(raw)
-    if strings and max(map(len, strings)) - 2 > limits.max_string_bytes:
-        raise InputLimitExceeded("string too long")
+    """Depth and string size from the bytes alone, before any parser recurses.
+
+    Most claims are decided by two counts: bytes too few to hold a string over
+    the limit, brackets too few to nest deeper than it.
+    """
+    if len(raw) > limits.max_string_bytes + 2:
+        strings = _STRING.findall(raw)
+        if strings and max(map(len, strings)) - 2 > limits.max_string_bytes:
+            raise InputLimitExceeded("string too long")
+    if raw.count(b"[") + raw.count(b"{") <= limits.max_depth:
+        return
     brackets = _NOT_BRACKET.sub(b"", _STRING.sub(b"", raw))
-    if len(brackets) > limits.max_depth:  # fewer brackets cannot nest deeper
+    if len(brackets) > limits.max_depth:
         depth = max(accumulate(1 if c in _OPEN else -1 for c in brackets))
         if depth > limits.max_depth:
             raise InputLimitExceeded("nested too deep")
