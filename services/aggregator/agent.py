@@ -37,7 +37,7 @@ from claimscrub.core.codec import (
 )
 from claimscrub.core.results import with_claim_edits
 from claimscrub.runtime import logs
-from claimscrub.runtime.check_agent import Outgoing, dlq_headers
+from claimscrub.runtime.guard import Outgoing, RecordGuard, Source, dlq_headers
 from claimscrub.runtime.metrics import service_metrics
 from claimscrub.runtime.settings import Settings
 from claimscrub.runtime.streams import header, raw_topic
@@ -139,6 +139,24 @@ def install_aggregator(app: faust.App, settings: Settings, agg: AggregatorSettin
     grace_ms = int(agg.grace_s * 1000)
     retention_ms = int(agg.retention_s * 1000)
 
+    guard = RecordGuard(settings.service, settings.max_message_bytes)
+
+    def source(event: Any) -> Source:
+        msg = event.message
+        return Source(msg.topic, msg.partition, msg.offset, event.key or b"", event.value)
+
+    async def guarded(event: Any, handle: Any) -> None:
+        """``handle(event)``; when it raises, the event goes to claims.dlq
+        (runtime.guard) and the stream goes on."""
+        try:
+            await handle(event)
+        except Exception as exc:
+            out = guard.fit(
+                guard.dead_letter(source(event), type(exc).__name__, kind="processing_error"),
+                source(event),
+            )
+            await dlq.send(key=out.key, value=out.value, headers=out.headers)
+
     async def dead_letter(event: Any, reason: str) -> None:
         msg = event.message
         m.dead_lettered(settings.service, reason)
@@ -157,30 +175,33 @@ def install_aggregator(app: faust.App, settings: Settings, agg: AggregatorSettin
 
     async def collect_checks(stream: Any) -> None:
         async for event in stream.events():
-            try:
-                incoming = decode_check_result(event.value or b"")
-            except UndecodableEvent as exc:
-                await dead_letter(event, str(exc))
-                continue
-            key: bytes = event.key or incoming.claim_id.encode()
-            old = state_table.get(key)
-            step = collect(
-                old,
-                incoming,
-                required,
-                now_ms=now_ms(),
-                partition=event.message.partition,
-                incarnation=incarnation,
-            )
-            if step.duplicate:
-                m.redelivered.labels(incoming.check.value).inc()
-            # The forward goes out before the state that says it went out: a
-            # crash in between forwards it again (the ledger skips it) rather
-            # than never.
-            if step.forward is not None:
-                await forward(step.forward)
-            if step.state is not old:
-                state_table[key] = step.state
+            await guarded(event, collect_one)
+
+    async def collect_one(event: Any) -> None:
+        try:
+            incoming = decode_check_result(event.value or b"")
+        except UndecodableEvent as exc:
+            await dead_letter(event, str(exc))
+            return
+        key: bytes = event.key or incoming.claim_id.encode()
+        old = state_table.get(key)
+        step = collect(
+            old,
+            incoming,
+            required,
+            now_ms=now_ms(),
+            partition=event.message.partition,
+            incarnation=incarnation,
+        )
+        if step.duplicate:
+            m.redelivered.labels(incoming.check.value).inc()
+        # The forward goes out before the state that says it went out: a
+        # crash in between forwards it again (the ledger skips it) rather
+        # than never.
+        if step.forward is not None:
+            await forward(step.forward)
+        if step.state is not old:
+            state_table[key] = step.state
 
     async def expire_pending() -> None:
         try:
@@ -229,42 +250,50 @@ def install_aggregator(app: faust.App, settings: Settings, agg: AggregatorSettin
     async def publish(stream: Any) -> None:
         async for event in stream.events():
             await ensure_trust()
-            msg = results_pb2.ScrubResult()
-            try:
-                msg.ParseFromString(event.value or b"")
-                result = scrub_result_from_pb(msg)
-            except Exception:
-                await dead_letter(event, "invalid ScrubResult")
-                continue
-            if not result.claim_id:
-                await dead_letter(event, "ScrubResult without claimId")
-                continue
-            key: bytes = event.key or b""
-            now = now_ms()
-            decision = ledger_rules.decide(
-                ledger_table.get(key),
-                result.claim_id,
-                msg.claim_version,
-                fingerprinted=not key.startswith(b"claim:"),
-                now_ms=now,
-                partition=event.message.partition,
-                trust=agg_state.publish.trust,
-            )
-            if decision.edits is None:
-                am.republish_skipped.labels(decision.skipped_by).inc()
-                continue
-            value = event.value or b""
-            if decision.edits:
-                result = with_claim_edits(result, decision.edits)
-                value = encode_scrub_result(result, msg.claim_version)
-                am.duplicates.inc()
-            # Result first, then the mark (see ledger: a mark without its result
-            # would lose the claim; a result without its mark is caught by the
-            # read-back).
-            await scrubbed.send(key=result.claim_id.encode(), value=value)
-            ledger_table[key] = decision.entry
-            submitted = int(header(event.headers, SUBMITTED_MS_HEADER) or b"0")
-            m.result_published(result, submitted)
+            await guarded(event, publish_one)
+
+    async def publish_one(event: Any) -> None:
+        msg = results_pb2.ScrubResult()
+        try:
+            msg.ParseFromString(event.value or b"")
+            result = scrub_result_from_pb(msg)
+        except Exception:
+            await dead_letter(event, "invalid ScrubResult")
+            return
+        if not result.claim_id:
+            await dead_letter(event, "ScrubResult without claimId")
+            return
+        key: bytes = event.key or b""
+        now = now_ms()
+        decision = ledger_rules.decide(
+            ledger_table.get(key),
+            result.claim_id,
+            msg.claim_version,
+            fingerprinted=not key.startswith(b"claim:"),
+            now_ms=now,
+            partition=event.message.partition,
+            trust=agg_state.publish.trust,
+        )
+        if decision.edits is None:
+            am.republish_skipped.labels(decision.skipped_by).inc()
+            return
+        value = event.value or b""
+        if decision.edits:
+            result = with_claim_edits(result, decision.edits)
+            value = encode_scrub_result(result, msg.claim_version)
+            am.duplicates.inc()
+        # Result first, then the mark (see ledger: a mark without its result
+        # would lose the claim; a result without its mark is caught by the
+        # read-back).
+        out = guard.fit(
+            Outgoing(CLAIMS_SCRUBBED.name, result.claim_id.encode(), value), source(event)
+        )
+        await (dlq if out.topic == CLAIMS_DLQ.name else scrubbed).send(
+            key=out.key, value=out.value, headers=out.headers or None
+        )
+        ledger_table[key] = decision.entry
+        submitted = int(header(event.headers, SUBMITTED_MS_HEADER) or b"0")
+        m.result_published(result, submitted)
 
     async def expire_ledger() -> None:
         try:

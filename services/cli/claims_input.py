@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Any
+
+from claimscrub.core.limits import InputLimitExceeded, load_json
 
 
 class InputError(Exception):
@@ -33,9 +34,11 @@ def read_claims(source: str) -> list[Any]:
     if jsonl is None:
         # stdin: an array or object parses whole; otherwise try JSON Lines.
         try:
-            data = json.loads(stripped)
+            data = load_json(stripped)
             return data if isinstance(data, list) else [data]
-        except json.JSONDecodeError:
+        except InputLimitExceeded as exc:
+            if not str(exc).startswith("invalid JSON"):
+                raise InputError(f"{name}: {exc} (see docs/configuration.md)") from None
             jsonl = True
     if jsonl:
         claims: list[Any] = []
@@ -43,18 +46,19 @@ def read_claims(source: str) -> list[Any]:
             if not line.strip():
                 continue
             try:
-                claims.append(json.loads(line))
-            except json.JSONDecodeError:
+                claims.append(load_json(line))
+            except InputLimitExceeded:
                 # One bad line must not sink the batch: it becomes a claim that
                 # is answered with MALFORMED_CLAIM, keyed by its line number.
                 claims.append(Unparseable(number))
         return claims
     try:
-        data = json.loads(stripped)
-    except json.JSONDecodeError as exc:
-        raise InputError(
-            f"{name}: not valid JSON (line {exc.lineno}, column {exc.colno})"
-        ) from None
+        data = load_json(stripped)
+    except InputLimitExceeded as exc:
+        if exc.position is not None:
+            line, column = exc.position
+            raise InputError(f"{name}: not valid JSON (line {line}, column {column})") from None
+        raise InputError(f"{name}: {exc} (see docs/configuration.md)") from None
     return data if isinstance(data, list) else [data]
 
 

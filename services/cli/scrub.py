@@ -38,8 +38,9 @@ def position_id(position: int) -> str:
     return f"#{position}"
 
 
-def decode_input(raw: Any, position: int) -> ParsedClaim:
-    """Parse one input claim as the services would after it crossed Kafka.
+def decode_input(raw: Any, position: int, today: dt.date | None = None) -> ParsedClaim:
+    """Parse one input claim as the services would after it crossed Kafka
+    (``today``: the processing date, which bounds the claim's dates).
 
     The parser reads integers the way proto3 JSON does, so parsing the JSON
     directly gives the same claim as encoding it to protobuf and decoding it
@@ -48,21 +49,21 @@ def decode_input(raw: Any, position: int) -> ParsedClaim:
     fallback = position_id(position)
     if isinstance(raw, Unparseable):
         return ParsedClaim(fallback, None, [f"claim: input line {raw.line} is not valid JSON"])
-    claim = claim_from_dict(raw)
+    claim = claim_from_dict(raw, today)
     if claim is not None:  # well formed: built directly
         return ParsedClaim(claim.claim_id, claim)
-    parsed = parse_claim(raw)
+    parsed = parse_claim(raw, today)
     if not parsed.claim_id:
         parsed.claim_id = fallback
     return parsed
 
 
-def decode_as_streamed(raw: Any, position: int) -> ParsedClaim:
+def decode_as_streamed(raw: Any, position: int, today: dt.date | None = None) -> ParsedClaim:
     """The stream's path for one claim: encoded as published, decoded by the services."""
     fallback = position_id(position)
     value, content_type = encode_claim_json(raw)
     try:
-        return decode_claim(value, content_type=content_type, key=fallback)
+        return decode_claim(value, content_type=content_type, key=fallback, today=today)
     except UndecodableEvent:
         return ParsedClaim(fallback, None, ["claim: must be a JSON object"])
 
@@ -77,7 +78,7 @@ class Scrubber:
         self._key = key_from_env()
 
     def scrub(self, raw: Any, position: int) -> ScrubResult:
-        parsed = decode_input(raw, position)
+        parsed = decode_input(raw, position, self._as_of)
         result = combine(parsed.claim_id, (c.run(parsed, self._as_of) for c in self._checks))
         return with_claim_edits(
             result, self._duplicates.check(parsed.claim_id, fingerprint_of(parsed, self._key))

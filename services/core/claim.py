@@ -10,12 +10,17 @@ problem text ends up in MALFORMED_CLAIM messages, and claims carry PHI.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import re
+import typing
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
+
+from claimscrub.core import limits as input_limits
+from claimscrub.core.limits import EARLIEST_DATE, latest_date
 
 # The shapes of a date and an amount; the shortcuts for well-formed claims
 # (claim_message, claim_dict) accept exactly these too.
@@ -170,6 +175,56 @@ def _is_mapping(value: object) -> bool:
     return type(value) is dict or isinstance(value, Mapping)
 
 
+_DATE_RANGE_PROBLEM = "must be a date from 1900-01-01 to a year after the processing date"
+
+
+_PLANS: dict[type, tuple[tuple[str, ...], tuple[str, ...]]] = {}
+
+
+def _date_plan(cls: type) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """A claim dataclass's date fields and the fields that hold more
+    dataclasses (alone or in a tuple), from its type hints, once per class:
+    fields added later are covered without a change here."""
+    plan = _PLANS.get(cls)
+    if plan is not None:
+        return plan
+    dates: list[str] = []
+    nested: list[str] = []
+    for name, hint in typing.get_type_hints(cls).items():
+        kinds = set(typing.get_args(hint)) | {hint}
+        for kind in list(kinds):
+            kinds.update(typing.get_args(kind))
+        if dt.date in kinds:
+            dates.append(name)
+        elif any(dataclasses.is_dataclass(k) for k in kinds):
+            nested.append(name)
+    plan = _PLANS[cls] = (tuple(dates), tuple(nested))
+    return plan
+
+
+def _dates_within(obj: object, latest: dt.date) -> bool:
+    dates, nested = _date_plan(type(obj))
+    for name in dates:
+        day = getattr(obj, name)
+        if day is not None and not EARLIEST_DATE <= day <= latest:
+            return False
+    for name in nested:
+        value = getattr(obj, name)
+        if value is None:
+            continue
+        for item in value if type(value) is tuple else (value,):
+            if not _dates_within(item, latest):
+                return False
+    return True
+
+
+def dates_in_range(claim: Claim, today: dt.date | None = None) -> bool:
+    """Whether every date of the claim is within contract §1's range: the fast
+    paths (claim_message, claim_dict) ask this of what they built, so they
+    accept exactly the dates :func:`parse_claim` accepts."""
+    return _dates_within(claim, latest_date(today or dt.date.today()))
+
+
 class _Reader:
     """Typed field access that records problems instead of raising.
 
@@ -177,8 +232,9 @@ class _Reader:
     level) and its key; the path ``where.key`` is only built for a problem.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, today: dt.date | None = None) -> None:
         self.problems: list[str] = []
+        self.latest = latest_date(today or dt.date.today())
 
     def problem(self, path: str, reason: str) -> None:
         self.problems.append(f"{path}: {reason}")
@@ -250,10 +306,14 @@ class _Reader:
             self.problem(_path(where, key), "must be a date YYYY-MM-DD")
             return None
         try:
-            return dt.date.fromisoformat(value)
+            day = dt.date.fromisoformat(value)
         except ValueError:
             self.problem(_path(where, key), "must be a date YYYY-MM-DD")
             return None
+        if not EARLIEST_DATE <= day <= self.latest:
+            self.problem(_path(where, key), _DATE_RANGE_PROBLEM)
+            return None
+        return day
 
     def amount(self, data: Mapping[str, Any], key: str, where: str) -> Decimal | None:
         value = data.get(key)
@@ -394,6 +454,11 @@ def _lines(r: _Reader, data: Mapping[str, Any]) -> tuple[ServiceLine, ...]:
     if not isinstance(raw_lines, list):
         r.problem("serviceLines", "must be a list")
         return ()
+    most = input_limits.current().max_service_lines
+    if len(raw_lines) > most:
+        # Not read further: the claim is answered whole, whatever its lines say.
+        r.problem("serviceLines", f"at most {most} service lines a claim")
+        return ()
     lines: list[ServiceLine] = []
     seen: set[int] = set()
     for i, raw in enumerate(raw_lines):
@@ -453,17 +518,18 @@ def claim_id_of(data: object) -> str:
     return ""
 
 
-def parse_claim(data: object) -> ParsedClaim:
+def parse_claim(data: object, today: dt.date | None = None) -> ParsedClaim:
     """Validate a claim in the contract's JSON shape (§1) and build a :class:`Claim`.
 
     Never raises for bad input: every problem is reported, so the caller can
-    answer with MALFORMED_CLAIM and move on to the next claim.
+    answer with MALFORMED_CLAIM and move on to the next claim. ``today`` is
+    the processing date that bounds the claim's dates (default: today).
     """
     claim_id = claim_id_of(data)
     if not _is_mapping(data):
         return ParsedClaim(claim_id, None, ["claim: must be a JSON object"])
     assert isinstance(data, Mapping)
-    r = _Reader()
+    r = _Reader(today)
     r.text(data, "claimId", "", required=True)
     payer_id = r.text(data, "payerId", "", required=True)
     lines = _lines(r, data)

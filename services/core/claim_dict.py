@@ -16,6 +16,7 @@ import datetime as dt
 from decimal import Decimal
 from typing import Any
 
+from claimscrub.core import limits
 from claimscrub.core.claim import (
     AMOUNT_RE,
     Address,
@@ -26,6 +27,7 @@ from claimscrub.core.claim import (
     Provider,
     ServiceLine,
     Therapy,
+    dates_in_range,
 )
 from claimscrub.core.claim_message import GiveWay, date_text, upper_codes
 
@@ -187,7 +189,10 @@ def _prior_authorization(data: dict[str, Any]) -> PriorAuthorization | None:
 def _lines(data: dict[str, Any]) -> tuple[ServiceLine, ...]:
     lines = []
     seen: set[int] = set()
-    for line in _list(data, "serviceLines"):
+    raw_lines = _list(data, "serviceLines")
+    if len(raw_lines) > limits.current().max_service_lines:
+        raise GiveWay
+    for line in raw_lines:
         if type(line) is not dict:
             raise GiveWay
         number = _count(line, "lineNumber", 1)
@@ -215,13 +220,14 @@ def _lines(data: dict[str, Any]) -> tuple[ServiceLine, ...]:
     return tuple(lines)
 
 
-def claim_from_dict(data: Any) -> Claim | None:
-    """The claim ``parse_claim`` would build from ``data``, or ``None`` when
-    ``data`` is not plainly well formed (the general parser then answers)."""
+def claim_from_dict(data: Any, today: dt.date | None = None) -> Claim | None:
+    """The claim ``parse_claim`` would build from ``data`` (processing date
+    ``today``), or ``None`` when ``data`` is not plainly well formed (the
+    general parser then answers)."""
     if type(data) is not dict:
         return None
     try:
-        return Claim(
+        claim = Claim(
             claim_id=_required(data, "claimId"),
             payer_id=_required(data, "payerId").upper(),
             service_lines=_lines(data),
@@ -237,3 +243,4 @@ def claim_from_dict(data: Any) -> Claim | None:
         )
     except GiveWay:
         return None
+    return claim if dates_in_range(claim, today) else None

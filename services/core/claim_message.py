@@ -19,6 +19,7 @@ import datetime as dt
 from decimal import Decimal
 from typing import Literal
 
+from claimscrub.core import limits
 from claimscrub.core.claim import (
     AMOUNT_RE,
     DATE_RE,
@@ -30,6 +31,7 @@ from claimscrub.core.claim import (
     Provider,
     ServiceLine,
     Therapy,
+    dates_in_range,
 )
 from claimscrub.v1 import claim_pb2
 
@@ -181,6 +183,8 @@ def _prior_authorization(msg: claim_pb2.Claim) -> PriorAuthorization | None:
 def _lines(msg: claim_pb2.Claim) -> tuple[ServiceLine, ...]:
     lines = []
     seen: set[int] = set()
+    if len(msg.service_lines) > limits.current().max_service_lines:
+        raise GiveWay
     for line in msg.service_lines:
         if not (line.HasField("line_number") and line.HasField("units")):
             raise GiveWay
@@ -216,15 +220,16 @@ def _lines(msg: claim_pb2.Claim) -> tuple[ServiceLine, ...]:
     return tuple(lines)
 
 
-def claim_from_message(msg: claim_pb2.Claim) -> Claim | None:
-    """The claim ``parse_claim`` would build from this message, or ``None``
-    when the message has any problem (the general parser then reports it)."""
+def claim_from_message(msg: claim_pb2.Claim, today: dt.date | None = None) -> Claim | None:
+    """The claim ``parse_claim`` would build from this message (processing
+    date ``today``), or ``None`` when the message has any problem (the general
+    parser then reports it)."""
     claim_id = msg.claim_id.strip()
     payer_id = msg.payer_id.strip()
     if not claim_id or not payer_id:
         return None
     try:
-        return Claim(
+        claim = Claim(
             claim_id=claim_id,
             payer_id=payer_id.upper(),
             service_lines=_lines(msg),
@@ -240,3 +245,4 @@ def claim_from_message(msg: claim_pb2.Claim) -> Claim | None:
         )
     except GiveWay:
         return None
+    return claim if dates_in_range(claim, today) else None

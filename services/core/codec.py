@@ -12,6 +12,7 @@ from the bytes.
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import json
 import re
@@ -22,6 +23,7 @@ from google.protobuf import json_format
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import DecodeError, Message
 
+from claimscrub.core import limits as input_limits
 from claimscrub.core.claim import ParsedClaim, parse_claim
 from claimscrub.core.claim_dict import claim_from_dict
 from claimscrub.core.claim_message import claim_from_message
@@ -160,22 +162,34 @@ def claim_to_dict(msg: claim_pb2.Claim) -> dict[str, Any]:
 
 
 def decode_claim(
-    value: bytes | None, *, content_type: bytes | None = None, key: str = ""
+    value: bytes | None,
+    *,
+    content_type: bytes | None = None,
+    key: str = "",
+    today: dt.date | None = None,
 ) -> ParsedClaim:
     """Decode a claim event; raises :class:`UndecodableEvent` for garbage.
 
     A claim that decodes but is invalid is *not* an error here: it comes back
     with its problems, to be answered with MALFORMED_CLAIM. The record key
-    stands in for a claim id the claim itself lacks.
+    stands in for a claim id the claim itself lacks. Bytes beyond the input
+    limits (core.limits: size, nesting, digits, string size) are undecodable:
+    they are never handed to a parser. ``today`` is the processing date.
     """
     if not value:
         raise UndecodableEvent("empty value")
+    limits = input_limits.current()
+    if len(value) > limits.max_claim_bytes:
+        raise UndecodableEvent("claim too large")
     if content_type == JSON or (content_type is None and _looks_like_json(value)):
         try:
-            data = json.loads(value.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise UndecodableEvent(f"invalid JSON ({type(exc).__name__})") from exc
-        claim = claim_from_dict(data)
+            data = input_limits.load_json(value, limits)
+        except input_limits.InputLimitExceeded as exc:
+            reason = str(exc)
+            raise UndecodableEvent(
+                reason if reason.startswith("invalid JSON") else f"JSON {reason}"
+            ) from None
+        claim = claim_from_dict(data, today)
         if claim is not None:
             return ParsedClaim(claim.claim_id, claim)
     else:
@@ -188,11 +202,11 @@ def decode_claim(
             # Protobuf parses many byte strings as "all unknown fields";
             # nothing we recognise means it was not a claim.
             raise UndecodableEvent("no Claim fields in protobuf value")
-        claim = claim_from_message(msg)
+        claim = claim_from_message(msg, today)
         if claim is not None:  # valid: built straight from the message
             return ParsedClaim(claim.claim_id, claim)
         data = claim_to_dict(msg)
-    parsed = parse_claim(data)
+    parsed = parse_claim(data, today)
     if not parsed.claim_id and key:
         parsed.claim_id = key
     return parsed

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 import faust
@@ -37,7 +37,7 @@ from claimscrub.necessity.reference import NecessityReference
 from claimscrub.necessity.roles import RoleLookup, resolve_role
 from claimscrub.runtime import logs
 from claimscrub.runtime.batch_table import InRecord, PartitionState, attach_batch_table
-from claimscrub.runtime.check_agent import Outgoing, dlq_headers
+from claimscrub.runtime.guard import Outgoing, RecordGuard, Source, dlq_headers
 from claimscrub.runtime.metrics import service_metrics
 from claimscrub.runtime.settings import Settings
 from claimscrub.runtime.streams import Headers, header, make_app, raw_topic
@@ -130,11 +130,14 @@ class NecessityFlow:
         self._m.claims_consumed.labels(service).inc()
         try:
             parsed = decode_claim(
-                value, content_type=content_type, key=key.decode("utf-8", "replace")
+                value,
+                content_type=content_type,
+                key=key.decode("utf-8", "replace"),
+                today=dt.date.today(),
             )
         except UndecodableEvent as exc:
             reason = str(exc)
-            self._m.dlq.labels(service, reason.split(" (")[0]).inc()
+            self._m.dead_lettered(service, reason)
             log.warning("claim_dead_lettered", reason=reason, partition=partition, offset=offset)
             return self._dead_letter(key, value, reason, topic, partition, offset)
         headers = [
@@ -171,11 +174,13 @@ class NecessityFlow:
                 value,
                 content_type=header(headers, CONTENT_TYPE),
                 key=claim_key.decode("utf-8", "replace"),
+                today=dt.date.today(),
             )
         except UndecodableEvent as exc:  # the router only forwards what it decoded
             return self._dead_letter(claim_key, value, str(exc), topic, partition, offset)
         started = time.perf_counter()
         ref = self._ref
+        today = dt.date.today()
         try:
             rules = None
             claim = parsed.claim if parsed.ok else None
@@ -187,7 +192,7 @@ class NecessityFlow:
                 rules = bound_rules(ref, past, role)
             result = check.run(
                 parsed,
-                dt.date.today(),
+                today,
                 submitted_at_ms=submitted_ms,
                 producer=self._settings.instance,
                 rules=rules,
@@ -240,39 +245,51 @@ def install_necessity(
         # Values: the JSON-able histories of necessity.history (app's JSON serializer).
     )
     flow = NecessityFlow(settings, check=check, ref=ref, hmac_key=hmac_key, lookup=lookup)
+    guard = RecordGuard(settings.service, settings.max_message_bytes)
 
-    async def send(out: Outgoing) -> None:
-        await topics[out.topic].send(key=out.key, value=out.value, headers=out.headers or None)
+    async def send_guarded(event: Any, step: Callable[[], Awaitable[list[Outgoing]]]) -> None:
+        msg = event.message
+        src = Source(msg.topic, msg.partition, msg.offset, event.key or b"", event.value)
+        for out in await guard.run(src, step):
+            await topics[out.topic].send(key=out.key, value=out.value, headers=out.headers or None)
 
     async def route(stream: Any) -> None:
         async for event in stream.events():
-            msg = event.message
-            await send(
-                flow.route(
-                    event.key or b"",
-                    event.value,
-                    header(event.headers, CONTENT_TYPE),
-                    topic=msg.topic,
-                    partition=msg.partition,
-                    offset=msg.offset,
-                    timestamp_ms=int((msg.timestamp or time.time()) * 1000),
-                )
-            )
+
+            async def step(event: Any = event) -> list[Outgoing]:
+                msg = event.message
+                return [
+                    flow.route(
+                        event.key or b"",
+                        event.value,
+                        header(event.headers, CONTENT_TYPE),
+                        topic=msg.topic,
+                        partition=msg.partition,
+                        offset=msg.offset,
+                        timestamp_ms=int((msg.timestamp or time.time()) * 1000),
+                    )
+                ]
+
+            await send_guarded(event, step)
 
     async def check_claims(stream: Any) -> None:
         async for event in stream.events():
-            msg = event.message
-            await send(
-                await flow.check(
-                    event.key or b"",
-                    event.value,
-                    event.headers,
-                    table,
-                    topic=msg.topic,
-                    partition=msg.partition,
-                    offset=msg.offset,
-                )
-            )
+
+            async def step(event: Any = event) -> list[Outgoing]:
+                msg = event.message
+                return [
+                    await flow.check(
+                        event.key or b"",
+                        event.value,
+                        event.headers,
+                        table,
+                        topic=msg.topic,
+                        partition=msg.partition,
+                        offset=msg.offset,
+                    )
+                ]
+
+            await send_guarded(event, step)
 
     app.agent(submitted, name=f"{settings.service}.route")(route)
     app.agent(by_beneficiary, name=f"{settings.service}.check")(check_claims)

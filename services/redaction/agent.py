@@ -8,7 +8,6 @@ de-identified the moment it arrives; only de-identified bytes are stored.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from typing import Any
@@ -16,6 +15,7 @@ from typing import Any
 import faust
 from google.protobuf.message import DecodeError
 
+from claimscrub.core import limits as input_limits
 from claimscrub.core.claim import claim_id_of
 from claimscrub.core.codec import CONTENT_TYPE, JSON, PROTOBUF, claim_to_dict
 from claimscrub.redaction.deidentify import Deidentifier
@@ -23,11 +23,12 @@ from claimscrub.redaction.join import State, Step, on_claim, on_result
 from claimscrub.redaction.metrics import redaction_metrics
 from claimscrub.runtime import logs
 from claimscrub.runtime.batch_table import InRecord, PartitionState, attach_batch_table
-from claimscrub.runtime.check_agent import Outgoing
+from claimscrub.runtime.guard import Outgoing, RecordGuard, Source
 from claimscrub.runtime.settings import Settings
 from claimscrub.runtime.streams import header, make_app, raw_topic
 from claimscrub.runtime.topics import (
     CLAIMS_DEIDENTIFIED,
+    CLAIMS_DLQ,
     CLAIMS_SCRUBBED,
     CLAIMS_SUBMITTED,
     REDACTION_JOIN_CHANGELOG,
@@ -49,11 +50,15 @@ def decode_claim_dict(value: bytes | None, content_type: bytes | None) -> Any:
     """The claim event as contract JSON (protobuf or JSON, as the checks accept)."""
     if not value:
         raise Undecodable("empty value")
+    limits = input_limits.current()
+    if len(value) > limits.max_claim_bytes:
+        raise Undecodable("claim too large")
     if content_type == JSON or (content_type is None and value.lstrip()[:1] in (b"{", b"[")):
         try:
-            return json.loads(value.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            raise Undecodable("invalid JSON") from None
+            return input_limits.load_json(value, limits)
+        except input_limits.InputLimitExceeded as exc:
+            reason = str(exc)
+            raise Undecodable("invalid JSON" if reason.startswith("invalid") else reason) from None
     if content_type not in (None, PROTOBUF):
         raise Undecodable("unknown content type")
     msg = claim_pb2.Claim()
@@ -174,24 +179,36 @@ def install_redaction_agent(app: faust.App, settings: Settings, deid: Deidentifi
         key_type=bytes,
     )
     join = RedactionJoin(settings, deid)
+    guard = RecordGuard(settings.service, settings.max_message_bytes)
+    dlq = raw_topic(app, CLAIMS_DLQ)
 
     async def deidentify(stream: Any) -> None:
         async for event in stream.events():
-            done = join.step(
-                event.message.topic,
-                event.key or b"",
-                event.value,
-                header(event.headers, CONTENT_TYPE),
-                table.get,
-            )
-            if done is None:
-                continue
-            token, step, out = done
-            if step.duplicate:
-                continue
-            if out is not None:
-                await deidentified.send(key=out.key, value=out.value, headers=out.headers)
-            table[token] = step.state
+            msg = event.message
+            src = Source(msg.topic, msg.partition, msg.offset, event.key or b"", event.value)
+            writes: list[tuple[bytes, Any]] = []
+
+            async def one(event: Any = event, writes: list[tuple[bytes, Any]] = writes) -> Any:
+                done = join.step(
+                    event.message.topic,
+                    event.key or b"",
+                    event.value,
+                    header(event.headers, CONTENT_TYPE),
+                    table.get,
+                )
+                if done is None or done[1].duplicate:
+                    return []
+                token, step, out = done
+                writes.append((token, step.state))
+                return [out] if out is not None else []
+
+            outputs = await guard.run(src, one)
+            for out in outputs:
+                topic = dlq if out.topic == CLAIMS_DLQ.name else deidentified
+                await topic.send(key=out.key, value=out.value, headers=out.headers or None)
+            if not any(o.topic == CLAIMS_DLQ.name for o in outputs):
+                for token, state in writes:
+                    table[token] = state
 
     return app.agent(source, name="redaction.deidentify")(deidentify)
 

@@ -34,6 +34,7 @@ from claimscrub.redaction.text import Redactor, default_redactor
 from claimscrub.v1 import redaction_service_pb2, results_pb2
 
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_INT32_MIN, _INT32_MAX = -(2**31), 2**31 - 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,11 +178,15 @@ class _Walk:
         return text
 
     def t_int(self, _arg: str, value: Any, path: str) -> Any:
+        # The record's integer fields are int32, as the claim's are.
         if isinstance(value, bool):
             self.drop(path)
             return None
         if isinstance(value, int):
-            return value
+            if _INT32_MIN <= value <= _INT32_MAX:
+                return value
+            self.drop(path)
+            return None
         if isinstance(value, str) and re.fullmatch(r"-?\d{1,9}", value.strip()):
             return int(value.strip())
         self.drop(path)

@@ -39,7 +39,7 @@ from aiokafka.structs import TopicPartition
 from mode import Service
 
 from claimscrub.runtime import logs
-from claimscrub.runtime.check_agent import Outgoing
+from claimscrub.runtime.guard import Outgoing, RecordGuard, Source
 from claimscrub.runtime.kafka_config import kafka_client_kwargs
 from claimscrub.runtime.metrics import service_metrics
 from claimscrub.runtime.record_batches import RecordBatches
@@ -116,6 +116,7 @@ async def sample_forever(
 
 
 _DELETED = object()
+_UNSET = object()
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,6 +150,9 @@ class PartitionState:
     partition: int
     data: dict[bytes, bytes] = field(default_factory=dict)
     dirty: dict[bytes, Any] = field(default_factory=dict)
+    # While a record is handled: each key's pending write before it (or
+    # _UNSET), so a record that fails leaves no state behind (rollback).
+    undo: dict[bytes, Any] | None = None
 
     def get(self, key: bytes, default: Any = None) -> Any:
         if key in self.dirty:
@@ -161,10 +165,28 @@ class PartitionState:
         return self.get(key) is not None
 
     def __setitem__(self, key: bytes, value: Any) -> None:
+        if self.undo is not None and key not in self.undo:
+            self.undo[key] = self.dirty.get(key, _UNSET)
         self.dirty[key] = value
 
     def __delitem__(self, key: bytes) -> None:
-        self.dirty[key] = _DELETED
+        self[key] = _DELETED
+
+    def begin(self) -> None:
+        """Remember what the next writes replace, until commit() or rollback()."""
+        self.undo = {}
+
+    def commit(self) -> None:
+        self.undo = None
+
+    def rollback(self) -> None:
+        """Undo the writes since begin()."""
+        for key, before in (self.undo or {}).items():
+            if before is _UNSET:
+                self.dirty.pop(key, None)
+            else:
+                self.dirty[key] = before
+        self.undo = None
 
     def __len__(self) -> int:
         return len(self.data) + sum(1 for k in self.dirty if k not in self.data)
@@ -263,6 +285,9 @@ class BatchTableAgent(Service):
         self._loop_task: asyncio.Task[None] | None = None
         self._flushing: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
+        # Every record's handling is total: failures and oversized outputs
+        # are answered there (runtime.guard), never raised into the loop.
+        self._guard = RecordGuard(settings.service, settings.max_message_bytes)
         # Flushed batches' state changes and next offsets, written and
         # committed every Settings.commit_interval_s (commit_pending).
         self._unwritten: dict[tuple[int, bytes], bytes | None] = {}
@@ -423,11 +448,28 @@ class BatchTableAgent(Service):
                     timestamp_ms=int(rec.timestamp),
                     today=today,
                 )
-                for o in await self._handler(record, table):
+                for o in await self._handle(record, table):
                     await out.add(o.topic, o.value, key=o.key, headers=o.headers)
             if records:
                 offsets[tp] = records[-1].offset + 1
         await self._start_flush(await out.send(), self._take_changes(touched), offsets)
+
+    async def _handle(self, record: InRecord, table: PartitionState) -> list[Outgoing]:
+        """The handler's outputs, or the record on claims.dlq with its state
+        writes undone when the handler raised."""
+
+        async def step() -> list[Outgoing]:
+            table.begin()
+            try:
+                outputs = list(await self._handler(record, table))
+            except BaseException:
+                table.rollback()
+                raise
+            table.commit()
+            return outputs
+
+        src = Source(record.topic, record.partition, record.offset, record.key, record.value)
+        return await self._guard.run(src, step)
 
     async def _run_tick(self, tick: Tick) -> None:
         try:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import faust
@@ -20,6 +20,7 @@ from claimscrub.core.edits import edit
 from claimscrub.core.fingerprint import key_from_env, stamp
 from claimscrub.core.results import CheckResult
 from claimscrub.runtime import logs
+from claimscrub.runtime.guard import Outgoing, RecordGuard, Source, dlq_headers
 from claimscrub.runtime.metrics import service_metrics
 from claimscrub.runtime.settings import Settings
 from claimscrub.runtime.streams import header, raw_topic
@@ -27,16 +28,14 @@ from claimscrub.runtime.topics import CLAIMS_CHECKS, CLAIMS_DLQ, CLAIMS_SUBMITTE
 
 log = logs.get_logger(__name__)
 
-
-def dlq_headers(
-    service: str, reason: str, source: str, partition: int, offset: int
-) -> list[tuple[str, bytes]]:
-    """Why an event was dead-lettered, from the failure kind and coordinates only."""
-    return [
-        ("claimscrub-reason", reason.encode()),
-        ("claimscrub-service", service.encode()),
-        ("claimscrub-source", f"{source}/{partition}@{offset}".encode()),
-    ]
+__all__ = [
+    "ClaimEvent",
+    "ClaimJudge",
+    "Outgoing",
+    "dlq_headers",
+    "failed_result",
+    "install_check_agent",
+]
 
 
 def failed_result(check: Check, claim_id: str, submitted_at_ms: int, producer: str) -> CheckResult:
@@ -53,16 +52,6 @@ def failed_result(check: Check, claim_id: str, submitted_at_ms: int, producer: s
         submitted_at_ms=submitted_at_ms,
         producer=producer,
     )
-
-
-@dataclass(frozen=True, slots=True)
-class Outgoing:
-    """One record a check sends for one claim event: its verdict, or the event to the DLQ."""
-
-    topic: str
-    key: bytes
-    value: bytes
-    headers: list[tuple[str, bytes]] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +103,7 @@ class ClaimJudge:
                 event.value,
                 content_type=event.content_type,
                 key=event.key.decode("utf-8", "replace"),
+                today=today,
             )
         except UndecodableEvent as exc:
             return self._dead_letter(event, str(exc))
@@ -159,24 +149,30 @@ def install_check_agent(
         CLAIMS_DLQ.name: raw_topic(app, CLAIMS_DLQ),
     }
     judge = ClaimJudge(settings, check)
+    guard = RecordGuard(settings.service, settings.max_message_bytes)
 
     async def check_claims(stream: Any) -> None:
         if ready is not None:
             await ready()
         async for event in stream.events():
             msg = event.message
-            out = judge.judge(
-                ClaimEvent(
-                    key=event.key or b"",
-                    value=event.value,
-                    content_type=header(event.headers, CONTENT_TYPE),
-                    topic=msg.topic,
-                    partition=msg.partition,
-                    offset=msg.offset,
-                    timestamp_ms=int((msg.timestamp or time.time()) * 1000),
-                ),
-                dt.date.today(),
+            claim_event = ClaimEvent(
+                key=event.key or b"",
+                value=event.value,
+                content_type=header(event.headers, CONTENT_TYPE),
+                topic=msg.topic,
+                partition=msg.partition,
+                offset=msg.offset,
+                timestamp_ms=int((msg.timestamp or time.time()) * 1000),
             )
-            await topics[out.topic].send(key=out.key, value=out.value, headers=out.headers or None)
+
+            async def step(e: ClaimEvent = claim_event) -> list[Outgoing]:
+                return [judge.judge(e, dt.date.today())]
+
+            src = Source(msg.topic, msg.partition, msg.offset, event.key or b"", event.value)
+            for out in await guard.run(src, step):
+                await topics[out.topic].send(
+                    key=out.key, value=out.value, headers=out.headers or None
+                )
 
     return app.agent(submitted, name=f"{settings.service}.check")(check_claims)

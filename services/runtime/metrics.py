@@ -33,8 +33,21 @@ _GRPC_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 
 # Why an event went to claims.dlq, as a bounded kind (the label); the full
 # reason stays in the DLQ record's header.
-DLQ_REASON_KINDS = ("empty", "invalid_json", "invalid_protobuf", "invalid_check_result", "other")
+DLQ_REASON_KINDS = (
+    "empty",
+    "invalid_json",
+    "invalid_protobuf",
+    "invalid_check_result",
+    "limit",
+    "processing_error",
+    "other",
+)
 _DLQ_PREFIXES = (
+    ("claim too large", "limit"),
+    ("JSON nested too deep", "limit"),
+    ("JSON integer too long", "limit"),
+    ("JSON string too long", "limit"),
+    ("output too large", "limit"),
     ("empty value", "empty"),
     ("invalid JSON", "invalid_json"),
     ("invalid protobuf", "invalid_protobuf"),
@@ -216,8 +229,10 @@ class ServiceMetrics:
 
     # --- events ---
 
-    def dead_lettered(self, service: str, reason: str) -> None:
-        self.dlq.labels(service, dlq_reason_kind(reason)).inc()
+    def dead_lettered(self, service: str, reason: str, *, kind: str | None = None) -> None:
+        """One event to claims.dlq; ``kind`` (one of DLQ_REASON_KINDS) when the
+        reason itself does not tell it (an exception's class name)."""
+        self.dlq.labels(service, kind or dlq_reason_kind(reason)).inc()
 
     def result_published(self, result: ScrubResult, submitted_at_ms: int) -> None:
         """One ScrubResult on claims.scrubbed: its status, its edits, its latency."""

@@ -9,9 +9,10 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from claimscrub.core.limits import Limits, LimitsError
 from claimscrub.runtime.env import SettingsError
 from claimscrub.runtime.grpc_tls import ClientTls, ServerTls
 from claimscrub.runtime.kafka_config import PLAINTEXT, KafkaSecurity
@@ -93,6 +94,11 @@ class Settings:
     #: A plaintext port serving grpc.health.v1 only, for probes that cannot
     #: present a client certificate (Kubernetes' gRPC probes speak no TLS).
     health_port: int | None = None
+    #: Largest record a service sends (key, value, headers): the topics' message
+    #: size; an output beyond it is answered in a size that fits (runtime.guard).
+    max_message_bytes: int = 1_000_000
+    #: Input limits (core.limits), read here to refuse a bad value at start-up.
+    limits: Limits = field(default_factory=Limits)
 
     @property
     def broker_url(self) -> str:
@@ -113,6 +119,16 @@ class Settings:
         required = tuple(c.strip().upper() for c in checks.split(",") if c.strip())
         if not required:
             raise SettingsError("CLAIMSCRUB_REQUIRED_CHECKS must name at least one check")
+        try:
+            limits = Limits.from_env(e)
+        except LimitsError as exc:
+            raise SettingsError(str(exc)) from None
+        max_message = _int(e, "CLAIMSCRUB_MAX_MESSAGE_BYTES", 1_000_000, minimum=65_536)
+        if limits.max_claim_bytes > max_message // 2:
+            # necessity forwards a claim with headers; the DLQ keeps it with its reason.
+            raise SettingsError(
+                "CLAIMSCRUB_MAX_CLAIM_BYTES must be at most half of CLAIMSCRUB_MAX_MESSAGE_BYTES"
+            )
         log_format = e.get("CLAIMSCRUB_LOG_FORMAT", "json")
         if log_format not in ("json", "console"):
             raise SettingsError("CLAIMSCRUB_LOG_FORMAT must be json or console")
@@ -138,4 +154,6 @@ class Settings:
             grpc_tls=ServerTls.from_env(e),
             grpc_client=ClientTls.from_env(e),
             health_port=_int(e, "CLAIMSCRUB_HEALTH_PORT", 0) or None,
+            max_message_bytes=max_message,
+            limits=limits,
         )
