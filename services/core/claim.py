@@ -94,6 +94,9 @@ class Claim:
     diagnoses: tuple[str, ...] = ()
     therapy: Therapy | None = None
     note: str | None = None
+    #: Checks the claim's source has no input for (claimscrub.core.not_checked);
+    #: set by the X12 intake, empty for contract JSON.
+    not_checked: frozenset[str] = frozenset()
 
 
 @dataclass(slots=True)

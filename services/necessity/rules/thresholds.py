@@ -16,7 +16,10 @@ therapy lines are then added in date-of-service and line order:
 the year of the claim's earliest date of service. When an amount the answer
 depends on is missing (``amountUsedYtd``, a line's ``chargeAmount``, the
 year's threshold), the lines that provably pass are still flagged and the
-rest are reported as not verified (CHECK_INCOMPLETE), never passed silently.
+rest are reported as not verified (CHECK_INCOMPLETE), never passed silently,
+except for a claim whose source cannot carry ``amountUsedYtd`` at all
+(``NotChecked.KX_THRESHOLD``, an 837P): its result lists the threshold as
+not checked instead of holding the claim.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from decimal import Decimal
 
 from claimscrub.core.claim import Claim
 from claimscrub.core.edits import Edit, edit
+from claimscrub.core.not_checked import NotChecked
 from claimscrub.necessity.history import History, seen_amount
 from claimscrub.necessity.lines import code_label, is_therapy_line, line_group
 from claimscrub.necessity.reference import NecessityReference, Threshold
@@ -50,6 +54,7 @@ def threshold_edits(claim: Claim, ref: NecessityReference, history: History | No
         return []
     base_year = lines[0].date_of_service.year
     ytd = claim.therapy.amount_used_ytd if claim.therapy else None
+    ytd_not_carried = NotChecked.KX_THRESHOLD in claim.not_checked
     kx = ref.kx_modifier
     # Per (year, group): the amount known so far (a lower bound) and whether it is exact.
     running: dict[tuple[int, str], tuple[Decimal, bool]] = {}
@@ -91,7 +96,7 @@ def threshold_edits(claim: Claim, ref: NecessityReference, history: History | No
                         f"{_threshold_text(year, threshold)}; the line needs KX",
                     )
                 )
-            elif not exact:
+            elif not exact and not (ytd is None and ytd_not_carried and year == base_year):
                 unverified.append(
                     "therapy.amountUsedYtd missing"
                     if ytd is None and year == base_year
