@@ -133,6 +133,8 @@ def scrub_interchange(
         elif ready_out is not None:
             # An interchange needs at least one transaction set: none is written.
             say(f"--ready-out: no claim came out CLEAN; {ready_out} not written")
+    except NotX12 as exc:
+        raise InputError(f"{source}: {exc}") from None
     finally:
         if ready is not None:
             ready.abandon()
@@ -147,6 +149,8 @@ def contract_claims(source: str, *, ack: str | None) -> Iterator[dict[str, Any]]
         for _tset, claim in claims_of(interchange):
             yield claim.contract
         write_ack(interchange, ack)
+    except NotX12 as exc:
+        raise InputError(f"{source}: {exc}") from None
     finally:
         stream.close()
 

@@ -42,7 +42,7 @@ def _icd(code: str) -> str:
 def _free_text(text: str) -> str:
     """An NTE02: at most 80 characters of the basic character set."""
     kept = re.sub(r"[^A-Za-z0-9 .,()/&'+=?-]", " ", text)
-    return " ".join(kept.split())[:80] or "NOTE"
+    return " ".join(kept.split())[:80].strip() or "NOTE"
 
 
 def _pad(text: str, width: int) -> str:

@@ -125,7 +125,7 @@ class Interchange:
         cur_map: Any = None
         current: _Open | None = None
         skipping = False  # after an engine failure, until the next ST/GS/IEA
-        for seg in src:
+        for seg in self._segments():
             self.segments += 1
             seg_id = seg.get_seg_id()
             if skipping and seg_id not in ("ST", "GS", "GE", "IEA", "ISA"):
@@ -224,6 +224,22 @@ class Interchange:
         src.cleanup()
         errh.handle_errors(src.pop_errors())
         self._done = True
+
+    def _segments(self) -> Iterator[Any]:
+        iterator = iter(self._src)
+        while True:
+            try:
+                seg = next(iterator)
+            except StopIteration:
+                return
+            except pyx12.errors.X12Error:
+                # Only an ISA pyx12 cannot split into its 16 elements gets here:
+                # the separators it declares are not the ones used.
+                raise NotX12(
+                    f"segment {self.segments + 1} (ISA): not 16 elements with the "
+                    "declared separators (wrong separators)"
+                ) from None
+            yield seg
 
     def _close_body(self, current: _Open) -> None:
         if current.group is not None:
