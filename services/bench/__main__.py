@@ -6,7 +6,8 @@
    has caught up; then latency percentiles at a fixed offered rate;
 3. skeleton: the pipeline's hops (five processes, the same topics) on the
    same transport and broker doing no work (bench/skeleton.py);
-4. passthrough: the same framework forwarding claims to results with no checks.
+4. passthrough: the same framework forwarding claims to results with no checks;
+5. 837P intake in-process: parse, validate and map (claimscrub.x12.bench).
 Ends with one JSON line holding every figure.
 """
 
@@ -29,6 +30,7 @@ from claimscrub.bench.load import LoadRun, Record, claim_records, drive, percent
 from claimscrub.bench.profile import Profiler
 from claimscrub.runtime.pipeline import PIPELINE
 from claimscrub.runtime.testing import REPO_ROOT, LocalKafka, ServiceProcess, free_port
+from claimscrub.x12.bench import x12_claims_per_s
 
 # Between the sustained run and the latency run: every consumer group caught
 # up (at most IDLE_TIMEOUT_S), then a pause.
@@ -327,6 +329,8 @@ def main(argv: list[str] | None = None) -> int:
     n_in, sustained, latency_s = (2_000, 5_000, 10.0) if args.quick else (10_000, 50_000, 30.0)
 
     figures: dict[str, Any] = in_process(n_in)
+    _say("in-process 837P intake (parse, validate, map)")
+    figures["x12_claims_per_s"] = x12_claims_per_s(n_in // 5)
     figures.update(pipeline_and_passthrough(sustained, latency_s, args.rate, args.profile))
     ratio_in = figures["inprocess_claims_per_s"] / figures["decode_claims_per_s"]
     ratio_pipe = figures["pipeline_claims_per_s"] / max(1e-9, figures["passthrough_claims_per_s"])
@@ -335,6 +339,7 @@ def main(argv: list[str] | None = None) -> int:
         ("in-process scrub", f"{figures['inprocess_claims_per_s']:,.0f} claims/s"),
         ("in-process decode only (baseline)", f"{figures['decode_claims_per_s']:,.0f} claims/s"),
         ("  ratio scrub / decode", f"{ratio_in:.2f}"),
+        ("837P intake: parse, validate, map", f"{figures['x12_claims_per_s']:,.0f} claims/s"),
         (
             f"pipeline sustained ({sustained:,} claims)",
             f"{figures['pipeline_claims_per_s']:,.0f} claims/s",
@@ -387,6 +392,7 @@ def main(argv: list[str] | None = None) -> int:
     keys = (
         "inprocess_claims_per_s",
         "decode_claims_per_s",
+        "x12_claims_per_s",
         "pipeline_claims_per_s",
         "passthrough_claims_per_s",
         "skeleton_claims_per_s",

@@ -22,12 +22,14 @@ Catch what would get outpatient therapy claims denied before they reach the paye
   claimscrub scrub claims.json               scrub in this process (no broker)
   claimscrub scrub claims.jsonl --format json --as-of 2026-06-01
   claimscrub scrub claims.json --remote 127.0.0.1:50055   through the running services
+  claimscrub scrub claims.837 --ack claims.999 --ready-out ready.837
   claimscrub submit claims.json --wait       through the Kafka pipeline (make up)
   claimscrub enrollment load providers.json  publish enrollment records (make up)
   claimscrub redact claims.json              de-identified claims, one JSON per line
   claimscrub redact --text < note.txt        free text with its PHI replaced
 
-CLAIMS is a .json file (one claim or an array), a .jsonl file, or - for stdin.
+CLAIMS is a .json file (one claim or an array), a .jsonl file, an X12 837P
+interchange (recognised by its ISA header; --ack FILE writes its 999), or - for stdin.
 The claim format, edit codes and result format: docs/contract.md in the source tree.
 """
 
@@ -64,7 +66,18 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run every check on CLAIMS in one process and print one result per claim, "
         "in input order. Reference data defaults to the bundled files.",
     )
-    scrub.add_argument("claims", metavar="CLAIMS", help=".json, .jsonl, or - for stdin")
+    scrub.add_argument(
+        "claims", metavar="CLAIMS", help=".json, .jsonl, an 837P interchange, or - for stdin"
+    )
+    scrub.add_argument(
+        "--ack", metavar="FILE", help="837P input: write its 999 acknowledgment to FILE"
+    )
+    scrub.add_argument(
+        "--ready-out",
+        metavar="FILE",
+        help="write the claims that came out CLEAN to FILE, in the input's format "
+        "(JSON, JSON Lines, or a validated 837P)",
+    )
     scrub.add_argument(
         "--format",
         choices=["table", "json"],
@@ -93,7 +106,12 @@ def build_parser() -> argparse.ArgumentParser:
         "(default 127.0.0.1:9092). With --wait, print each claim's ScrubResult from "
         "claims.scrubbed as one JSON per line, in input order.",
     )
-    submit.add_argument("claims", metavar="CLAIMS", help=".json, .jsonl, or - for stdin")
+    submit.add_argument(
+        "claims", metavar="CLAIMS", help=".json, .jsonl, an 837P interchange, or - for stdin"
+    )
+    submit.add_argument(
+        "--ack", metavar="FILE", help="837P input: write its 999 acknowledgment to FILE"
+    )
     submit.add_argument("--wait", action="store_true", help="wait for and print the results")
     submit.add_argument(
         "--timeout",
@@ -179,6 +197,7 @@ def _scrub(args: argparse.Namespace) -> int:
     from claimscrub.cli.claims_input import InputError, read_claims
     from claimscrub.cli.scrub import RemoteError, RemoteScrubber, Scrubber
     from claimscrub.core.payers import ReferenceDataError
+    from claimscrub.core.results import Status
 
     scrubber: Scrubber | RemoteScrubber
     if args.remote:
@@ -189,6 +208,14 @@ def _scrub(args: argparse.Namespace) -> int:
             )
         if ":" not in args.remote:
             return _fail(f"--remote must be HOST:PORT, not {args.remote!r}")
+    from claimscrub.cli.x12_input import is_x12
+
+    if is_x12(args.claims):
+        if args.remote:
+            return _fail("scrub --remote takes contract JSON claims, not an 837P")
+        return _scrub_x12(args)
+    if args.ack:
+        return _fail(f"--ack: {args.claims} is not an 837P interchange")
     try:
         claims = read_claims(args.claims)
         if args.remote:
@@ -201,8 +228,10 @@ def _scrub(args: argparse.Namespace) -> int:
         print("claimscrub: no --enrollment FILE: no provider is enrolled", file=sys.stderr)
     progress = output.Progress(len(claims), "scrubbed")
     results = []
+    clean: list[bool] = []
     try:
         for i, result in enumerate(scrubber.scrub_all(claims), start=1):
+            clean.append(result.status is Status.CLEAN)
             if args.format == "json":
                 print(output.json_line(result))
             else:
@@ -214,15 +243,81 @@ def _scrub(args: argparse.Namespace) -> int:
     progress.close()
     if args.format == "table":
         output.table(results, sys.stdout)
+    if args.ready_out:
+        try:
+            output.write_ready(args.ready_out, claims, clean, jsonl=args.claims.endswith(".jsonl"))
+        except OSError as exc:
+            return _fail(f"--ready-out: cannot write ({type(exc).__name__})")
+    return 0
+
+
+def _scrub_x12(args: argparse.Namespace) -> int:
+    from claimscrub.cli import output
+    from claimscrub.cli.checks import build_checks
+    from claimscrub.cli.claims_input import InputError
+    from claimscrub.cli.scrub import Scrubber
+    from claimscrub.cli.x12_input import scrub_interchange
+    from claimscrub.core.payers import ReferenceDataError
+    from claimscrub.core.results import ScrubResult
+
+    try:
+        scrubber = Scrubber(build_checks(args), args.as_of or dt.date.today())
+    except ReferenceDataError as exc:
+        return _fail(str(exc))
+    if args.enrollment is None:
+        print("claimscrub: no --enrollment FILE: no provider is enrolled", file=sys.stderr)
+    # The table needs only each result's rows; the counts are kept apart so
+    # that JSON output holds nothing per claim.
+    results: list[ScrubResult] = []
+    progress = output.Progress(1000, "read", min_total=0)
+    shown = -1
+
+    def emit(result: ScrubResult) -> None:
+        if args.format == "json":
+            print(output.json_line(result))
+        else:
+            results.append(result)
+
+    def advance(done: int, total: int) -> None:
+        nonlocal shown
+        permille = 1000 * done // max(1, total)
+        if permille != shown:
+            shown = permille
+            progress.update(permille)
+
+    try:
+        scrub_interchange(
+            args.claims,
+            lambda claim, _position: scrubber.scrub_parsed(claim.parsed),
+            emit,
+            ack=args.ack,
+            ready_out=args.ready_out,
+            progress=advance,
+        )
+    except InputError as exc:
+        progress.close()
+        return _fail(str(exc))
+    except OSError as exc:
+        progress.close()
+        return _fail(f"cannot write output ({type(exc).__name__})")
+    progress.close()
+    if args.format == "table":
+        output.table(results, sys.stdout)
     return 0
 
 
 def _submit(args: argparse.Namespace) -> int:
     from claimscrub.cli.claims_input import InputError, read_claims
     from claimscrub.cli.submit import BrokerError, submit
+    from claimscrub.cli.x12_input import contract_claims, is_x12
 
     try:
-        claims = read_claims(args.claims)
+        if is_x12(args.claims):
+            claims = list(contract_claims(args.claims, ack=args.ack))
+        elif args.ack:
+            return _fail(f"--ack: {args.claims} is not an 837P interchange")
+        else:
+            claims = read_claims(args.claims)
     except InputError as exc:
         return _fail(str(exc))
     bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")

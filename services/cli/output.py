@@ -6,7 +6,7 @@ import json
 import sys
 from collections import Counter
 from collections.abc import Sequence
-from typing import TextIO
+from typing import Any, TextIO
 
 from claimscrub.core.results import ScrubResult
 
@@ -71,3 +71,16 @@ class Progress:
         if self._on:
             self._stream.write("\n")
             self._stream.flush()
+
+
+def write_ready(path: str, claims: Sequence[Any], clean: Sequence[bool], *, jsonl: bool) -> None:
+    """The input claims that came out CLEAN, as given: JSON Lines for
+    ``.jsonl`` input, else a JSON array."""
+    ready = [c for c, ok in zip(claims, clean, strict=True) if ok]
+    with open(path, "w", encoding="utf-8") as f:
+        if jsonl:
+            for claim in ready:
+                f.write(json.dumps(claim, separators=(",", ":"), ensure_ascii=False) + "\n")
+        else:
+            json.dump(ready, f, ensure_ascii=False, indent=1)
+            f.write("\n")

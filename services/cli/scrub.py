@@ -78,7 +78,10 @@ class Scrubber:
         self._key = key_from_env()
 
     def scrub(self, raw: Any, position: int) -> ScrubResult:
-        parsed = decode_input(raw, position, self._as_of)
+        return self.scrub_parsed(decode_input(raw, position, self._as_of))
+
+    def scrub_parsed(self, parsed: ParsedClaim) -> ScrubResult:
+        """One claim already parsed (an 837P claim: claimscrub.x12.intake)."""
         result = combine(parsed.claim_id, (c.run(parsed, self._as_of) for c in self._checks))
         return with_claim_edits(
             result, self._duplicates.check(parsed.claim_id, fingerprint_of(parsed, self._key))

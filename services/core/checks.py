@@ -43,12 +43,15 @@ class Check:
         """The check's verdict; ``rules``, when given, stand in for the check's own
         for this one claim (a stateful check's rules bound to the claim's state)."""
         edits = claim_level_edits(parsed, self.payers, today)
+        not_checked: tuple[str, ...] = ()
         if parsed.ok and parsed.claim is not None:
             edits.extend((rules or self.rules)(parsed.claim))
+            not_checked = tuple(sorted(parsed.claim.not_checked))
         return CheckResult(
             claim_id=parsed.claim_id,
             check=self.name,
             edits=tuple(edits),
             submitted_at_ms=submitted_at_ms,
             producer=producer,
+            not_checked=not_checked,
         )

@@ -113,6 +113,9 @@ class Claim:
     therapy: Therapy | None = None
     note: str | None = None
     prior_authorization: PriorAuthorization | None = None
+    #: Checks the claim's source has no input for (claimscrub.core.not_checked);
+    #: set by the X12 intake, empty for contract JSON.
+    not_checked: frozenset[str] = frozenset()
 
 
 @dataclass(slots=True)

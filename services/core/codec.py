@@ -264,6 +264,7 @@ def check_result_to_pb(r: CheckResult) -> results_pb2.CheckResult:
         producer=r.producer,
         claim_version=r.claim_version,
         content_fingerprint=r.fingerprint,
+        not_checked=list(r.not_checked),
     )
 
 
@@ -276,6 +277,7 @@ def check_result_from_pb(m: results_pb2.CheckResult) -> CheckResult:
         producer=m.producer,
         claim_version=m.claim_version,
         fingerprint=m.content_fingerprint,
+        not_checked=tuple(m.not_checked),
     )
 
 
@@ -299,6 +301,7 @@ def scrub_result_to_pb(r: ScrubResult, claim_version: str = "") -> results_pb2.S
         checks=list(r.checks),
         edits=[edit_to_pb(e) for e in r.edits],
         claim_version=claim_version,
+        not_checked=list(r.not_checked),
     )
 
 
@@ -312,6 +315,7 @@ def scrub_result_from_pb(msg: results_pb2.ScrubResult) -> ScrubResult:
         status=Status(msg.status),
         checks=tuple(msg.checks),
         edits=tuple(_edit_from_pb(e) for e in msg.edits),
+        not_checked=tuple(msg.not_checked),
     )
 
 

@@ -30,6 +30,8 @@ class CheckResult:
     #: Set by the stream's check agents (claimscrub.core.fingerprint.stamp).
     claim_version: str = ""
     fingerprint: str = ""
+    #: The claim's ``not_checked`` (claimscrub.core.not_checked), for the result.
+    not_checked: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,14 +40,19 @@ class ScrubResult:
     status: Status
     checks: tuple[str, ...]
     edits: tuple[Edit, ...] = field(default=())
+    #: Rules the claim's source gave no input for (contract §3), sorted.
+    not_checked: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, object]:
-        return {
+        out: dict[str, object] = {
             "claimId": self.claim_id,
             "status": self.status.value,
             "checks": list(self.checks),
             "edits": [e.to_json() for e in self.edits],
         }
+        if self.not_checked:  # omitted when empty, as proto3 JSON omits it
+            out["notChecked"] = list(self.not_checked)
+        return out
 
 
 _CHECK_ORDER = {name: i for i, name in enumerate(CheckName)}
@@ -73,16 +80,20 @@ def combine(claim_id: str, results: Iterable[CheckResult]) -> ScrubResult:
     seen: set[tuple[str, str, int, str]] = set()
     edits: list[Edit] = []
     checks: list[str] = []
+    not_checked: set[str] = set()
     for result in sorted(results, key=lambda r: _CHECK_ORDER.get(r.check, 99)):
         if result.check.value not in checks:
             checks.append(result.check.value)
+        not_checked.update(result.not_checked)
         for e in result.edits:
             key = (e.code, e.check.value, e.line_number, e.message)
             if key not in seen:
                 seen.add(key)
                 edits.append(e)
     edits.sort(key=_edit_order)
-    return ScrubResult(claim_id, status_of(edits), tuple(checks), tuple(edits))
+    return ScrubResult(
+        claim_id, status_of(edits), tuple(checks), tuple(edits), tuple(sorted(not_checked))
+    )
 
 
 def with_claim_edits(result: ScrubResult, extra: Iterable[Edit]) -> ScrubResult:
@@ -93,4 +104,6 @@ def with_claim_edits(result: ScrubResult, extra: Iterable[Edit]) -> ScrubResult:
     if not added:
         return result
     edits = sorted([*result.edits, *added], key=_edit_order)
-    return ScrubResult(result.claim_id, status_of(edits), result.checks, tuple(edits))
+    return ScrubResult(
+        result.claim_id, status_of(edits), result.checks, tuple(edits), result.not_checked
+    )

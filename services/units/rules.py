@@ -7,7 +7,9 @@ Rules (domain §1–2, contract §4), applied per date of service:
   minutes decide the day's units, which are then spread over the codes by the
   CMS method (:func:`allocate_units`); under ``PER_CODE`` each code's own
   minutes decide its units. A timed line without minutes is reported and its
-  arithmetic skipped: the check never guesses a pass.
+  arithmetic skipped: the check never guesses a pass. A claim whose source
+cannot carry minutes (``NotChecked.TIMED_MINUTES``) skips that report: its
+result lists the rule as not checked instead.
 * **Untimed codes** are 1 unit per code per day; their minutes never count.
 * **MUE**: MAI 1 caps the units on one line, MAI 2/3 the units per code per day.
 
@@ -28,6 +30,7 @@ from dataclasses import dataclass
 
 from claimscrub.core.claim import Claim, ServiceLine
 from claimscrub.core.edits import Edit, edit
+from claimscrub.core.not_checked import NotChecked
 from claimscrub.core.payers import UnitRule
 from claimscrub.units.reference import MueEntry, UnitsReference
 
@@ -388,7 +391,8 @@ def check_units(claim: Claim, ref: UnitsReference) -> list[Edit]:
     edits: list[Edit] = []
     for day in _by_day(claim.service_lines):
         timed = [line for line in day if line.procedure_code in ref.timed_codes]
-        edits.extend(_minutes_missing(timed))
+        if NotChecked.TIMED_MINUTES not in claim.not_checked:
+            edits.extend(_minutes_missing(timed))
         if rule is UnitRule.PER_CODE:
             edits.extend(_per_code(timed))
         else:

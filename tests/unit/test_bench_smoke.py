@@ -26,3 +26,9 @@ def test_percentile_picks_from_sorted_values() -> None:
     assert percentile(values, 0.5) in (50.0, 51.0)
     assert percentile(values, 0.99) == 99.0
     assert percentile(values, 0.0) == 1.0
+
+
+def test_x12_bench_reports_a_rate() -> None:
+    from claimscrub.x12.bench import x12_claims_per_s
+
+    assert x12_claims_per_s(10) > 0

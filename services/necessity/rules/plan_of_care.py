@@ -18,6 +18,9 @@
   date of service on the claim adds one day. Without it, the count goes on
   from the last claim that reported one, else from the episode's start (the
   plan's start date), over the treatment days this check has recorded.
+
+A claim whose source cannot carry the certification or the progress count
+(``claim.not_checked``, an 837P) is not reported for them.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import datetime as dt
 
 from claimscrub.core.claim import Claim, ServiceLine
 from claimscrub.core.edits import Edit, edit
+from claimscrub.core.not_checked import NotChecked
 from claimscrub.necessity.history import (
     History,
     progress_anchor,
@@ -42,6 +46,8 @@ def plan_of_care_edits(claim: Claim, ref: NecessityReference) -> list[Edit]:
         return []
     plan = claim.therapy.plan_of_care if claim.therapy else None
     if plan is None or plan.certified_date is None:
+        if NotChecked.PLAN_OF_CARE_CERTIFICATION in claim.not_checked:
+            return []  # the source cannot say; the result lists it as not checked
         what = "no plan of care" if plan is None else "a plan of care with no certification date"
         return [
             edit(
@@ -122,6 +128,8 @@ def _first_lines(claim: Claim, ref: NecessityReference) -> dict[str, dict[dt.dat
 
 
 def progress_edits(claim: Claim, ref: NecessityReference, history: History | None) -> list[Edit]:
+    if NotChecked.PROGRESS_REPORT in claim.not_checked:
+        return []
     edits: list[Edit] = []
     reported = claim.therapy.treatment_days_since_progress_report if claim.therapy else None
     reported_for = reported_discipline(claim, ref) if reported is not None else None

@@ -23,7 +23,9 @@ date of service. When an amount the answer depends on is unknown (the
 group's year to date, a line with no amount at all, an earlier claim's
 line with none, the year's threshold), the lines that provably pass are still
 flagged and the rest are reported as not verified (CHECK_INCOMPLETE), never
-passed silently.
+passed silently, except for a claim whose source cannot carry a year to date
+at all (``NotChecked.KX_THRESHOLD``, an 837P): its result lists the threshold
+as not checked instead of holding the claim.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from decimal import Decimal
 
 from claimscrub.core.claim import Claim
 from claimscrub.core.edits import Edit, edit
+from claimscrub.core.not_checked import NotChecked
 from claimscrub.necessity.accrual import Accrual, line_accrual, ytd_before
 from claimscrub.necessity.history import History, seen_amount, seen_incomplete
 from claimscrub.necessity.lines import code_label, is_therapy_line, line_group
@@ -82,12 +85,17 @@ def threshold_edits(claim: Claim, ref: NecessityReference, history: History | No
     base_year = lines[0].date_of_service.year
     groups = {g: line_group(ln, claim, ref) for g, ln in enumerate(lines)}
     claim_groups = {g for g in groups.values() if g is not None}
+    ytd_not_carried = NotChecked.KX_THRESHOLD in claim.not_checked
     kx = ref.kx_modifier
     # Per (year, group): the amount known so far (a lower bound) and whether it
     # is exact; and why not, for the group's year to date.
     running: dict[tuple[int, str], tuple[Decimal, bool]] = {}
     ytd_problem: dict[tuple[int, str], str] = {}
     history_gap: set[tuple[int, str]] = set()
+    # Groups whose year to date the claim's source cannot carry (an 837P), and
+    # groups with a line of unknown amount: only the latter is left unverified.
+    ytd_untold: set[tuple[int, str]] = set()
+    amount_gap: set[tuple[int, str]] = set()
     reviewed: set[tuple[int, str]] = set()
     edits: list[Edit] = []
     unverified: list[str] = []
@@ -107,7 +115,10 @@ def threshold_edits(claim: Claim, ref: NecessityReference, history: History | No
                 ytd = ytd_before(claim, group, claim_groups)
                 if ytd.amount is None:
                     exact = False
-                    ytd_problem[key] = ytd.problem
+                    if ytd_not_carried:
+                        ytd_untold.add(key)
+                    else:
+                        ytd_problem[key] = ytd.problem
                 else:
                     start += ytd.amount
             running[key] = (start, exact)
@@ -115,6 +126,8 @@ def threshold_edits(claim: Claim, ref: NecessityReference, history: History | No
         accrual = line_accrual(line, claim.payer_id, ref)
         after = before + (accrual.amount or Decimal(0))
         exact = exact and accrual.amount is not None
+        if accrual.amount is None or key in history_gap:
+            amount_gap.add(key)
         running[key] = (after, exact)
         label = code_label(line.procedure_code, ref)
         group_label = ref.group_labels.get(group, group)
@@ -134,7 +147,7 @@ def threshold_edits(claim: Claim, ref: NecessityReference, history: History | No
                         f"{reached}, over {_threshold_text(year, threshold)}; the line needs KX",
                     )
                 )
-            elif not exact:
+            elif not exact and not (key in ytd_untold and key not in amount_gap):
                 unverified.append(
                     _why_unknown(
                         key, line.line_number, accrual, ytd_problem, history_gap, group_label
