@@ -70,7 +70,9 @@ _OPERATIONAL_KEYS = frozenset(
         "instance",
         "kafka",
         "kafka_security",
+        "grpc_host",
         "grpc_port",
+        "metrics_host",
         "metrics_port",
     }
 )

@@ -49,7 +49,7 @@ def run(settings: Settings, app: faust.App, register: Registrar | None = None) -
     """Run the service until it is told to stop; never returns normally."""
     metrics.service_metrics().bind(settings.service, _version())
     install_stream_metrics(app)
-    metrics.serve(settings.metrics_port)
+    metrics.serve(settings.metrics_port, settings.metrics_host)
     if register is not None:
         attach_grpc(app, settings, register)
     log.info(
@@ -57,8 +57,10 @@ def run(settings: Settings, app: faust.App, register: Registrar | None = None) -
         kafka=settings.kafka_bootstrap,
         kafka_security=settings.kafka.describe(),
         mode=settings.mode.value,
+        grpc_host=settings.grpc_host,
         grpc_port=settings.grpc_port,
         grpc_tls=settings.grpc_tls is not None,
+        metrics_host=settings.metrics_host,
         metrics_port=settings.metrics_port,
         instance=settings.instance,
     )

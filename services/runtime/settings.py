@@ -63,6 +63,14 @@ def _path(env: Mapping[str, str], name: str) -> Path | None:
     return path
 
 
+def default_bind_host(env: Mapping[str, str]) -> str:
+    """The gRPC and metrics bind address when none is set: loopback in local
+    mode, so a developer's plaintext services are not reachable from the
+    network; every interface in production mode, where a pod's probes,
+    peers and Prometheus connect from outside (the chart sets it anyway)."""
+    return "0.0.0.0" if run_mode(env) is Mode.PRODUCTION else "127.0.0.1"
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     service: str
@@ -93,6 +101,8 @@ class Settings:
     #: A plaintext port serving grpc.health.v1 only, for probes that cannot
     #: present a client certificate (Kubernetes' gRPC probes speak no TLS).
     health_port: int | None = None
+    #: Where /metrics listens (CLAIMSCRUB_METRICS_HOST); see :func:`default_bind_host`.
+    metrics_host: str = "127.0.0.1"
 
     @property
     def broker_url(self) -> str:
@@ -119,7 +129,7 @@ class Settings:
         return cls(
             service=service,
             kafka_bootstrap=e.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092"),
-            grpc_host=e.get("CLAIMSCRUB_GRPC_HOST", "0.0.0.0"),
+            grpc_host=e.get("CLAIMSCRUB_GRPC_HOST", default_bind_host(e)),
             grpc_port=_int(e, "CLAIMSCRUB_GRPC_PORT", grpc_port),
             metrics_port=_int(e, "CLAIMSCRUB_METRICS_PORT", metrics_port),
             log_level=e.get("CLAIMSCRUB_LOG_LEVEL", "INFO").upper(),
@@ -138,4 +148,5 @@ class Settings:
             grpc_tls=ServerTls.from_env(e),
             grpc_client=ClientTls.from_env(e),
             health_port=_int(e, "CLAIMSCRUB_HEALTH_PORT", 0) or None,
+            metrics_host=e.get("CLAIMSCRUB_METRICS_HOST", default_bind_host(e)),
         )

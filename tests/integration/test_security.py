@@ -352,6 +352,30 @@ def test_the_pipeline_gives_one_result_per_claim_with_every_service_authenticate
     assert len({r.key for r in deidentified}) >= len(ids)
 
 
+def test_a_second_submit_wait_of_the_same_claims_shows_their_results(
+    submitted: subprocess.CompletedProcess[str],
+    secure_kafka: LocalKafka,
+    examples_dir: Path,
+    tmp_path: Path,
+) -> None:
+    """The second run finds the results already on claims.scrubbed: its reader
+    of that topic connects as the submitter too (SASL_SSL), not in plaintext."""
+    assert submitted.returncode == 0, submitted.stderr
+    env = {"PATH": "/usr/bin:/bin", "CLAIMSCRUB_MODE": "production"}
+    env.update(secure_kafka.client_env("submitter"))
+    claims = tmp_path / "claims.json"
+    claims.write_text(json.dumps(_claims(examples_dir)))
+    again = subprocess.run(
+        [sys.executable, "-m", "claimscrub.cli.main", "submit",
+         str(claims), "--wait", "--timeout", "60"],
+        env=env, capture_output=True, text=True, timeout=120, cwd=REPO_ROOT,
+    )  # fmt: skip
+    assert again.returncode == 0, again.stderr
+    ids = _claim_ids(examples_dir)
+    assert f"{len(ids)} claims were already scrubbed with the same content" in again.stderr
+    assert again.stdout == submitted.stdout
+
+
 def _units_check(target: str, tls: ClientTls | bool) -> Any:
     claim = json_format.ParseDict(
         {
