@@ -71,6 +71,9 @@ def run(settings: Settings, app: faust.App, register: Registrar | None = None) -
         "quiet": True,
     }
     worker = faust.Worker(app, **worker_options)
+    # Faust's start-up spinner writes cursor escapes ("\x1b[?25h") straight
+    # to stdout, which is the service's log, not a terminal.
+    worker.spinner = None
     worker.execute_from_commandline()
 
 
@@ -92,5 +95,10 @@ def settings_or_exit(service: str, *, grpc_port: int, metrics_port: int) -> Sett
     except SettingsError as exc:
         print(f"{service}: configuration error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
-    logs.configure(service, settings.log_level, settings.log_format)
+    logs.configure(
+        service,
+        settings.log_level,
+        settings.log_format,
+        repeat_window_s=settings.log_repeat_window_s,
+    )
     return settings

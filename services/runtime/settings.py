@@ -103,6 +103,9 @@ class Settings:
     health_port: int | None = None
     #: Where /metrics listens (CLAIMSCRUB_METRICS_HOST); see :func:`default_bind_host`.
     metrics_host: str = "127.0.0.1"
+    #: A repeated library warning or error is logged once per this many seconds
+    #: (CLAIMSCRUB_LOG_REPEAT_SECONDS; 0 logs every one), with the count held back.
+    log_repeat_window_s: float = 10.0
 
     @property
     def broker_url(self) -> str:
@@ -149,4 +152,5 @@ class Settings:
             grpc_client=ClientTls.from_env(e),
             health_port=_int(e, "CLAIMSCRUB_HEALTH_PORT", 0) or None,
             metrics_host=e.get("CLAIMSCRUB_METRICS_HOST", default_bind_host(e)),
+            log_repeat_window_s=_float(e, "CLAIMSCRUB_LOG_REPEAT_SECONDS", 10.0),
         )
