@@ -449,23 +449,32 @@ format_storage() {
   info "formatting storage in $DATA_DIR (cluster id $cid)"
   # Secure: one SCRAM-SHA-512 user per password file (KIP-900: created with
   # the metadata, so the first client can authenticate). The tool takes them
-  # only as arguments, so they go in a java @argfile (owner-only, deleted
-  # after): ps shows "@<file>", never a password.
-  local args_file="" f user rc=0
+  # only as arguments, so the main class and its arguments go in a java
+  # @argfile (owner-only, deleted after; the launcher expands it, the tool
+  # sees plain arguments): ps shows "@<file>", never a password.
+  local args_file f user rc=0 a
+  args_file="$(umask 077 && mktemp "$KAFKA_RUN_DIR/.format-args.XXXXXX")"
+  for a in kafka.tools.StorageTool format --standalone -t "$cid" -c "$CONFIG_FILE"; do
+    argfile_line "$a" >>"$args_file"
+  done
   if [[ "$KAFKA_SECURITY" == secure ]]; then
-    args_file="$(umask 077 && mktemp "$KAFKA_RUN_DIR/.format-args.XXXXXX")"
+    local users=0
     for f in "$KAFKA_CERTS_DIR"/*.password; do
       [[ -e "$f" ]] || continue
       user="$(basename "$f" .password)"
       argfile_line --add-scram >>"$args_file"
       argfile_line "SCRAM-SHA-512=[name=$user,password=$(cat "$f")]" >>"$args_file"
+      users=$((users + 1))
     done
-    [[ -s "$args_file" ]] || { rm -f "$args_file"; die "no *.password files in $KAFKA_CERTS_DIR"; }
+    (( users )) || { rm -f "$args_file"; die "no *.password files in $KAFKA_CERTS_DIR"; }
   fi
-  "${JAVA_CMD[@]}" kafka.tools.StorageTool format --standalone \
-      -t "$cid" -c "$CONFIG_FILE" ${args_file:+"@$args_file"} >>"$LOG_DIR/format.log" 2>&1 || rc=$?
-  [[ -z "$args_file" ]] || rm -f "$args_file"
+  "${JAVA_CMD[@]}" "@$args_file" >>"$LOG_DIR/format.log" 2>&1 || rc=$?
+  rm -f "$args_file"
   if (( rc != 0 )); then
+    # A usage error echoes the arguments: never show or keep a password.
+    if [[ "$KAFKA_SECURITY" == secure ]]; then
+      sed -i 's/password=[^],]*/password=<withheld>/g' "$LOG_DIR/format.log"
+    fi
     tail -n 30 "$LOG_DIR/format.log" >&2
     die "formatting storage failed (log: $LOG_DIR/format.log)"
   fi
