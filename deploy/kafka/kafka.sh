@@ -28,6 +28,11 @@ POM="$SCRIPT_DIR/pom.xml"
 LOG4J_CONF="$SCRIPT_DIR/log4j2.properties"
 LIBS_DIR="$KAFKA_CACHE_DIR/libs"
 STAMP_FILE="$KAFKA_CACHE_DIR/libs.pom.sha256"
+# Kafka's admin tools (kafka-tools, for groups/reset-offsets), apart from the broker's jars.
+TOOLS_POM="$SCRIPT_DIR/tools-pom.xml"
+TOOLS_LOG4J_CONF="$SCRIPT_DIR/tools-log4j2.properties"
+TOOLS_DIR="$KAFKA_CACHE_DIR/tools"
+TOOLS_STAMP_FILE="$KAFKA_CACHE_DIR/tools.pom.sha256"
 
 PID_FILE="$KAFKA_RUN_DIR/kafka.pid"
 CONFIG_FILE="$KAFKA_RUN_DIR/server.properties"
@@ -62,6 +67,23 @@ Commands:
            secure: as the admin principal)
   acls     secure only: create the ACLs of services/runtime/data/kafka_acls.json
            (start does it too).
+  fetch-tools
+           Download Kafka's admin tools (org.apache.kafka:kafka-tools at the
+           broker's version, tools-pom.xml) into \$KAFKA_CACHE_DIR/tools;
+           groups and reset-offsets do it when needed.
+  groups [GROUP]
+           List the consumer groups, then every group's (or GROUP's)
+           partitions with committed offset, end offset and LAG
+           (kafka-consumer-groups --describe). Secure: as admin (mTLS).
+  reset-offsets GROUP TOPIC[:PARTITIONS] SPEC... [--yes]
+           Move GROUP's committed offsets on TOPIC (or on its PARTITIONS, e.g.
+           claims.submitted:0,3). SPEC is kafka-consumer-groups' reset spec:
+           --to-datetime 2026-06-01T00:00:00.000 (UTC; a +hh:mm suffix for
+           another zone), --to-offset N, --shift-by N, --to-earliest,
+           --to-latest, --by-duration PnDTnHnMnS. Shows the plan (--dry-run)
+           first, then applies it (--execute) once "yes" is typed, or at once
+           with --yes. The group must have no running member: stop its
+           service first.
   client-env PRINCIPAL [sasl|ssl]
            Secure mode: print the client settings (NAME=value lines) for
            PRINCIPAL: the bootstrap servers and SASL_SSL with the principal's
@@ -186,6 +208,39 @@ cmd_fetch() {
   mv "$tmp" "$LIBS_DIR"
   echo "$sum" >"$STAMP_FILE"
   info "fetched $(find "$LIBS_DIR" -name '*.jar' | wc -l) jars into $LIBS_DIR"
+}
+
+tools_up_to_date() {
+  [[ -f "$TOOLS_STAMP_FILE" && -d "$TOOLS_DIR" ]] || return 1
+  compgen -G "$TOOLS_DIR/kafka-tools-*.jar" >/dev/null || return 1
+  [[ "$(cat "$TOOLS_STAMP_FILE")" == "$(sha256_of "$TOOLS_POM")" ]]
+}
+
+# $1 = "quiet" to say nothing when the jars are already there. Messages go
+# to stderr: the tools' answers are stdout.
+cmd_fetch_tools() {
+  if tools_up_to_date; then
+    [[ "${1:-}" == quiet ]] || info "tools up to date in $TOOLS_DIR" >&2
+    return 0
+  fi
+  require_tools
+  lock 8 "$KAFKA_CACHE_DIR/.fetch.lock"
+  tools_up_to_date && return 0
+  local sum tmp mvn_log="$KAFKA_CACHE_DIR/fetch-tools.log"
+  sum="$(sha256_of "$TOOLS_POM")"
+  tmp="$KAFKA_CACHE_DIR/tools.tmp.$$"
+  rm -rf "$tmp"
+  info "fetching Kafka's admin tools with Maven into $TOOLS_DIR ..." >&2
+  if ! mvn -B -q -f "$TOOLS_POM" dependency:copy-dependencies \
+        -DoutputDirectory="$tmp" -DincludeScope=runtime >"$mvn_log" 2>&1; then
+    rm -rf "$tmp"
+    sed 's/\x1b\[[0-9;]*m//g' "$mvn_log" | tail -n 40 >&2
+    die "mvn failed to fetch the Kafka tools (full log: $mvn_log)"
+  fi
+  rm -rf "$TOOLS_DIR"
+  mv "$tmp" "$TOOLS_DIR"
+  echo "$sum" >"$TOOLS_STAMP_FILE"
+  info "fetched $(find "$TOOLS_DIR" -name '*.jar' | wc -l) jars into $TOOLS_DIR" >&2
 }
 
 # ------------------------------------------------------------ process state
@@ -393,23 +448,43 @@ format_storage() {
   fi
   info "formatting storage in $DATA_DIR (cluster id $cid)"
   # Secure: one SCRAM-SHA-512 user per password file (KIP-900: created with
-  # the metadata, so the first client can authenticate). The passwords pass
-  # on this one-off JVM's command line; the tool does not print them.
-  local scram=() f user
+  # the metadata, so the first client can authenticate). The tool takes them
+  # only as arguments, so the main class and its arguments go in a java
+  # @argfile (owner-only, deleted after; the launcher expands it, the tool
+  # sees plain arguments): ps shows "@<file>", never a password.
+  local args_file f user rc=0 a
+  args_file="$(umask 077 && mktemp "$KAFKA_RUN_DIR/.format-args.XXXXXX")"
+  for a in kafka.tools.StorageTool format --standalone -t "$cid" -c "$CONFIG_FILE"; do
+    argfile_line "$a" >>"$args_file"
+  done
   if [[ "$KAFKA_SECURITY" == secure ]]; then
+    local users=0
     for f in "$KAFKA_CERTS_DIR"/*.password; do
       [[ -e "$f" ]] || continue
       user="$(basename "$f" .password)"
-      scram+=(--add-scram "SCRAM-SHA-512=[name=$user,password=$(cat "$f")]")
+      argfile_line --add-scram >>"$args_file"
+      argfile_line "SCRAM-SHA-512=[name=$user,password=$(cat "$f")]" >>"$args_file"
+      users=$((users + 1))
     done
-    (( ${#scram[@]} )) || die "no *.password files in $KAFKA_CERTS_DIR"
+    (( users )) || { rm -f "$args_file"; die "no *.password files in $KAFKA_CERTS_DIR"; }
   fi
-  if ! "${JAVA_CMD[@]}" kafka.tools.StorageTool format --standalone \
-        -t "$cid" -c "$CONFIG_FILE" "${scram[@]}" >>"$LOG_DIR/format.log" 2>&1; then
+  "${JAVA_CMD[@]}" "@$args_file" >>"$LOG_DIR/format.log" 2>&1 || rc=$?
+  rm -f "$args_file"
+  if (( rc != 0 )); then
+    # A usage error echoes the arguments: never show or keep a password.
+    if [[ "$KAFKA_SECURITY" == secure ]]; then
+      sed -i 's/password=[^],]*/password=<withheld>/g' "$LOG_DIR/format.log"
+    fi
     tail -n 30 "$LOG_DIR/format.log" >&2
     die "formatting storage failed (log: $LOG_DIR/format.log)"
   fi
   echo "$KAFKA_SECURITY" >"$SECURITY_FILE"
+}
+
+# One argument as a line of a java @argfile: double-quoted, with its
+# backslashes and double quotes escaped (printf's %s never reaches argv).
+argfile_line() {
+  printf '"%s"\n' "$(printf '%s' "$1" | sed 's/[\\"]/\\&/g')"
 }
 
 cmd_start() {
@@ -606,12 +681,76 @@ cmd_topics() {
   exec "${PYTHON:-python3}" -m claimscrub.runtime.topics create "$@"
 }
 
+# ------------------------------------------------------------ admin tools
+# kafka-consumer-groups against this broker; secure: as admin over mTLS (its
+# certificate, no password), from an owner-only client file in the run dir.
+consumer_groups() {
+  require_java
+  cmd_fetch_tools quiet
+  local bootstrap="$KAFKA_HOST:$KAFKA_PORT" props=()
+  if [[ "$KAFKA_SECURITY" == secure ]]; then
+    [[ -s "$KAFKA_CERTS_DIR/admin.pem" && -s "$KAFKA_CERTS_DIR/admin-key.pem" ]] ||
+      die "no admin certificate in $KAFKA_CERTS_DIR (make certs)"
+    local keystore="$KAFKA_RUN_DIR/admin-keystore.pem" cfg="$KAFKA_RUN_DIR/admin-client.properties"
+    mkdir -p "$KAFKA_RUN_DIR"
+    # A PEM keystore is the key, then the certificate (KIP-651).
+    (umask 077 && cat "$KAFKA_CERTS_DIR/admin-key.pem" "$KAFKA_CERTS_DIR/admin.pem" >"$keystore")
+    (umask 077 && printf '%s\n' "security.protocol=SSL" "ssl.keystore.type=PEM" \
+        "ssl.keystore.location=$keystore" "ssl.truststore.type=PEM" \
+        "ssl.truststore.location=$KAFKA_CERTS_DIR/ca.pem" >"$cfg")
+    bootstrap="$KAFKA_HOST:$KAFKA_SSL_PORT"
+    props=(--command-config "$cfg")
+  fi
+  # shellcheck disable=SC2086  # the JVM flags are word-split on purpose
+  java -Xmx256m $KAFKA_JVM_OPTS "-Dlog4j2.configurationFile=$TOOLS_LOG4J_CONF" \
+      -cp "$TOOLS_DIR/*" org.apache.kafka.tools.consumer.group.ConsumerGroupCommand \
+      --bootstrap-server "$bootstrap" "${props[@]}" "$@"
+}
+
+cmd_groups() {
+  if (( $# )); then
+    consumer_groups --describe --group "$1"
+    return
+  fi
+  local groups
+  groups="$(consumer_groups --list)"
+  echo "$groups"
+  [[ -n "$groups" ]] || return 0
+  echo
+  consumer_groups --describe --all-groups
+}
+
+cmd_reset_offsets() {
+  (( $# >= 3 )) ||
+    die "usage: $PROG reset-offsets GROUP TOPIC[:PARTITIONS] --to-datetime YYYY-MM-DDTHH:mm:SS.sss [--yes]"
+  local group="$1" topic="$2" yes=0 spec=() a
+  shift 2
+  for a in "$@"; do
+    if [[ "$a" == --yes ]]; then yes=1; else spec+=("$a"); fi
+  done
+  (( ${#spec[@]} )) || die "reset-offsets needs a reset spec, e.g. --to-datetime 2026-06-01T00:00:00.000"
+  local reset=(--reset-offsets --group "$group" --topic "$topic" "${spec[@]}")
+  echo "plan (dry run) for group $group on $topic: ${spec[*]}"
+  consumer_groups "${reset[@]}" --dry-run
+  if (( ! yes )); then
+    [[ -t 0 ]] || die "not applied: stdin is not a terminal (add --yes to apply the plan above)"
+    local answer=""
+    read -r -p "apply this plan? type yes: " answer
+    [[ "$answer" == yes ]] || { echo "not applied"; return 1; }
+  fi
+  echo "applying:"
+  consumer_groups "${reset[@]}" --execute
+}
+
 # --------------------------------------------------------------------- main
 main() {
   local cmd="${1:-help}"
   (( $# )) && shift
   case "$cmd" in
     fetch)  cmd_fetch ;;
+    fetch-tools) cmd_fetch_tools ;;
+    groups) cmd_groups "$@" ;;
+    reset-offsets) cmd_reset_offsets "$@" ;;
     start)  cmd_start ;;
     stop)   cmd_stop ;;
     status) cmd_status ;;

@@ -15,6 +15,9 @@ export KAFKA_BOOTSTRAP_SERVERS=${KAFKA_BOOTSTRAP_SERVERS:-127.0.0.1:9092}
 export CLAIMSCRUB_PAYERS_FILE=${CLAIMSCRUB_PAYERS_FILE:-$root/examples/payers.json}
 # The necessity check asks the enrollment service for provider roles the claim's taxonomy does not give.
 export CLAIMSCRUB_ENROLLMENT_ADDR=${CLAIMSCRUB_ENROLLMENT_ADDR:-127.0.0.1:50053}
+# This machine only, in production mode too (its default is every interface).
+export CLAIMSCRUB_GRPC_HOST=${CLAIMSCRUB_GRPC_HOST:-127.0.0.1}
+export CLAIMSCRUB_METRICS_HOST=${CLAIMSCRUB_METRICS_HOST:-127.0.0.1}
 security=${KAFKA_SECURITY:-plaintext}
 certs=${KAFKA_CERTS_DIR:-$run/certs}
 # name module grpc-port metrics-port
@@ -41,11 +44,27 @@ CLAIMSCRUB_HMAC_KEY_FILE=$certs/hmac.key
 EOF
 }
 
-start_one() {
-  local name=$1 module=$2 gport=$3 mport=$4 pidf="$run/pids/$1.pid" senv
-  if [[ -f $pidf ]] && kill -0 "$(cat "$pidf")" 2>/dev/null; then
-    echo "$name already running (pid $(cat "$pidf"))"; return
+# The pid in service $1's pid file, if that process is alive and is still
+# that service (`python -m <module>`): after a kill -9 or a reboot the pid may
+# be gone or reused by another program.
+live_pid() {
+  local name=$1 module=$2 pidf="$run/pids/$1.pid" pid args
+  [[ -f $pidf ]] || return 1
+  pid=$(tr -dc '0-9' <"$pidf")
+  [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null || return 1
+  if [[ -r /proc/$pid/cmdline ]]; then
+    { args=$(tr '\0' ' ' <"/proc/$pid/cmdline"); } 2>/dev/null || return 1
+    [[ " $args " == *" -m $module "* ]] || return 1
   fi
+  echo "$pid"
+}
+
+start_one() {
+  local name=$1 module=$2 gport=$3 mport=$4 pidf="$run/pids/$1.pid" senv pid
+  if pid=$(live_pid "$name" "$module"); then
+    echo "$name already running (pid $pid)"; return
+  fi
+  rm -f "$pidf"
   mkdir -p "$run/logs" "$run/pids" "$run/data/$name"
   mapfile -t senv < <(service_env "$name")
   env "${senv[@]}" \
@@ -69,9 +88,10 @@ wait_one() {
 }
 
 stop_one() {
-  local name=$1 pidf="$run/pids/$1.pid"
-  if [[ ! -f $pidf ]]; then echo "$name not running"; return; fi
-  local pid; pid=$(cat "$pidf")
+  local name=$1 module=$2 pidf="$run/pids/$1.pid" pid
+  if ! pid=$(live_pid "$name" "$module"); then
+    rm -f "$pidf"; echo "$name not running"; return
+  fi
   if kill -0 "$pid" 2>/dev/null; then
     kill -TERM "$pid"
     for _ in $(seq 1 60); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
@@ -88,8 +108,8 @@ case ${1:-} in
     for s in "${services[@]}"; do stop_one $s; done ;;
   status)
     for s in "${services[@]}"; do
-      set -- $s; pidf="$run/pids/$1.pid"
-      if [[ -f $pidf ]] && kill -0 "$(cat "$pidf")" 2>/dev/null; then echo "$1 running (pid $(cat "$pidf"))"
+      set -- $s
+      if pid=$(live_pid "$1" "$2"); then echo "$1 running (pid $pid)"
       else echo "$1 not running"; fi
     done ;;
   *) echo "usage: $0 start|stop|status" >&2; exit 2 ;;

@@ -23,8 +23,17 @@ from typing import Any
 import grpc
 
 from claimscrub.aggregator.metrics import aggregator_metrics
-from claimscrub.core.codec import check_result_from_pb, scrub_result_to_pb
+from claimscrub.core.claim import parse_claim
+from claimscrub.core.codec import (
+    PROTOBUF,
+    UndecodableEvent,
+    check_result_from_pb,
+    claim_to_dict,
+    decode_claim,
+    scrub_result_to_pb,
+)
 from claimscrub.core.edits import CheckName, Edit, edit
+from claimscrub.core.fingerprint import claim_version, key_from_env
 from claimscrub.core.results import CheckResult, combine, with_claim_edits
 from claimscrub.runtime import grpc_client, logs
 from claimscrub.runtime.grpc_server import Registrar
@@ -86,10 +95,24 @@ def unanswered_edit(check: CheckName, code: grpc.StatusCode | None, deadline_s: 
     return edit("CHECK_INCOMPLETE", 0, f"{check.value} did not answer ({name})")
 
 
+def request_version(request: claim_pb2.Claim, key: bytes) -> str:
+    """The claim version the check services stamp on the stream
+    (core.fingerprint.claim_version of the decoded claim), so a Scrub answer
+    and the stream's result for the same claim carry the same claimVersion."""
+    raw = request.SerializeToString()
+    try:
+        parsed = decode_claim(raw, content_type=PROTOBUF)
+    except UndecodableEvent:  # an empty request: no field the decoder recognises
+        parsed = parse_claim(claim_to_dict(request))
+    return claim_version(parsed, raw, key)
+
+
 class ScrubServicer(scrub_service_pb2_grpc.ScrubServiceServicer):
     def __init__(self, addresses: Mapping[CheckName, str], deadline_s: float) -> None:
         self._addresses = dict(addresses)
         self._deadline_s = deadline_s
+        # The key the check services stamp claim versions with (CLAIMSCRUB_HMAC_KEY[_FILE]).
+        self._version_key = key_from_env()
         self._stubs: dict[CheckName, Any] = {}
         self._channels: list[grpc.aio.Channel] = []
 
@@ -137,7 +160,8 @@ class ScrubServicer(scrub_service_pb2_grpc.ScrubServiceServicer):
             if isinstance(answer, Edit):
                 metrics.incomplete.labels(check.value, "sync").inc()
         metrics.scrub_calls.labels(combined.status.value).inc()
-        return scrub_result_to_pb(combined)
+        version = next((r.claim_version for r in results if r.claim_version), "")
+        return scrub_result_to_pb(combined, version or request_version(request, self._version_key))
 
     async def close(self) -> None:
         for channel in self._channels:

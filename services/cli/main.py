@@ -27,6 +27,8 @@ Catch what would get outpatient therapy claims denied before they reach the paye
   claimscrub enrollment load providers.json  publish enrollment records (make up)
   claimscrub redact claims.json              de-identified claims, one JSON per line
   claimscrub redact --text < note.txt        free text with its PHI replaced
+  claimscrub dlq list                        dead-lettered records (metadata, no content)
+  claimscrub dlq replay --partition 2 --offset 17 --file fixed.json
 
 CLAIMS is a .json file (one claim or an array), a .jsonl file, an X12 837P
 interchange (recognised by its ISA header; --ack FILE writes its 999), or - for stdin.
@@ -140,7 +142,42 @@ def build_parser() -> argparse.ArgumentParser:
     load.add_argument("file", metavar="FILE", help="enrollment records (.json or .jsonl)")
 
     _add_redaction_commands(sub)
+    _add_dlq_commands(sub)
     return parser
+
+
+def _add_dlq_commands(sub: Any) -> None:
+    dlq = sub.add_parser(
+        "dlq",
+        help="list dead-lettered records, re-submit a fixed claim (Kafka)",
+        description="Records the services sent to claims.dlq (docs/operations.md, "
+        "runbook 'Replaying the DLQ'). Secured brokers: as a principal that reads "
+        "claims.dlq and writes claims.submitted (admin).",
+    )
+    dlq_sub = dlq.add_subparsers(dest="dlq_command", metavar="ACTION", required=True)
+    listing = dlq_sub.add_parser(
+        "list",
+        help="the newest records' metadata (never their content)",
+        description="Print partition, offset, time, service, source (topic/partition@offset), "
+        "key and reason of the newest dead-lettered records, oldest first. The record's "
+        "value is never printed: it is the event as received and may hold PHI.",
+    )
+    listing.add_argument("--limit", type=int, default=50, help="how many records (default 50)")
+    listing.add_argument("--json", action="store_true", help="one JSON object per line")
+    listing.add_argument(
+        "--timeout", type=_positive, default=30.0, metavar="SECONDS", help="default 30"
+    )
+    replay = dlq_sub.add_parser(
+        "replay",
+        help="publish a fixed claim for a dead-lettered record to claims.submitted",
+        description="Check that the record at --partition/--offset came from "
+        "claims.submitted, that FILE holds one claim whose claimId is the record's key "
+        "and that it decodes, then publish it to claims.submitted under that key with "
+        "a claimscrub-replay-of header. Its result arrives on claims.scrubbed.",
+    )
+    replay.add_argument("--partition", type=int, required=True, help="the record's DLQ partition")
+    replay.add_argument("--offset", type=int, required=True, help="the record's DLQ offset")
+    replay.add_argument("--file", required=True, metavar="FIXED.json", help="the fixed claim")
 
 
 def _add_redaction_commands(sub: Any) -> None:
@@ -369,6 +406,35 @@ def _deidentified(args: argparse.Namespace) -> int:
     )
 
 
+def _dlq(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from claimscrub.cli import dlq
+    from claimscrub.runtime.kafka_config import KafkaSecurity
+
+    bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
+    security = KafkaSecurity.from_env()
+    try:
+        if args.dlq_command == "list":
+            if args.limit < 1:
+                return _fail("dlq list: --limit must be at least 1")
+            entries = dlq.list_entries(
+                bootstrap, security, limit=args.limit, timeout_s=args.timeout
+            )
+            dlq.print_entries(entries, sys.stdout, as_json=args.json)
+            return 0
+        entry, partition, offset = dlq.replay(
+            bootstrap, security, partition=args.partition, offset=args.offset, fixed=Path(args.file)
+        )
+    except dlq.DlqError as exc:
+        return _fail(str(exc))
+    print(
+        f"replayed claims.dlq/{args.partition}@{args.offset} (key {entry.key}) as "
+        f"claims.submitted/{partition}@{offset}"
+    )
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     commands = {
@@ -377,6 +443,7 @@ def main(argv: list[str] | None = None) -> int:
         "redact": _redact,
         "deidentified": _deidentified,
         "enrollment": _enrollment,
+        "dlq": _dlq,
     }
     from claimscrub.runtime.env import SettingsError
 

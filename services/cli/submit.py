@@ -78,7 +78,7 @@ def submit(
             consumer.seek_to_end(*tps)
             for tp in tps:  # resolve positions now, before anything is produced
                 consumer.position(tp)
-            earlier = _already_scrubbed(bootstrap, tps, consumer, keys, encoded)
+            earlier = _already_scrubbed(bootstrap, security, tps, consumer, keys, encoded)
         producer = KafkaProducer(
             **kafka_client_kwargs(
                 bootstrap, security, acks="all", linger_ms=5, client_id="claimscrub-submit"
@@ -117,6 +117,7 @@ def submit(
 
 def _already_scrubbed(
     bootstrap: str,
+    security: KafkaSecurity,
     tps: list[Any],
     positions: Any,
     keys: list[str],
@@ -138,8 +139,11 @@ def _already_scrubbed(
     found: dict[str, ScrubResult] = {}
     if not todo:
         return found
+    # The same security settings as every other client of this command.
     reader = KafkaConsumer(
-        bootstrap_servers=bootstrap, enable_auto_commit=False, client_id="claimscrub-submit"
+        **kafka_client_kwargs(
+            bootstrap, security, enable_auto_commit=False, client_id="claimscrub-submit"
+        )
     )
     try:
         reader.assign(list(todo))

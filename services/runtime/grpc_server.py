@@ -1,7 +1,9 @@
 """A grpc.aio server with standard health checking, reflection and metrics.
 
 Kubernetes probes call grpc.health.v1.Health directly; reflection lets
-grpcurl and Postman discover the services without the .proto files; every
+grpcurl and Postman discover the services without the .proto files, under
+both names clients ask for: grpc.reflection.v1 (grpcurl 1.9+, Postman) and
+grpc.reflection.v1alpha (older clients); every
 RPC is counted and timed under go-grpc-prometheus's metric names
 (:mod:`claimscrub.runtime.grpc_metrics`). Health is grpc_health's asyncio
 servicer, so no RPC of ours runs on a thread pool.
@@ -19,8 +21,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import grpc
+from google.protobuf import descriptor_pb2, descriptor_pool, text_format
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
+from grpc_reflection.v1alpha import reflection, reflection_pb2, reflection_pb2_grpc
 
 from claimscrub.runtime.grpc_metrics import MetricsInterceptor, preregister
 from claimscrub.runtime.grpc_tls import ServerTls
@@ -30,6 +33,53 @@ log = get_logger(__name__)
 
 # Registers the servicers on the server; returns their full service names.
 Registrar = Callable[[grpc.aio.Server], list[str]]
+
+REFLECTION_V1ALPHA = reflection.SERVICE_NAME
+REFLECTION_V1 = "grpc.reflection.v1.ServerReflection"
+_V1_FILE = "grpc/reflection/v1/reflection.proto"
+
+
+def _add_reflection_v1_descriptor() -> None:
+    """Put grpc/reflection/v1/reflection.proto in the default pool, so the v1
+    service can itself be described. grpcio-reflection ships only v1alpha; v1
+    is the same file under another package (same messages, same field
+    numbers), so it is derived from v1alpha's descriptor."""
+    pool = descriptor_pool.Default()
+    try:
+        pool.FindFileByName(_V1_FILE)
+        return
+    except KeyError:
+        pass
+    alpha = descriptor_pb2.FileDescriptorProto()
+    reflection_pb2.DESCRIPTOR.CopyToProto(alpha)
+    text = text_format.MessageToString(alpha).replace("reflection.v1alpha", "reflection.v1")
+    v1 = text_format.Parse(text, descriptor_pb2.FileDescriptorProto())
+    v1.name = _V1_FILE
+    pool.AddSerializedFile(v1.SerializeToString())
+
+
+def enable_reflection(service_names: list[str], server: grpc.aio.Server) -> list[str]:
+    """Serve reflection v1 and v1alpha from one servicer; returns both names.
+
+    The v1 requests and responses are decoded and encoded with the v1alpha
+    classes: the two protocols differ only in the package name, which is not
+    on the wire."""
+    _add_reflection_v1_descriptor()
+    names = [*service_names, REFLECTION_V1, REFLECTION_V1ALPHA]
+    servicer = reflection.aio.ReflectionServicer(names)
+    reflection_pb2_grpc.add_ServerReflectionServicer_to_server(servicer, server)
+    v1 = grpc.method_handlers_generic_handler(
+        REFLECTION_V1,
+        {
+            "ServerReflectionInfo": grpc.stream_stream_rpc_method_handler(
+                servicer.ServerReflectionInfo,
+                request_deserializer=reflection_pb2.ServerReflectionRequest.FromString,
+                response_serializer=reflection_pb2.ServerReflectionResponse.SerializeToString,
+            )
+        },
+    )
+    server.add_generic_rpc_handlers((v1,))
+    return names
 
 
 @dataclass
@@ -72,12 +122,9 @@ async def start_grpc_server(
     names = register(server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    served = [
-        *names,
-        health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
-        reflection.SERVICE_NAME,
-    ]
-    reflection.enable_server_reflection(served, server)
+    served = enable_reflection(
+        [*names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name], server
+    )
     preregister(served)
     address = f"{host}:{port}"
     if tls is None:

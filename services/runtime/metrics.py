@@ -288,9 +288,9 @@ class ServiceMetrics:
             self.table_keys.labels(name).set(size)
 
 
-def serve(port: int, registry: CollectorRegistry = REGISTRY) -> None:
-    """Serve /metrics on a daemon thread (prometheus-client's own server)."""
-    start_http_server(port, registry=registry)
+def serve(port: int, host: str = "127.0.0.1", registry: CollectorRegistry = REGISTRY) -> None:
+    """Serve /metrics on ``host:port`` on a daemon thread (prometheus-client's own server)."""
+    start_http_server(port, addr=host, registry=registry)
 
 
 _metrics: ServiceMetrics | None = None

@@ -49,7 +49,7 @@ def run(settings: Settings, app: faust.App, register: Registrar | None = None) -
     """Run the service until it is told to stop; never returns normally."""
     metrics.service_metrics().bind(settings.service, _version())
     install_stream_metrics(app)
-    metrics.serve(settings.metrics_port)
+    metrics.serve(settings.metrics_port, settings.metrics_host)
     if register is not None:
         attach_grpc(app, settings, register)
     log.info(
@@ -57,8 +57,10 @@ def run(settings: Settings, app: faust.App, register: Registrar | None = None) -
         kafka=settings.kafka_bootstrap,
         kafka_security=settings.kafka.describe(),
         mode=settings.mode.value,
+        grpc_host=settings.grpc_host,
         grpc_port=settings.grpc_port,
         grpc_tls=settings.grpc_tls is not None,
+        metrics_host=settings.metrics_host,
         metrics_port=settings.metrics_port,
         instance=settings.instance,
     )
@@ -69,6 +71,9 @@ def run(settings: Settings, app: faust.App, register: Registrar | None = None) -
         "quiet": True,
     }
     worker = faust.Worker(app, **worker_options)
+    # Faust's start-up spinner writes cursor escapes ("\x1b[?25h") straight
+    # to stdout, which is the service's log, not a terminal.
+    worker.spinner = None
     worker.execute_from_commandline()
 
 
@@ -90,5 +95,10 @@ def settings_or_exit(service: str, *, grpc_port: int, metrics_port: int) -> Sett
     except SettingsError as exc:
         print(f"{service}: configuration error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
-    logs.configure(service, settings.log_level, settings.log_format)
+    logs.configure(
+        service,
+        settings.log_level,
+        settings.log_format,
+        repeat_window_s=settings.log_repeat_window_s,
+    )
     return settings

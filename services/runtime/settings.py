@@ -64,6 +64,14 @@ def _path(env: Mapping[str, str], name: str) -> Path | None:
     return path
 
 
+def default_bind_host(env: Mapping[str, str]) -> str:
+    """The gRPC and metrics bind address when none is set: loopback in local
+    mode, so a developer's plaintext services are not reachable from the
+    network; every interface in production mode, where a pod's probes,
+    peers and Prometheus connect from outside (the chart sets it anyway)."""
+    return "0.0.0.0" if run_mode(env) is Mode.PRODUCTION else "127.0.0.1"
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     service: str
@@ -99,6 +107,11 @@ class Settings:
     max_message_bytes: int = 1_000_000
     #: Input limits (core.limits), read here to refuse a bad value at start-up.
     limits: Limits = field(default_factory=Limits)
+    #: Where /metrics listens (CLAIMSCRUB_METRICS_HOST); see :func:`default_bind_host`.
+    metrics_host: str = "127.0.0.1"
+    #: A repeated library warning or error is logged once per this many seconds
+    #: (CLAIMSCRUB_LOG_REPEAT_SECONDS; 0 logs every one), with the count held back.
+    log_repeat_window_s: float = 10.0
 
     @property
     def broker_url(self) -> str:
@@ -135,7 +148,7 @@ class Settings:
         return cls(
             service=service,
             kafka_bootstrap=e.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092"),
-            grpc_host=e.get("CLAIMSCRUB_GRPC_HOST", "0.0.0.0"),
+            grpc_host=e.get("CLAIMSCRUB_GRPC_HOST", default_bind_host(e)),
             grpc_port=_int(e, "CLAIMSCRUB_GRPC_PORT", grpc_port),
             metrics_port=_int(e, "CLAIMSCRUB_METRICS_PORT", metrics_port),
             log_level=e.get("CLAIMSCRUB_LOG_LEVEL", "INFO").upper(),
@@ -156,4 +169,6 @@ class Settings:
             health_port=_int(e, "CLAIMSCRUB_HEALTH_PORT", 0) or None,
             max_message_bytes=max_message,
             limits=limits,
+            metrics_host=e.get("CLAIMSCRUB_METRICS_HOST", default_bind_host(e)),
+            log_repeat_window_s=_float(e, "CLAIMSCRUB_LOG_REPEAT_SECONDS", 10.0),
         )

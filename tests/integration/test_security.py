@@ -352,6 +352,46 @@ def test_the_pipeline_gives_one_result_per_claim_with_every_service_authenticate
     assert len({r.key for r in deidentified}) >= len(ids)
 
 
+def test_a_second_submit_wait_of_the_same_claims_shows_their_results(
+    submitted: subprocess.CompletedProcess[str],
+    secure_kafka: LocalKafka,
+    examples_dir: Path,
+    hmac_file: Path,
+    tmp_path: Path,
+) -> None:
+    """The second run finds the results already on claims.scrubbed: its reader
+    of that topic connects as the submitter too (SASL_SSL), not in plaintext.
+    (It recognises the claim versions with the deployment's key.)"""
+    assert submitted.returncode == 0, submitted.stderr
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "CLAIMSCRUB_MODE": "production",
+        "CLAIMSCRUB_HMAC_KEY_FILE": str(hmac_file),
+    }
+    env.update(secure_kafka.client_env("submitter"))
+    claims = tmp_path / "claims.json"
+    claims.write_text(json.dumps(_claims(examples_dir)))
+    again = subprocess.run(
+        [sys.executable, "-m", "claimscrub.cli.main", "submit",
+         str(claims), "--wait", "--timeout", "60"],
+        env=env, capture_output=True, text=True, timeout=120, cwd=REPO_ROOT,
+    )  # fmt: skip
+    assert again.returncode == 0, again.stderr
+    ids = _claim_ids(examples_dir)
+    assert f"{len(ids)} claims were already scrubbed with the same content" in again.stderr
+    assert again.stdout == submitted.stdout
+
+
+def test_kafka_sh_groups_works_on_the_secured_broker_as_admin(
+    submitted: subprocess.CompletedProcess[str], secure_kafka: LocalKafka
+) -> None:
+    """kafka.sh groups connects as admin with its certificate (the SSL port)."""
+    assert submitted.returncode == 0, submitted.stderr
+    done = secure_kafka._script("groups", "claimscrub-aggregator")
+    assert done.returncode == 0, done.stderr
+    assert "claims.checks" in done.stdout and "LAG" in done.stdout
+
+
 def _units_check(target: str, tls: ClientTls | bool) -> Any:
     claim = json_format.ParseDict(
         {

@@ -99,7 +99,8 @@ def test_dead_letter_reasons_carry_no_phi(value: bytes) -> None:
 @pytest.fixture
 def log_stream() -> io.StringIO:
     stream = io.StringIO()
-    logs.configure("test", "INFO", "json", stream)
+    # Every line, repeated or not: these tests are about what a line carries.
+    logs.configure("test", "INFO", "json", stream, repeat_window_s=0)
     return stream
 
 

@@ -1,0 +1,219 @@
+"""``claimscrub dlq list|replay``: what is on claims.dlq, and a fixed claim sent again.
+
+``list`` prints each dead-lettered record's metadata only: partition, offset,
+time, the service that dead-lettered it, where it came from and why (the
+headers of :func:`claimscrub.runtime.check_agent.dlq_headers`) and its key.
+Never the value: it is the event as received and may hold PHI.
+
+``replay`` re-submits one dead-lettered claim after the operator fixed it:
+the record at ``--partition/--offset`` must have come from claims.submitted,
+the fixed claim (a JSON file with one claim) must carry the record's key as
+its claimId and must decode, and it goes to claims.submitted under that key
+with a ``claimscrub-replay-of`` header naming the DLQ record. The pipeline
+then scrubs it as any new claim version.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+from claimscrub.cli.claims_input import InputError, read_claims
+from claimscrub.core.claim import claim_id_of
+from claimscrub.core.codec import CONTENT_TYPE, UndecodableEvent, decode_claim, encode_claim_json
+from claimscrub.runtime.kafka_config import KafkaSecurity, kafka_client_kwargs
+from claimscrub.runtime.topics import CLAIMS_DLQ, CLAIMS_SUBMITTED
+
+REPLAY_HEADER = "claimscrub-replay-of"
+
+
+class DlqError(Exception):
+    """The DLQ could not be read, or a replay was refused (the reason, no claim content)."""
+
+
+@dataclass(frozen=True, slots=True)
+class DlqEntry:
+    partition: int
+    offset: int
+    time: str
+    service: str
+    source: str
+    reason: str
+    key: str
+
+
+def _header(headers: Any, name: str) -> str:
+    for k, v in headers or ():
+        if k == name:
+            return bytes(v or b"").decode("utf-8", "replace")
+    return ""
+
+
+def _entry(rec: Any) -> DlqEntry:
+    when = dt.datetime.fromtimestamp(rec.timestamp / 1000, dt.UTC)
+    return DlqEntry(
+        partition=rec.partition,
+        offset=rec.offset,
+        time=when.isoformat(timespec="seconds").replace("+00:00", "Z"),
+        service=_header(rec.headers, "claimscrub-service"),
+        source=_header(rec.headers, "claimscrub-source"),
+        reason=_header(rec.headers, "claimscrub-reason"),
+        key=(rec.key or b"").decode("utf-8", "replace"),
+    )
+
+
+def _consumer(bootstrap: str, security: KafkaSecurity) -> Any:
+    from kafka import KafkaConsumer
+
+    return KafkaConsumer(
+        **kafka_client_kwargs(
+            bootstrap, security, enable_auto_commit=False, client_id="claimscrub-dlq"
+        )
+    )
+
+
+def list_entries(
+    bootstrap: str, security: KafkaSecurity, *, limit: int, timeout_s: float
+) -> list[DlqEntry]:
+    """The newest ``limit`` records of claims.dlq (as of now), oldest first."""
+    from kafka import TopicPartition
+    from kafka.errors import KafkaError
+
+    try:
+        consumer = _consumer(bootstrap, security)
+    except KafkaError as exc:
+        raise DlqError(f"cannot reach {bootstrap}: {type(exc).__name__}") from None
+    try:
+        parts = consumer.partitions_for_topic(CLAIMS_DLQ.name)
+        if not parts:
+            raise DlqError(f"topic {CLAIMS_DLQ.name} does not exist")
+        tps = [TopicPartition(CLAIMS_DLQ.name, p) for p in sorted(parts)]
+        consumer.assign(tps)
+        ends = consumer.end_offsets(tps)
+        starts = consumer.beginning_offsets(tps)
+        todo = set()
+        for tp in tps:
+            # The last `limit` of each partition is enough for the newest `limit` overall.
+            first = max(starts[tp], ends[tp] - limit)
+            if first < ends[tp]:
+                consumer.seek(tp, first)
+                todo.add(tp)
+        found: list[Any] = []
+        deadline = time.monotonic() + timeout_s
+        while todo and time.monotonic() < deadline:
+            for tp, records in consumer.poll(timeout_ms=500).items():
+                found.extend(r for r in records if r.offset < ends[tp])
+            for tp in list(todo):
+                if consumer.position(tp) >= ends[tp]:
+                    todo.discard(tp)
+                    consumer.pause(tp)
+        if todo:
+            raise DlqError(f"timed out after {timeout_s:g}s reading {CLAIMS_DLQ.name}")
+    except KafkaError as exc:
+        raise DlqError(f"cannot read {CLAIMS_DLQ.name}: {type(exc).__name__}") from None
+    finally:
+        consumer.close()
+    found.sort(key=lambda r: (r.timestamp, r.partition, r.offset))
+    return [_entry(r) for r in found[-limit:]]
+
+
+def print_entries(entries: list[DlqEntry], out: TextIO, *, as_json: bool) -> None:
+    if as_json:
+        for e in entries:
+            print(json.dumps(asdict(e)), file=out)
+        return
+    print(
+        "PARTITION OFFSET TIME                 SERVICE     SOURCE                     KEY  REASON",
+        file=out,
+    )
+    for e in entries:
+        print(
+            f"{e.partition:>9} {e.offset:>6} {e.time:<20} {e.service:<11} {e.source:<26} "
+            f"{e.key}  {e.reason}",
+            file=out,
+        )
+
+
+def _record_at(bootstrap: str, security: KafkaSecurity, partition: int, offset: int) -> Any:
+    from kafka import TopicPartition
+
+    consumer = _consumer(bootstrap, security)
+    try:
+        tp = TopicPartition(CLAIMS_DLQ.name, partition)
+        if partition not in (consumer.partitions_for_topic(CLAIMS_DLQ.name) or set()):
+            raise DlqError(f"{CLAIMS_DLQ.name} has no partition {partition}")
+        consumer.assign([tp])
+        start, end = consumer.beginning_offsets([tp])[tp], consumer.end_offsets([tp])[tp]
+        if not start <= offset < end:
+            raise DlqError(
+                f"{CLAIMS_DLQ.name}/{partition} has no offset {offset} "
+                f"(it holds {start}..{end - 1})"
+            )
+        consumer.seek(tp, offset)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            for records in consumer.poll(timeout_ms=500, max_records=1).values():
+                for rec in records:
+                    if rec.offset == offset:
+                        return rec
+        raise DlqError(f"timed out reading {CLAIMS_DLQ.name}/{partition}@{offset}")
+    finally:
+        consumer.close()
+
+
+def replay(
+    bootstrap: str, security: KafkaSecurity, *, partition: int, offset: int, fixed: Path
+) -> tuple[DlqEntry, int, int]:
+    """Publish the fixed claim for the DLQ record at ``partition@offset``;
+    returns the record's metadata and where the claim went on claims.submitted."""
+    from kafka import KafkaProducer
+    from kafka.errors import KafkaError
+
+    try:
+        claims = read_claims(str(fixed))
+    except InputError as exc:
+        raise DlqError(str(exc)) from None
+    if len(claims) != 1:
+        raise DlqError(f"{fixed} must hold one claim, not {len(claims)}")
+    claim = claims[0]
+    try:
+        entry = _entry(_record_at(bootstrap, security, partition, offset))
+        if not entry.source.startswith(f"{CLAIMS_SUBMITTED.name}/"):
+            raise DlqError(
+                f"{CLAIMS_DLQ.name}/{partition}@{offset} came from "
+                f"{entry.source or 'an unknown topic'}, not {CLAIMS_SUBMITTED.name}: "
+                "only submitted claims are replayed"
+            )
+        claim_id = claim_id_of(claim) if isinstance(claim, dict) else None
+        if entry.key and claim_id != entry.key:
+            raise DlqError(
+                f"the fixed claim's claimId must be the record's key {entry.key!r} "
+                "(the pipeline answers under the key)"
+            )
+        value, content_type = encode_claim_json(claim)
+        try:
+            decode_claim(value, content_type=content_type, key=entry.key)
+        except UndecodableEvent as exc:
+            raise DlqError(f"the fixed claim is still undecodable ({exc})") from None
+        producer = KafkaProducer(
+            **kafka_client_kwargs(bootstrap, security, acks="all", client_id="claimscrub-dlq")
+        )
+        try:
+            sent = producer.send(
+                CLAIMS_SUBMITTED.name,
+                key=entry.key.encode() if entry.key else None,
+                value=value,
+                headers=[
+                    (CONTENT_TYPE, content_type),
+                    (REPLAY_HEADER, f"{CLAIMS_DLQ.name}/{partition}@{offset}".encode()),
+                ],
+            ).get(timeout=30)
+        finally:
+            producer.close()
+    except KafkaError as exc:
+        raise DlqError(f"cannot reach {bootstrap}: {type(exc).__name__}") from None
+    return entry, sent.partition, sent.offset
