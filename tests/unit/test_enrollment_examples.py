@@ -46,11 +46,11 @@ ENROLLMENT: dict[str, list[tuple[str, int]] | None] = {
     "EX-018": [("CREDENTIAL_EXPIRED", 1)],  # licence expired 2026-04-30, DOS 2026-05-19
     "EX-019": [("PROVIDER_EXCLUDED", 0)],
     "EX-020": [("TAXONOMY_MISMATCH", 1)],  # OT taxonomy 225X00000X on a GP line
-    # EX-021..EX-033 show NECESSITY edits; their providers are enrolled.
-    **{f"EX-{n:03d}": [] for n in range(21, 34)},
+    # EX-021..EX-037 show NECESSITY edits; their providers are enrolled.
+    **{f"EX-{n:03d}": [] for n in range(21, 38)},
 }
 
-# The NECESSITY edit each of EX-021..EX-033 shows (tests/unit/test_necessity_examples.py).
+# The NECESSITY edit each of EX-021..EX-037 shows (tests/unit/test_necessity_examples.py).
 NECESSITY_CODES: dict[str, list[str]] = {
     "EX-021": ["THERAPY_MODIFIER_MISSING"],
     "EX-022": ["THERAPY_MODIFIER_CONFLICT"],
@@ -65,6 +65,10 @@ NECESSITY_CODES: dict[str, list[str]] = {
     "EX-031": ["PROGRESS_REPORT_OVERDUE"],
     "EX-032": ["DOCUMENTATION_INCOMPLETE"],
     "EX-033": ["CODE_CHOICE_REVIEW"],
+    "EX-034": ["PLAN_OF_CARE_CERT_LATE"],
+    "EX-035": ["PROCEDURE_NOT_VALID_FOR_PAYER"],
+    "EX-036": ["PROCEDURE_BUNDLED"],
+    "EX-037": ["NCCI_MODIFIER_MISUSE"],
 }
 
 # claimId → every edit code of the combined result (every check + claim checks).

@@ -9,6 +9,7 @@ units, else its charge. "Passes" means strictly over.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 from pathlib import Path
@@ -18,13 +19,25 @@ import pytest
 
 from claimscrub.cli.scrub import Scrubber
 from claimscrub.core.edits import Edit
+from claimscrub.core.not_checked import NotChecked
 from claimscrub.core.payers import ReferenceDataError
 from claimscrub.necessity.check import load_batch_check
 from claimscrub.necessity.fee_schedule import load_fee_schedule_files
+from claimscrub.necessity.roles import resolve_role_sync
+from claimscrub.necessity.rules import check_necessity
 from claimscrub.necessity.settings import NecessitySettings
 from claimscrub.runtime.settings import SettingsError
 from claimscrub.runtime.testing import REPO_ROOT
-from tests.unit.necessity_support import base_claim, codes, line, ref_with, run, therapy
+from tests.unit.necessity_support import (
+    base_claim,
+    bundled_ref,
+    codes,
+    line,
+    parse,
+    ref_with,
+    run,
+    therapy,
+)
 
 SAMPLE_FEES = REPO_ROOT / "examples" / "fee_schedule_sample.json"
 KX_2026 = "2,480.00"
@@ -327,3 +340,30 @@ def test_an_earlier_claim_line_with_no_amount_leaves_the_group_unverified() -> N
     assert codes(first) == [("CHECK_INCOMPLETE", 0)]
     assert codes(second) == [("CHECK_INCOMPLETE", 0)]
     assert "an earlier PT/SLP claim of 2026 had a line with no amount" in second[0].message
+
+
+# --- a source that cannot carry the year to date (an 837P: notChecked) -------------------
+
+
+def _from_837(data: dict[str, Any]) -> list[Edit]:
+    """The NECESSITY edits of a claim whose source has no year-to-date amounts."""
+    ref = bundled_ref()
+    claim = dataclasses.replace(parse(data), not_checked=frozenset({NotChecked.KX_THRESHOLD}))
+    return check_necessity(claim, ref=ref, history=None, role=resolve_role_sync(claim, ref, None))
+
+
+def test_an_unknown_year_to_date_the_source_cannot_carry_is_not_reported_unverified() -> None:
+    edits = _from_837(_claim({}, _line(1, "GP", chargeAmount="100.00")))
+    assert "CHECK_INCOMPLETE" not in [code for code, _ in codes(edits)]
+    assert _kx(edits) == []
+
+
+def test_a_line_with_no_amount_is_still_unverified_when_the_year_to_date_is_not_carried() -> None:
+    edits = _from_837(_claim({}, _line(1, "GP", chargeAmount=None)))
+    assert ("CHECK_INCOMPLETE", 0) in codes(edits)
+
+
+def test_a_claim_over_the_threshold_on_its_own_amounts_needs_kx_whatever_it_cannot_carry() -> None:
+    # 2,480.01 on this claim alone passes the 2026 threshold, whatever was used before.
+    edits = _from_837(_claim({}, _line(1, "GP", chargeAmount="2480.01")))
+    assert _kx(edits) == [("KX_MODIFIER_REQUIRED", 1)]

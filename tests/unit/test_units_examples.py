@@ -48,9 +48,9 @@ EXPECTED: dict[str, list[tuple[str, int]] | None] = {
     # EX-012..EX-020 show the ENROLLMENT edits (tests/unit/test_enrollment_examples.py);
     # their units are right: 97110 30 min ×2 on each date of service.
     **{f"EX-0{n}": [] for n in range(12, 21)},
-    # EX-021..EX-033 show one NECESSITY edit each (tests/unit/test_necessity_examples.py);
+    # EX-021..EX-037 show one NECESSITY edit each (tests/unit/test_necessity_examples.py);
     # their units are right: 30 min ×2, 40 min (untimed evaluation) ×1, 15 + 30 min → 1 + 2.
-    **{f"EX-{n:03d}": [] for n in range(21, 34)},
+    **{f"EX-{n:03d}": [] for n in range(21, 38)},
 }
 
 
