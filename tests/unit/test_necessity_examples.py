@@ -52,6 +52,13 @@ EXPECTED: dict[str, list[tuple[str, int]]] = {
     "EX-032": [("DOCUMENTATION_INCOMPLETE", 1)],
     # The 97530 note describes leg press and ROM exercises, no functional task.
     "EX-033": [("CODE_CHOICE_REVIEW", 1)],
+    # ACME-COMMERCIAL caps 97110 at 3 units a day (its rule ACME-97110-CAP); 4 billed.
+    "EX-034": [("PAYER_RULE", 1)],
+    # SUMMIT-HEALTH allows 20 visits a year: 20 used, this is the 21st. Its authorization
+    # (needed after 12 visits) covers the date and 24 visits: this is its 9th.
+    "EX-035": [("VISIT_LIMIT_EXCEEDED", 1)],
+    # SUMMIT-HEALTH: 12 visits used, this 13th needs an authorization; the claim has none.
+    "EX-036": [("AUTHORIZATION_MISSING", 1)],
 }
 
 
