@@ -24,7 +24,7 @@ def add_reference_options(parser: argparse.ArgumentParser) -> None:
         "--payers",
         type=existing_file,
         metavar="FILE",
-        help="payer policies: unit rule, timely filing (JSON array or JSON Lines)",
+        help="payer policies, dated versions (JSON array or JSON Lines; docs/reference-data.md)",
     )
     parser.add_argument(
         "--mue",

@@ -30,17 +30,18 @@ def timely_filing_edits(parsed: ParsedClaim, payers: PayerPolicies, today: dt.da
     """TIMELY_FILING for each line submitted after its date of service's due date.
 
     The due date follows the payer's limit (:class:`TimelyFiling`: calendar
-    years or days); the submission date is the claim's own, else the
+    years or days) in the policy version in force on the line's date of
+    service; the submission date is the claim's own, else the
     processing date. The message holds day counts and the limit, no date: a
     date of service is PHI.
     """
     claim = parsed.claim
     if claim is None:
         return []
-    limit = payers.for_payer(claim.payer_id).timely_filing
     submitted = claim.submission_date or today
     out: list[Edit] = []
     for line in claim.service_lines:
+        limit = payers.for_payer(claim.payer_id, line.date_of_service).timely_filing
         due = limit.due_date(line.date_of_service)
         if submitted > due:
             age = (submitted - line.date_of_service).days

@@ -62,6 +62,10 @@ _CATALOGUE: tuple[EditSpec, ...] = (
     EditSpec("PLAN_OF_CARE_MISSING", _C.NECESSITY, _E, "CO-50", "CMS Pub. 100-02 Ch.15 §220.1"),
     EditSpec("PLAN_OF_CARE_EXPIRED", _C.NECESSITY, _E, "CO-50", "CMS Pub. 100-02 Ch.15 §220.1.3"),
     EditSpec("PLAN_OF_CARE_CERT_LATE", _C.NECESSITY, _W, "CO-50", "CMS Pub. 100-02 Ch.15 §220.1.3"),
+    EditSpec("VISIT_LIMIT_EXCEEDED", _C.NECESSITY, _E, "CO-119"),
+    EditSpec("AUTHORIZATION_MISSING", _C.NECESSITY, _E, "CO-197"),
+    # Severity and CARC come from each payer rule (contract §4: "per rule").
+    EditSpec("PAYER_RULE", _C.NECESSITY, _E),
     EditSpec("PROGRESS_REPORT_OVERDUE", _C.NECESSITY, _W, "", "CMS Pub. 100-02 Ch.15 §220.3.D"),
     EditSpec("DOCUMENTATION_INCOMPLETE", _C.NECESSITY, _W, "CO-50"),
     EditSpec("CODE_CHOICE_REVIEW", _C.NECESSITY, _W),
@@ -98,15 +102,26 @@ class Edit:
         }
 
 
-def edit(code: str, line_number: int, message: str, *, reference: str | None = None) -> Edit:
-    """Build an edit from the catalogue; an unknown code is a programming error."""
+def edit(
+    code: str,
+    line_number: int,
+    message: str,
+    *,
+    reference: str | None = None,
+    severity: Severity | None = None,
+    carc: str | None = None,
+) -> Edit:
+    """Build an edit from the catalogue; an unknown code is a programming error.
+
+    ``severity`` and ``carc`` stand in for the catalogue's where the contract
+    leaves them to the rule (PAYER_RULE)."""
     spec = EDIT_CODES[code]
     return Edit(
         code=spec.code,
-        severity=spec.severity,
+        severity=spec.severity if severity is None else severity,
         check=spec.check,
         line_number=line_number,
         message=message,
-        carc=spec.carc,
+        carc=spec.carc if carc is None else carc,
         reference=spec.reference if reference is None else reference,
     )

@@ -23,3 +23,9 @@ class NotChecked(StrEnum):
     #: The KX threshold's year-to-date amount: lines that pass it on this
     #: claim's own amounts are still flagged; the rest are not reported unverified.
     KX_THRESHOLD = "KX_THRESHOLD"
+    #: The year's visits before this claim (``therapy.visitsUsedYtd``): visits
+    #: that pass the payer's limit on this claim's own count are still flagged.
+    VISIT_LIMIT = "VISIT_LIMIT"
+    #: The prior authorization's dates and visit count (an 837P carries its
+    #: number only): a required authorization the claim lacks is still flagged.
+    AUTHORIZATION = "AUTHORIZATION"

@@ -1,18 +1,42 @@
-"""Payer policies (contract §2): unit rule, Medicare rules, timely filing limit.
+"""Payer policies (contract §2), in dated versions, validated against a JSON Schema.
 
-A payer that is not listed gets the Medicare defaults, which live in the
-bundled data file next to this module rather than in code.
+Each record of a payers file is one version of one payer's policy, checked
+against ``data/payer_policy.schema.json`` (published: docs/reference-data.md).
+A file is validated whole before any of it is used; the first problem is
+reported in one line naming the record and the field.
+
+A field left out takes the Medicare default (``data/payer_defaults.json``);
+``planOfCareRequired`` and ``retroactiveEnrollmentDays`` default by the
+version's ``medicareRules``. A version does not inherit from the payer's
+earlier ones: each is the whole policy from its ``effectiveDate``.
+
+:meth:`PayerPolicies.for_payer` picks the version in force on a date of
+service: the latest whose ``effectiveDate`` is on or before it. A date before
+the payer's first version gets that first version (a payer listed in the file
+is never judged by Medicare's rules for want of an older version); a version
+without ``effectiveDate`` applies from the beginning. A payer not listed gets
+the Medicare defaults.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import cache
 from importlib import resources
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
+
+import jsonschema
+
+from claimscrub.core.edits import Severity
+
+_PACKAGE = "claimscrub.core"
+SCHEMA_RESOURCE = "data/payer_policy.schema.json"
 
 
 class UnitRule(StrEnum):
@@ -52,93 +76,283 @@ class TimelyFiling:
 
 
 @dataclass(frozen=True, slots=True)
+class AuthorizationRule:
+    """Which of the year's visits need a prior authorization: those after the
+    ``after_visits``-th (0: every visit)."""
+
+    after_visits: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Condition:
+    """A declarative edit's condition on one line (docs/reference-data.md).
+
+    Every condition given must hold; within a list any entry matches. An
+    empty set or ``None`` is a condition not given.
+    """
+
+    codes: frozenset[str] = frozenset()
+    with_codes: frozenset[str] = frozenset()
+    modifiers_present: frozenset[str] = frozenset()
+    modifiers_absent: frozenset[str] = frozenset()
+    places_of_service: frozenset[str] = frozenset()
+    diagnosis_prefixes: tuple[str, ...] = ()
+    units_over: int | None = None
+    day_units_over: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PayerEdit:
+    """One of the payer's own edits: raised as PAYER_RULE with this id in ``reference``."""
+
+    rule_id: str
+    severity: Severity
+    carc: str
+    when: Condition
+
+
+@dataclass(frozen=True, slots=True)
 class PayerPolicy:
     payer_id: str
     unit_rule: UnitRule
     medicare_rules: bool
     timely_filing: TimelyFiling
+    therapy_modifiers_required: bool = True
+    plan_of_care_required: bool = True
+    retroactive_enrollment_days: int = 30
+    visit_limit_per_year: int | None = None
+    authorization: AuthorizationRule | None = None
+    edits: tuple[PayerEdit, ...] = ()
+    effective_date: dt.date | None = None
 
 
 class ReferenceDataError(ValueError):
     """A reference data file is unreadable or has an invalid record."""
 
 
-def _policy(raw: Any, where: str, default: PayerPolicy | None) -> PayerPolicy:
-    if not isinstance(raw, dict):
-        raise ReferenceDataError(f"{where}: a payer policy must be an object")
-    payer_id = raw.get("payerId", default.payer_id if default else None)
-    if not isinstance(payer_id, str) or not payer_id:
-        raise ReferenceDataError(f"{where}: payerId missing")
+# --- validation ------------------------------------------------------------------
+
+
+def policy_schema() -> dict[str, Any]:
+    """The published JSON Schema of one payer policy record."""
+    schema: dict[str, Any] = json.loads(_schema_text())
+    return schema
+
+
+@cache
+def _schema_text() -> str:
+    return resources.files(_PACKAGE).joinpath(SCHEMA_RESOURCE).read_text("utf-8")
+
+
+@cache
+def _validator() -> jsonschema.Draft202012Validator:
+    return jsonschema.Draft202012Validator(policy_schema())
+
+
+def _field_path(path: Any) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _join(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key
+
+
+def _describe(error: jsonschema.ValidationError) -> str:
+    """``field.path: what is wrong`` for one schema violation."""
+    path = _field_path(error.absolute_path)
+    schema = error.schema if isinstance(error.schema, dict) else {}
+    if error.validator == "not" and isinstance(error.validator_value, dict):
+        return f"{path or 'record'}: {error.validator_value.get('errorMessage', 'not allowed')}"
+    if "errorMessage" in schema:
+        return f"{path or 'record'}: {schema['errorMessage']}"
+    if error.validator == "required" and isinstance(error.instance, dict):
+        missing = [k for k in error.validator_value if k not in error.instance]
+        return f"{_join(path, missing[0] if missing else '?')}: missing"
+    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+        known = set(schema.get("properties", {}))
+        extra = sorted(k for k in error.instance if k not in known and not k.startswith("_"))
+        return f"{_join(path, extra[0] if extra else '?')}: unknown field"
+    if error.validator == "type":
+        return f"{path or 'record'}: must be of type {error.validator_value}"
+    return f"{path or 'record'}: {error.message}"
+
+
+def validation_problem(raw: Any) -> str | None:
+    """The first problem of one policy record against the schema, or ``None``.
+
+    Several problems: the deepest field first (the most specific), then the
+    schema's order, so a file gets the same message every time.
+    """
+    errors = list(_validator().iter_errors(raw))
+    if not errors:
+        return None
+    best = max(errors, key=lambda e: len(e.absolute_path))
+    return _describe(best)
+
+
+# --- building a policy ---------------------------------------------------------
+
+
+def _date(text: str, field: str) -> dt.date:
     try:
-        rule = UnitRule(str(raw.get("unitRule", default.unit_rule if default else "")))
+        return dt.date.fromisoformat(text)
     except ValueError as exc:
-        raise ReferenceDataError(f"{where}: unitRule must be TOTAL_TIME or PER_CODE") from exc
-    medicare = raw.get("medicareRules", default.medicare_rules if default else None)
-    if not isinstance(medicare, bool):
-        raise ReferenceDataError(f"{where}: medicareRules must be true or false")
-    filing = _timely_filing(raw, where, default.timely_filing if default else None)
-    return PayerPolicy(payer_id.upper(), rule, medicare, filing)
+        raise _Invalid(f"{field}: must be a date YYYY-MM-DD") from exc
 
 
-def _positive(value: Any) -> bool:
-    return not isinstance(value, bool) and isinstance(value, int) and value > 0
+class _Invalid(ValueError):
+    """A record's problem beyond the schema's reach; the loader adds the record."""
 
 
-def _timely_filing(raw: dict[str, Any], where: str, default: TimelyFiling | None) -> TimelyFiling:
-    """``timelyFiling`` ({"calendarYears": N} or {"days": N}), else the older
-    ``timelyFilingDays: N`` read as {"days": N}, else the default."""
-    if "timelyFiling" in raw and "timelyFilingDays" in raw:
-        raise ReferenceDataError(f"{where}: give timelyFiling or timelyFilingDays, not both")
+def _condition(raw: Mapping[str, Any]) -> Condition:
+    def codes(key: str) -> frozenset[str]:
+        return frozenset(raw.get(key, ()))
+
+    return Condition(
+        codes=codes("codes"),
+        with_codes=codes("withCodes"),
+        modifiers_present=codes("modifiersPresent"),
+        modifiers_absent=codes("modifiersAbsent"),
+        places_of_service=codes("placesOfService"),
+        diagnosis_prefixes=tuple(raw.get("diagnosisPrefixes", ())),
+        units_over=raw.get("unitsOver"),
+        day_units_over=raw.get("dayUnitsOver"),
+    )
+
+
+def _edits(raw: list[Mapping[str, Any]]) -> tuple[PayerEdit, ...]:
+    seen: dict[str, int] = {}
+    out: list[PayerEdit] = []
+    for i, item in enumerate(raw):
+        rule_id = item["id"]
+        if rule_id in seen:
+            raise _Invalid(f"edits[{i}].id: repeats edits[{seen[rule_id]}].id")
+        seen[rule_id] = i
+        out.append(
+            PayerEdit(
+                rule_id, Severity(item["severity"]), item.get("carc", ""), _condition(item["when"])
+            )
+        )
+    return tuple(out)
+
+
+@dataclass(frozen=True, slots=True)
+class _Defaults:
+    fields: Mapping[str, Any]
+    by_medicare_rules: Mapping[bool, Mapping[str, Any]]
+
+
+def _build(raw: Mapping[str, Any], defaults: _Defaults) -> PayerPolicy:
+    """A policy from a record the schema accepted, its gaps filled by the defaults."""
+    medicare = raw.get("medicareRules", defaults.fields["medicareRules"])
+    merged: dict[str, Any] = {**defaults.fields, **defaults.by_medicare_rules[medicare], **raw}
     if "timelyFilingDays" in raw:
-        days = raw["timelyFilingDays"]
-        if not _positive(days):
-            raise ReferenceDataError(f"{where}: timelyFilingDays must be a positive integer")
-        return TimelyFiling(days=days)
-    value = raw.get("timelyFiling")
-    if value is None:
-        if default is None:
-            raise ReferenceDataError(f"{where}: timelyFiling missing")
-        return default
-    shape = f'{where}: timelyFiling must be {{"calendarYears": N}} or {{"days": N}}, N > 0'
-    if not isinstance(value, dict) or len(value) != 1:
-        raise ReferenceDataError(shape)
-    ((unit, number),) = value.items()
-    if unit not in ("calendarYears", "days") or not _positive(number):
-        raise ReferenceDataError(shape)
-    if unit == "days":
-        return TimelyFiling(days=number)
-    return TimelyFiling(calendar_years=number)
+        merged["timelyFiling"] = {"days": raw["timelyFilingDays"]}
+    ((unit, number),) = merged["timelyFiling"].items()
+    filing = TimelyFiling(days=number) if unit == "days" else TimelyFiling(calendar_years=number)
+    auth = merged.get("authorizationRequired", False)
+    authorization = (
+        AuthorizationRule(auth["afterVisits"])
+        if isinstance(auth, dict)
+        else (AuthorizationRule(0) if auth else None)
+    )
+    effective = raw.get("effectiveDate")
+    return PayerPolicy(
+        payer_id=merged["payerId"].upper(),
+        unit_rule=UnitRule(merged["unitRule"]),
+        medicare_rules=medicare,
+        timely_filing=filing,
+        therapy_modifiers_required=merged["therapyModifiersRequired"],
+        plan_of_care_required=merged["planOfCareRequired"],
+        retroactive_enrollment_days=merged["retroactiveEnrollmentDays"],
+        visit_limit_per_year=merged.get("visitLimitPerYear"),
+        authorization=authorization,
+        edits=_edits(merged.get("edits", [])),
+        effective_date=_date(effective, "effectiveDate") if effective is not None else None,
+    )
 
 
-def _bundled_default() -> PayerPolicy:
-    text = resources.files("claimscrub.core").joinpath("data/payer_defaults.json").read_text()
-    return _policy(json.loads(text), "payer_defaults.json", None)
+def _checked(raw: Any, where: str, defaults: _Defaults) -> PayerPolicy:
+    if not isinstance(raw, dict):
+        raise ReferenceDataError(f"{where}: a payer policy must be a JSON object")
+    problem = validation_problem(raw)
+    if problem is not None:
+        raise ReferenceDataError(f"{where}: {problem}")
+    try:
+        return _build(raw, defaults)
+    except _Invalid as exc:
+        raise ReferenceDataError(f"{where}: {exc}") from exc
+
+
+@cache
+def _bundled_defaults() -> tuple[_Defaults, PayerPolicy]:
+    data = json.loads(resources.files(_PACKAGE).joinpath("data/payer_defaults.json").read_text())
+    fields = {k: v for k, v in data["policy"].items() if not k.startswith("_")}
+    by_medicare = {
+        flag: {k: v for k, v in data["byMedicareRules"][str(flag).lower()].items() if k[0] != "_"}
+        for flag in (True, False)
+    }
+    bare = _Defaults(MappingProxyType(fields), MappingProxyType({True: {}, False: {}}))
+    # The defaults obey the schema like any policy (a bad edit to them fails loudly).
+    for flag in (True, False):
+        _checked({**fields, **by_medicare[flag]}, "payer_defaults.json", bare)
+    defaults = _Defaults(MappingProxyType(fields), MappingProxyType(by_medicare))
+    return defaults, _checked(fields, "payer_defaults.json", defaults)
 
 
 @dataclass(frozen=True, slots=True)
 class PayerPolicies:
     default: PayerPolicy
-    by_payer: dict[str, PayerPolicy]
+    #: payer → its versions, oldest first (a version without effectiveDate first)
+    by_payer: Mapping[str, tuple[PayerPolicy, ...]]
 
-    def for_payer(self, payer_id: str) -> PayerPolicy:
-        return self.by_payer.get(payer_id.upper(), self.default)
+    def for_payer(self, payer_id: str, dos: dt.date) -> PayerPolicy:
+        """The payer's version in force on ``dos`` (see the module docstring)."""
+        versions = self.by_payer.get(payer_id.upper())
+        if not versions:
+            return self.default
+        chosen = versions[0]
+        for version in versions[1:]:
+            assert version.effective_date is not None
+            if version.effective_date > dos:
+                break
+            chosen = version
+        return chosen
 
     @classmethod
     def defaults(cls) -> PayerPolicies:
-        return cls(_bundled_default(), {})
+        return cls(_bundled_defaults()[1], MappingProxyType({}))
+
+    @classmethod
+    def from_records(cls, records: list[Any], name: str) -> PayerPolicies:
+        """Policies from a file's records, every record validated before any is used."""
+        defaults, default = _bundled_defaults()
+        versions: dict[str, dict[dt.date | None, PayerPolicy]] = {}
+        for i, raw in enumerate(records):
+            where = f"{name} record {i + 1}"
+            policy = _checked(raw, where, defaults)
+            by_date = versions.setdefault(policy.payer_id, {})
+            if policy.effective_date in by_date:
+                when = policy.effective_date or "no effectiveDate"
+                raise ReferenceDataError(
+                    f"{where}: effectiveDate: a second version of {policy.payer_id} with {when}"
+                )
+            by_date[policy.effective_date] = policy
+        by_payer = {
+            payer: tuple(by_date[d] for d in sorted(by_date, key=lambda d: d or dt.date.min))
+            for payer, by_date in versions.items()
+        }
+        return cls(default, MappingProxyType(by_payer))
 
     @classmethod
     def load(cls, path: Path | None) -> PayerPolicies:
         """Read a payers file (JSON array or JSON Lines); ``None`` gives the defaults."""
-        base = cls.defaults()
         if path is None:
-            return base
-        records = read_json_records(path)
-        by_payer: dict[str, PayerPolicy] = {}
-        for i, raw in enumerate(records):
-            policy = _policy(raw, f"{path.name} record {i + 1}", base.default)
-            by_payer[policy.payer_id] = policy
-        return cls(base.default, by_payer)
+            return cls.defaults()
+        return cls.from_records(read_json_records(path), path.name)
 
 
 def read_json_records(path: Path) -> list[Any]:

@@ -22,7 +22,8 @@ from claimscrub.enrollment.table import EnrollmentTable
 def enrollment_check(
     table: EnrollmentTable, ref: EnrollmentReference, payers: PayerPolicies
 ) -> Check:
-    return Check(CheckName.ENROLLMENT, partial(check_enrollment, ref=ref, table=table), payers)
+    rules = partial(check_enrollment, ref=ref, table=table, payers=payers)
+    return Check(CheckName.ENROLLMENT, rules, payers)
 
 
 def load_enrollment_check(enrollment_file: Path | None, payers_file: Path | None) -> Check:

@@ -1,7 +1,9 @@
 """Reference data of the ENROLLMENT check besides the records: which discipline
 a taxonomy belongs to, which discipline a therapy modifier marks, and the
-date policy (look-back, boundary days). All of it is bundled data under
-``data/``; :mod:`claimscrub.enrollment.rules` stays pure.
+date policy (boundary days; how long before the effective date a payer
+lets services be billed is its policy's ``retroactiveEnrollmentDays``). All
+of it is bundled data under ``data/``; :mod:`claimscrub.enrollment.rules`
+stays pure.
 """
 
 from __future__ import annotations
@@ -30,7 +32,6 @@ class EnrollmentReference:
     taxonomies: Mapping[str, TaxonomyInfo]
     #: therapy modifier (GP, GO, GN) → discipline (PT, OT, SLP)
     modifier_disciplines: Mapping[str, str]
-    look_back_days: int
     termination_date_covered: bool
     license_valid_on_expiry_date: bool
 
@@ -44,7 +45,6 @@ class EnrollmentReference:
         return cls(
             taxonomies=MappingProxyType(_taxonomies(tax)),
             modifier_disciplines=MappingProxyType(_modifiers(tax)),
-            look_back_days=_policy_value(policy, "lookBackDays", int),
             termination_date_covered=_policy_value(policy, "terminationDateCovered", bool),
             license_valid_on_expiry_date=_policy_value(policy, "licenseValidOnExpiryDate", bool),
         )

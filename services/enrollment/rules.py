@@ -8,8 +8,9 @@ Rules (contract §4; domain §6):
 * **PROVIDER_NOT_ENROLLED** — the billing and rendering providers each need a
   record with the claim's payer whose status is ACTIVE (or TERMINATED, for
   services before the termination) and whose window covers the line's date
-  of service: from ``lookBackDays`` (30, 42 CFR 424.521(a)) before the
-  effective date through the termination date. PENDING and REVOKED never
+  of service: from the payer's ``retroactiveEnrollmentDays`` before the
+  effective date (its policy version in force on that date: 30 under
+  Medicare rules, 42 CFR 424.521(a), else 0) through the termination date. PENDING and REVOKED never
   cover a date. No record is never a pass; when the NPI has records with
   other payers only, the message says so.
 * **CREDENTIAL_EXPIRED** — the record's licence expired before the DOS.
@@ -39,6 +40,7 @@ from dataclasses import dataclass
 
 from claimscrub.core.claim import Claim, Provider
 from claimscrub.core.edits import Edit, Severity, edit
+from claimscrub.core.payers import PayerPolicies
 from claimscrub.enrollment.npi import npi_problem
 from claimscrub.enrollment.records import EnrollmentRecord, EnrollmentStatus
 from claimscrub.enrollment.reference import EnrollmentReference, TaxonomyInfo
@@ -87,20 +89,32 @@ def _past(dos: dt.date, last: dt.date, last_day_counts: bool) -> bool:
 
 
 def date_findings(
-    record: EnrollmentRecord, dos: dt.date, ref: EnrollmentReference, subject: str
+    record: EnrollmentRecord,
+    dos: dt.date,
+    ref: EnrollmentReference,
+    subject: str,
+    retroactive_days: int,
 ) -> list[Finding]:
-    """What holds on one date of service: outside the enrollment window, licence expired."""
+    """What holds on one date of service: outside the enrollment window, licence expired.
+
+    ``retroactive_days``: how long before the effective date the payer lets
+    services be billed (its policy's ``retroactiveEnrollmentDays`` on ``dos``)."""
     out: list[Finding] = []
     if record.status in _WINDOWED and record.effective_date is not None:
-        opens = record.effective_date - dt.timedelta(days=ref.look_back_days)
+        opens = record.effective_date - dt.timedelta(days=retroactive_days)
         ends = record.termination_date
         if dos < opens:
             before = (record.effective_date - dos).days
+            allowed = (
+                f"billing is allowed from {_days(retroactive_days)} before"
+                if retroactive_days
+                else "this payer allows no billing before it"
+            )
             out.append(
                 (
                     "PROVIDER_NOT_ENROLLED",
                     f"date of service is {_days(before)} before the {subject}'s enrollment takes "
-                    f"effect; billing is allowed from {_days(ref.look_back_days)} before",
+                    f"effect; {allowed}",
                 )
             )
         elif ends is not None and _past(dos, ends, ref.termination_date_covered):
@@ -142,14 +156,21 @@ def _roles(claim: Claim) -> list[_Role]:
 
 
 def _enrollment_edits(
-    claim: Claim, npi: str, subject: str, ref: EnrollmentReference, table: EnrollmentTable
+    claim: Claim,
+    npi: str,
+    subject: str,
+    ref: EnrollmentReference,
+    table: EnrollmentTable,
+    payers: PayerPolicies,
 ) -> list[Edit]:
     record = table.get(npi, claim.payer_id)
     other = table.other_payers(npi, claim.payer_id) if record is None else 0
     edits = [edit(code, 0, msg) for code, msg in standing_findings(record, other, subject)]
     if record is not None:
         for line in claim.service_lines:
-            for code, msg in date_findings(record, line.date_of_service, ref, subject):
+            dos = line.date_of_service
+            days = payers.for_payer(claim.payer_id, dos).retroactive_enrollment_days
+            for code, msg in date_findings(record, dos, ref, subject, days):
                 edits.append(edit(code, line.line_number, msg))
     return edits
 
@@ -187,7 +208,7 @@ def _taxonomy_edits(
 
 
 def check_enrollment(
-    claim: Claim, *, ref: EnrollmentReference, table: EnrollmentTable
+    claim: Claim, *, ref: EnrollmentReference, table: EnrollmentTable, payers: PayerPolicies
 ) -> list[Edit]:
     """Every ENROLLMENT edit for one claim, against the table as it stands now."""
     edits: list[Edit] = []
@@ -206,7 +227,7 @@ def check_enrollment(
             by_npi.setdefault(valid[name], []).append(name)
     for npi, names in by_npi.items():
         subject = " and ".join(names) + " provider"
-        edits.extend(_enrollment_edits(claim, npi, subject, ref, table))
+        edits.extend(_enrollment_edits(claim, npi, subject, ref, table, payers))
     rendering_role = "rendering" if claim.rendering_provider is not None else "billing"
     edits.extend(_taxonomy_edits(claim, rendering_role, valid.get(rendering_role), ref, table))
     return edits
@@ -232,7 +253,13 @@ class ProviderStanding:
 
 
 def provider_standing(
-    npi: str, payer_id: str, on: dt.date, *, ref: EnrollmentReference, table: EnrollmentTable
+    npi: str,
+    payer_id: str,
+    on: dt.date,
+    *,
+    ref: EnrollmentReference,
+    table: EnrollmentTable,
+    payers: PayerPolicies,
 ) -> ProviderStanding:
     """The same findings the claim rule makes, for one provider and date."""
     problem = npi_problem(npi)
@@ -243,7 +270,8 @@ def provider_standing(
     other = table.other_payers(npi, payer_id) if record is None else 0
     findings = standing_findings(record, other, "provider")
     if record is not None:
-        findings += date_findings(record, on, ref, "provider")
+        days = payers.for_payer(payer_id, on).retroactive_enrollment_days
+        findings += date_findings(record, on, ref, "provider", days)
     return ProviderStanding(
         npi=npi,
         payer_id=payer_id,

@@ -92,7 +92,12 @@ class EnrollmentServicer(enrollment_service_pb2_grpc.EnrollmentServiceServicer):
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "date must be YYYY-MM-DD")
         assert on is not None
         standing = provider_standing(
-            request.npi.strip(), payer, on, ref=self._ref, table=self._table
+            request.npi.strip(),
+            payer,
+            on,
+            ref=self._ref,
+            table=self._table,
+            payers=self._check.payers,
         )
         record = standing.record
         reply = enrollment_service_pb2.GetEnrollmentResponse(

@@ -19,7 +19,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Protocol
 
-from claimscrub.core.claim import Claim
+from claimscrub.core.claim import Claim, ServiceLine
 from claimscrub.necessity.reference import NecessityReference
 
 
@@ -62,8 +62,6 @@ class SyncRoleLookup(Protocol):
 
 def role_needed(claim: Claim, ref: NecessityReference) -> bool:
     """Whether the claim has a line on which an assistant modifier could be missing."""
-    if not ref.payers.for_payer(claim.payer_id).medicare_rules:
-        return False
     # Runs twice per claim (role lookup, assistant edits): plain loops.
     assistant = ref.assistant_modifiers.keys()
     therapy = ref.therapy_modifiers
@@ -72,8 +70,15 @@ def role_needed(claim: Claim, ref: NecessityReference) -> bool:
             continue
         for m in line.modifiers:
             if m in therapy and ref.assistant_modifier_for(therapy[m]):
-                return True
+                if medicare_rules_on(claim, line, ref):
+                    return True
+                break
     return False
+
+
+def medicare_rules_on(claim: Claim, line: ServiceLine, ref: NecessityReference) -> bool:
+    """Whether the payer's policy in force on the line's date of service has medicareRules."""
+    return ref.payers.for_payer(claim.payer_id, line.date_of_service).medicare_rules
 
 
 def role_from_taxonomy(claim: Claim, ref: NecessityReference) -> ProviderRole | None:

@@ -387,9 +387,10 @@ def _mue(day: Sequence[ServiceLine], ref: UnitsReference) -> list[Edit]:
 
 def check_units(claim: Claim, ref: UnitsReference) -> list[Edit]:
     """The UNITS check: every units edit for ``claim``, sorted by line number then code."""
-    rule = ref.payers.for_payer(claim.payer_id).unit_rule
     edits: list[Edit] = []
     for day in _by_day(claim.service_lines):
+        # Each day under the payer's policy in force on that day.
+        rule = ref.payers.for_payer(claim.payer_id, day[0].date_of_service).unit_rule
         timed = [line for line in day if line.procedure_code in ref.timed_codes]
         if NotChecked.TIMED_MINUTES not in claim.not_checked:
             edits.extend(_minutes_missing(timed))

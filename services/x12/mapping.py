@@ -20,7 +20,13 @@ from claimscrub.x12.segments import MINUTES_NOTE, Seg
 
 #: What no 837P carries (docs/x12.md); minutes only by the NTE convention.
 ALWAYS_NOT_CARRIED = frozenset(
-    {NotChecked.PLAN_OF_CARE_CERTIFICATION, NotChecked.PROGRESS_REPORT, NotChecked.KX_THRESHOLD}
+    {
+        NotChecked.PLAN_OF_CARE_CERTIFICATION,
+        NotChecked.PROGRESS_REPORT,
+        NotChecked.KX_THRESHOLD,
+        NotChecked.VISIT_LIMIT,
+        NotChecked.AUTHORIZATION,
+    }
 )
 
 _MINUTES = re.compile(rf"^{MINUTES_NOTE}\s+(\d{{1,4}})$", re.IGNORECASE)

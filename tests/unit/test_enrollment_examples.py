@@ -20,6 +20,7 @@ from claimscrub.cli.checks import build_checks
 from claimscrub.cli.scrub import Scrubber
 from claimscrub.core.claim import parse_claim
 from claimscrub.core.edits import EDIT_CODES, CheckName
+from claimscrub.core.payers import PayerPolicies
 from claimscrub.enrollment.records import read_records
 from claimscrub.enrollment.reference import EnrollmentReference
 from claimscrub.enrollment.rules import check_enrollment
@@ -48,9 +49,11 @@ ENROLLMENT: dict[str, list[tuple[str, int]] | None] = {
     "EX-020": [("TAXONOMY_MISMATCH", 1)],  # OT taxonomy 225X00000X on a GP line
     # EX-021..EX-037 show NECESSITY edits; their providers are enrolled.
     **{f"EX-{n:03d}": [] for n in range(21, 38)},
+    # EX-038..EX-040 show payer policy edits; their providers are enrolled with the payer.
+    **{f"EX-{n:03d}": [] for n in range(38, 41)},
 }
 
-# The NECESSITY edit each of EX-021..EX-037 shows (tests/unit/test_necessity_examples.py).
+# The NECESSITY edit each of EX-021..EX-040 shows (tests/unit/test_necessity_examples.py).
 NECESSITY_CODES: dict[str, list[str]] = {
     "EX-021": ["THERAPY_MODIFIER_MISSING"],
     "EX-022": ["THERAPY_MODIFIER_CONFLICT"],
@@ -69,6 +72,9 @@ NECESSITY_CODES: dict[str, list[str]] = {
     "EX-035": ["PROCEDURE_NOT_VALID_FOR_PAYER"],
     "EX-036": ["PROCEDURE_BUNDLED"],
     "EX-037": ["NCCI_MODIFIER_MISUSE"],
+    "EX-038": ["PAYER_RULE"],
+    "EX-039": ["VISIT_LIMIT_EXCEEDED"],
+    "EX-040": ["AUTHORIZATION_MISSING"],
 }
 
 # claimId → every edit code of the combined result (every check + claim checks).
@@ -116,7 +122,12 @@ def test_example_enrollment_edits(raw: dict[str, Any], table: EnrollmentTable) -
         assert not parsed.ok
         return
     assert parsed.claim is not None
-    edits = check_enrollment(parsed.claim, ref=EnrollmentReference.load(), table=table)
+    edits = check_enrollment(
+        parsed.claim,
+        ref=EnrollmentReference.load(),
+        payers=PayerPolicies.load(EXAMPLES / "payers.json"),
+        table=table,
+    )
     assert [(e.code, e.line_number) for e in edits] == expected
 
 

@@ -19,12 +19,14 @@ from hypothesis import strategies as st
 
 from claimscrub.core.claim import Claim, parse_claim
 from claimscrub.core.edits import Severity
+from claimscrub.core.payers import PayerPolicies
 from claimscrub.enrollment.records import parse_record
 from claimscrub.enrollment.reference import EnrollmentReference
 from claimscrub.enrollment.rules import check_enrollment, provider_standing
 from claimscrub.enrollment.table import EnrollmentTable
 
 REF = EnrollmentReference.load()
+PAYERS = PayerPolicies.defaults()
 GROUP = "1558598797"
 PT = "1234567893"
 OTHER = "1000000004"  # valid check digit
@@ -79,7 +81,10 @@ def _claim(
 
 
 def _codes(claim: Claim, table: EnrollmentTable = BASE) -> list[tuple[str, int]]:
-    return [(e.code, e.line_number) for e in check_enrollment(claim, ref=REF, table=table)]
+    return [
+        (e.code, e.line_number)
+        for e in check_enrollment(claim, ref=REF, payers=PAYERS, table=table)
+    ]
 
 
 def test_enrolled_providers_on_a_covered_date_pass() -> None:
@@ -96,7 +101,7 @@ def test_enrolled_providers_on_a_covered_date_pass() -> None:
 def test_thirty_day_look_back_before_the_effective_date(days_before: int, enrolled: bool) -> None:
     table = _table(_record(GROUP), _record(PT, effectiveDate=EFFECTIVE.isoformat()))
     dos = EFFECTIVE - dt.timedelta(days=days_before)
-    edits = check_enrollment(_claim([dos.isoformat()]), ref=REF, table=table)
+    edits = check_enrollment(_claim([dos.isoformat()]), ref=REF, payers=PAYERS, table=table)
     assert [(e.code, e.line_number) for e in edits] == (
         [] if enrolled else [("PROVIDER_NOT_ENROLLED", 1)]
     )
@@ -123,7 +128,7 @@ def test_dos_on_the_termination_date_is_covered_and_after_it_is_not(
 def test_the_termination_boundary_follows_the_policy_data() -> None:
     strict = dataclasses.replace(REF, termination_date_covered=False)
     table = _table(_record(GROUP), _record(PT, terminationDate="2026-05-10"))
-    edits = check_enrollment(_claim(["2026-05-10"]), ref=strict, table=table)
+    edits = check_enrollment(_claim(["2026-05-10"]), ref=strict, payers=PAYERS, table=table)
     assert [e.message for e in edits] == [
         "date of service is on the day the rendering provider's enrollment ended"
     ]
@@ -139,7 +144,7 @@ def test_each_line_is_judged_on_its_own_date() -> None:
 def test_covered_exactly_from_thirty_days_before_the_effective_date(offset: int) -> None:
     table = _table(_record(GROUP), _record(PT, effectiveDate=EFFECTIVE.isoformat()))
     dos = EFFECTIVE + dt.timedelta(days=offset)
-    standing = provider_standing(PT, "MEDICARE", dos, ref=REF, table=table)
+    standing = provider_standing(PT, "MEDICARE", dos, ref=REF, table=table, payers=PAYERS)
     assert standing.enrolled_on_date is (offset >= -30)
 
 
@@ -149,7 +154,7 @@ def test_covered_exactly_from_thirty_days_before_the_effective_date(offset: int)
 @pytest.mark.parametrize("status", ["PENDING", "REVOKED"])
 def test_pending_and_revoked_never_cover_a_date(status: str) -> None:
     table = _table(_record(GROUP), _record(PT, status=status))
-    edits = check_enrollment(_claim(), ref=REF, table=table)
+    edits = check_enrollment(_claim(), ref=REF, payers=PAYERS, table=table)
     assert [(e.code, e.line_number, e.message) for e in edits] == [
         (
             "PROVIDER_NOT_ENROLLED",
@@ -160,17 +165,17 @@ def test_pending_and_revoked_never_cover_a_date(status: str) -> None:
 
 
 def test_no_record_is_never_a_pass() -> None:
-    edits = check_enrollment(_claim(), ref=REF, table=_table(_record(GROUP)))
+    edits = check_enrollment(_claim(), ref=REF, payers=PAYERS, table=_table(_record(GROUP)))
     assert [(e.code, e.line_number, e.message) for e in edits] == [
         ("PROVIDER_NOT_ENROLLED", 0, "rendering provider has no enrollment record with this payer")
     ]
-    empty = check_enrollment(_claim(), ref=REF, table=EnrollmentTable())
+    empty = check_enrollment(_claim(), ref=REF, payers=PAYERS, table=EnrollmentTable())
     assert [e.code for e in empty] == ["PROVIDER_NOT_ENROLLED", "PROVIDER_NOT_ENROLLED"]
 
 
 def test_enrollment_with_another_payer_only() -> None:
     table = _table(_record(GROUP), _record(PT, payerId="ACME"), _record(PT, payerId="OTHER"))
-    edits = check_enrollment(_claim(), ref=REF, table=table)
+    edits = check_enrollment(_claim(), ref=REF, payers=PAYERS, table=table)
     assert [(e.code, e.line_number, e.message) for e in edits] == [
         (
             "PROVIDER_NOT_ENROLLED",
@@ -183,14 +188,14 @@ def test_enrollment_with_another_payer_only() -> None:
 
 def test_the_billing_provider_must_be_enrolled_too() -> None:
     table = _table(_record(PT))
-    assert [e.message for e in check_enrollment(_claim(), ref=REF, table=table)] == [
+    assert [e.message for e in check_enrollment(_claim(), ref=REF, payers=PAYERS, table=table)] == [
         "billing provider has no enrollment record with this payer"
     ]
 
 
 def test_a_solo_practitioner_in_both_roles_is_reported_once() -> None:
     claim = _claim(billing={"npi": PT}, rendering={"npi": PT})
-    edits = check_enrollment(claim, ref=REF, table=EnrollmentTable())
+    edits = check_enrollment(claim, ref=REF, payers=PAYERS, table=EnrollmentTable())
     assert [e.message for e in edits] == [
         "billing and rendering provider has no enrollment record with this payer"
     ]
@@ -214,7 +219,7 @@ def test_licence_valid_through_its_expiry_date(dos: str, codes: list[tuple[str, 
 
 def test_expired_licence_message_counts_days() -> None:
     table = _table(_record(GROUP), _record(PT, licenseExpires="2026-04-30"))
-    edits = check_enrollment(_claim(["2026-05-19"]), ref=REF, table=table)
+    edits = check_enrollment(_claim(["2026-05-19"]), ref=REF, payers=PAYERS, table=table)
     assert [(e.code, e.severity, e.carc, e.message) for e in edits] == [
         (
             "CREDENTIAL_EXPIRED",
@@ -227,7 +232,7 @@ def test_expired_licence_message_counts_days() -> None:
 
 def test_exclusion_is_reported_whatever_the_dates() -> None:
     table = _table(_record(GROUP), _record(PT, excluded=True))
-    edits = check_enrollment(_claim(), ref=REF, table=table)
+    edits = check_enrollment(_claim(), ref=REF, payers=PAYERS, table=table)
     assert [(e.code, e.line_number, e.severity, e.carc) for e in edits] == [
         ("PROVIDER_EXCLUDED", 0, Severity.ERROR, "CO-B7")
     ]
@@ -242,7 +247,7 @@ def test_invalid_npis_in_each_role() -> None:
         rendering={"npi": "1234567890", "taxonomy": "225100000X"},
         referring={"npi": "3234567893"},
     )
-    edits = check_enrollment(claim, ref=REF, table=BASE)
+    edits = check_enrollment(claim, ref=REF, payers=PAYERS, table=BASE)
     assert [(e.code, e.line_number, e.message) for e in edits] == [
         ("NPI_INVALID", 0, "billing provider NPI must be 10 digits starting with 1 or 2"),
         (
@@ -257,14 +262,14 @@ def test_invalid_npis_in_each_role() -> None:
 
 def test_a_missing_billing_provider_is_a_missing_npi() -> None:
     claim = _claim(omit=("billingProvider",))
-    assert [e.message for e in check_enrollment(claim, ref=REF, table=BASE)] == [
+    assert [e.message for e in check_enrollment(claim, ref=REF, payers=PAYERS, table=BASE)] == [
         "billing provider NPI is missing"
     ]
 
 
 def test_a_named_rendering_provider_without_npi_is_reported() -> None:
     claim = _claim(rendering={"name": "Someone", "taxonomy": "225100000X"})
-    assert [e.message for e in check_enrollment(claim, ref=REF, table=BASE)] == [
+    assert [e.message for e in check_enrollment(claim, ref=REF, payers=PAYERS, table=BASE)] == [
         "rendering provider NPI is missing"
     ]
 
@@ -297,7 +302,7 @@ def test_taxonomy_discipline_against_the_therapy_modifier(
     taxonomy: str, modifiers: list[str], mismatch: bool
 ) -> None:
     claim = _claim(modifiers=modifiers, rendering={"npi": PT, "taxonomy": taxonomy})
-    edits = check_enrollment(claim, ref=REF, table=BASE)
+    edits = check_enrollment(claim, ref=REF, payers=PAYERS, table=BASE)
     assert [(e.code, e.line_number, e.severity) for e in edits] == (
         [("TAXONOMY_MISMATCH", 1, Severity.WARNING)] if mismatch else []
     )
@@ -305,7 +310,7 @@ def test_taxonomy_discipline_against_the_therapy_modifier(
 
 def test_taxonomy_mismatch_message() -> None:
     claim = _claim(rendering={"npi": PT, "taxonomy": "225x00000x"})
-    assert [e.message for e in check_enrollment(claim, ref=REF, table=BASE)] == [
+    assert [e.message for e in check_enrollment(claim, ref=REF, payers=PAYERS, table=BASE)] == [
         "line billed with GP (PT) but the rendering provider's taxonomy 225X00000X is OT"
     ]
 
@@ -313,7 +318,7 @@ def test_taxonomy_mismatch_message() -> None:
 def test_the_enrolled_taxonomy_stands_in_when_the_claim_has_none() -> None:
     table = _table(_record(GROUP), _record(PT, taxonomy="224Z00000X"))
     claim = _claim(rendering={"npi": PT})
-    assert [e.message for e in check_enrollment(claim, ref=REF, table=table)] == [
+    assert [e.message for e in check_enrollment(claim, ref=REF, payers=PAYERS, table=table)] == [
         "line billed with GP (PT) but the rendering provider's taxonomy 224Z00000X is OT assistant"
     ]
 
@@ -321,7 +326,7 @@ def test_the_enrolled_taxonomy_stands_in_when_the_claim_has_none() -> None:
 def test_without_a_rendering_provider_the_billing_provider_rendered() -> None:
     table = _table(_record(PT, taxonomy="225X00000X"))
     claim = _claim(billing={"npi": PT}, omit=("renderingProvider",))
-    assert [e.message for e in check_enrollment(claim, ref=REF, table=table)] == [
+    assert [e.message for e in check_enrollment(claim, ref=REF, payers=PAYERS, table=table)] == [
         "line billed with GP (PT) but the billing provider's taxonomy 225X00000X is OT"
     ]
 
@@ -354,7 +359,7 @@ def test_messages_carry_no_phi_dates_or_npis() -> None:
     )
     parsed = parse_claim(raw)
     assert parsed.claim is not None
-    edits = check_enrollment(parsed.claim, ref=REF, table=table)
+    edits = check_enrollment(parsed.claim, ref=REF, payers=PAYERS, table=table)
     assert {e.code for e in edits} == {
         "NPI_INVALID",
         "PROVIDER_NOT_ENROLLED",
@@ -373,7 +378,9 @@ def test_messages_carry_no_phi_dates_or_npis() -> None:
 
 def test_standing_of_an_enrolled_assistant() -> None:
     table = _table(_record(OTHER, taxonomy="225200000X"))
-    s = provider_standing(OTHER, "medicare", dt.date(2026, 5, 4), ref=REF, table=table)
+    s = provider_standing(
+        OTHER, "medicare", dt.date(2026, 5, 4), ref=REF, table=table, payers=PAYERS
+    )
     assert s.record is not None and s.record.status == "ACTIVE"
     assert s.enrolled_on_date and s.reasons == ()
     assert s.taxonomy is not None
@@ -382,7 +389,7 @@ def test_standing_of_an_enrolled_assistant() -> None:
 
 def test_standing_gives_the_reasons_the_claim_rule_would() -> None:
     table = _table(_record(PT, licenseExpires="2026-01-31", excluded=True))
-    s = provider_standing(PT, "MEDICARE", dt.date(2026, 5, 4), ref=REF, table=table)
+    s = provider_standing(PT, "MEDICARE", dt.date(2026, 5, 4), ref=REF, table=table, payers=PAYERS)
     assert not s.enrolled_on_date
     assert [(r.code, r.line_number) for r in s.reasons] == [
         ("PROVIDER_EXCLUDED", 0),
@@ -392,10 +399,10 @@ def test_standing_gives_the_reasons_the_claim_rule_would() -> None:
 
 def test_standing_of_an_unknown_or_invalid_npi() -> None:
     on = dt.date(2026, 5, 4)
-    missing = provider_standing(OTHER, "MEDICARE", on, ref=REF, table=BASE)
+    missing = provider_standing(OTHER, "MEDICARE", on, ref=REF, table=BASE, payers=PAYERS)
     assert missing.record is None and not missing.enrolled_on_date
     assert [r.message for r in missing.reasons] == [
         "provider has no enrollment record with this payer"
     ]
-    bad = provider_standing("1234567890", "MEDICARE", on, ref=REF, table=BASE)
+    bad = provider_standing("1234567890", "MEDICARE", on, ref=REF, table=BASE, payers=PAYERS)
     assert [r.code for r in bad.reasons] == ["NPI_INVALID"] and not bad.enrolled_on_date

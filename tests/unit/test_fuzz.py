@@ -294,4 +294,9 @@ def test_necessity_rules_answer_any_claim_and_history(
 @FUZZ
 @given(claims())
 def test_enrollment_rules_answer_any_claim(claim: Claim) -> None:
-    _well_formed(check_enrollment(claim, ref=ENROLLMENT_REF, table=ENROLLMENT_TABLE), claim)
+    _well_formed(
+        check_enrollment(
+            claim, ref=ENROLLMENT_REF, payers=UNITS_REF.payers, table=ENROLLMENT_TABLE
+        ),
+        claim,
+    )

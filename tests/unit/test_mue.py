@@ -6,6 +6,7 @@ bundled sample values.
 
 from __future__ import annotations
 
+import datetime as dt
 import shutil
 from collections.abc import Sequence
 from importlib import resources
@@ -24,6 +25,9 @@ from claimscrub.units.reference import (
     load_mue_csv,
 )
 from claimscrub.units.rules import check_units
+
+#: a date of service for looking a payer policy up (the example files have one version)
+DOS = dt.date(2026, 5, 4)
 
 PREAMBLE = (
     '"CPT codes, descriptions and other data only are copyright 2026 American Medical '
@@ -171,8 +175,8 @@ def test_load_with_payers_file(tmp_path: Path, mue_file: Path) -> None:
     payers = tmp_path / "payers.json"
     payers.write_text('[{"payerId": "ACME", "unitRule": "PER_CODE"}]')
     ref = UnitsReference.load(mue_file, payers)
-    assert ref.payers.for_payer("acme").unit_rule == "PER_CODE"
-    assert ref.payers.for_payer("MEDICARE").unit_rule == "TOTAL_TIME"
+    assert ref.payers.for_payer("acme", DOS).unit_rule == "PER_CODE"
+    assert ref.payers.for_payer("MEDICARE", DOS).unit_rule == "TOTAL_TIME"
 
 
 # --------------------------------------------------------------------------- rule

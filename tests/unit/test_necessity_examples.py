@@ -60,6 +60,13 @@ EXPECTED: dict[str, list[tuple[str, int]]] = {
     "EX-036": [("PROCEDURE_BUNDLED", 1)],
     # 59 and XU on one line.
     "EX-037": [("NCCI_MODIFIER_MISUSE", 1)],
+    # ACME-COMMERCIAL caps 97110 at 3 units a day (its rule ACME-97110-CAP); 4 billed.
+    "EX-038": [("PAYER_RULE", 1)],
+    # SUMMIT-HEALTH allows 20 visits a year: 20 used, this is the 21st. Its authorization
+    # (needed after 12 visits) covers the date and 24 visits: this is its 9th.
+    "EX-039": [("VISIT_LIMIT_EXCEEDED", 1)],
+    # SUMMIT-HEALTH: 12 visits used, this 13th needs an authorization; the claim has none.
+    "EX-040": [("AUTHORIZATION_MISSING", 1)],
 }
 
 

@@ -51,7 +51,8 @@ claim = st.fixed_dictionaries(
     {"serviceLines": st.lists(line, max_size=4)},
     optional={
         "claimId": st.sampled_from(["P-1", "", " P-2 "]),
-        "payerId": st.sampled_from(["MEDICARE", "ACME-COMMERCIAL", "x"]),
+        # SUMMIT-HEALTH: visit limit, authorization, its own edits (examples/payers.json)
+        "payerId": st.sampled_from(["MEDICARE", "ACME-COMMERCIAL", "SUMMIT-HEALTH", "x"]),
         "submissionDate": st.sampled_from(["2026-06-01", "2027-09-01", "June"]),
         # Within CLAIMSCRUB_MAX_INT_DIGITS (20): longer integers never reach a
         # parser on either path (core.limits; tests/unit/test_limits.py).
@@ -61,6 +62,7 @@ claim = st.fixed_dictionaries(
             optional={
                 "number": st.sampled_from(["PA-1", ""]),
                 "startDate": st.sampled_from(["2026-04-20", "2026-02-30"]),
+                "endDate": st.sampled_from(["2026-05-04", "2026-05-03"]),
                 "visits": odd_ints,
             },
         ),

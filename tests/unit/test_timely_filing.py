@@ -16,6 +16,9 @@ from claimscrub.core.claim import parse_claim
 from claimscrub.core.claim_checks import timely_filing_edits
 from claimscrub.core.payers import PayerPolicies, ReferenceDataError, TimelyFiling
 
+#: a date of service for looking a payer policy up (the example files have one version)
+DOS = dt.date(2026, 5, 4)
+
 TODAY = dt.date(2027, 1, 1)
 
 
@@ -49,7 +52,9 @@ def _payers(tmp_path: Path, *records: dict[str, Any]) -> PayerPolicies:
 
 
 def test_the_medicare_default_is_one_calendar_year() -> None:
-    assert PayerPolicies.defaults().for_payer("ANY").timely_filing == TimelyFiling(calendar_years=1)
+    assert PayerPolicies.defaults().for_payer("ANY", DOS).timely_filing == TimelyFiling(
+        calendar_years=1
+    )
 
 
 @pytest.mark.parametrize(
@@ -101,7 +106,7 @@ def test_a_days_limit_ends_that_many_days_after_the_dos(tmp_path: Path) -> None:
 
 def test_the_older_timely_filing_days_reads_as_days(tmp_path: Path) -> None:
     payers = _payers(tmp_path, {"payerId": "OLD", "timelyFilingDays": 365})
-    assert payers.for_payer("OLD").timely_filing == TimelyFiling(days=365)
+    assert payers.for_payer("OLD", DOS).timely_filing == TimelyFiling(days=365)
     # 365 days, not a calendar year: 2023-03-01 + 365 days = 2024-02-29
     assert not _late("2023-03-01", "2024-02-29", payers, "OLD")
     assert _late("2023-03-01", "2024-03-01", payers, "OLD")
@@ -109,7 +114,7 @@ def test_the_older_timely_filing_days_reads_as_days(tmp_path: Path) -> None:
 
 def test_a_payer_without_a_limit_gets_the_medicare_default(tmp_path: Path) -> None:
     payers = _payers(tmp_path, {"payerId": "ACME", "unitRule": "PER_CODE"})
-    assert payers.for_payer("ACME").timely_filing == TimelyFiling(calendar_years=1)
+    assert payers.for_payer("ACME", DOS).timely_filing == TimelyFiling(calendar_years=1)
 
 
 def test_the_message_holds_the_limit_and_day_counts_but_no_date(tmp_path: Path) -> None:

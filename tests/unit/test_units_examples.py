@@ -6,6 +6,7 @@ Expectations are worked out from the domain rules (shared/domain/therapy-billing
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,9 @@ from claimscrub.core.claim import parse_claim
 from claimscrub.core.payers import TimelyFiling
 from claimscrub.units.reference import UnitsReference
 from claimscrub.units.rules import check_units
+
+#: a date of service for looking a payer policy up
+DOS = dt.date(2026, 5, 4)
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
@@ -51,6 +55,9 @@ EXPECTED: dict[str, list[tuple[str, int]] | None] = {
     # EX-021..EX-037 show one NECESSITY edit each (tests/unit/test_necessity_examples.py);
     # their units are right: 30 min ×2, 40 min (untimed evaluation) ×1, 15 + 30 min → 1 + 2.
     **{f"EX-{n:03d}": [] for n in range(21, 38)},
+    # EX-038..EX-040 show payer policy edits. PER_CODE: 97110 60 min → 4 units, as billed;
+    # the payer's own 3-unit cap is a NECESSITY edit. 97110 30 min ×2 on the others.
+    **{f"EX-{n:03d}": [] for n in range(38, 41)},
 }
 
 
@@ -95,8 +102,8 @@ def test_examples_use_the_agreed_dates() -> None:
 
 
 def test_payer_rules_of_the_examples(ref: UnitsReference) -> None:
-    assert ref.payers.for_payer("ACME-COMMERCIAL").unit_rule == "PER_CODE"
-    assert ref.payers.for_payer("ACME-COMMERCIAL").timely_filing == TimelyFiling(days=180)
-    assert not ref.payers.for_payer("ACME-COMMERCIAL").medicare_rules
-    assert ref.payers.for_payer("MEDICARE").unit_rule == "TOTAL_TIME"
-    assert ref.payers.for_payer("MEDICARE").timely_filing == TimelyFiling(calendar_years=1)
+    assert ref.payers.for_payer("ACME-COMMERCIAL", DOS).unit_rule == "PER_CODE"
+    assert ref.payers.for_payer("ACME-COMMERCIAL", DOS).timely_filing == TimelyFiling(days=180)
+    assert not ref.payers.for_payer("ACME-COMMERCIAL", DOS).medicare_rules
+    assert ref.payers.for_payer("MEDICARE", DOS).unit_rule == "TOTAL_TIME"
+    assert ref.payers.for_payer("MEDICARE", DOS).timely_filing == TimelyFiling(calendar_years=1)

@@ -128,6 +128,8 @@ def test_mapping_element_by_element() -> None:
         NotChecked.PLAN_OF_CARE_CERTIFICATION,
         NotChecked.PROGRESS_REPORT,
         NotChecked.KX_THRESHOLD,
+        NotChecked.VISIT_LIMIT,
+        NotChecked.AUTHORIZATION,
     }
 
 

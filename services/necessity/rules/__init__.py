@@ -18,9 +18,11 @@ from claimscrub.necessity.rules.code_status import code_status_edits
 from claimscrub.necessity.rules.diagnoses import diagnosis_edits
 from claimscrub.necessity.rules.documentation import documentation_edits
 from claimscrub.necessity.rules.modifiers import assistant_edits, therapy_modifier_edits
+from claimscrub.necessity.rules.payer_rules import payer_rule_edits
 from claimscrub.necessity.rules.plan_of_care import plan_of_care_edits, progress_edits
 from claimscrub.necessity.rules.ptp import ncci_modifier_edits, ptp_edits
 from claimscrub.necessity.rules.thresholds import threshold_edits
+from claimscrub.necessity.rules.visits import authorization_edits, visit_limit_edits
 
 __all__ = ["check_necessity"]
 
@@ -44,6 +46,9 @@ def check_necessity(
         *plan_of_care_edits(claim, ref),
         *progress_edits(claim, ref, history),
         *documentation_edits(claim, ref),
+        *visit_limit_edits(claim, ref),
+        *authorization_edits(claim, ref),
+        *payer_rule_edits(claim, ref),
     ]
     edits.sort(key=lambda e: (e.line_number, e.code))
     return edits

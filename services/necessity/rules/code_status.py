@@ -1,6 +1,7 @@
 """Codes the payer does not pay: Medicare PFS status indicators, domain §1.3.
 
-Under a payer whose policy has ``medicareRules``, each line's code is looked
+Under a payer whose policy in force on the line's date of service has
+``medicareRules``, each line's code is looked
 up in the code-status table (``--code-status`` / CLAIMSCRUB_CODE_STATUS_FILE,
 else the bundled sample) for its date of service; ``pfs_status.json`` says
 which statuses raise which edit:
@@ -21,11 +22,11 @@ from claimscrub.necessity.reference import NecessityReference
 
 
 def code_status_edits(claim: Claim, ref: NecessityReference) -> list[Edit]:
-    if not ref.payers.for_payer(claim.payer_id).medicare_rules:
-        return []
     sample = " (sample PFS status)" if ref.code_status.is_sample else ""
     edits: list[Edit] = []
     for line in claim.service_lines:
+        if not ref.payers.for_payer(claim.payer_id, line.date_of_service).medicare_rules:
+            continue
         status = ref.code_status.status_on(line.procedure_code, line.date_of_service)
         meaning = ref.status_meanings.get(status) if status else None
         if meaning is None:

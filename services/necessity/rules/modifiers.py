@@ -1,7 +1,10 @@
 """Therapy modifiers (GP/GO/GN) and assistant modifiers (CQ/CO), domain §4.
 
 * An always-therapy code needs exactly one of GP/GO/GN (CR10176) -
-  THERAPY_MODIFIER_MISSING without one, THERAPY_MODIFIER_CONFLICT with several.
+  THERAPY_MODIFIER_MISSING without one (when the payer's policy in force on
+  the line's date has ``therapyModifiersRequired``, the default),
+  THERAPY_MODIFIER_CONFLICT with several (whatever the payer: the modifiers
+  contradict each other).
 * An evaluation carries its own discipline's modifier (97161-97164 GP,
   97165-97168 GO, the SLP evaluations GN), and CR10176's discipline-specific
   codes (92521-92524, 92597, 92607) take GN only: another discipline's
@@ -9,8 +12,9 @@
 * CQ goes only with GP, CO only with GO (never on GN lines).
 * Assistants do not evaluate (BPM ch.15 §230.1): CQ or CO on an evaluation
   or re-evaluation code is a conflict.
-* Under Medicare rules, a line rendered by a PT or OT assistant needs CQ or
-  CO (ASSISTANT_MODIFIER_MISSING); on an evaluation the message says that
+* Under Medicare rules (the policy in force on the line's date), a line
+  rendered by a PT or OT assistant needs CQ or CO
+  (ASSISTANT_MODIFIER_MISSING); on an evaluation the message says that
   assistants do not evaluate, as CQ/CO there would be a conflict. When the
   role cannot be found the check says so (CHECK_INCOMPLETE) rather than
   passing the line.
@@ -22,14 +26,14 @@ from claimscrub.core.claim import Claim, ServiceLine
 from claimscrub.core.edits import Edit, edit
 from claimscrub.necessity.lines import code_label
 from claimscrub.necessity.reference import NecessityReference
-from claimscrub.necessity.roles import ProviderRole, role_needed
+from claimscrub.necessity.roles import ProviderRole, medicare_rules_on, role_needed
 
 
 def _therapy_modifiers(line: ServiceLine, ref: NecessityReference) -> list[str]:
     return [m for m in line.modifiers if m in ref.therapy_modifiers]
 
 
-def _line_edits(line: ServiceLine, ref: NecessityReference) -> list[Edit]:
+def _line_edits(line: ServiceLine, ref: NecessityReference, modifier_required: bool) -> list[Edit]:
     edits: list[Edit] = []
     n = line.line_number
     label = code_label(line.procedure_code, ref)
@@ -37,7 +41,7 @@ def _line_edits(line: ServiceLine, ref: NecessityReference) -> list[Edit]:
     distinct = sorted(set(therapy))
     evaluation = ref.evaluations.get(line.procedure_code)
     own = ref.discipline_codes.get(line.procedure_code)
-    if line.procedure_code in ref.always_therapy and not therapy:
+    if modifier_required and line.procedure_code in ref.always_therapy and not therapy:
         needs = ref.modifier_for(own) if own else "GP, GO or GN"
         edits.append(
             edit("THERAPY_MODIFIER_MISSING", n, f"{label} is always therapy and needs {needs}")
@@ -86,7 +90,15 @@ def _line_edits(line: ServiceLine, ref: NecessityReference) -> list[Edit]:
 
 
 def therapy_modifier_edits(claim: Claim, ref: NecessityReference) -> list[Edit]:
-    return [e for line in claim.service_lines for e in _line_edits(line, ref)]
+    return [
+        e
+        for line in claim.service_lines
+        for e in _line_edits(
+            line,
+            ref,
+            ref.payers.for_payer(claim.payer_id, line.date_of_service).therapy_modifiers_required,
+        )
+    ]
 
 
 def assistant_edits(claim: Claim, ref: NecessityReference, role: ProviderRole) -> list[Edit]:
@@ -112,6 +124,8 @@ def assistant_edits(claim: Claim, ref: NecessityReference, role: ProviderRole) -
     edits: list[Edit] = []
     for line in claim.service_lines:
         if own not in line.modifiers or needed in line.modifiers:
+            continue
+        if not medicare_rules_on(claim, line, ref):
             continue
         label = code_label(line.procedure_code, ref)
         # CQ/CO would make an evaluation a conflict: the fault is who evaluated.

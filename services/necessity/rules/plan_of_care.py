@@ -1,5 +1,9 @@
 """Plan of care and progress reports, domain §5 (CMS Pub. 100-02 Ch.15 §220.1.3, §220.3.D).
 
+The plan-of-care edits judge the therapy lines whose date of service falls
+under a payer policy version with ``planOfCareRequired`` (default: the
+version's ``medicareRules``); progress reports are judged for every payer.
+
 * PLAN_OF_CARE_MISSING: the claim has therapy lines but no plan of care
   with a certification date (line 0); or a therapy line dated before the
   plan's ``startDate`` (the initial treatment), which that plan does not
@@ -41,7 +45,12 @@ from claimscrub.necessity.reference import NecessityReference
 
 
 def plan_of_care_edits(claim: Claim, ref: NecessityReference) -> list[Edit]:
-    lines = [ln for ln in claim.service_lines if is_therapy_line(ln, ref)]
+    lines = [
+        ln
+        for ln in claim.service_lines
+        if is_therapy_line(ln, ref)
+        and ref.payers.for_payer(claim.payer_id, ln.date_of_service).plan_of_care_required
+    ]
     if not lines:
         return []
     plan = claim.therapy.plan_of_care if claim.therapy else None

@@ -1,6 +1,7 @@
 """KX threshold and the targeted medical review threshold, domain §4.
 
-Under Medicare rules, per beneficiary, calendar year and threshold group
+Under Medicare rules (only lines whose date of service falls under a payer
+policy version with ``medicareRules`` count), per beneficiary, calendar year and threshold group
 (PT+SLP, OT): the year-to-date amount before this claim is the group's
 eligibility figure (``therapy.amountUsedYtdPtSlp`` / ``amountUsedYtdOt``, or
 the single ``amountUsedYtd`` when all the claim's therapy lines are in one
@@ -74,10 +75,13 @@ def _why_unknown(
 
 
 def threshold_edits(claim: Claim, ref: NecessityReference, history: History | None) -> list[Edit]:
-    if not ref.payers.for_payer(claim.payer_id).medicare_rules:
-        return []
     lines = sorted(
-        (ln for ln in claim.service_lines if is_therapy_line(ln, ref)),
+        (
+            ln
+            for ln in claim.service_lines
+            if is_therapy_line(ln, ref)
+            and ref.payers.for_payer(claim.payer_id, ln.date_of_service).medicare_rules
+        ),
         key=lambda ln: (ln.date_of_service, ln.line_number),
     )
     if not lines:
