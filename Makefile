@@ -31,8 +31,9 @@ ENROLLMENT_FILE ?= examples/enrollment.json
 # KAFKA_SECURITY=secure: the local broker with TLS, SCRAM users and ACLs, the
 # services in production mode with mTLS (docs/operations.md, "Security").
 export KAFKA_SECURITY ?= plaintext
-# One principal's Kafka settings for a CLI command (nothing in plaintext mode).
-AS = env $$(deploy/kafka/kafka.sh client-env $(1))
+# One principal's Kafka settings for a CLI command (nothing in plaintext mode);
+# secure: its PHI reads audited on audit.access, claim tokens under the stack's key.
+AS = env $$(deploy/kafka/kafka.sh client-env $(1)) $(if $(filter secure,$(KAFKA_SECURITY)),CLAIMSCRUB_AUDIT=true CLAIMSCRUB_HMAC_KEY_FILE=$(RUN)/certs/hmac.key)
 
 .PHONY: help prereqs setup proto kafka-fetch kafka-start kafka-stop kafka-status up down status \
         demo test test-unit test-integration lint format bench lock clean certs \

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 import os
 import sys
 from typing import Any
@@ -143,7 +144,37 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_redaction_commands(sub)
     _add_dlq_commands(sub)
+    _add_audit_commands(sub)
     return parser
+
+
+def _add_audit_commands(sub: Any) -> None:
+    audit = sub.add_parser(
+        "audit",
+        help="read the PHI access trail, audit.access (Kafka)",
+        description="Who read or served PHI, when, and how it ended (docs/operations.md "
+        "'Security'). Secured brokers: as the auditor principal, the only one that reads it.",
+    )
+    audit_sub = audit.add_subparsers(dest="audit_command", metavar="ACTION", required=True)
+    q = audit_sub.add_parser(
+        "query",
+        help="events of one principal (or all) since a time, one JSON per line",
+        description="Print audit.access events recorded since --since, oldest first per "
+        "partition, one JSON per line: time, principal, method or topic, claimToken, outcome.",
+    )
+    q.add_argument("--principal", help="only this principal's events (default: every one)")
+    q.add_argument(
+        "--since",
+        required=True,
+        help="a date (2026-05-04, midnight UTC) or ISO 8601 time (UTC unless it has an offset)",
+    )
+    q.add_argument(
+        "--timeout",
+        type=_positive,
+        default=60.0,
+        metavar="SECONDS",
+        help="how long reading the topic to its end may take (default 60)",
+    )
 
 
 def _add_dlq_commands(sub: Any) -> None:
@@ -358,10 +389,30 @@ def _submit(args: argparse.Namespace) -> int:
     except InputError as exc:
         return _fail(str(exc))
     bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
+    from claimscrub.runtime.audit import ReadAudit
+    from claimscrub.runtime.topics import CLAIMS_SCRUBBED
+
+    audit = ReadAudit(CLAIMS_SCRUBBED.name) if args.wait else None
     try:
-        return submit(claims, bootstrap, wait=args.wait, timeout_s=args.timeout)
+        return submit(
+            claims,
+            bootstrap,
+            wait=args.wait,
+            timeout_s=args.timeout,
+            on_result=audit.claim if audit is not None else None,
+        )
     except BrokerError as exc:
         return _fail(str(exc))
+    finally:
+        if audit is not None:
+            _close_audit(audit)
+
+
+def _close_audit(audit: Any) -> None:
+    """The CLI's audit events are written before it exits; a loss is said, not fatal."""
+    lost = audit.close()
+    if lost:
+        print(f"claimscrub: {lost} audit events were not written to audit.access", file=sys.stderr)
 
 
 def _enrollment(args: argparse.Namespace) -> int:
@@ -399,11 +450,47 @@ def _redact(args: argparse.Namespace) -> int:
 
 def _deidentified(args: argparse.Namespace) -> int:
     from claimscrub.cli.redact import print_deidentified
+    from claimscrub.runtime.audit import ReadAudit
+    from claimscrub.runtime.topics import CLAIMS_DEIDENTIFIED
 
     bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
-    return print_deidentified(
-        bootstrap, limit=args.limit, timeout_s=args.timeout, pretty=args.pretty, out=sys.stdout
-    )
+    audit = ReadAudit(CLAIMS_DEIDENTIFIED.name)
+    try:
+        return print_deidentified(
+            bootstrap,
+            limit=args.limit,
+            timeout_s=args.timeout,
+            pretty=args.pretty,
+            out=sys.stdout,
+            on_record=lambda token: audit.claim(token=token or None),
+        )
+    finally:
+        _close_audit(audit)
+
+
+def _audit(args: argparse.Namespace) -> int:
+    from claimscrub.runtime import audit
+    from claimscrub.runtime.kafka_config import KafkaSecurity
+
+    try:
+        since = audit.parse_since(args.since)
+    except ValueError as exc:
+        return _fail(f"--since: {exc}")
+    bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
+    try:
+        for event in audit.query(
+            bootstrap,
+            KafkaSecurity.from_env(),
+            principal=args.principal,
+            since=since,
+            timeout_s=args.timeout,
+        ):
+            print(json.dumps(event, separators=(",", ":")))
+    except (LookupError, TimeoutError) as exc:
+        return _fail(str(exc))
+    except Exception as exc:  # the Kafka client's errors: authorisation, no broker
+        return _fail(f"cannot read audit.access on {bootstrap}: {type(exc).__name__}")
+    return 0
 
 
 def _dlq(args: argparse.Namespace) -> int:
@@ -444,6 +531,7 @@ def main(argv: list[str] | None = None) -> int:
         "deidentified": _deidentified,
         "enrollment": _enrollment,
         "dlq": _dlq,
+        "audit": _audit,
     }
     from claimscrub.runtime.env import SettingsError
 

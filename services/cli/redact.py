@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any, TextIO
 
@@ -65,8 +65,10 @@ def print_deidentified(
     pretty: bool,
     out: TextIO,
     security: KafkaSecurity | None = None,
+    on_record: Callable[[str], None] | None = None,
 ) -> int:
-    """Up to ``limit`` records of claims.deidentified, oldest first, as JSON.
+    """Up to ``limit`` records of claims.deidentified, oldest first, as JSON;
+    ``on_record`` gets each printed record's key (its claim token: the audit).
 
     Exit 0 when ``limit`` records were printed, 1 when fewer came in time.
     """
@@ -102,6 +104,8 @@ def print_deidentified(
                     data = to_json(msg)
                     print(json.dumps(data, indent=2) if pretty else _line(data), file=out)
                     printed += 1
+                    if on_record is not None:
+                        on_record((rec.key or b"").decode("utf-8", "replace"))
     finally:
         consumer.close()
     if printed < limit:

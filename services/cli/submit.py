@@ -16,7 +16,7 @@ from __future__ import annotations
 import sys
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, TextIO
 
 from claimscrub.cli.output import Progress, json_line
@@ -54,7 +54,10 @@ def submit(
     timeout_s: float,
     out: TextIO = sys.stdout,
     security: KafkaSecurity | None = None,
+    on_result: Callable[[str], None] | None = None,
 ) -> int:
+    """Publish ``claims``; with ``wait``, print their results, calling
+    ``on_result`` with each claimId whose result is shown (the PHI audit)."""
     from kafka import KafkaConsumer, KafkaProducer, TopicPartition
     from kafka.errors import KafkaError
 
@@ -112,7 +115,7 @@ def submit(
             "showing their results from claims.scrubbed",
             file=sys.stderr,
         )
-    return _wait(consumer, keys, timeout_s, out, earlier)
+    return _wait(consumer, keys, timeout_s, out, earlier, on_result)
 
 
 def _already_scrubbed(
@@ -180,6 +183,7 @@ def _wait(
     timeout_s: float,
     out: TextIO,
     earlier: dict[str, ScrubResult] | None = None,
+    on_result: Callable[[str], None] | None = None,
 ) -> int:
     wanted = set(keys)
     got: dict[str, ScrubResult] = dict(earlier or {})
@@ -203,6 +207,8 @@ def _wait(
     for key in keys:
         if key in got:
             print(json_line(got[key]), file=out)
+            if on_result is not None:
+                on_result(key)
     missing = [k for k in keys if k not in got]
     if missing:
         shown = ", ".join(missing[:10]) + (" ..." if len(missing) > 10 else "")

@@ -9,8 +9,10 @@ unless ``--force``:
   chain, the PEM keystore Kafka reads since 2.7, KIP-651): the broker's
   certificate, CN=broker, for 127.0.0.1, localhost and kafka (docker-compose);
 - ``<principal>.pem`` / ``<principal>-key.pem`` for every principal of the ACL
-  table (runtime/data/kafka_acls.json): CN=<principal>, usable as a TLS
-  server certificate (the service's gRPC port, 127.0.0.1/localhost/<name>)
+  table (runtime/data/kafka_acls.json) and of the gRPC policy
+  (runtime/data/grpc_policy.json): CN=<principal> and the URI SAN
+  spiffe://claimscrub/<principal> (the caller's identity on gRPC), usable as a
+  TLS server certificate (the service's gRPC port, 127.0.0.1/localhost/<name>)
   and as a client certificate (Kafka SSL, gRPC mTLS);
 - ``<principal>.password``: a random SCRAM password per principal;
 - ``hmac.key``: a random pseudonym key (CLAIMSCRUB_HMAC_KEY_FILE), so the
@@ -32,12 +34,14 @@ from pathlib import Path
 from typing import Any
 
 from claimscrub.runtime.acls import principals
+from claimscrub.runtime.grpc_access import load_policy
 
 DEFAULT_DIR = Path(".run/certs")
 CA_NAME = "claimscrub throwaway development CA"
 VALID_DAYS = 30
 HOSTS = ("localhost",)
 ADDRESSES = ("127.0.0.1", "::1")
+TRUST_DOMAIN = "claimscrub"
 
 
 def _write(path: Path, data: bytes, *, private: bool) -> None:
@@ -128,6 +132,12 @@ def make_ca(common_name: str = CA_NAME) -> tuple[Any, Any]:
 ALIASES = {"broker": ("kafka",)}
 
 
+def all_principals() -> list[str]:
+    """The Kafka ACL table's principals, then the gRPC-only callers of the policy."""
+    kafka = principals()
+    return [*kafka, *sorted(load_policy().principals() - set(kafka))]
+
+
 def issue(ca_key: Any, ca_cert: Any, common_name: str) -> tuple[Any, Any]:
     """A leaf certificate for ``common_name`` usable as TLS server and client."""
     from cryptography import x509
@@ -140,6 +150,8 @@ def issue(ca_key: Any, ca_cert: Any, common_name: str) -> tuple[Any, Any]:
     names += [x509.DNSName(a) for a in ALIASES.get(common_name, ())]
     names += [x509.DNSName(h) for h in HOSTS if h != common_name]
     names += [x509.IPAddress(ipaddress.ip_address(a)) for a in ADDRESSES]
+    if common_name != "broker":
+        names.append(x509.UniformResourceIdentifier(f"spiffe://{TRUST_DOMAIN}/{common_name}"))
     cert = (
         x509.CertificateBuilder()
         .subject_name(_name(common_name))
@@ -187,7 +199,7 @@ def generate(
     else:
         ca_cert = x509.load_pem_x509_certificate(ca_pem.read_bytes())
         ca_key = serialization.load_pem_private_key(ca_key_pem.read_bytes(), password=None)
-    wanted = ["broker", *(names if names is not None else principals())]
+    wanted = ["broker", *(names if names is not None else all_principals())]
     for name in dict.fromkeys(wanted):
         cert_path, key_path = directory / f"{name}.pem", directory / f"{name}-key.pem"
         if force or not (cert_path.is_file() and key_path.is_file()):

@@ -13,10 +13,16 @@ only TLS, and with required client certificates only mTLS. Kubernetes' gRPC
 probes speak plaintext and present no certificate, so a TLS server can also
 serve the same health servicer, and nothing else, on a plaintext health port:
 it answers SERVING or NOT_SERVING and carries no claim data.
+
+Every call goes through :class:`claimscrub.runtime.grpc_access.AccessInterceptor`
+(the policy of ``data/grpc_policy.json``: who may call what, rate and size
+limits, the PHI audit on audit.access); the server's receive limit is the
+largest request any method accepts.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -25,6 +31,8 @@ from google.protobuf import descriptor_pb2, descriptor_pool, text_format
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection, reflection_pb2, reflection_pb2_grpc
 
+from claimscrub.runtime.audit import ClaimTokens, GrpcAudit, KafkaAuditSink, sink_from_env
+from claimscrub.runtime.grpc_access import AccessInterceptor, GrpcPolicy, policy_from_env
 from claimscrub.runtime.grpc_metrics import MetricsInterceptor, preregister
 from claimscrub.runtime.grpc_tls import ServerTls
 from claimscrub.runtime.logs import get_logger
@@ -90,6 +98,7 @@ class GrpcServer:
     port: int
     health_server: grpc.aio.Server | None = None
     health_port: int | None = None
+    audit: KafkaAuditSink | None = None
 
     async def set_serving(self, serving: bool) -> None:
         status = (
@@ -106,6 +115,8 @@ class GrpcServer:
         await self.server.stop(grace_s)
         if self.health_server is not None:
             await self.health_server.stop(0)
+        if self.audit is not None:
+            await asyncio.to_thread(self.audit.close)
 
 
 async def start_grpc_server(
@@ -115,11 +126,30 @@ async def start_grpc_server(
     *,
     tls: ServerTls | None = None,
     health_port: int | None = None,
+    policy: GrpcPolicy | None = None,
+    audit: KafkaAuditSink | bool | None = True,
 ) -> GrpcServer:
     """Serve ``register``'s services with health and reflection on ``host:port``
-    (TLS when ``tls``); with ``health_port``, health alone there in plaintext."""
-    server = grpc.aio.server(interceptors=[MetricsInterceptor()])
+    (TLS when ``tls``); with ``health_port``, health alone there in plaintext.
+
+    ``policy``: default the environment's (runtime.grpc_access), enforced when
+    ``tls`` requires client certificates. ``audit``: a sink, False for none,
+    True for the environment's (runtime.audit: on in production mode)."""
+    policy = policy if policy is not None else policy_from_env()
+    sink = sink_from_env("grpc") if audit is True else audit or None
+    access = AccessInterceptor(
+        policy,
+        enforce=bool(tls and tls.require_client_cert),
+        audit=GrpcAudit(sink, ClaimTokens.from_env()) if sink is not None else None,
+    )
+    # Outermost first: the metrics also count the calls the access check refuses.
+    server = grpc.aio.server(
+        interceptors=[MetricsInterceptor(), access],
+        options=[("grpc.max_receive_message_length", policy.largest_request())],
+    )
     names = register(server)
+    if sink is not None and audit is True and names:
+        sink.recorded_by = names[0].rsplit(".", 1)[-1]
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     served = enable_reflection(
@@ -143,7 +173,7 @@ async def start_grpc_server(
             raise OSError(f"gRPC health cannot bind {host}:{health_port}")
         await health_server.start()
     await server.start()
-    handle = GrpcServer(server, health_servicer, names, bound, health_server, health_bound)
+    handle = GrpcServer(server, health_servicer, names, bound, health_server, health_bound, sink)
     await handle.set_serving(True)
     log.info(
         "grpc_started",
@@ -152,5 +182,7 @@ async def start_grpc_server(
         tls=tls is not None,
         client_certs_required=bool(tls and tls.require_client_cert),
         health_port=health_bound,
+        authorization=access.enforcing,
+        audit=sink is not None,
     )
     return handle

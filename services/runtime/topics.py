@@ -2,16 +2,24 @@
 
 Services never spell a topic name; they take it from here (the pattern of
 Confluent's microservices examples). ``python -m claimscrub.runtime.topics
-create`` creates them all, idempotently.
+create`` creates them all, idempotently, and sets on every topic, new or
+existing, the configuration declared here plus the retention of the topics
+that hold PHI (``data/topic_retention.json``, :func:`retention`).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
 from typing import Any
+
+from claimscrub.runtime.env import SettingsError
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +96,15 @@ REDACTION_JOIN_CHANGELOG = TopicSpec(
     {"cleanup.policy": "compact"},
 )
 
+# The PHI access audit trail (runtime/audit.py): append-only (every service
+# writes, no principal but the auditor reads, nobody deletes), kept six years.
+AUDIT_ACCESS = TopicSpec(
+    "audit.access",
+    "principal",
+    "access event JSON: time, principal, method or topic, claim token, outcome",
+    {"cleanup.policy": "delete"},
+)
+
 ALL_TOPICS: tuple[TopicSpec, ...] = (
     CLAIMS_SUBMITTED,
     CLAIMS_CHECKS,
@@ -101,16 +118,73 @@ ALL_TOPICS: tuple[TopicSpec, ...] = (
     AGGREGATOR_LEDGER_CHANGELOG,
     NECESSITY_HISTORY_CHANGELOG,
     REDACTION_JOIN_CHANGELOG,
+    AUDIT_ACCESS,
 )
+
+RETENTION_FILE_VARIABLE = "CLAIMSCRUB_TOPIC_RETENTION_FILE"
+RETENTION_OVERRIDE_VARIABLE = "CLAIMSCRUB_TOPIC_RETENTION_MS"
+
+
+def _retention_table(env: Mapping[str, str]) -> dict[str, Any]:
+    raw = env.get(RETENTION_FILE_VARIABLE, "").strip()
+    try:
+        if raw:
+            text = Path(raw).read_text("utf-8")
+        else:
+            text = (
+                resources.files("claimscrub.runtime")
+                .joinpath("data/topic_retention.json")
+                .read_text("utf-8")
+            )
+        table: dict[str, Any] = json.loads(text)["topics"]
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise SettingsError(f"{RETENTION_FILE_VARIABLE} cannot be read ({reason}): {raw}") from None
+    except (ValueError, KeyError, TypeError):
+        raise SettingsError(f"{RETENTION_FILE_VARIABLE} is not a retention table: {raw}") from None
+    return table
+
+
+def retention(env: Mapping[str, str] | None = None) -> dict[str, dict[str, str]]:
+    """Topic -> the retention configs to set (``retention.ms``, and
+    ``cleanup.policy`` for a compacted topic that must also expire), from the
+    table with the per-topic overrides of CLAIMSCRUB_TOPIC_RETENTION_MS
+    (``claims.submitted=86400000,claims.dlq=604800000``)."""
+    e = os.environ if env is None else env
+    out: dict[str, dict[str, str]] = {}
+    for topic, raw in _retention_table(e).items():
+        if topic.startswith("_"):
+            continue
+        configs = {k: str(v) for k, v in raw.items() if not k.startswith("_")}
+        if "retention.ms" not in configs:
+            raise SettingsError(f"topic retention: {topic} has no retention.ms")
+        out[topic] = configs
+    for item in e.get(RETENTION_OVERRIDE_VARIABLE, "").split(","):
+        if not item.strip():
+            continue
+        topic, _, ms = item.partition("=")
+        if not ms.strip().isdigit():
+            raise SettingsError(f"{RETENTION_OVERRIDE_VARIABLE}: {item.strip()} is not topic=ms")
+        out.setdefault(topic.strip(), {})["retention.ms"] = ms.strip()
+    return out
+
+
+def topic_configs(
+    topics: tuple[TopicSpec, ...] = ALL_TOPICS, env: Mapping[str, str] | None = None
+) -> dict[str, dict[str, str]]:
+    """Every registered topic's configuration: its declaration, then its retention."""
+    kept = retention(env)
+    return {t.name: {**t.config, **kept.get(t.name, {})} for t in topics}
 
 
 def create_topics(bootstrap: str, partitions: int, security: Any = None) -> list[str]:
     """Create any missing topic; returns the names created. Connects as
     ``security`` (a KafkaSecurity) or as the environment says."""
-    from kafka.admin import KafkaAdminClient, NewTopic
+    from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient, NewTopic
 
     from claimscrub.runtime.kafka_config import kafka_client_kwargs
 
+    configs = topic_configs()  # a bad retention setting fails before any change
     admin = KafkaAdminClient(
         **kafka_client_kwargs(bootstrap, security, client_id="claimscrub-topics")
     )
@@ -119,7 +193,17 @@ def create_topics(bootstrap: str, partitions: int, security: Any = None) -> list
         missing = [t for t in ALL_TOPICS if t.name not in existing]
         if missing:
             admin.create_topics(
-                [NewTopic(t.name, partitions, 1, topic_configs=dict(t.config)) for t in missing]
+                [NewTopic(t.name, partitions, 1, topic_configs=configs[t.name]) for t in missing]
+            )
+        # Topics made before a retention was declared or changed get it too
+        # (incremental: other settings an operator made stay as they are).
+        present = [t for t in ALL_TOPICS if t.name in existing and configs[t.name]]
+        if present:
+            admin.alter_configs(
+                [
+                    ConfigResource(ConfigResourceType.TOPIC, t.name, configs=configs[t.name])
+                    for t in present
+                ]
             )
         return [t.name for t in missing]
     finally:
@@ -143,8 +227,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     if args.command == "list":
+        configs = topic_configs()
         for t in ALL_TOPICS:
-            print(f"{t.name}\tkey={t.key}\tvalue={t.value}")
+            extra = "".join(f"\t{k}={v}" for k, v in sorted(configs[t.name].items()))
+            print(f"{t.name}\tkey={t.key}\tvalue={t.value}{extra}")
         return 0
     try:
         created = create_topics(args.bootstrap, args.partitions)

@@ -12,6 +12,10 @@ CLAIMSCRUB_MODE=production with its own Kafka principal and gRPC mTLS.
   asking enrollment over mTLS; analytics reads claims.deidentified over mTLS.
 - gRPC refuses a client without a certificate or with one from another CA.
 - No secret (SCRAM passwords, the HMAC key, private keys) is in any log line.
+- Authorisation per method (issue 20): each principal against each method of
+  the policy file, allowed or PERMISSION_DENIED; every PHI call leaves one
+  event on audit.access (none for health checks), which only the auditor may
+  read; the PHI topics carry their retention after kafka.sh topics.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ import json
 import subprocess
 import sys
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -436,8 +440,8 @@ def test_service_grpc_refuses_clients_without_a_certificate_from_its_ca(
             _units_check(target, tls)
         outcomes[label] = err.value.code()
     assert set(outcomes.values()) == {grpc.StatusCode.UNAVAILABLE}
-    # The billing platform's certificate from the deployment's CA gets the result.
-    reply = _units_check(target, _client(ca, certs))
+    # The caller the policy names (the aggregator) with the deployment's CA gets the result.
+    reply = _units_check(target, _client(ca, certs, "aggregator"))
     assert reply.claim_id == "MTLS-1" and [e.code for e in reply.edits] == ["UNITS_EXCEED_TIME"]
 
 
@@ -472,3 +476,243 @@ def test_no_secret_appears_in_any_log_line(
         if value in text
     }
     assert not leaks
+
+
+# --- authorisation, audit and retention (issue 20) ---
+
+#: Which service serves each gRPC service of the policy.
+SERVED_BY = {
+    "claimscrub.v1.UnitsService": "units",
+    "claimscrub.v1.NecessityService": "necessity",
+    "claimscrub.v1.EnrollmentService": "enrollment",
+    "claimscrub.v1.ScrubService": "aggregator",
+    "claimscrub.v1.RedactionService": "redaction",
+}
+PROBE_CLAIM = {
+    "payerId": "MEDICARE",
+    "submissionDate": "2026-06-01",
+    "serviceLines": [
+        {"lineNumber": 1, "dateOfService": "2026-05-04", "procedureCode": "97530",
+         "modifiers": ["GP"], "units": 2, "minutes": 30},
+    ],
+}  # fmt: skip
+
+
+def _request(method: str, claim_id: str) -> Any:
+    """A small valid request for ``method`` (its input type from the descriptor pool)."""
+    from google.protobuf import descriptor_pool, message_factory
+
+    from claimscrub.v1 import (  # noqa: F401  (registers the services in the pool)
+        enrollment_service_pb2,
+        necessity_service_pb2,
+        redaction_service_pb2,
+        scrub_service_pb2,
+        units_service_pb2,
+    )
+
+    service, name = method.rsplit("/", 1)
+    descriptor = descriptor_pool.Default().FindServiceByName(service).FindMethodByName(name)
+    request: Any = message_factory.GetMessageClass(descriptor.input_type)()
+    claim = json_format.ParseDict({"claimId": claim_id, **PROBE_CLAIM}, claim_pb2.Claim())
+    if descriptor.input_type.full_name == "claimscrub.v1.Claim":
+        request.CopyFrom(claim)
+    elif "claim" in descriptor.input_type.fields_by_name:
+        request.claim.CopyFrom(claim)
+        if "text" in descriptor.input_type.fields_by_name:
+            request.text = "Seen today for gait training."
+    else:  # GetEnrollment
+        request.npi, request.payer_id, request.date = "1234567893", "MEDICARE", "2026-05-04"
+    return request
+
+
+def _call(
+    services: dict[str, ServiceProcess], certs: Path, principal: str, method: str, claim_id: str
+) -> grpc.StatusCode:
+    service = method.rsplit("/", 1)[0]
+    target = f"127.0.0.1:{services[SERVED_BY[service]].grpc_port}"
+    request = _request(method, claim_id)
+    with grpc_client.channel(target, tls=_client(certs / "ca.pem", certs, principal)) as ch:
+        call = ch.unary_unary(
+            f"/{method}", request_serializer=lambda m: m.SerializeToString(),
+            response_deserializer=lambda b: b,
+        )  # fmt: skip
+        try:
+            call(request, timeout=10)
+        except grpc.RpcError as exc:
+            code: grpc.StatusCode = exc.code()
+            assert claim_id not in (exc.details() or ""), "a refusal quotes no request content"
+            return code
+    return grpc.StatusCode.OK
+
+
+UNITS_CHECK = "claimscrub.v1.UnitsService/Check"
+
+
+def test_each_principal_may_call_exactly_the_methods_the_policy_grants(
+    secure_services: dict[str, ServiceProcess], certs: Path
+) -> None:
+    from claimscrub.runtime.devcerts import all_principals
+    from claimscrub.runtime.grpc_access import load_policy
+
+    policy = load_policy()
+    denied = grpc.StatusCode.PERMISSION_DENIED
+    outcomes: dict[tuple[str, str], str] = {}
+    expected: dict[tuple[str, str], str] = {}
+    for method in sorted(m for m in policy.methods if m.rsplit("/", 1)[0] in SERVED_BY):
+        for who in all_principals():
+            if who == "broker":
+                continue
+            code = _call(secure_services, certs, who, method, f"AUTHZ-{who}")
+            outcomes[(who, method)] = "denied" if code is denied else "served"
+            expected[(who, method)] = "served" if policy.allows(who, method) else "denied"
+    assert outcomes == expected
+    # The issue's examples, spelled out.
+    assert outcomes[("analytics", "claimscrub.v1.NecessityService/Check")] == "denied"
+    assert outcomes[("analytics", "claimscrub.v1.RedactionService/RedactClaim")] == "denied"
+    assert outcomes[("aggregator", "claimscrub.v1.NecessityService/Check")] == "served"
+
+
+def _audit_events(
+    kafka: LocalKafka, who: str, since: Any, until: Callable[[list[dict[str, Any]]], bool]
+) -> list[dict[str, Any]]:
+    """``who``'s audit.access events since ``since``, read as the auditor
+    until ``until`` says the expected ones are there (or a minute has passed)."""
+    import time
+
+    from claimscrub.runtime.audit import query
+
+    deadline = time.monotonic() + 60
+    while True:
+        events = list(query(kafka.bootstrap, kafka.security("auditor"), principal=who, since=since))
+        if until(events) or time.monotonic() > deadline:
+            return events
+        time.sleep(1)
+
+
+def test_every_phi_call_leaves_one_audit_event_and_health_checks_none(
+    secure_services: dict[str, ServiceProcess],
+    secure_kafka: LocalKafka,
+    certs: Path,
+    hmac_file: Path,
+) -> None:
+    import datetime as dt
+
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    from claimscrub.runtime.audit import ClaimTokens
+
+    since = dt.datetime.now(dt.UTC)
+    ids = [f"AUDIT-{i}" for i in range(3)]
+    for claim_id in ids:
+        assert _call(secure_services, certs, "aggregator", UNITS_CHECK, claim_id).name == "OK"
+    # Refused, and audited as such (who tried is what an auditor asks first).
+    refused_code = _call(secure_services, certs, "provider-loader", UNITS_CHECK, "AUDIT-X")
+    assert refused_code is grpc.StatusCode.PERMISSION_DENIED
+    target = f"127.0.0.1:{secure_services['units'].grpc_port}"
+    with grpc_client.channel(target, tls=_client(certs / "ca.pem", certs, "aggregator")) as ch:
+        for _ in range(5):
+            health_pb2_grpc.HealthStub(ch).Check(health_pb2.HealthCheckRequest(), timeout=5)
+    tokens = ClaimTokens(hmac_file.read_text().strip().encode())
+    wanted = {tokens(i) for i in ids}
+
+    def tokened(events: list[dict[str, Any]], want: set[str | None]) -> list[dict[str, Any]]:
+        return [e for e in events if e.get("claimToken") in want]
+
+    events = _audit_events(
+        secure_kafka, "aggregator", since, lambda got: len(tokened(got, wanted)) >= len(ids)
+    )
+    mine = tokened(events, wanted)
+    assert sorted(str(e["claimToken"]) for e in mine) == sorted(map(str, wanted))  # one each
+    assert {(e["method"], e["outcome"], e["recordedBy"]) for e in mine} == {
+        (f"/{UNITS_CHECK}", "OK", "UnitsService")
+    }
+    assert not [e for e in events if "Health" in e.get("method", "")]
+    assert all(i not in json.dumps(e) for e in events for i in ids), "no claimId in clear"
+    attempt = {tokens("AUDIT-X")}
+    refused = tokened(
+        _audit_events(
+            secure_kafka, "provider-loader", since, lambda got: bool(tokened(got, attempt))
+        ),
+        attempt,
+    )
+    assert [(e["outcome"], e["method"]) for e in refused] == [
+        ("PermissionDenied", f"/{UNITS_CHECK}")
+    ]
+
+
+def test_audit_query_as_the_auditor_and_nobody_else(
+    secure_services: dict[str, ServiceProcess], secure_kafka: LocalKafka, certs: Path
+) -> None:
+    assert _call(secure_services, certs, "aggregator", UNITS_CHECK, "AUDIT-Q").name == "OK"
+
+    def run(principal: str) -> subprocess.CompletedProcess[str]:
+        env = {"PATH": "/usr/bin:/bin", "CLAIMSCRUB_MODE": "production"}
+        env.update(secure_kafka.client_env(principal))
+        return subprocess.run(
+            [sys.executable, "-m", "claimscrub.cli.main", "audit", "query",
+             "--principal", "aggregator", "--since", "2000-01-01", "--timeout", "60"],
+            env=env, capture_output=True, text=True, timeout=120, cwd=REPO_ROOT,
+        )  # fmt: skip
+
+    auditor = run("auditor")
+    assert auditor.returncode == 0, auditor.stderr
+    lines = [json.loads(line) for line in auditor.stdout.splitlines()]
+    assert lines and {e["principal"] for e in lines} == {"aggregator"}
+    for intruder in ("analytics", "units"):
+        refused = run(intruder)
+        assert refused.returncode != 0 and refused.stdout == "", intruder
+    k = secure_kafka
+    as_analytics = _consume_one(k.bootstrap, k.security("analytics"), "audit.access", "analytics-a")
+    assert asyncio.run(as_analytics) == "TopicAuthorizationFailedError"
+
+
+def test_submit_wait_audits_each_result_it_shows(
+    submitted: subprocess.CompletedProcess[str], secure_kafka: LocalKafka, examples_dir: Path
+) -> None:
+    """The first submit ran in production without the HMAC key: its events
+    name the principal and topic, and no claim token (never a guessable one)."""
+    import datetime as dt
+
+    assert submitted.returncode == 0, submitted.stderr
+    ids = _claim_ids(examples_dir)
+    since = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
+
+    def reads(got: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [e for e in got if e.get("topic") == CLAIMS_SCRUBBED.name]
+
+    events = reads(
+        _audit_events(secure_kafka, "submitter", since, lambda got: len(reads(got)) >= len(ids))
+    )
+    assert len(events) >= len(ids)
+    assert all(e["outcome"] == "read" and e["recordedBy"] == "claimscrub-cli" for e in events)
+    assert "audit events were not written" not in submitted.stderr
+
+
+def test_the_phi_topics_carry_their_retention_on_the_broker(secure_kafka: LocalKafka) -> None:
+    from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient
+
+    from claimscrub.runtime.topics import topic_configs
+
+    wanted = {
+        name: configs
+        for name, configs in topic_configs(env={}).items()
+        if "retention.ms" in configs
+    }
+    assert {"claims.submitted", "claims.dlq", "audit.access"} <= set(wanted)
+    admin = KafkaAdminClient(
+        **kafka_client_kwargs(secure_kafka.bootstrap, secure_kafka.security("admin"))
+    )
+    try:
+        found = admin.describe_configs(
+            [ConfigResource(ConfigResourceType.TOPIC, name) for name in wanted]
+        )
+    finally:
+        admin.close()
+    # {"topic": {name: {config: {"value": ..., "config_source": ...}}}}: the non-default ones.
+    on_broker = {
+        name: {k: v["value"] for k, v in configs.items()}
+        for name, configs in found["topic"].items()
+    }
+    for name, configs in wanted.items():
+        for key, value in configs.items():
+            assert on_broker[name].get(key) == value, (name, key)

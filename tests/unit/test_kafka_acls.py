@@ -18,7 +18,12 @@ from claimscrub.runtime.acls import (
     super_users,
 )
 from claimscrub.runtime.testing import REPO_ROOT
-from claimscrub.runtime.topics import ALL_TOPICS, CLAIMS_DEIDENTIFIED, CLAIMS_SCRUBBED
+from claimscrub.runtime.topics import (
+    ALL_TOPICS,
+    AUDIT_ACCESS,
+    CLAIMS_DEIDENTIFIED,
+    CLAIMS_SCRUBBED,
+)
 
 SERVICES = ("units", "enrollment", "necessity", "aggregator", "redaction")
 
@@ -56,7 +61,9 @@ def test_units_cannot_read_deidentified_claims_and_analytics_reads_only_its_two_
     assert not may(b, "units", DESCRIBE, CLAIMS_DEIDENTIFIED.name)
     readable = {t.name for t in ALL_TOPICS if may(b, "analytics", READ, t.name)}
     assert readable == {CLAIMS_DEIDENTIFIED.name, CLAIMS_SCRUBBED.name}
-    assert not any(may(b, "analytics", WRITE, t.name) for t in ALL_TOPICS)
+    # Its one write: the audit event of each de-identified record it reads.
+    written = {t.name for t in ALL_TOPICS if may(b, "analytics", WRITE, t.name)}
+    assert written == {AUDIT_ACCESS.name}
 
 
 def test_clinical_topics_are_read_only_by_the_services_that_need_the_claim() -> None:
@@ -95,3 +102,15 @@ def test_the_broker_and_admin_are_the_only_super_users() -> None:
 def test_kafka_sh_makes_the_same_super_users() -> None:
     script = (REPO_ROOT / "deploy/kafka/kafka.sh").read_text()
     assert "super.users=" + ";".join(f"User:{n}" for n in super_users()) in script
+
+
+def test_only_the_auditor_reads_the_audit_trail_and_nobody_alters_it() -> None:
+    """HIPAA 164.312(b): the trail of PHI access is readable by the auditor
+    alone; every principal that reads or serves PHI may only append to it."""
+    b = bindings()
+    readers = {p for p in principals() if may(b, p, READ, AUDIT_ACCESS.name)}
+    assert readers == {"auditor"}
+    writers = {p for p in principals() if may(b, p, WRITE, AUDIT_ACCESS.name)}
+    assert writers == {*SERVICES, "submitter", "analytics"}
+    grants = {(x.principal, x.operation) for x in b if x.name == AUDIT_ACCESS.name}
+    assert {op for _, op in grants} == {READ, WRITE}

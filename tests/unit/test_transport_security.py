@@ -267,7 +267,11 @@ def test_mtls_refuses_clients_without_a_valid_certificate_and_answers_one_with(
         assert await _refused(port, False) == grpc.StatusCode.UNAVAILABLE
         assert await _refused(port, _client(certs, None)) == grpc.StatusCode.UNAVAILABLE
         assert await _refused(port, foreign) == grpc.StatusCode.UNAVAILABLE
-        reply = await _check(port, _client(certs, "necessity"))
+        # A valid certificate of a principal the policy does not let call Check.
+        assert await _refused(port, _client(certs, "necessity")) == (
+            grpc.StatusCode.PERMISSION_DENIED
+        )
+        reply = await _check(port, _client(certs, "aggregator"))
         assert reply.claim_id == "TLS-1"
         # Contract §3's example: 30 timed minutes support 2 units, 3 were billed.
         assert [e.code for e in reply.edits] == ["UNITS_EXCEED_TIME"]

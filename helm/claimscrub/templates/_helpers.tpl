@@ -156,3 +156,14 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end }}
 {{- end }}
 {{- end -}}
+
+{{/*
+topics.retentionMs as CLAIMSCRUB_TOPIC_RETENTION_MS: topic=ms,topic=ms (sorted).
+*/}}
+{{- define "claimscrub.retentionOverrides" -}}
+{{- $items := list }}
+{{- range $topic, $ms := . }}
+{{- $items = append $items (printf "%s=%d" $topic (int64 $ms)) }}
+{{- end }}
+{{- join "," $items }}
+{{- end }}
