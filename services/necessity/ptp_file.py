@@ -37,10 +37,9 @@ import re
 from array import array
 from bisect import bisect_left
 from collections.abc import Collection, Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, NamedTuple
 
 from claimscrub.core.payers import ReferenceDataError
 
@@ -58,7 +57,7 @@ _NEVER = 0xFFFFFFFF
 #: Lines read before deciding between the tab-separated and the CSV layout.
 _SNIFF_LINES = 200
 _CP1252_FALLBACK = "claimscrub-cp1252"
-#: Entries of each lookup cache of a table before it starts over.
+#: Entries of each lookup cache of a table before it is emptied.
 _CACHE_ENTRIES = 8192
 
 
@@ -73,8 +72,9 @@ def _cp1252(exc: UnicodeError) -> tuple[str, int]:
 codecs.register_error(_CP1252_FALLBACK, _cp1252)
 
 
-@dataclass(frozen=True, slots=True)
-class PtpEdit:
+class PtpEdit(NamedTuple):
+    """One row of a PTP file (a named tuple: a table makes them as they are looked up)."""
+
     column1: str
     column2: str
     effective: dt.date
@@ -214,8 +214,10 @@ class PtpTable:
         listed = self._edits_of.get(key)
         if listed is None:
             lo, hi = self._rows_of(column1, column2)
-            listed = tuple(self._edit(row, column1, column2) for row in range(lo, hi))
-            _bounded(self._edits_of)[key] = listed
+            listed = tuple([self._edit(row, column1, column2) for row in range(lo, hi)])
+            if len(self._edits_of) >= _CACHE_ENTRIES:
+                self._edits_of.clear()
+            self._edits_of[key] = listed
         if not listed:  # most pairs of a claim's codes are no PTP pair
             return None
         rows = [e for e in listed if e.in_force(dos)]
@@ -229,7 +231,10 @@ class PtpTable:
         key = tuple(codes)
         candidates = self._candidates.get(key)
         if candidates is None:
-            candidates = _bounded(self._candidates)[key] = self._pairs_of(key)
+            candidates = self._pairs_of(key)
+            if len(self._candidates) >= _CACHE_ENTRIES:
+                self._candidates.clear()
+            self._candidates[key] = candidates
         found: dict[str, list[tuple[str, int]]] = {}
         if not candidates:
             return found
@@ -272,17 +277,6 @@ class PtpTable:
         for e in edits:
             rows.add_edit(e)
         return cls(rows, is_sample=is_sample, source=source)
-
-
-_K = TypeVar("_K")
-_V = TypeVar("_V")
-
-
-def _bounded(cache: dict[_K, _V]) -> dict[_K, _V]:
-    """The cache, emptied first when full."""
-    if len(cache) >= _CACHE_ENTRIES:
-        cache.clear()
-    return cache
 
 
 def _grouped_order(column1: array[int], column2: array[int], n_codes: int) -> array[int]:

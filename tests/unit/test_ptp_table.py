@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import random
 import subprocess
 import sys
@@ -279,10 +278,6 @@ def test_the_table_adds_its_share_of_the_full_size_memory_bound(generated: list[
     assert figures["rss_added_mb"] <= FULL_SIZE_RSS_MB * UNIT_ROWS / ptp_file_gen.FULL_SIZE_ROWS
 
 
-@pytest.mark.skipif(
-    not os.environ.get("CLAIMSCRUB_TEST_FULL_PTP"),
-    reason="a full-size PTP file (1.5 million rows); set CLAIMSCRUB_TEST_FULL_PTP=1",
-)
 def test_a_full_size_file_loads_within_the_memory_bound(tmp_path: Path) -> None:
     paths = ptp_file_gen.generate(tmp_path, ptp_file_gen.FULL_SIZE_ROWS)
     figures = _load_figures(paths)
