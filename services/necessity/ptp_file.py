@@ -16,14 +16,15 @@ the rows in force on the date of service decide.
 
 The deletion date is read as the last date of service the edit applies to
 (CMS files carry quarter-end deletion dates such as 20041231); that reading
-lives in :meth:`PtpEdit.in_force` and :meth:`PtpTable._best_row` only.
+lives in :meth:`PtpTable._best_row` only.
 
 A quarter holds about 1.5 million rows, so the table is columnar: codes are
 interned to small integers, each row is one slot in a few ``array`` columns
 (column 1 code, effective and deletion day ordinals, indicator, rationale),
 and the rows are grouped by column 2 code and sorted by column 1 code within
 a group, so a pair is a binary search in its column 2 group. Files are read
-line by line; no list of rows or row objects is built.
+line by line; no list of rows or row objects is built. Two bounded caches
+hold the pairs looked up last (a clinic's claims carry a few dozen codes).
 """
 
 from __future__ import annotations
@@ -81,12 +82,6 @@ class PtpEdit(NamedTuple):
     deletion: dt.date | None
     indicator: int
     rationale: str
-
-    def in_force(self, dos: dt.date) -> bool:
-        """Whether the edit applies on ``dos``; indicator 9 never applies."""
-        if self.indicator == 9 or dos < self.effective:
-            return False
-        return self.deletion is None or dos <= self.deletion
 
 
 class _Pairs(Collection[tuple[str, str]]):
@@ -154,7 +149,8 @@ class PtpTable:
         self._rationale = array("I", map(rows.rationale.__getitem__, order))
         # Bounded caches of the pairs looked up (the working set of a clinic's
         # claims is small): pair -> its edits, a day's codes -> their pairs.
-        self._edits_of: dict[tuple[str, str], tuple[PtpEdit, ...]] = {}
+        # pair -> (its first row, its edits), or () for no pair
+        self._edits_of: dict[tuple[str, str], tuple[int, tuple[PtpEdit, ...]] | tuple[()]] = {}
         self._candidates: dict[tuple[str, ...], tuple[tuple[str, str, int, int], ...]] = {}
 
     def __len__(self) -> int:
@@ -182,8 +178,9 @@ class PtpTable:
     def _best_row(self, lo: int, hi: int, day: int) -> int:
         """Of the rows lo..hi of one pair, the one in force on ``day``, or -1.
 
+        In force: effective date <= ``day`` <= deletion date (none: no end).
         Indicator 9 never applies; among the rows in force indicator 0 wins over
-        1, and of equal indicators the first row read (as :meth:`edit_for`).
+        1, and of equal indicators the first row read.
         """
         best, best_indicator = -1, 10
         indicator = self._indicator
@@ -211,19 +208,21 @@ class PtpTable:
     def edit_for(self, column1: str, column2: str, dos: dt.date) -> PtpEdit | None:
         """The edit of this ordered pair in force on ``dos``; indicator 0 wins over 1."""
         key = (column1, column2)
-        listed = self._edits_of.get(key)
-        if listed is None:
+        cached = self._edits_of.get(key)
+        if not cached:
+            if cached is not None:  # (): most pairs of a claim's codes are no PTP pair
+                return None
             lo, hi = self._rows_of(column1, column2)
-            listed = tuple([self._edit(row, column1, column2) for row in range(lo, hi)])
+            cached = (lo, tuple([self._edit(r, column1, column2) for r in range(lo, hi)]))
             if len(self._edits_of) >= _CACHE_ENTRIES:
                 self._edits_of.clear()
-            self._edits_of[key] = listed
-        if not listed:  # most pairs of a claim's codes are no PTP pair
-            return None
-        rows = [e for e in listed if e.in_force(dos)]
-        if not rows:
-            return None
-        return min(rows, key=lambda e: e.indicator)
+            if lo == hi:
+                self._edits_of[key] = ()
+                return None
+            self._edits_of[key] = cached
+        lo, listed = cached
+        row = self._best_row(lo, lo + len(listed), dos.toordinal())
+        return None if row < 0 else listed[row - lo]
 
     def pairs_among(self, codes: Iterable[str], dos: dt.date) -> dict[str, list[tuple[str, int]]]:
         """Every pair of two different ``codes`` in force on ``dos``: column 2 code ->

@@ -1,7 +1,7 @@
 """NCCI procedure-to-procedure pairs on one date of service, domain §3.
 
 For two lines on the same date whose codes are a PTP pair in force on that
-date (effective and deletion dates, :meth:`PtpEdit.in_force`): indicator 0
+date (effective and deletion dates, :meth:`PtpTable.pairs_among`): indicator 0
 always conflicts; indicator 1 conflicts unless either line carries a bypass
 modifier; indicator 9 never applies. When either line is a therapy line only
 59, XE, XS, XP, XU and the anatomic modifiers bypass (NCCI policy manual
