@@ -364,9 +364,10 @@ class _Rows:
 
     def read(self, lines: Iterable[str], name: str) -> str:
         """Append the edits of one file's lines; return the notice before them."""
-        head = list(itertools.islice(iter(lines), _SNIFF_LINES))
+        it = iter(lines)
+        head = list(itertools.islice(it, _SNIFF_LINES))
         tab_separated = any(line.count("\t") >= 5 for line in head)
-        rest = itertools.chain(head, lines)
+        rest = itertools.chain(head, it)
         if tab_separated:
             # CMS text files do not quote; a rationale may hold a quote character.
             reader = csv.reader(rest, delimiter="\t", quoting=csv.QUOTE_NONE)
@@ -399,8 +400,6 @@ class _Rows:
         indicator, rationale = self.indicator, self.rationale
         for row in reader:
             if len(row) < 7:
-                if not any(c.strip() for c in row):
-                    continue
                 if len(row) < 6:
                     self._row(row, f"{name} line {reader.line_num}")
                     continue
@@ -429,7 +428,10 @@ class _Rows:
             rationale.append(why)
 
     def _row(self, cells: Sequence[str], where: str) -> None:
-        """Check and append one row, caching its cells for the rows after it."""
+        """Check and append one row, caching its cells for the rows after it; a row of
+        empty cells (as spreadsheets save after the last row) is skipped."""
+        if not any(c.strip() for c in cells):
+            return
         if len(cells) < 6:
             raise ReferenceDataError(f"{where}: too few columns for a PTP edit")
         raw1, raw2 = cells[0], cells[1]

@@ -140,6 +140,13 @@ def test_csv_and_text_files_of_one_seed_load_the_same_edits(tmp_path: Path) -> N
     assert csv.is_sample and text.is_sample
 
 
+def test_empty_rows_a_spreadsheet_saves_after_the_last_row_are_skipped(tmp_path: Path) -> None:
+    (path,) = ptp_file_gen.generate(tmp_path, 500, files=1, csv=True)
+    with path.open("a", encoding="utf-8") as f:
+        f.write(",,,,,,\n\n,,,,,,,\n")
+    assert len(load_ptp_files([path])) == 500
+
+
 def test_the_sample_pairs_are_the_only_pairs_among_the_bench_codes(by_hand: Rows) -> None:
     sample = {(e.column1, e.column2): e for e in bundled_sample().edits()}
     protected = CODES | {c for pair in sample for c in pair}
