@@ -7,13 +7,18 @@
 3. skeleton: the pipeline's hops (five processes, the same topics) on the
    same transport and broker doing no work (bench/skeleton.py);
 4. passthrough: the same framework forwarding claims to results with no checks;
-5. 837P intake in-process: parse, validate and map (claimscrub.x12.bench).
+5. 837P intake in-process: parse, validate and map (claimscrub.x12.bench);
+6. without --quick (or with --full-ptp): a synthetic full-size PTP file
+   (1.5 million rows, bench/ptp_file_gen.py): its load in a fresh process
+   (seconds, RSS added), and the in-process scrub with it beside the sample
+   table, in alternating passes.
 Ends with one JSON line holding every figure.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import json
 import os
@@ -22,7 +27,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from claimscrub.bench import procstat, skeleton
 from claimscrub.bench.claims import make_claims
@@ -31,6 +36,9 @@ from claimscrub.bench.profile import Profiler
 from claimscrub.runtime.pipeline import PIPELINE
 from claimscrub.runtime.testing import REPO_ROOT, LocalKafka, ServiceProcess, free_port
 from claimscrub.x12.bench import x12_claims_per_s
+
+if TYPE_CHECKING:
+    from claimscrub.necessity.ptp_file import PtpTable
 
 # Between the sustained run and the latency run: every consumer group caught
 # up (at most IDLE_TIMEOUT_S), then a pause.
@@ -76,16 +84,14 @@ def _timed(n: int, label: str, fn: Any, claims: list[dict[str, Any]]) -> float:
     return n / (time.perf_counter() - start)
 
 
-def in_process(n: int) -> dict[str, float]:
+def _scrubber_factory(ptp: PtpTable | None = None) -> Callable[[], Any]:
+    """Fresh scrubbers (empty histories) on the example reference data, with ``ptp``
+    as NECESSITY's PTP table when given (loaded once, shared by the scrubbers)."""
     from argparse import Namespace
 
     from claimscrub.cli.checks import build_checks
-    from claimscrub.cli.scrub import Scrubber, decode_input
-
-    claims = make_claims(n, "IP")
-
-    def decode_only(claim: dict[str, Any], i: int) -> None:
-        decode_input(claim, i)
+    from claimscrub.cli.scrub import Scrubber
+    from claimscrub.necessity.check import BatchRules
 
     examples = REPO_ROOT / "examples"
     args = Namespace(
@@ -97,15 +103,32 @@ def in_process(n: int) -> dict[str, float]:
     )
 
     def scrubber() -> Scrubber:
-        return Scrubber(build_checks(args), dt.date(2026, 6, 1))
+        checks = build_checks(args)
+        for check in checks:
+            if ptp is not None and isinstance(check.rules, BatchRules):
+                check.rules.ref = dataclasses.replace(check.rules.ref, ptp=ptp)
+        return Scrubber(checks, dt.date(2026, 6, 1))
 
     # Steady state, as in a long `claimscrub scrub` run: other claims first,
     # through a scrubber of their own (the timed one starts with no history),
     # so that first-use costs (compiled patterns, loaded tables) are not timed.
     warm = scrubber()
     for i, claim in enumerate(make_claims(WARM_UP_CLAIMS, "IW", seed=7), start=1):
-        decode_only(claim, i)
         warm.scrub(claim, i)
+    return scrubber
+
+
+def in_process(n: int) -> dict[str, float]:
+    from claimscrub.cli.scrub import decode_input
+
+    claims = make_claims(n, "IP")
+
+    def decode_only(claim: dict[str, Any], i: int) -> None:
+        decode_input(claim, i)
+
+    scrubber = _scrubber_factory()
+    for i, claim in enumerate(make_claims(WARM_UP_CLAIMS, "IW", seed=7), start=1):
+        decode_only(claim, i)
     # Best of IN_PROCESS_PASSES for both loops, each scrub pass with a fresh
     # scrubber: on a shared machine a pass is slowed by others' work, never sped
     # up (timeit's reasoning), and both loops are treated alike.
@@ -116,6 +139,37 @@ def in_process(n: int) -> dict[str, float]:
         _timed(n, "in-process scrub", scrubber().scrub, claims) for _ in range(IN_PROCESS_PASSES)
     )
     return {"decode_claims_per_s": decode_rate, "inprocess_claims_per_s": rules_rate}
+
+
+def full_size_ptp(n: int, rows: int | None = None) -> dict[str, float]:
+    """A synthetic full-size PTP file: its load, and the in-process scrub with it beside
+    the sample table (alternating passes, best of each)."""
+    from claimscrub.bench.ptp_file_gen import FULL_SIZE_ROWS, generate
+    from claimscrub.bench.ptp_table import load_in_subprocess
+    from claimscrub.necessity.ptp_file import load_ptp_files
+
+    with tempfile.TemporaryDirectory(prefix="claimscrub-bench-ptp-") as tmp:
+        rows = FULL_SIZE_ROWS if rows is None else rows
+        _say(f"writing a synthetic {rows:,}-row PTP file")
+        paths = generate(Path(tmp), rows)
+        _say("loading it in a fresh process")
+        load = load_in_subprocess(paths)
+        full = load_ptp_files(paths)
+    scrubbers = {"sample": _scrubber_factory(), "full": _scrubber_factory(full)}
+    claims = make_claims(n, "IP")
+    rates: dict[str, float] = {}
+    for _ in range(IN_PROCESS_PASSES):
+        for name, scrubber in scrubbers.items():
+            rate = _timed(n, f"in-process scrub, {name} PTP", scrubber().scrub, claims)
+            rates[name] = max(rates.get(name, 0.0), rate)
+    return {
+        "ptp_rows": load["rows"],
+        "ptp_load_s": load["load_s"],
+        "ptp_load_cpu_s": load["load_cpu_s"],
+        "ptp_rss_added_mb": load["rss_added_mb"],
+        "inprocess_sample_ptp_claims_per_s": rates["sample"],
+        "inprocess_full_ptp_claims_per_s": rates["full"],
+    }
 
 
 def _start(procs: list[ServiceProcess]) -> None:
@@ -325,12 +379,19 @@ def main(argv: list[str] | None = None) -> int:
         help="sample every service with py-spy during the sustained phase and write "
         "DIR/<service>.raw (collapsed stacks) and DIR/<service>.top.txt (PROFILE=DIR)",
     )
+    parser.add_argument(
+        "--full-ptp",
+        action="store_true",
+        help="the full-size PTP part (6. above) in a --quick run too",
+    )
     args = parser.parse_args(argv)
     n_in, sustained, latency_s = (2_000, 5_000, 10.0) if args.quick else (10_000, 50_000, 30.0)
 
     figures: dict[str, Any] = in_process(n_in)
     _say("in-process 837P intake (parse, validate, map)")
     figures["x12_claims_per_s"] = x12_claims_per_s(n_in // 5)
+    if args.full_ptp or not args.quick:
+        figures.update(full_size_ptp(n_in))
     figures.update(pipeline_and_passthrough(sustained, latency_s, args.rate, args.profile))
     ratio_in = figures["inprocess_claims_per_s"] / figures["decode_claims_per_s"]
     ratio_pipe = figures["pipeline_claims_per_s"] / max(1e-9, figures["passthrough_claims_per_s"])
@@ -340,6 +401,21 @@ def main(argv: list[str] | None = None) -> int:
         ("in-process decode only (baseline)", f"{figures['decode_claims_per_s']:,.0f} claims/s"),
         ("  ratio scrub / decode", f"{ratio_in:.2f}"),
         ("837P intake: parse, validate, map", f"{figures['x12_claims_per_s']:,.0f} claims/s"),
+    ]
+    if "ptp_rows" in figures:
+        rows += [
+            (
+                f"full-size PTP table ({figures['ptp_rows']:,.0f} rows): load",
+                f"{figures['ptp_load_s']:.1f} s ({figures['ptp_load_cpu_s']:.1f} CPU s), "
+                f"RSS +{figures['ptp_rss_added_mb']:.0f} MB",
+            ),
+            (
+                "  in-process scrub, full-size / sample PTP",
+                f"{figures['inprocess_full_ptp_claims_per_s']:,.0f} / "
+                f"{figures['inprocess_sample_ptp_claims_per_s']:,.0f} claims/s",
+            ),
+        ]
+    rows += [
         (
             f"pipeline sustained ({sustained:,} claims)",
             f"{figures['pipeline_claims_per_s']:,.0f} claims/s",
@@ -402,7 +478,13 @@ def main(argv: list[str] | None = None) -> int:
         "offered_rate",
         "max_rss_mb",
     )
-    summary = {k: round(float(figures[k]), 2) for k in keys}
+    ptp_keys = (
+        "ptp_load_s",
+        "ptp_rss_added_mb",
+        "inprocess_full_ptp_claims_per_s",
+        "inprocess_sample_ptp_claims_per_s",
+    )
+    summary = {k: round(float(figures[k]), 2) for k in (*keys, *ptp_keys) if k in figures}
     summary["quick"] = args.quick
     print(json.dumps(summary))
     return 0

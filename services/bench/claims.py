@@ -9,6 +9,8 @@ from claimscrub.units.rules import allocate_units
 
 _TIMED = ["97110", "97112", "97140", "97530", "97116", "97035"]
 _UNTIMED = ["97161", "97150", "G0283"]
+#: Every procedure code the generated claims carry.
+CODES = frozenset(_TIMED + _UNTIMED)
 _FIRST = ["Avery", "Jordan", "Morgan", "Riley", "Casey", "Quinn", "Harper", "Rowan"]
 _LAST = ["Benchley", "Loadman", "Throughput", "Sample", "Synthetic", "Fakename"]
 

@@ -21,6 +21,14 @@ def test_in_process_bench_reports_both_rates() -> None:
     assert all(v > 0 for v in figures.values())
 
 
+def test_full_size_ptp_part_reports_load_and_both_rates() -> None:
+    figures = bench.full_size_ptp(20, rows=3000)
+    assert figures["ptp_rows"] == 3000
+    assert figures["ptp_load_s"] > 0 and figures["ptp_rss_added_mb"] >= 0
+    assert figures["inprocess_full_ptp_claims_per_s"] > 0
+    assert figures["inprocess_sample_ptp_claims_per_s"] > 0
+
+
 def test_percentile_picks_from_sorted_values() -> None:
     values = [float(v) for v in range(1, 101)]
     assert percentile(values, 0.5) in (50.0, 51.0)

@@ -1,7 +1,7 @@
 """NCCI procedure-to-procedure pairs on one date of service, domain §3.
 
 For two lines on the same date whose codes are a PTP pair in force on that
-date (effective and deletion dates, :meth:`PtpEdit.in_force`): indicator 0
+date (effective and deletion dates, :meth:`PtpTable.pairs_among`): indicator 0
 always conflicts; indicator 1 conflicts unless either line carries a bypass
 modifier; indicator 9 never applies. When either line is a therapy line only
 59, XE, XS, XP, XU and the anatomic modifiers bypass (NCCI policy manual
@@ -67,23 +67,19 @@ def _day_edits(day: Sequence[ServiceLine], ref: NecessityReference) -> list[Edit
     by_code: dict[str, list[ServiceLine]] = {}
     for line in day:
         by_code.setdefault(line.procedure_code, []).append(line)
+    # Lines of one code share a lookup; the lines of a day share their date.
+    pairs = ref.ptp.pairs_among(by_code, day[0].date_of_service)
     edits: list[Edit] = []
     for col2 in day:
-        partners = ref.ptp.column1_of.get(col2.procedure_code)
+        partners = pairs.get(col2.procedure_code)
         if not partners:
             continue
         hits: list[tuple[int, str, int]] = []
-        # Only the column 1 codes billed that day: lines of one code share a lookup.
-        for code in partners.intersection(by_code):
-            if code == col2.procedure_code:
-                continue
-            found = ref.ptp.edit_for(code, col2.procedure_code, col2.date_of_service)
-            if found is None:
-                continue
+        for code, indicator in partners:
             for col1 in by_code[code]:
-                if found.indicator == 1 and _bypassed(col1, col2, ref):
+                if indicator == 1 and _bypassed(col1, col2, ref):
                     continue
-                hits.append((col1.line_number, code, found.indicator))
+                hits.append((col1.line_number, code, indicator))
         if hits:
             edits.append(_conflict(col2, hits, ref))
     return edits
