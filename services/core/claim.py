@@ -10,10 +10,8 @@ problem text ends up in MALFORMED_CLAIM messages, and claims carry PHI.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import re
-import typing
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -181,51 +179,33 @@ def _is_mapping(value: object) -> bool:
 _DATE_RANGE_PROBLEM = "must be a date from 1900-01-01 to a year after the processing date"
 
 
-_PLANS: dict[type, tuple[tuple[str, ...], tuple[str, ...]]] = {}
+def claim_dates(claim: Claim) -> list[dt.date | None]:
+    """Every date field of a claim (None where absent), dates of service first.
 
-
-def _date_plan(cls: type) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """A claim dataclass's date fields and the fields that hold more
-    dataclasses (alone or in a tuple), from its type hints, once per class:
-    fields added later are covered without a change here."""
-    plan = _PLANS.get(cls)
-    if plan is not None:
-        return plan
-    dates: list[str] = []
-    nested: list[str] = []
-    for name, hint in typing.get_type_hints(cls).items():
-        kinds = set(typing.get_args(hint)) | {hint}
-        for kind in list(kinds):
-            kinds.update(typing.get_args(kind))
-        if dt.date in kinds:
-            dates.append(name)
-        elif any(dataclasses.is_dataclass(k) for k in kinds):
-            nested.append(name)
-    plan = _PLANS[cls] = (tuple(dates), tuple(nested))
-    return plan
-
-
-def _dates_within(obj: object, latest: dt.date) -> bool:
-    dates, nested = _date_plan(type(obj))
-    for name in dates:
-        day = getattr(obj, name)
-        if day is not None and not EARLIEST_DATE <= day <= latest:
-            return False
-    for name in nested:
-        value = getattr(obj, name)
-        if value is None:
-            continue
-        for item in value if type(value) is tuple else (value,):
-            if not _dates_within(item, latest):
-                return False
-    return True
+    Written out, not found by reflection, because the fast paths ask it of every
+    claim; tests/unit/test_limits.py holds it to the dataclasses' date fields,
+    so a date field added to the model without being added here fails there.
+    """
+    days: list[dt.date | None] = [line.date_of_service for line in claim.service_lines]
+    days.append(claim.submission_date)
+    if claim.patient is not None:
+        days.append(claim.patient.birth_date)
+    therapy = claim.therapy
+    if therapy is not None and therapy.plan_of_care is not None:
+        plan = therapy.plan_of_care
+        days += (plan.certified_date, plan.start_date, plan.end_date)
+    auth = claim.prior_authorization
+    if auth is not None:
+        days += (auth.start_date, auth.end_date)
+    return days
 
 
 def dates_in_range(claim: Claim, today: dt.date | None = None) -> bool:
     """Whether every date of the claim is within contract §1's range: the fast
     paths (claim_message, claim_dict) ask this of what they built, so they
     accept exactly the dates :func:`parse_claim` accepts."""
-    return _dates_within(claim, latest_date(today or dt.date.today()))
+    latest = latest_date(today or dt.date.today())
+    return all(day is None or EARLIEST_DATE <= day <= latest for day in claim_dates(claim))
 
 
 class _Reader:

@@ -22,8 +22,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import cache
 from importlib import resources
@@ -303,14 +303,37 @@ def _bundled_defaults() -> tuple[_Defaults, PayerPolicy]:
     return defaults, _checked(fields, "payer_defaults.json", defaults)
 
 
+_CHOSEN_MAX = 65_536
+
+
 @dataclass(frozen=True, slots=True)
 class PayerPolicies:
     default: PayerPolicy
     #: payer → its versions, oldest first (a version without effectiveDate first)
     by_payer: Mapping[str, tuple[PayerPolicy, ...]]
+    # Answers by (payer, DOS): every rule asks per line, several times a claim,
+    # and a billing run has few payers and dates. Bounded by clearing.
+    _chosen: dict[tuple[str, dt.date], PayerPolicy] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def for_payer(self, payer_id: str, dos: dt.date) -> PayerPolicy:
         """The payer's version in force on ``dos`` (see the module docstring)."""
+        key = (payer_id, dos)
+        chosen = self._chosen.get(key)
+        if chosen is None:
+            if len(self._chosen) >= _CHOSEN_MAX:
+                self._chosen.clear()
+            chosen = self._chosen[key] = self._version(payer_id, dos)
+        return chosen
+
+    def any_version(self, payer_id: str, test: Callable[[PayerPolicy], object]) -> bool:
+        """Whether any version of the payer's policy passes ``test``: a rule whose
+        policy field is unset in every version has nothing to judge on any date."""
+        versions = self.by_payer.get(payer_id.upper()) or (self.default,)
+        return any(test(version) for version in versions)
+
+    def _version(self, payer_id: str, dos: dt.date) -> PayerPolicy:
         versions = self.by_payer.get(payer_id.upper())
         if not versions:
             return self.default

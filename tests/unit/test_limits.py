@@ -8,14 +8,16 @@ service lines (the 837P's loop 2400 repeats at most 50 times), dates from
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
+import typing
 from typing import Any
 
 import pytest
 from google.protobuf import json_format
 
-from claimscrub.core.claim import parse_claim
+from claimscrub.core.claim import Claim, claim_dates, dates_in_range, parse_claim
 from claimscrub.core.claim_dict import claim_from_dict
 from claimscrub.core.claim_message import claim_from_message
 from claimscrub.core.codec import JSON, PROTOBUF, UndecodableEvent, decode_claim
@@ -231,3 +233,38 @@ def test_a_bad_limit_stops_a_service_at_start_up() -> None:
             metrics_port=2,
             env={"CLAIMSCRUB_MAX_CLAIM_BYTES": "900000", "CLAIMSCRUB_MAX_MESSAGE_BYTES": "1000000"},
         )
+
+
+def _date_paths(cls: type, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    """Every date field reachable from a model dataclass, by attribute path
+    (a tuple of dataclasses counts as its first element)."""
+    paths: list[tuple[str, ...]] = []
+    for name, hint in typing.get_type_hints(cls).items():
+        kinds = {hint, *typing.get_args(hint)}
+        for kind in list(kinds):
+            kinds.update(typing.get_args(kind))
+        if dt.date in kinds:
+            paths.append((*prefix, name))
+        for kind in kinds:
+            if isinstance(kind, type) and dataclasses.is_dataclass(kind):
+                paths += _date_paths(kind, (*prefix, name))
+    return paths
+
+
+def _replace_at(obj: Any, path: tuple[str, ...], value: dt.date) -> Any:
+    head, *rest = path
+    current = getattr(obj, head)
+    if not rest:
+        return dataclasses.replace(obj, **{head: value})
+    if type(current) is tuple:
+        return dataclasses.replace(obj, **{head: (_replace_at(current[0], tuple(rest), value),)})
+    return dataclasses.replace(obj, **{head: _replace_at(current, tuple(rest), value)})
+
+
+@pytest.mark.parametrize("path", _date_paths(Claim), ids=".".join)
+def test_every_date_field_of_the_model_is_range_checked(path: tuple[str, ...]) -> None:
+    parsed = parse_claim(contract_example(), today=TODAY)
+    assert parsed.claim is not None
+    claim = _replace_at(parsed.claim, path, dt.date(1899, 12, 31))
+    assert dt.date(1899, 12, 31) in claim_dates(claim)
+    assert not dates_in_range(claim, TODAY)

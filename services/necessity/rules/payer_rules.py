@@ -26,7 +26,7 @@ import datetime as dt
 
 from claimscrub.core.claim import Claim, ServiceLine
 from claimscrub.core.edits import Edit, edit
-from claimscrub.core.payers import Condition, PayerEdit
+from claimscrub.core.payers import Condition, PayerEdit, PayerPolicy
 from claimscrub.necessity.lines import code_label
 from claimscrub.necessity.reference import NecessityReference
 
@@ -107,7 +107,13 @@ def _rule_edits(
     return []
 
 
+def _has_edits(policy: PayerPolicy) -> bool:
+    return bool(policy.edits)
+
+
 def payer_rule_edits(claim: Claim, ref: NecessityReference) -> list[Edit]:
+    if not ref.payers.any_version(claim.payer_id, _has_edits):
+        return []
     days: dict[dt.date, list[ServiceLine]] = {}
     for line in sorted(claim.service_lines, key=lambda ln: ln.line_number):
         days.setdefault(line.date_of_service, []).append(line)

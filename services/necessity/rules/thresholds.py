@@ -33,7 +33,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from claimscrub.core.claim import Claim
+from claimscrub.core.claim import Claim, ServiceLine
 from claimscrub.core.edits import Edit, edit
 from claimscrub.core.not_checked import NotChecked
 from claimscrub.necessity.accrual import Accrual, line_accrual, ytd_before
@@ -72,6 +72,22 @@ def _why_unknown(
     if key in history_gap:
         return f"an earlier {group_label} claim of {key[0]} had a line with no amount"
     return "an earlier line's amount is missing"
+
+
+def _reached(
+    line: ServiceLine,
+    ref: NecessityReference,
+    group_label: str,
+    year: int,
+    after: Decimal,
+    exact: bool,
+    accrual: Accrual,
+) -> str:
+    # Written only for a line that gets an edit: most lines get none.
+    return (
+        f"{code_label(line.procedure_code, ref)} brings the {group_label} therapy amount for "
+        f"{year} to {'at least ' if not exact else ''}{_money(after)} ({_counted(accrual)})"
+    )
 
 
 def threshold_edits(claim: Claim, ref: NecessityReference, history: History | None) -> list[Edit]:
@@ -133,12 +149,7 @@ def threshold_edits(claim: Claim, ref: NecessityReference, history: History | No
         if accrual.amount is None or key in history_gap:
             amount_gap.add(key)
         running[key] = (after, exact)
-        label = code_label(line.procedure_code, ref)
         group_label = ref.group_labels.get(group, group)
-        reached = (
-            f"{label} brings the {group_label} therapy amount for {year} to "
-            f"{'at least ' if not exact else ''}{_money(after)} ({_counted(accrual)})"
-        )
         threshold = ref.kx_thresholds.get(year)
         if kx not in line.modifiers:
             if threshold is None:
@@ -148,7 +159,8 @@ def threshold_edits(claim: Claim, ref: NecessityReference, history: History | No
                     edit(
                         "KX_MODIFIER_REQUIRED",
                         line.line_number,
-                        f"{reached}, over {_threshold_text(year, threshold)}; the line needs KX",
+                        f"{_reached(line, ref, group_label, year, after, exact, accrual)}, over "
+                        f"{_threshold_text(year, threshold)}; the line needs KX",
                     )
                 )
             elif not exact and not (key in ytd_untold and key not in amount_gap):
@@ -164,7 +176,8 @@ def threshold_edits(claim: Claim, ref: NecessityReference, history: History | No
                 edit(
                     "MEDICAL_REVIEW_THRESHOLD",
                     line.line_number,
-                    f"{reached}, over the {_money(review.amount)} targeted medical review "
+                    f"{_reached(line, ref, group_label, year, after, exact, accrual)}, over the "
+                    f"{_money(review.amount)} targeted medical review "
                     "threshold",
                 )
             )

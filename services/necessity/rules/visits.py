@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from claimscrub.core.claim import Claim, PriorAuthorization, ServiceLine
 from claimscrub.core.edits import Edit, edit
 from claimscrub.core.not_checked import NotChecked
+from claimscrub.core.payers import PayerPolicy
 from claimscrub.necessity.lines import is_therapy_line
 from claimscrub.necessity.reference import NecessityReference
 
@@ -84,7 +85,17 @@ def _incomplete(what: str) -> Edit:
     return edit("CHECK_INCOMPLETE", 0, f"NECESSITY could not verify {what}: {_YTD}")
 
 
+def _has_visit_limit(policy: PayerPolicy) -> bool:
+    return policy.visit_limit_per_year is not None
+
+
+def _needs_authorization(policy: PayerPolicy) -> bool:
+    return policy.authorization is not None
+
+
 def visit_limit_edits(claim: Claim, ref: NecessityReference) -> list[Edit]:
+    if not ref.payers.any_version(claim.payer_id, _has_visit_limit):
+        return []
     edits: list[Edit] = []
     unverified = False
     for v in claim_visits(claim, ref):
@@ -140,6 +151,8 @@ def _not_covered(auth: PriorAuthorization | None, v: Visit, after: int, claim: C
 
 
 def authorization_edits(claim: Claim, ref: NecessityReference) -> list[Edit]:
+    if not ref.payers.any_version(claim.payer_id, _needs_authorization):
+        return []
     edits: list[Edit] = []
     unverified = False
     auth = claim.prior_authorization
