@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
@@ -58,7 +58,8 @@ class ReferenceState:
     def __init__(self, kinds: Sequence[str]) -> None:
         self._kinds = frozenset(kinds)
         self._assembler = TableAssembler()
-        self._tables: dict[str, dict[str, Version[Any]]] = {}
+        #: kind -> version id -> (version, when published)
+        self._tables: dict[str, dict[str, tuple[Version[Any], str]]] = {}
         self._payers: dict[str, PayerPolicies] = {}
         self.refused = 0
 
@@ -95,7 +96,7 @@ class ReferenceState:
     def _load(self, v: TableVersion) -> bool:
         started = time.perf_counter()
         version = read_version(v)
-        self._tables.setdefault(v.kind, {})[v.version] = version
+        self._tables.setdefault(v.kind, {})[v.version] = (version, v.published_at)
         log.info(
             "reference_version_read",
             kind=v.kind,
@@ -106,7 +107,7 @@ class ReferenceState:
         return True
 
     def snapshot(self) -> ReferenceSet:
-        tables = {k: Dated.of(vs.values()) for k, vs in self._tables.items() if vs}
+        tables = {k: Dated.of(_in_force(vs.values())) for k, vs in self._tables.items() if vs}
         by_payer: dict[str, Any] = {}
         ids: dict[str, tuple[str, ...]] = {}
         for payer, policies in sorted(self._payers.items()):
@@ -118,6 +119,38 @@ class ReferenceState:
             else None
         )
         return ReferenceSet(MappingProxyType(tables), payers, MappingProxyType(ids))
+
+
+def end_offsets(consumer: Any, partitions: Sequence[tuple[str, int]]) -> dict[tuple[str, int], int]:
+    """Each non-empty partition's end offset now; retried while the broker has
+    no leader for it yet (a broker or topic just started)."""
+    from confluent_kafka import KafkaException, TopicPartition
+
+    ends: dict[tuple[str, int], int] = {}
+    for topic, partition in partitions:
+        for attempt in range(60):
+            try:
+                low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), 10)
+                break
+            except KafkaException:
+                # NOT_LEADER_FOR_PARTITION, LEADER_NOT_AVAILABLE: not marked
+                # retriable by librdkafka here, yet gone once leaders are elected.
+                if attempt == 59:
+                    raise
+                time.sleep(_MISSING_TOPIC_RETRY_S)
+        if high > low:
+            ends[(topic, partition)] = high
+    return ends
+
+
+def _in_force(versions: Iterable[tuple[Version[Any], str]]) -> list[Version[Any]]:
+    """Of versions with one effective date, the one published last (a correction)."""
+    latest: dict[Any, tuple[Version[Any], str]] = {}
+    for version, published in versions:
+        seen = latest.get(version.effective)
+        if seen is None or (published, version.version_id) > (seen[1], seen[0].version_id):
+            latest[version.effective] = (version, published)
+    return [v for v, _ in latest.values()]
 
 
 def topics_for(kinds: Sequence[str]) -> list[str]:
@@ -187,11 +220,7 @@ class ReferenceFollower:
             for t in self.topics
             for p in sorted(metadata.topics[t].partitions)
         ]
-        ends: dict[tuple[str, int], int] = {}
-        for tp in assigned:
-            low, high = consumer.get_watermark_offsets(TopicPartition(tp.topic, tp.partition), 10)
-            if high > low:
-                ends[(tp.topic, tp.partition)] = high
+        ends = end_offsets(consumer, [(tp.topic, tp.partition) for tp in assigned])
         consumer.assign(assigned)
         while ends:
             for msg in consumer.consume(num_messages=500, timeout=_POLL_S):

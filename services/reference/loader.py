@@ -22,6 +22,7 @@ from typing import Any
 from claimscrub.core.codec import CONTENT_TYPE
 from claimscrub.core.payers import PayerPolicies, ReferenceDataError, read_json_records
 from claimscrub.core.versions import KINDS, PAYERS, TABLE_KINDS
+from claimscrub.reference.follower import end_offsets
 from claimscrub.reference.kinds import (
     merge_payer_versions,
     new_version_id,
@@ -85,16 +86,13 @@ def read_published(
         for t in (REFERENCE_PAYERS.name, REFERENCE_TABLES.name):
             if t not in metadata.topics:
                 raise BrokerError(f"topic {t} does not exist (run make up)")
-        ends: dict[tuple[str, int], int] = {}
-        assigned = []
-        for t in (REFERENCE_PAYERS.name, REFERENCE_TABLES.name):
-            for p in sorted(metadata.topics[t].partitions):
-                tp = TopicPartition(t, p)
-                low, high = consumer.get_watermark_offsets(tp, timeout=timeout_s)
-                if high > low:
-                    ends[(t, p)] = high
-                    assigned.append(TopicPartition(t, p, OFFSET_BEGINNING))
-        consumer.assign(assigned)
+        partitions = [
+            (t, p)
+            for t in (REFERENCE_PAYERS.name, REFERENCE_TABLES.name)
+            for p in sorted(metadata.topics[t].partitions)
+        ]
+        ends = end_offsets(consumer, partitions)
+        consumer.assign([TopicPartition(t, p, OFFSET_BEGINNING) for t, p in ends])
         deadline = time.monotonic() + timeout_s
         while ends:
             if time.monotonic() > deadline:
@@ -330,6 +328,7 @@ def listing(published: Published) -> list[dict[str, Any]]:
                 {
                     "kind": PAYERS,
                     "version": p.version_id,
+                    "inForce": True,
                     "effectiveDate": p.effective_date.isoformat() if p.effective_date else None,
                 }
             )
@@ -337,11 +336,19 @@ def listing(published: Published) -> list[dict[str, Any]]:
         published.manifests.values(),
         key=lambda m: (KINDS.index(m.kind), m.effective or dt.date.min, m.version),
     )
+    # Of versions with one effective date the one published last is in force
+    # (as the services choose, reference.follower).
+    latest: dict[tuple[str, dt.date | None], Manifest] = {}
+    for m in by_kind:
+        seen = latest.get((m.kind, m.effective))
+        if seen is None or (m.published_at, m.version) > (seen.published_at, seen.version):
+            latest[(m.kind, m.effective)] = m
     for m in by_kind:
         rows.append(
             {
                 "kind": m.kind,
                 "version": m.version,
+                "inForce": latest[(m.kind, m.effective)] is m,
                 "effectiveDate": m.effective.isoformat() if m.effective else None,
                 "files": [name for name, _ in m.files],
                 "bytes": sum(size for _, size in m.files),
