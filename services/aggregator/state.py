@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 from claimscrub.core.edits import CheckName, Edit, Severity, edit
@@ -72,6 +73,7 @@ def result_from_json(d: Mapping[str, Any]) -> ScrubResult:
         status=Status(d["status"]),
         checks=tuple(d["checks"]),
         edits=tuple(edit_from_json(e) for e in d["edits"]),
+        reference_versions=MappingProxyType(dict(d.get("referenceVersions", {}))),
     )
 
 
@@ -79,11 +81,20 @@ def incomplete_edit(check: str, within_s: float) -> Edit:
     return edit("CHECK_INCOMPLETE", 0, f"{check} did not answer within {within_s:g} s")
 
 
-def _combined(claim_id: str, checks: Mapping[str, list[dict[str, Any]]]) -> ScrubResult:
+def _combined(
+    claim_id: str,
+    checks: Mapping[str, list[dict[str, Any]]],
+    versions: Mapping[str, Mapping[str, str]],
+) -> ScrubResult:
     return combine(
         claim_id,
         (
-            CheckResult(claim_id, CheckName(name), tuple(edit_from_json(e) for e in es))
+            CheckResult(
+                claim_id,
+                CheckName(name),
+                tuple(edit_from_json(e) for e in es),
+                reference_versions=MappingProxyType(dict(versions.get(name, {}))),
+            )
             for name, es in checks.items()
         ),
     )
@@ -141,7 +152,13 @@ def collect(
             "submittedAtMs": incoming.submitted_at_ms,
         }
     checks = {**mine["checks"], check: [e.to_json() for e in incoming.edits]}
-    mine = {**mine, "checks": checks, "fp": mine["fp"] or incoming.fingerprint}
+    versions = {**mine.get("versions", {}), check: dict(incoming.reference_versions)}
+    mine = {
+        **mine,
+        "checks": checks,
+        "versions": versions,
+        "fp": mine["fp"] or incoming.fingerprint,
+    }
     if not set(required) <= set(checks):
         pending[version] = mine
         return Collected({"p": partition, "pending": pending, "done": done}, None, False)
@@ -151,7 +168,7 @@ def collect(
         claim_id=incoming.claim_id,
         version=version,
         fingerprint=mine["fp"],
-        result=_combined(incoming.claim_id, checks),
+        result=_combined(incoming.claim_id, checks, versions),
         submitted_at_ms=mine["submittedAtMs"],
     )
     done[version] = _done_entry(completed, now_ms, incarnation)
@@ -186,7 +203,7 @@ def expire(
             continue
         missing = tuple(c for c in order if c not in mine["checks"])
         result = with_claim_edits(
-            _combined(claim_id, mine["checks"]),
+            _combined(claim_id, mine["checks"], mine.get("versions", {})),
             (incomplete_edit(c, timeout_ms / 1000) for c in missing),
         )
         completed = Completed(

@@ -26,6 +26,8 @@ Catch what would get outpatient therapy claims denied before they reach the paye
   claimscrub scrub claims.837 --ack claims.999 --ready-out ready.837
   claimscrub submit claims.json --wait       through the Kafka pipeline (make up)
   claimscrub enrollment load providers.json  publish enrollment records (make up)
+  claimscrub reference load mue MUE.csv --effective 2026-07-01   a new dated version
+  claimscrub reference list                  the published reference data versions
   claimscrub redact claims.json              de-identified claims, one JSON per line
   claimscrub redact --text < note.txt        free text with its PHI replaced
   claimscrub dlq list                        dead-lettered records (metadata, no content)
@@ -142,10 +144,59 @@ def build_parser() -> argparse.ArgumentParser:
     )
     load.add_argument("file", metavar="FILE", help="enrollment records (.json or .jsonl)")
 
+    _add_reference_commands(sub)
     _add_redaction_commands(sub)
     _add_dlq_commands(sub)
     _add_audit_commands(sub)
     return parser
+
+
+def _add_reference_commands(sub: Any) -> None:
+    from claimscrub.core.versions import KINDS
+
+    reference = sub.add_parser(
+        "reference",
+        help="manage reference data versions (Kafka)",
+        description="Dated versions of payer policies and CMS tables on the compacted topics "
+        "reference.payers and reference.tables (docs/reference-data.md).",
+    )
+    ref_sub = reference.add_subparsers(dest="reference_command", metavar="ACTION", required=True)
+    load = ref_sub.add_parser(
+        "load",
+        help="validate files and publish them as a new version",
+        description="Validate every FILE whole with the loader of the kind's scrub option "
+        "and publish them as one new version; nothing is published unless all is valid, "
+        "so the version in force stays. ptp: repeat FILE for the quarter's four files.",
+    )
+    load.add_argument("kind", choices=KINDS, metavar="KIND", help=" | ".join(KINDS))
+    load.add_argument("files", nargs="+", metavar="FILE")
+    load.add_argument(
+        "--effective",
+        type=_date,
+        metavar="YYYY-MM-DD",
+        help="first date of service the version applies to (payers: for records "
+        "without effectiveDate); without it, from the beginning",
+    )
+    load.add_argument(
+        "--version",
+        dest="label",
+        metavar="LABEL",
+        help="version id to publish under (default: effective date + content hash)",
+    )
+    ref_sub.add_parser(
+        "list",
+        help="the published versions, per kind",
+        description="Every published version, one JSON object a line, per kind in "
+        "contract order, oldest first.",
+    )
+    withdraw = ref_sub.add_parser(
+        "withdraw",
+        help="withdraw a published version (roll back)",
+        description="Remove a published version: dates of service it covered go back to "
+        "the version before it. payers: VERSION is PAYER@DATE.HASH as listed.",
+    )
+    withdraw.add_argument("kind", choices=KINDS, metavar="KIND", help=" | ".join(KINDS))
+    withdraw.add_argument("version", metavar="VERSION")
 
 
 def _add_audit_commands(sub: Any) -> None:
@@ -429,6 +480,41 @@ def _enrollment(args: argparse.Namespace) -> int:
     return 0
 
 
+def _reference(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from claimscrub.core.payers import ReferenceDataError
+    from claimscrub.reference import loader
+
+    bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
+    try:
+        if args.reference_command == "list":
+            rows = loader.listing(loader.read_published(bootstrap))
+            if rows:
+                print(loader.dumps(rows))
+            return 0
+        if args.reference_command == "withdraw":
+            print(loader.withdraw(args.kind, args.version, bootstrap), file=sys.stderr)
+            return 0
+        for f in args.files:
+            if not Path(f).is_file():
+                return _fail(f"no such file: {f}")
+        done = loader.load(
+            args.kind,
+            [Path(f) for f in args.files],
+            bootstrap,
+            effective=args.effective,
+            label=args.label,
+        )
+    except (ReferenceDataError, loader.BrokerError) as exc:
+        return _fail(str(exc))
+    print(
+        f"published {args.kind} {', '.join(done.versions)} ({done.records} records)",
+        file=sys.stderr,
+    )
+    return 0
+
+
 def _redact(args: argparse.Namespace) -> int:
     from claimscrub.cli import redact
     from claimscrub.cli.claims_input import InputError, read_claims
@@ -530,6 +616,7 @@ def main(argv: list[str] | None = None) -> int:
         "redact": _redact,
         "deidentified": _deidentified,
         "enrollment": _enrollment,
+        "reference": _reference,
         "dlq": _dlq,
         "audit": _audit,
     }

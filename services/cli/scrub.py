@@ -16,6 +16,7 @@ state), and the duplicate rule is applied here, the same way.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
@@ -158,7 +159,7 @@ class RemoteScrubber:
                 ) from None
             result = scrub_result_from_pb(reply)
             if not result.claim_id:
-                result = ScrubResult(parsed.claim_id, result.status, result.checks, result.edits)
+                result = dataclasses.replace(result, claim_id=parsed.claim_id)
         return with_claim_edits(
             result, self._duplicates.check(result.claim_id, fingerprint_of(parsed, self._key))
         )

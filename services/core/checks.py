@@ -13,8 +13,9 @@ elsewhere (a Faust table) and passes ``rules`` bound to one claim's state to
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 
 from claimscrub.core.claim import Claim, ParsedClaim
 from claimscrub.core.claim_checks import claim_level_edits
@@ -23,6 +24,19 @@ from claimscrub.core.payers import PayerPolicies
 from claimscrub.core.results import CheckResult
 
 Rules = Callable[[Claim], list[Edit]]
+#: The reference data versions a check reads on a claim's dates (core.versions).
+VersionsOf = Callable[[Claim], Mapping[str, str]]
+
+
+def payer_versions(payers: PayerPolicies) -> VersionsOf:
+    """What a check that reads only payer policies reports: their versions on
+    the claim's dates (every check judges timely filing by them)."""
+
+    def versions(claim: Claim) -> Mapping[str, str]:
+        dates = [line.date_of_service for line in claim.service_lines]
+        return {"payers": payers.version_ids(claim.payer_id, dates)} if dates else {}
+
+    return versions
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +44,17 @@ class Check:
     name: CheckName
     rules: Rules
     payers: PayerPolicies
+    versions: VersionsOf | None = None
+    #: The reference object ``rules`` close over, for a stateful check that
+    #: binds its rules to one claim's state (necessity): the pair stays consistent.
+    reference: object = None
+    #: In a service, the check in force: a newer Check once newly published
+    #: reference data has loaded (runtime.reference_follower). Each claim is
+    #: judged whole by the one :meth:`current` returns when it starts.
+    live: Callable[[], Check] | None = None
+
+    def current(self) -> Check:
+        return self.live() if self.live is not None else self
 
     def run(
         self,
@@ -42,11 +67,18 @@ class Check:
     ) -> CheckResult:
         """The check's verdict; ``rules``, when given, stand in for the check's own
         for this one claim (a stateful check's rules bound to the claim's state)."""
+        if self.live is not None:
+            return self.live().run(
+                parsed, today, submitted_at_ms=submitted_at_ms, producer=producer, rules=rules
+            )
         edits = claim_level_edits(parsed, self.payers, today)
         not_checked: tuple[str, ...] = ()
+        versions: Mapping[str, str] = MappingProxyType({})
         if parsed.ok and parsed.claim is not None:
             edits.extend((rules or self.rules)(parsed.claim))
             not_checked = tuple(sorted(parsed.claim.not_checked))
+            of = self.versions or payer_versions(self.payers)
+            versions = MappingProxyType(dict(of(parsed.claim)))
         return CheckResult(
             claim_id=parsed.claim_id,
             check=self.name,
@@ -54,4 +86,5 @@ class Check:
             submitted_at_ms=submitted_at_ms,
             producer=producer,
             not_checked=not_checked,
+            reference_versions=versions,
         )

@@ -17,6 +17,7 @@ import functools
 import json
 import re
 from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any, TypeVar, cast
 
 from google.protobuf import json_format
@@ -265,6 +266,7 @@ def check_result_to_pb(r: CheckResult) -> results_pb2.CheckResult:
         claim_version=r.claim_version,
         content_fingerprint=r.fingerprint,
         not_checked=list(r.not_checked),
+        reference_versions=dict(r.reference_versions),
     )
 
 
@@ -278,6 +280,7 @@ def check_result_from_pb(m: results_pb2.CheckResult) -> CheckResult:
         claim_version=m.claim_version,
         fingerprint=m.content_fingerprint,
         not_checked=tuple(m.not_checked),
+        reference_versions=MappingProxyType(dict(m.reference_versions)),
     )
 
 
@@ -302,6 +305,7 @@ def scrub_result_to_pb(r: ScrubResult, claim_version: str = "") -> results_pb2.S
         edits=[edit_to_pb(e) for e in r.edits],
         claim_version=claim_version,
         not_checked=list(r.not_checked),
+        reference_versions=dict(r.reference_versions),
     )
 
 
@@ -316,6 +320,7 @@ def scrub_result_from_pb(msg: results_pb2.ScrubResult) -> ScrubResult:
         checks=tuple(msg.checks),
         edits=tuple(_edit_from_pb(e) for e in msg.edits),
         not_checked=tuple(msg.not_checked),
+        reference_versions=MappingProxyType(dict(msg.reference_versions)),
     )
 
 

@@ -22,8 +22,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from functools import cache
 from importlib import resources
@@ -34,6 +34,7 @@ from typing import Any
 import jsonschema
 
 from claimscrub.core.edits import Severity
+from claimscrub.core.versions import content_hash, join_ids, version_id
 
 _PACKAGE = "claimscrub.core"
 SCHEMA_RESOURCE = "data/payer_policy.schema.json"
@@ -124,6 +125,9 @@ class PayerPolicy:
     authorization: AuthorizationRule | None = None
     edits: tuple[PayerEdit, ...] = ()
     effective_date: dt.date | None = None
+    #: ``PAYER@<effective date or base>.<hash of the record>`` (core.versions),
+    #: reported in a result's referenceVersions.
+    version_id: str = ""
 
 
 class ReferenceDataError(ValueError):
@@ -282,9 +286,17 @@ def _checked(raw: Any, where: str, defaults: _Defaults) -> PayerPolicy:
     if problem is not None:
         raise ReferenceDataError(f"{where}: {problem}")
     try:
-        return _build(raw, defaults)
+        policy = _build(raw, defaults)
     except _Invalid as exc:
         raise ReferenceDataError(f"{where}: {exc}") from exc
+    digest = content_hash([canonical_record(raw)])
+    vid = f"{policy.payer_id}@{version_id(policy.effective_date, digest)}"
+    return replace(policy, version_id=vid)
+
+
+def canonical_record(raw: Mapping[str, Any]) -> bytes:
+    """A policy record as bytes that do not depend on its key order or spacing."""
+    return json.dumps(raw, sort_keys=True, separators=(",", ":")).encode()
 
 
 @cache
@@ -300,7 +312,9 @@ def _bundled_defaults() -> tuple[_Defaults, PayerPolicy]:
     for flag in (True, False):
         _checked({**fields, **by_medicare[flag]}, "payer_defaults.json", bare)
     defaults = _Defaults(MappingProxyType(fields), MappingProxyType(by_medicare))
-    return defaults, _checked(fields, "payer_defaults.json", defaults)
+    default = _checked(fields, "payer_defaults.json", defaults)
+    digest = content_hash([canonical_record(data)])
+    return defaults, replace(default, version_id=version_id(None, digest, prefix="defaults"))
 
 
 _CHOSEN_MAX = 65_536
@@ -344,6 +358,14 @@ class PayerPolicies:
                 break
             chosen = version
         return chosen
+
+    def version_ids(self, payer_id: str, dates: Iterable[dt.date]) -> str:
+        """The ids of the payer's versions in force on ``dates`` (referenceVersions)."""
+        return join_ids(self.for_payer(payer_id, d).version_id for d in sorted(set(dates)))
+
+    def overridden_by(self, other: PayerPolicies) -> PayerPolicies:
+        """These policies with every payer ``other`` lists taking ``other``'s versions."""
+        return PayerPolicies(self.default, MappingProxyType({**self.by_payer, **other.by_payer}))
 
     @classmethod
     def defaults(cls) -> PayerPolicies:

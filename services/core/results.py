@@ -7,11 +7,15 @@ can never disagree about a claim.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from types import MappingProxyType
 
 from claimscrub.core.edits import CheckName, Edit, Severity
+from claimscrub.core.versions import merge_versions
+
+_NO_VERSIONS: Mapping[str, str] = MappingProxyType({})
 
 
 class Status(StrEnum):
@@ -32,6 +36,8 @@ class CheckResult:
     fingerprint: str = ""
     #: The claim's ``not_checked`` (claimscrub.core.not_checked), for the result.
     not_checked: tuple[str, ...] = ()
+    #: Kind -> id(s) of the reference data versions the check read (core.versions).
+    reference_versions: Mapping[str, str] = field(default_factory=lambda: _NO_VERSIONS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +48,8 @@ class ScrubResult:
     edits: tuple[Edit, ...] = field(default=())
     #: Rules the claim's source gave no input for (contract §3), sorted.
     not_checked: tuple[str, ...] = ()
+    #: Kind -> id(s) of every reference data version that judged the claim (contract §3).
+    reference_versions: Mapping[str, str] = field(default_factory=lambda: _NO_VERSIONS)
 
     def to_json(self) -> dict[str, object]:
         out: dict[str, object] = {
@@ -52,6 +60,8 @@ class ScrubResult:
         }
         if self.not_checked:  # omitted when empty, as proto3 JSON omits it
             out["notChecked"] = list(self.not_checked)
+        if self.reference_versions:
+            out["referenceVersions"] = dict(self.reference_versions)
         return out
 
 
@@ -81,10 +91,12 @@ def combine(claim_id: str, results: Iterable[CheckResult]) -> ScrubResult:
     edits: list[Edit] = []
     checks: list[str] = []
     not_checked: set[str] = set()
+    versions: list[Mapping[str, str]] = []
     for result in sorted(results, key=lambda r: _CHECK_ORDER.get(r.check, 99)):
         if result.check.value not in checks:
             checks.append(result.check.value)
         not_checked.update(result.not_checked)
+        versions.append(result.reference_versions)
         for e in result.edits:
             key = (e.code, e.check.value, e.line_number, e.message)
             if key not in seen:
@@ -92,7 +104,12 @@ def combine(claim_id: str, results: Iterable[CheckResult]) -> ScrubResult:
                 edits.append(e)
     edits.sort(key=_edit_order)
     return ScrubResult(
-        claim_id, status_of(edits), tuple(checks), tuple(edits), tuple(sorted(not_checked))
+        claim_id,
+        status_of(edits),
+        tuple(checks),
+        tuple(edits),
+        tuple(sorted(not_checked)),
+        MappingProxyType(merge_versions(versions)),
     )
 
 
@@ -105,5 +122,10 @@ def with_claim_edits(result: ScrubResult, extra: Iterable[Edit]) -> ScrubResult:
         return result
     edits = sorted([*result.edits, *added], key=_edit_order)
     return ScrubResult(
-        result.claim_id, status_of(edits), result.checks, tuple(edits), result.not_checked
+        result.claim_id,
+        status_of(edits),
+        result.checks,
+        tuple(edits),
+        result.not_checked,
+        result.reference_versions,
     )

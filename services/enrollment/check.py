@@ -13,10 +13,13 @@ from pathlib import Path
 from claimscrub.core.checks import Check
 from claimscrub.core.edits import CheckName
 from claimscrub.core.payers import PayerPolicies
+from claimscrub.core.versions import PAYERS
 from claimscrub.enrollment.records import read_records
 from claimscrub.enrollment.reference import EnrollmentReference
 from claimscrub.enrollment.rules import check_enrollment
 from claimscrub.enrollment.table import EnrollmentTable
+from claimscrub.reference.follower import ReferenceSet
+from claimscrub.runtime.settings import Settings
 
 
 def enrollment_check(
@@ -24,6 +27,20 @@ def enrollment_check(
 ) -> Check:
     rules = partial(check_enrollment, ref=ref, table=table, payers=payers)
     return Check(CheckName.ENROLLMENT, rules, payers)
+
+
+def follow_enrollment_reference(
+    check: Check, settings: Settings, table: EnrollmentTable, ref: EnrollmentReference
+) -> Check:
+    """The service's check, following published payer policies."""
+    from claimscrub.reference.live import follow_reference, merged_payers
+
+    base = check.payers
+
+    def build(refs: ReferenceSet) -> Check:
+        return enrollment_check(table, ref, merged_payers(base, refs))
+
+    return follow_reference(check, settings, kinds=(PAYERS,), build=build)
 
 
 def load_enrollment_check(enrollment_file: Path | None, payers_file: Path | None) -> Check:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 
 from claimscrub.core.payers import PayerPolicies, ReferenceDataError
-from claimscrub.enrollment.check import enrollment_check
+from claimscrub.enrollment.check import enrollment_check, follow_enrollment_reference
 from claimscrub.enrollment.follower import TableFollower, follower_service
 from claimscrub.enrollment.reference import EnrollmentReference
 from claimscrub.enrollment.servicer import registrar
@@ -45,6 +45,7 @@ def main() -> None:
         table, settings.kafka_bootstrap, client_id=settings.instance, security=settings.kafka
     )
     check = enrollment_check(table, ref, payers)
+    check = follow_enrollment_reference(check, settings, table, ref)
     # The follower is registered before service.run adds the gRPC server: the
     # app starts its services one after the other, so gRPC (and health
     # SERVING) comes up only once the table has caught up with the topic.

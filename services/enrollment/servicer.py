@@ -97,7 +97,7 @@ class EnrollmentServicer(enrollment_service_pb2_grpc.EnrollmentServiceServicer):
             on,
             ref=self._ref,
             table=self._table,
-            payers=self._check.payers,
+            payers=self._check.current().payers,
         )
         record = standing.record
         reply = enrollment_service_pb2.GetEnrollmentResponse(

@@ -43,7 +43,7 @@ class Accrual:
 def line_accrual(line: ServiceLine, payer_id: str, ref: NecessityReference) -> Accrual:
     if line.allowed_amount is not None:
         return Accrual(line.allowed_amount, ALLOWED)
-    schedule = ref.fee_schedule
+    schedule = ref.on(line.date_of_service).fee_schedule  # the version in force that day
     if schedule is not None:
         per_unit = schedule.amount_per_unit(payer_id, line.procedure_code, line.date_of_service)
         if per_unit is not None:

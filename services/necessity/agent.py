@@ -166,7 +166,10 @@ class NecessityFlow:
     ) -> Outgoing:
         """necessity.claims-by-beneficiary -> claims.checks, reading and
         recording the beneficiary's history in ``history``."""
-        service, check = self._settings.service, self._check
+        service = self._settings.service
+        # The check in force and the reference it reads, as one pair for the claim.
+        check = self._check.current()
+        ref = check.reference if isinstance(check.reference, NecessityReference) else self._ref
         claim_key = header(headers, CLAIM_KEY_HEADER) or b""
         submitted_ms = int(header(headers, SUBMITTED_MS_HEADER) or b"0")
         try:
@@ -179,7 +182,6 @@ class NecessityFlow:
         except UndecodableEvent as exc:  # the router only forwards what it decoded
             return self._dead_letter(claim_key, value, str(exc), topic, partition, offset)
         started = time.perf_counter()
-        ref = self._ref
         today = dt.date.today()
         try:
             rules = None

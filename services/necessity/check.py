@@ -53,7 +53,7 @@ class BatchRules:
 
 
 def necessity_check(ref: NecessityReference, rules: Rules) -> Check:
-    return Check(CheckName.NECESSITY, rules, ref.payers)
+    return Check(CheckName.NECESSITY, rules, ref.payers, ref.versions_for, ref)
 
 
 def load_reference(

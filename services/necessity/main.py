@@ -15,9 +15,11 @@ from __future__ import annotations
 import sys
 from functools import partial
 
+from claimscrub.core.checks import Check
 from claimscrub.core.claim import Claim
 from claimscrub.core.edits import Edit
 from claimscrub.core.payers import ReferenceDataError
+from claimscrub.core.versions import KINDS
 from claimscrub.necessity.agent import necessity_app
 from claimscrub.necessity.check import load_reference, necessity_check
 from claimscrub.necessity.enrollment_client import EnrollmentLookup, RoleCache
@@ -27,6 +29,8 @@ from claimscrub.necessity.roles import resolve_role_sync
 from claimscrub.necessity.rules import check_necessity
 from claimscrub.necessity.servicer import NecessityServicer, registrar
 from claimscrub.necessity.settings import NecessitySettings
+from claimscrub.reference.follower import ReferenceSet
+from claimscrub.reference.live import follow_reference, merged_payers
 from claimscrub.runtime import service
 from claimscrub.runtime.logs import get_logger
 from claimscrub.runtime.settings import SettingsError
@@ -39,6 +43,12 @@ def _stateless(claim: Claim, ref: NecessityReference) -> list[Edit]:
     # The Check's own rules; the agent and the servicer always pass rules bound
     # to the claim's history and looked-up role instead.
     return check_necessity(claim, ref=ref, history=None, role=resolve_role_sync(claim, ref, None))
+
+
+def _rebuilt(base: NecessityReference, refs: ReferenceSet) -> Check:
+    """The check over the base reference with the published versions in place."""
+    ref = base.with_versions(refs.tables, merged_payers(base.payers, refs))
+    return necessity_check(ref, partial(_stateless, ref=ref))
 
 
 def main() -> None:
@@ -87,6 +97,7 @@ def main() -> None:
         else None
     )
     check = necessity_check(ref, partial(_stateless, ref=ref))
+    check = follow_reference(check, settings, kinds=KINDS, build=partial(_rebuilt, ref))
     app, read_sealed = necessity_app(
         settings, check=check, ref=ref, hmac_key=own.hmac_key, lookup=lookup
     )

@@ -12,16 +12,29 @@ has no bundled default.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from decimal import Decimal, InvalidOperation
 from importlib import resources
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from claimscrub.core.claim import Claim
 from claimscrub.core.payers import PayerPolicies, ReferenceDataError
+from claimscrub.core.versions import (
+    CODE_STATUS,
+    COVERAGE,
+    FEE_SCHEDULE,
+    PAYERS,
+    PTP,
+    Dated,
+    Version,
+    content_hash,
+    version_id,
+)
 from claimscrub.necessity import code_status as code_status_file
 from claimscrub.necessity import coverage as coverage_file
 from claimscrub.necessity import ptp_file
@@ -98,6 +111,46 @@ class NecessityReference:
     payers: PayerPolicies
     #: allowed amounts per code for KX accrual; None when no schedule is loaded
     fee_schedule: FeeSchedule | None = None
+    #: kind (ptp, coverage, code-status, fee-schedule) -> its versions; the
+    #: fields above hold the latest until :meth:`on` picks those of a date
+    dated: Mapping[str, Dated[Any]] = field(default_factory=lambda: MappingProxyType({}))
+    _by_versions: dict[tuple[str, ...], NecessityReference] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+
+    def on(self, dos: dt.date) -> NecessityReference:
+        """This reference with every table in the version in force on ``dos``."""
+        dated = self.dated
+        if all(len(d.versions) == 1 for d in dated.values()):
+            return self
+        chosen = {kind: d.on(dos) for kind, d in dated.items()}
+        key = tuple(v.version_id for v in chosen.values())
+        found = self._by_versions.get(key)
+        if found is None:
+            found = replace(self, **{_FIELDS[k]: v.table for k, v in chosen.items()})
+            if len(self._by_versions) > 64:  # a handful of quarters in practice
+                self._by_versions.clear()
+            self._by_versions[key] = found
+        return found
+
+    def with_versions(
+        self, tables: Mapping[str, Dated[Any]], payers: PayerPolicies | None = None
+    ) -> NecessityReference:
+        """This reference with other versions of some kinds, or other payer policies."""
+        dated = {**self.dated, **{k: v for k, v in tables.items() if k in _FIELDS}}
+        latest = {_FIELDS[k]: d.latest.table for k, d in dated.items()}
+        return replace(self, **latest, dated=MappingProxyType(dated), payers=payers or self.payers)
+
+    def versions_for(self, claim: Claim) -> dict[str, str]:
+        dates = [line.date_of_service for line in claim.service_lines]
+        if not dates:
+            return {}
+        out = {PAYERS: self.payers.version_ids(claim.payer_id, dates)}
+        for kind, d in self.dated.items():
+            ids = [d.on(day) for day in sorted(set(dates))]
+            if any(v.table is not None for v in ids):
+                out[kind] = d.ids_on(dates)
+        return out
 
     def modifier_for(self, discipline: str) -> str:
         """The therapy modifier of a discipline (PT -> GP)."""
@@ -141,6 +194,10 @@ class NecessityReference:
             raise ReferenceDataError(
                 f"therapy_codes.json: discipline {unknown[0]} has no therapy modifier"
             )
+        ptp = base_version(PTP, ptp_paths, "ptp_sample.csv")
+        coverage = base_version(COVERAGE, coverage_paths, "coverage_sample.json")
+        code_status = base_version(CODE_STATUS, code_status_paths, "pfs_status_sample.csv")
+        fees = base_version(FEE_SCHEDULE, fee_schedule_paths, None)
         groups = _block(thresholds, "groups", "thresholds.json")
         plan = _block(thresholds, "plan_of_care", "thresholds.json")
         review = _block(thresholds, "medical_review", "thresholds.json")
@@ -177,24 +234,76 @@ class NecessityReference:
                 plan.get("progress_report_treatment_days"),
                 "plan_of_care.progress_report_treatment_days",
             ),
-            ptp=ptp_file.load_ptp_files(ptp_paths) if ptp_paths else ptp_file.bundled_sample(),
-            code_status=(
-                code_status_file.load_code_status_files(code_status_paths)
-                if code_status_paths
-                else code_status_file.bundled_sample()
-            ),
+            ptp=ptp.table,
+            code_status=code_status.table,
             status_meanings=MappingProxyType(_status_meanings(_bundled_json("pfs_status.json"))),
-            coverage=(
-                coverage_file.load_coverage_files(coverage_paths)
-                if coverage_paths
-                else coverage_file.bundled_sample()
-            ),
+            coverage=coverage.table,
             documentation=parse_documentation(
                 _bundled_json("documentation.json"), "documentation.json"
             ),
             payers=PayerPolicies.load(payers_path),
-            fee_schedule=load_fee_schedule_files(fee_schedule_paths),
+            fee_schedule=fees.table,
+            dated=MappingProxyType(
+                {
+                    PTP: Dated.single(ptp),
+                    COVERAGE: Dated.single(coverage),
+                    CODE_STATUS: Dated.single(code_status),
+                    FEE_SCHEDULE: Dated.single(fees),
+                }
+            ),
         )
+
+
+#: kind -> the NecessityReference field holding its table
+_FIELDS = {
+    PTP: "ptp",
+    COVERAGE: "coverage",
+    CODE_STATUS: "code_status",
+    FEE_SCHEDULE: "fee_schedule",
+}
+
+
+def load_table(kind: str, paths: Sequence[Path]) -> Any:
+    """A table of ``kind`` from its files, with the loader of its CLI flag;
+    raises ReferenceDataError naming the file, line and field."""
+    if kind == PTP:
+        return ptp_file.load_ptp_files(paths)
+    if kind == COVERAGE:
+        return coverage_file.load_coverage_files(paths)
+    if kind == CODE_STATUS:
+        return code_status_file.load_code_status_files(paths)
+    if kind == FEE_SCHEDULE:
+        return load_fee_schedule_files(paths)
+    raise ValueError(f"not a necessity table kind: {kind}")
+
+
+def _bundled_table(kind: str) -> Any:
+    if kind == PTP:
+        return ptp_file.bundled_sample()
+    if kind == COVERAGE:
+        return coverage_file.bundled_sample()
+    return code_status_file.bundled_sample()
+
+
+def base_version(kind: str, paths: Sequence[Path], bundled: str | None) -> Version[Any]:
+    """The version of ``kind`` read from files named by flags or variables, else
+    the bundled sample (``bundled``: its resource name; ``None``: no table)."""
+    if paths:
+        raws: list[bytes] = []
+        for p in paths:
+            try:
+                raws.append(p.read_bytes())
+            except OSError as exc:
+                raise ReferenceDataError(f"{p.name}: cannot read ({exc.strerror})") from exc
+        table = load_table(kind, paths)
+        prefix = "sample" if getattr(table, "is_sample", False) else "base"
+        vid = version_id(None, content_hash(raws), prefix=prefix)
+        return Version(kind, vid, None, table, ", ".join(p.name for p in paths))
+    if bundled is None:
+        return Version(kind, "none", None, None)
+    raw = resources.files(_PACKAGE).joinpath(f"data/{bundled}").read_bytes()
+    vid = version_id(None, content_hash([raw]), prefix="sample")
+    return Version(kind, vid, None, _bundled_table(kind), f"bundled sample {bundled}")
 
 
 def _bundled_json(name: str) -> dict[str, Any]:

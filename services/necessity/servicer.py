@@ -51,13 +51,16 @@ class NecessityServicer(necessity_service_pb2_grpc.NecessityServiceServicer):
         self, request: claim_pb2.Claim, context: grpc.aio.ServicerContext
     ) -> results_pb2.CheckResult:
         parsed = parse_claim(claim_to_dict(request))
+        # The check in force and the reference it reads, as one pair for the claim.
+        check = self._check.current()
+        ref = check.reference if isinstance(check.reference, NecessityReference) else self._ref
         rules = None
         if parsed.ok and parsed.claim is not None:
-            role = await resolve_role(parsed.claim, self._ref, self._lookup)
+            role = await resolve_role(parsed.claim, ref, self._lookup)
             history = self._read(beneficiary_token(parsed.claim, self._key))
-            rules = bound_rules(self._ref, history, role)
-        result = self._check.run(parsed, dt.date.today(), producer=self._instance, rules=rules)
-        service_metrics().checks.labels("necessity-grpc", self._check.name.value).inc()
+            rules = bound_rules(ref, history, role)
+        result = check.run(parsed, dt.date.today(), producer=self._instance, rules=rules)
+        service_metrics().checks.labels("necessity-grpc", check.name.value).inc()
         return check_result_to_pb(result)
 
 

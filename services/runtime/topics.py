@@ -105,6 +105,22 @@ AUDIT_ACCESS = TopicSpec(
     {"cleanup.policy": "delete"},
 )
 
+# Reference data in dated versions (docs/reference-data.md), read whole by every
+# instance of every service in every region: compacted and never expired, so a
+# version stays until it is withdrawn (a tombstone), however old.
+REFERENCE_PAYERS = TopicSpec(
+    "reference.payers",
+    "payerId",
+    "the payer's policy versions (JSON: payerId, versions)",
+    {"cleanup.policy": "compact", "retention.ms": "-1"},
+)
+REFERENCE_TABLES = TopicSpec(
+    "reference.tables",
+    "kind:version (a version's manifest, written last) or kind:version:chunk",
+    "manifest JSON, or a chunk of the version's gzip-compressed files",
+    {"cleanup.policy": "compact", "retention.ms": "-1"},
+)
+
 ALL_TOPICS: tuple[TopicSpec, ...] = (
     CLAIMS_SUBMITTED,
     CLAIMS_CHECKS,
@@ -119,6 +135,8 @@ ALL_TOPICS: tuple[TopicSpec, ...] = (
     NECESSITY_HISTORY_CHANGELOG,
     REDACTION_JOIN_CHANGELOG,
     AUDIT_ACCESS,
+    REFERENCE_PAYERS,
+    REFERENCE_TABLES,
 )
 
 RETENTION_FILE_VARIABLE = "CLAIMSCRUB_TOPIC_RETENTION_FILE"

@@ -13,7 +13,7 @@ from claimscrub.core.payers import ReferenceDataError
 from claimscrub.runtime import service
 from claimscrub.runtime.batch_agent import stateless_check_app
 from claimscrub.runtime.logs import get_logger
-from claimscrub.units.check import load_units_check
+from claimscrub.units.check import follow_units_reference, load_units_check
 from claimscrub.units.servicer import registrar
 
 GRPC_PORT = 50051
@@ -25,6 +25,7 @@ def main() -> None:
     log = get_logger("claimscrub.units")
     try:
         check = load_units_check(settings.mue_file, settings.payers_file)
+        check = follow_units_reference(check, settings)
     except ReferenceDataError as exc:
         print(f"units: reference data error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None

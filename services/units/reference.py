@@ -13,17 +13,20 @@ quarter's file instead.
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import json
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from claimscrub.core.claim import Claim
 from claimscrub.core.payers import PayerPolicies, ReferenceDataError
+from claimscrub.core.versions import MUE, PAYERS, Dated, Version, content_hash, version_id
 
 _PACKAGE = "claimscrub.units"
 _CODES_RESOURCE = "data/codes.json"
@@ -191,8 +194,60 @@ def load_code_lists() -> tuple[frozenset[str], frozenset[str]]:
 
 
 @dataclass(frozen=True, slots=True)
+class MueTable:
+    """One MUE file's rows, and whether it is a sample."""
+
+    entries: Mapping[str, MueEntry]
+    is_sample: bool
+    source: str
+
+
+def mue_table(raw: bytes, name: str, *, bundled: bool = False) -> MueTable:
+    """A MUE table from a file's bytes (a sample when bundled or marked so)."""
+    entries, preamble = _parse_mue(_decode(raw, name), name)
+    sample = bundled or SAMPLE_MARKER.lower() in preamble.lower()
+    return MueTable(
+        MappingProxyType(entries), sample, f"bundled sample {name}" if bundled else name
+    )
+
+
+def mue_version(
+    files: Sequence[tuple[str, bytes]], effective: dt.date | None, vid: str | None = None
+) -> Version[MueTable]:
+    """A MUE version from one file (``[(name, bytes)]``); raises ReferenceDataError."""
+    if len(files) != 1:
+        raise ReferenceDataError(f"a MUE version is one file, not {len(files)}")
+    name, raw = files[0]
+    table = mue_table(raw, name)
+    vid = vid or version_id(effective, content_hash([raw]))
+    return Version(MUE, vid, effective, table, name)
+
+
+def base_mue(path: Path | None) -> Version[MueTable]:
+    """The MUE version of a file named by a flag or variable, else the bundled sample."""
+    if path is None:
+        raw = resources.files(_PACKAGE).joinpath(_MUE_SAMPLE_RESOURCE).read_bytes()
+        name = Path(_MUE_SAMPLE_RESOURCE).name
+        table = mue_table(raw, name, bundled=True)
+        return Version(MUE, version_id(None, content_hash([raw]), prefix="sample"), None, table)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ReferenceDataError(f"{path.name}: cannot read ({exc.strerror})") from exc
+    table = mue_table(raw, path.name)
+    prefix = "sample" if table.is_sample else "base"
+    return Version(
+        MUE, version_id(None, content_hash([raw]), prefix=prefix), None, table, path.name
+    )
+
+
+@dataclass(frozen=True, slots=True)
 class UnitsReference:
-    """Everything the UNITS check reads besides the claim."""
+    """Everything the UNITS check reads besides the claim.
+
+    ``mue`` is the table of the version :meth:`on` chose (the latest one on a
+    reference not yet resolved to a date); the rules resolve it per day.
+    """
 
     timed_codes: frozenset[str]
     untimed_codes: frozenset[str]
@@ -200,6 +255,46 @@ class UnitsReference:
     mue_is_sample: bool
     mue_source: str
     payers: PayerPolicies
+    mue_versions: Dated[MueTable] | None = None
+    _by_version: dict[str, UnitsReference] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+
+    def on(self, dos: dt.date) -> UnitsReference:
+        """This reference with the MUE table in force on ``dos``."""
+        dated = self.mue_versions
+        if dated is None or len(dated.versions) == 1:
+            return self
+        version = dated.on(dos)
+        found = self._by_version.get(version.version_id)
+        if found is None:
+            t = version.table
+            found = replace(self, mue=t.entries, mue_is_sample=t.is_sample, mue_source=t.source)
+            self._by_version[version.version_id] = found
+        return found
+
+    def with_versions(
+        self, mue: Dated[MueTable] | None = None, payers: PayerPolicies | None = None
+    ) -> UnitsReference:
+        """This reference with other MUE versions or payer policies (newly published)."""
+        out = self
+        if mue is not None:
+            t = mue.latest.table
+            out = replace(
+                out, mue=t.entries, mue_is_sample=t.is_sample, mue_source=t.source, mue_versions=mue
+            )
+        if payers is not None:
+            out = replace(out, payers=payers)
+        return out
+
+    def versions_for(self, claim: Claim) -> dict[str, str]:
+        dates = [line.date_of_service for line in claim.service_lines]
+        if not dates:
+            return {}
+        out = {PAYERS: self.payers.version_ids(claim.payer_id, dates)}
+        if self.mue_versions is not None:
+            out[MUE] = self.mue_versions.ids_on(dates)
+        return out
 
     @classmethod
     def load(cls, mue_path: Path | None = None, payers_path: Path | None = None) -> UnitsReference:
@@ -209,19 +304,13 @@ class UnitsReference:
         preamble carries :data:`SAMPLE_MARKER` (e.g. a copy of the bundled file).
         """
         timed, untimed = load_code_lists()
-        if mue_path is None:
-            name = Path(_MUE_SAMPLE_RESOURCE).name
-            entries, preamble = _parse_mue(_bundled_text(_MUE_SAMPLE_RESOURCE), name)
-            source = f"bundled sample {name}"
-        else:
-            entries, preamble = _read_mue_file(mue_path)
-            source = mue_path.name
-        is_sample = mue_path is None or SAMPLE_MARKER.lower() in preamble.lower()
+        base = base_mue(mue_path)
         return cls(
             timed_codes=timed,
             untimed_codes=untimed,
-            mue=MappingProxyType(entries),
-            mue_is_sample=is_sample,
-            mue_source=source,
+            mue=base.table.entries,
+            mue_is_sample=base.table.is_sample,
+            mue_source=base.table.source,
             payers=PayerPolicies.load(payers_path),
+            mue_versions=Dated.single(base),
         )

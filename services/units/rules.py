@@ -357,6 +357,7 @@ def _mue_suffix(entry: MueEntry, per: str, sample: bool) -> str:
 
 def _mue(day: Sequence[ServiceLine], ref: UnitsReference) -> list[Edit]:
     edits: list[Edit] = []
+    ref = ref.on(day[0].date_of_service)  # the MUE version in force that day
     for g in _groups(line for line in day if line.procedure_code in ref.mue):
         entry = ref.mue[g.code]
         if entry.mai == 1:

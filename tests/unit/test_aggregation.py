@@ -296,3 +296,24 @@ def test_due_at_is_the_first_moment_is_due_turns_true(
     timing = {"timeout_ms": 5_000, "grace_ms": 12_000, "clock_start_ms": clock_start}
     due = due_at_ms(state, **timing)
     assert is_due(state, now_ms=now, **timing) == (due is not None and due <= now)
+
+
+def test_stream_result_carries_every_checks_reference_versions() -> None:
+    # contract §3 referenceVersions: the aggregator's result names each table
+    # any check read, also after its state went through JSON (the changelog).
+    units = CheckResult(
+        "C-1", CheckName.UNITS, (), claim_version="v1",
+        reference_versions={"payers": "ACME@2026-07-01.aa", "mue": "2026-04-01.bb"},
+    )  # fmt: skip
+    necessity = CheckResult(
+        "C-1", CheckName.NECESSITY, (), claim_version="v1",
+        reference_versions={"payers": "ACME@2026-07-01.aa", "ptp": "2026-04-01.cc"},
+    )  # fmt: skip
+    step = collect(None, units, REQUIRED, now_ms=1, partition=0, incarnation=ME)
+    step = collect(step.state, necessity, REQUIRED, now_ms=2, partition=0, incarnation=ME)
+    assert step.forward is not None
+    assert dict(step.forward.result.reference_versions) == {
+        "payers": "ACME@2026-07-01.aa",
+        "mue": "2026-04-01.bb",
+        "ptp": "2026-04-01.cc",
+    }

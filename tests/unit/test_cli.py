@@ -38,7 +38,19 @@ def test_json_output_is_one_result_per_claim_in_input_order() -> None:
     results = [json.loads(line) for line in done.stdout.splitlines()]
     assert [r["claimId"] for r in results] == [c.get("claimId") for c in claims]
     for r in results:
-        assert set(r) == {"claimId", "status", "checks", "edits"}
+        malformed = any(e["code"] == "MALFORMED_CLAIM" for e in r["edits"])
+        # contract §3: every table that judged a claim; a malformed one was judged by none
+        versioned = set() if malformed else {"referenceVersions"}
+        assert set(r) == {"claimId", "status", "checks", "edits"} | versioned
+        if not malformed:
+            # no fee schedule loaded: every other kind judged the claim
+            assert set(r["referenceVersions"]) == {
+                "payers",
+                "mue",
+                "ptp",
+                "coverage",
+                "code-status",
+            }
         expected = (
             "HOLD"
             if any(e["severity"] == "ERROR" for e in r["edits"])

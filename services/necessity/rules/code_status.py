@@ -22,12 +22,13 @@ from claimscrub.necessity.reference import NecessityReference
 
 
 def code_status_edits(claim: Claim, ref: NecessityReference) -> list[Edit]:
-    sample = " (sample PFS status)" if ref.code_status.is_sample else ""
     edits: list[Edit] = []
     for line in claim.service_lines:
         if not ref.payers.for_payer(claim.payer_id, line.date_of_service).medicare_rules:
             continue
-        status = ref.code_status.status_on(line.procedure_code, line.date_of_service)
+        table = ref.on(line.date_of_service).code_status  # the version in force that day
+        sample = " (sample PFS status)" if table.is_sample else ""
+        status = table.status_on(line.procedure_code, line.date_of_service)
         meaning = ref.status_meanings.get(status) if status else None
         if meaning is None:
             continue

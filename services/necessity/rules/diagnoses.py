@@ -56,7 +56,8 @@ def diagnosis_edits(claim: Claim, ref: NecessityReference) -> list[Edit]:
                     f"(the claim has {count})",
                 )
             )
-        policies = ref.coverage.covering(claim.payer_id, line.procedure_code)
+        coverage = ref.on(line.date_of_service).coverage  # the version in force that day
+        policies = coverage.covering(claim.payer_id, line.procedure_code)
         if not policies:
             continue
         pointed: list[str] = []
@@ -70,7 +71,7 @@ def diagnosis_edits(claim: Claim, ref: NecessityReference) -> list[Edit]:
             continue  # nothing valid to judge: DIAGNOSIS_MISSING already says why
         if not _any_supports(policies, pointed, supported):
             names = ", ".join(p.policy_id for p in policies)
-            sample = " (sample coverage policy)" if ref.coverage.is_sample else ""
+            sample = " (sample coverage policy)" if coverage.is_sample else ""
             edits.append(
                 edit(
                     "DIAGNOSIS_NOT_SUPPORTED",

@@ -64,6 +64,7 @@ def _conflict(col2: ServiceLine, hits: list[tuple[int, str, int]], ref: Necessit
 
 
 def _day_edits(day: Sequence[ServiceLine], ref: NecessityReference) -> list[Edit]:
+    ref = ref.on(day[0].date_of_service)  # the PTP version in force that day
     by_code: dict[str, list[ServiceLine]] = {}
     for line in day:
         by_code.setdefault(line.procedure_code, []).append(line)
@@ -88,7 +89,7 @@ def _day_edits(day: Sequence[ServiceLine], ref: NecessityReference) -> list[Edit
 def ptp_edits(claim: Claim, ref: NecessityReference) -> list[Edit]:
     days: dict[object, list[ServiceLine]] = {}
     for line in claim.service_lines:
-        if line.procedure_code in ref.ptp.codes:
+        if line.procedure_code in ref.on(line.date_of_service).ptp.codes:
             days.setdefault(line.date_of_service, []).append(line)
     return [e for day in days.values() if len(day) > 1 for e in _day_edits(day, ref)]
 
