@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from claimscrub.core.claim import Claim, ParsedClaim
@@ -39,6 +39,9 @@ def payer_versions(payers: PayerPolicies) -> VersionsOf:
     return versions
 
 
+_VERSIONS_MAX = 8_192
+
+
 @dataclass(frozen=True, slots=True)
 class Check:
     name: CheckName
@@ -52,6 +55,20 @@ class Check:
     #: reference data has loaded (runtime.reference_follower). Each claim is
     #: judged whole by the one :meth:`current` returns when it starts.
     live: Callable[[], Check] | None = None
+    # referenceVersions by (payer, the claim's dates of service), all they depend on.
+    _versions_of: dict[tuple[str, tuple[dt.date, ...]], Mapping[str, str]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+
+    def _versions(self, claim: Claim) -> Mapping[str, str]:
+        key = (claim.payer_id, tuple(sorted({ln.date_of_service for ln in claim.service_lines})))
+        found = self._versions_of.get(key)
+        if found is None:
+            of = self.versions or payer_versions(self.payers)
+            if len(self._versions_of) >= _VERSIONS_MAX:
+                self._versions_of.clear()
+            found = self._versions_of[key] = MappingProxyType(dict(of(claim)))
+        return found
 
     def current(self) -> Check:
         return self.live() if self.live is not None else self
@@ -77,8 +94,7 @@ class Check:
         if parsed.ok and parsed.claim is not None:
             edits.extend((rules or self.rules)(parsed.claim))
             not_checked = tuple(sorted(parsed.claim.not_checked))
-            of = self.versions or payer_versions(self.payers)
-            versions = MappingProxyType(dict(of(parsed.claim)))
+            versions = self._versions(parsed.claim)
         return CheckResult(
             claim_id=parsed.claim_id,
             check=self.name,

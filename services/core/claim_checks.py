@@ -42,9 +42,11 @@ def timely_filing_edits(parsed: ParsedClaim, payers: PayerPolicies, today: dt.da
     out: list[Edit] = []
     for line in claim.service_lines:
         limit = payers.for_payer(claim.payer_id, line.date_of_service).timely_filing
+        age = (submitted - line.date_of_service).days
+        if age <= limit.least_days:
+            continue  # within any reading of the limit: the usual line, no due date needed
         due = limit.due_date(line.date_of_service)
         if submitted > due:
-            age = (submitted - line.date_of_service).days
             allowed = (due - line.date_of_service).days
             span = "" if limit.days is not None else f" ({allowed} days for this date of service)"
             out.append(

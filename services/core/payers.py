@@ -69,6 +69,12 @@ class TimelyFiling:
         except ValueError:  # 29 February in a year without one
             return dt.date(year, 2, 28)
 
+    @property
+    def least_days(self) -> int:
+        """Days after any date of service that are always within the limit
+        (N calendar years hold at least 365 N days)."""
+        return self.days if self.days is not None else 365 * (self.calendar_years or 0)
+
     def describe(self) -> str:
         if self.days is not None:
             return f"{self.days} days"

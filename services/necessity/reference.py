@@ -72,6 +72,9 @@ class StatusMeaning:
 STATUS_EDITS = frozenset({"PROCEDURE_NOT_VALID_FOR_PAYER", "PROCEDURE_BUNDLED"})
 
 
+_ON_MAX = 8_192
+
+
 @dataclass(frozen=True, slots=True)
 class NecessityReference:
     """Everything the NECESSITY check reads besides the claim and its state."""
@@ -117,9 +120,21 @@ class NecessityReference:
     _by_versions: dict[tuple[str, ...], NecessityReference] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
+    # The answer of :meth:`on` per date: rules ask it per line and per day.
+    _on: dict[dt.date, NecessityReference] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def on(self, dos: dt.date) -> NecessityReference:
         """This reference with every table in the version in force on ``dos``."""
+        found = self._on.get(dos)
+        if found is None:
+            if len(self._on) >= _ON_MAX:
+                self._on.clear()
+            found = self._on[dos] = self._in_force(dos)
+        return found
+
+    def _in_force(self, dos: dt.date) -> NecessityReference:
         dated = self.dated
         if all(len(d.versions) == 1 for d in dated.values()):
             return self
