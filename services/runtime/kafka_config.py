@@ -18,7 +18,9 @@ authenticate the client) and hostname checks turned off.
 Every client library takes the same settings under nearly the same names
 (aiokafka and kafka-python both read ``security_protocol``, ``ssl_context``,
 ``sasl_mechanism``, ``sasl_plain_username``/``_password``); Faust wants them
-as a credentials object (faust/auth.py), which it hands to aiokafka.
+as a credentials object (faust/auth.py), which it hands to aiokafka; the
+stream engine's librdkafka clients (confluent-kafka, under Quix Streams) take
+file paths and dotted names (:meth:`KafkaSecurity.librdkafka_config`).
 """
 
 from __future__ import annotations
@@ -138,6 +140,26 @@ class KafkaSecurity:
             kwargs["sasl_plain_username"] = self.username
             kwargs["sasl_plain_password"] = self.password.text()
         return kwargs
+
+    def librdkafka_config(self) -> dict[str, str]:
+        """The same settings as librdkafka properties (CONFIGURATION.md of
+        librdkafka): empty for PLAINTEXT. Without a CA file the system's trust
+        store is probed, as :meth:`ssl_context` uses the system's defaults."""
+        config: dict[str, str] = {"security.protocol": self.protocol.lower()}
+        if self.uses_tls:
+            config["ssl.ca.location"] = str(self.ca_file) if self.ca_file else "probe"
+            config["ssl.endpoint.identification.algorithm"] = (
+                "https" if self.check_hostname else "none"
+            )
+            if self.cert_file is not None and self.key_file is not None:
+                config["ssl.certificate.location"] = str(self.cert_file)
+                config["ssl.key.location"] = str(self.key_file)
+        if self.uses_sasl:
+            assert self.password is not None and self.sasl_mechanism is not None
+            config["sasl.mechanism"] = self.sasl_mechanism
+            config["sasl.username"] = self.username or ""
+            config["sasl.password"] = self.password.text()
+        return config
 
     def faust_options(self) -> dict[str, Any]:
         """``broker_credentials`` for faust.App (empty for PLAINTEXT)."""
