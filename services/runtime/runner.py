@@ -10,6 +10,10 @@ table catching up with its topic), then the topology is built (waiting for
 the broker and the declared topics), then gRPC reports SERVING and the
 Application runs.
 
+An Application that fails because Kafka was out of reach at a commit or a
+delivery (a broker restart) is replaced by a new one in the same process,
+gRPC serving on; any other failure ends the process with exit code 1.
+
 Shutdown on SIGTERM/SIGINT: gRPC reports NOT_SERVING and drains for
 ``CLAIMSCRUB_SHUTDOWN_GRACE_SECONDS`` while claims are still processed, then
 the Application stops: its last checkpoint flushes the producer and commits
@@ -28,6 +32,8 @@ from types import FrameType
 
 from confluent_kafka import KafkaException
 from quixstreams import Application
+from quixstreams.checkpointing.exceptions import CheckpointProducerTimeout
+from quixstreams.kafka.exceptions import BaseKafkaException, KafkaBrokerUnavailableError
 from quixstreams.models.topics.exceptions import TopicNotFoundError
 
 from claimscrub.runtime import logs, metrics
@@ -38,8 +44,18 @@ from claimscrub.runtime.settings import Settings
 log = logs.get_logger(__name__)
 
 #: How long to wait between attempts to build the topology when the broker or
-#: a declared topic is not there yet.
+#: a declared topic is not there yet, and before an Application is restarted.
 RETRY_S = 2.0
+
+#: Failures of the Application that a new one (new clients, rejoining the
+#: group) gets past: Kafka out of reach at a commit or a delivery. Anything
+#: else (a bug) stops the process with exit code 1.
+RESTARTABLE: tuple[type[Exception], ...] = (
+    BaseKafkaException,
+    CheckpointProducerTimeout,
+    KafkaBrokerUnavailableError,
+    KafkaException,
+)
 
 Topology = Callable[[Application], object]
 
@@ -145,17 +161,25 @@ def run(
     try:
         if prepare is not None and not prepare(stopping):
             return
-        app = _build(settings, topology, stopping)
-        if app is None:
-            return
-        app_box.append(app)
-        if stopping.is_set():
-            return
-        if grpc is not None:
-            grpc.start()
-        if stopping.is_set():
-            return
-        app.run()
+        grpc_started = False
+        while not stopping.is_set():
+            app = _build(settings, topology, stopping)
+            if app is None:
+                return
+            app_box[:] = [app]
+            if grpc is not None and not grpc_started:
+                grpc.start()
+                grpc_started = True
+            if stopping.is_set():
+                return
+            try:
+                app.run()
+                return
+            except RESTARTABLE as exc:
+                # Nothing of the failed checkpoint was committed: a new
+                # Application resumes from the last commit (at-least-once).
+                log.warning("engine_restarting", error=type(exc).__name__)
+                stopping.wait(RETRY_S)
     except Exception as exc:
         log.error("service_failed", error=type(exc).__name__)
         code = 1
