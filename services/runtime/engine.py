@@ -93,6 +93,11 @@ def make_application(settings: Settings, **overrides: Any) -> Application:
             "client.id": settings.instance,
         },
         "producer_extra_config": {
+            # Kafka's Java partitioner (Quix's default too, stated here because
+            # it must hold): the services on aiokafka (runtime/record_batches.py)
+            # place a key in the same partition, which keeps claims.checks
+            # co-partitioned with the aggregator's state whoever wrote a verdict.
+            "partitioner": "murmur2",
             # A few milliseconds let librdkafka batch a claim's records with
             # the others' (one produce request per partition, not per record).
             "linger.ms": 5,
