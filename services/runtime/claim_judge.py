@@ -2,8 +2,7 @@
 
 A check service differs from another only by its :class:`Check`; decoding,
 the dead-letter answer, the claim version and the metrics are the same, so
-they live here, shared by the stream engine (runtime/check_topology.py) and
-the Faust and batched transports (runtime/check_agent.py, batch_agent.py).
+they live here, run by the stream engine (runtime/check_topology.py).
 """
 
 from __future__ import annotations

@@ -88,8 +88,9 @@ class Settings:
     mue_file: Path | None
     payers_file: Path | None
     shutdown_grace_s: float
-    #: How a stateless check reads claims: "batch" (aiokafka batches,
-    #: runtime/batch_agent.py) or "faust" (one event at a time).
+    #: How the services not yet on the stream engine (necessity, aggregator,
+    #: redaction) read their topics: "batch" (aiokafka batches,
+    #: runtime/batch_table.py) or "faust" (one event at a time).
     transport: str = "batch"
     #: Batched transport and stream engine: how often state is written and
     #: offsets committed.
