@@ -82,8 +82,8 @@ def make_application(settings: Settings, **overrides: Any) -> Application:
         "processing_guarantee": "at-least-once",
         # Logging is the service's (runtime.logs): Quix's records go through it.
         "loglevel": None,
-        # A broker that is away is waited for, as librdkafka reconnects by
-        # itself; the orchestrator's liveness is the gRPC health check.
+        # A broker that is away is waited for (librdkafka reconnects by
+        # itself) rather than ending the process after two minutes.
         "broker_availability_timeout": 0,
         "consumer_extra_config": {
             "statistics.interval.ms": STATS_INTERVAL_MS,
