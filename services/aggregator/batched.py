@@ -47,7 +47,7 @@ from claimscrub.core.codec import (
 from claimscrub.core.results import with_claim_edits
 from claimscrub.runtime import logs
 from claimscrub.runtime.batch_table import InRecord, PartitionState, attach_batch_table
-from claimscrub.runtime.check_agent import Outgoing, dlq_headers
+from claimscrub.runtime.guard import Outgoing, dlq_headers
 from claimscrub.runtime.metrics import service_metrics
 from claimscrub.runtime.settings import Settings
 from claimscrub.runtime.streams import header

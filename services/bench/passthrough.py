@@ -15,7 +15,7 @@ from claimscrub.core.codec import encode_scrub_result
 from claimscrub.core.results import ScrubResult, Status
 from claimscrub.runtime import service
 from claimscrub.runtime.batch_table import InRecord, PartitionState, attach_batch_table
-from claimscrub.runtime.check_agent import Outgoing
+from claimscrub.runtime.guard import Outgoing
 from claimscrub.runtime.streams import make_app, raw_topic
 from claimscrub.runtime.topics import CLAIMS_SCRUBBED, CLAIMS_SUBMITTED
 

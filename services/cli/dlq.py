@@ -2,7 +2,7 @@
 
 ``list`` prints each dead-lettered record's metadata only: partition, offset,
 time, the service that dead-lettered it, where it came from and why (the
-headers of :func:`claimscrub.runtime.check_agent.dlq_headers`) and its key.
+headers of :func:`claimscrub.runtime.guard.dlq_headers`) and its key.
 Never the value: it is the event as received and may hold PHI.
 
 ``replay`` re-submits one dead-lettered claim after the operator fixed it:

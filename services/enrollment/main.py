@@ -12,12 +12,12 @@ import sys
 
 from claimscrub.core.payers import PayerPolicies, ReferenceDataError
 from claimscrub.enrollment.check import enrollment_check, follow_enrollment_reference
-from claimscrub.enrollment.follower import TableFollower, follower_service
+from claimscrub.enrollment.follower import TableFollower
 from claimscrub.enrollment.reference import EnrollmentReference
 from claimscrub.enrollment.servicer import registrar
 from claimscrub.enrollment.table import EnrollmentTable
-from claimscrub.runtime import service
-from claimscrub.runtime.batch_agent import stateless_check_app
+from claimscrub.enrollment.topology import topology
+from claimscrub.runtime import runner
 from claimscrub.runtime.logs import get_logger
 
 GRPC_PORT = 50053
@@ -25,9 +25,7 @@ METRICS_PORT = 9103
 
 
 def main() -> None:
-    settings = service.settings_or_exit(
-        "enrollment", grpc_port=GRPC_PORT, metrics_port=METRICS_PORT
-    )
+    settings = runner.settings_or_exit("enrollment", grpc_port=GRPC_PORT, metrics_port=METRICS_PORT)
     log = get_logger("claimscrub.enrollment")
     try:
         ref = EnrollmentReference.load()
@@ -46,16 +44,20 @@ def main() -> None:
     )
     check = enrollment_check(table, ref, payers)
     check = follow_enrollment_reference(check, settings, table, ref)
-    # The follower is registered before service.run adds the gRPC server: the
-    # app starts its services one after the other, so gRPC (and health
-    # SERVING) comes up only once the table has caught up with the topic.
-    app = stateless_check_app(
+
+    def prepare(stopping: runner.Stopping) -> bool:
+        # Claims are judged, and gRPC answers, only against a table that has
+        # caught up with the topic.
+        follower.start()
+        return follower.wait_ready(stopping.event)
+
+    runner.run(
         settings,
-        check,
-        ready=follower.ready.wait,
-        before=lambda app: app.service(follower_service(follower)),
+        lambda app: topology(app, settings, check),
+        registrar(check, table, ref, settings.instance),
+        prepare=prepare,
+        on_stop=follower.stop,
     )
-    service.run(settings, app, registrar(check, table, ref, settings.instance, follower.ready))
 
 
 if __name__ == "__main__":

@@ -33,6 +33,7 @@ READ, WRITE, CREATE, DESCRIBE, DESCRIBE_CONFIGS = (
     "DESCRIBE_CONFIGS",
 )
 OWN_PREFIX_OPERATIONS = (READ, WRITE, CREATE, DESCRIBE, DESCRIBE_CONFIGS)
+ENGINE_OPERATIONS = (READ, WRITE, DESCRIBE, DESCRIBE_CONFIGS)
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -87,7 +88,25 @@ def bindings(table: dict[str, Any] | None = None) -> list[Binding]:
             # A service may run more than one Faust app (e.g. an app id with a
             # suffix for its runtime services): their groups share the prefix.
             out.append(Binding(principal, "GROUP", prefix, "PREFIXED", READ))
+            out.extend(_engine_bindings(principal, grants))
     return sorted(set(out))
+
+
+def _engine_bindings(principal: str, grants: dict[str, Any]) -> list[Binding]:
+    """A service's grants for the stream engine (runtime.engine): reading its
+    topics' configuration (Quix checks partitions and retention before it
+    starts), and its consumer groups' changelog and repartition topics
+    (created beforehand, so no CREATE)."""
+    from claimscrub.runtime.topics import engine_topic_prefixes
+
+    topics = {*grants.get("read", []), *grants.get("write", [])}
+    out = [Binding(principal, "TOPIC", t, "LITERAL", DESCRIBE_CONFIGS) for t in topics]
+    for group in grants.get("groups", []):
+        for prefix in engine_topic_prefixes(group):
+            out.extend(
+                Binding(principal, "TOPIC", prefix, "PREFIXED", op) for op in ENGINE_OPERATIONS
+            )
+    return out
 
 
 def may(table_bindings: list[Binding], principal: str, operation: str, topic: str) -> bool:

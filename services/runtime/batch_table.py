@@ -1,5 +1,5 @@
-"""Batched processing on aiokafka, with per-partition keyed state: every service's hot path
-(:mod:`batch_agent` adapts it to a stateless check).
+"""Batched processing on aiokafka, with per-partition keyed state: the hot path of
+the services not yet on the stream engine (runtime/engine.py).
 
 A Faust table pays the framework's per-event path for every input event and
 one changelog message per write (docs/performance.md). This agent reads a

@@ -1,7 +1,8 @@
 """One record's processing made total: its outputs, or the record on claims.dlq.
 
-Every consume loop (the batched transport's and the Faust agents') runs each
-record's step through :meth:`RecordGuard.run`. Whatever the step raises, the
+Every consume loop (the stream engine's, the batched transport's and the
+Faust agents') runs each record's step through :meth:`RecordGuard.run_sync`
+or :meth:`RecordGuard.run`. Whatever the step raises, the
 record goes to ``claims.dlq`` with the exception's class name as its reason
 (never its message: messages can quote claim values) and the loop goes on
 with the next record, so one record can never stop its partition or
@@ -79,6 +80,7 @@ def dlq_headers(
 
 
 Step = Callable[[], Awaitable[Iterable[Outgoing]]]
+SyncStep = Callable[[], Iterable[Outgoing]]
 
 
 class RecordGuard:
@@ -111,15 +113,26 @@ class RecordGuard:
         try:
             outputs = list(await step())
         except Exception as exc:
-            log.error(
-                "record_failed",
-                error=type(exc).__name__,
-                topic=src.topic,
-                partition=src.partition,
-                offset=src.offset,
-            )
-            outputs = [self.dead_letter(src, type(exc).__name__, kind="processing_error")]
+            outputs = [self._failed(src, exc)]
         return [self.fit(o, src) for o in outputs]
+
+    def run_sync(self, src: Source, step: SyncStep) -> list[Outgoing]:
+        """:meth:`run` for a step that is a plain function (the stream engine's)."""
+        try:
+            outputs = list(step())
+        except Exception as exc:
+            outputs = [self._failed(src, exc)]
+        return [self.fit(o, src) for o in outputs]
+
+    def _failed(self, src: Source, exc: Exception) -> Outgoing:
+        log.error(
+            "record_failed",
+            error=type(exc).__name__,
+            topic=src.topic,
+            partition=src.partition,
+            offset=src.offset,
+        )
+        return self.dead_letter(src, type(exc).__name__, kind="processing_error")
 
     def fit(self, out: Outgoing, src: Source) -> Outgoing:
         """``out`` if it fits the message size; else a result that says it

@@ -18,7 +18,9 @@ authenticate the client) and hostname checks turned off.
 Every client library takes the same settings under nearly the same names
 (aiokafka and kafka-python both read ``security_protocol``, ``ssl_context``,
 ``sasl_mechanism``, ``sasl_plain_username``/``_password``); Faust wants them
-as a credentials object (faust/auth.py), which it hands to aiokafka.
+as a credentials object (faust/auth.py), which it hands to aiokafka; the
+stream engine's librdkafka clients (confluent-kafka, under Quix Streams) take
+file paths and dotted names (:meth:`KafkaSecurity.librdkafka_config`).
 """
 
 from __future__ import annotations

@@ -190,8 +190,15 @@ def configure(
 ) -> None:
     """Route structlog and stdlib logging to one JSON (or console) stream;
     repeated library warnings at most once per ``repeat_window_s`` (0: all)."""
+
+    def add_service(_logger: Any, _name: str, event: MutableMapping[str, Any]) -> Any:
+        # Threads do not inherit the main thread's context variables.
+        event.setdefault("service", service)
+        return event
+
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
+        add_service,
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),

@@ -8,7 +8,6 @@ the grace period, the agents stop, the consumer commits what was processed
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 import faust
@@ -16,10 +15,14 @@ from mode import Service
 
 from claimscrub.runtime import logs, metrics
 from claimscrub.runtime.grpc_server import GrpcServer, Registrar, start_grpc_server
+from claimscrub.runtime.runner import package_version as _version
+from claimscrub.runtime.runner import settings_or_exit
 from claimscrub.runtime.settings import Settings
 from claimscrub.runtime.stream_metrics import install_stream_metrics
 
 log = logs.get_logger(__name__)
+
+__all__ = ["attach_grpc", "run", "settings_or_exit"]
 
 
 def attach_grpc(app: faust.App, settings: Settings, register: Registrar) -> None:
@@ -75,30 +78,3 @@ def run(settings: Settings, app: faust.App, register: Registrar | None = None) -
     # to stdout, which is the service's log, not a terminal.
     worker.spinner = None
     worker.execute_from_commandline()
-
-
-def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("claimscrub")
-    except PackageNotFoundError:
-        return "unknown"
-
-
-def settings_or_exit(service: str, *, grpc_port: int, metrics_port: int) -> Settings:
-    """Read settings and configure logging; a bad variable exits with one line."""
-    from claimscrub.runtime.settings import SettingsError
-
-    try:
-        settings = Settings.from_env(service, grpc_port=grpc_port, metrics_port=metrics_port)
-    except SettingsError as exc:
-        print(f"{service}: configuration error: {exc}", file=sys.stderr)
-        raise SystemExit(2) from None
-    logs.configure(
-        service,
-        settings.log_level,
-        settings.log_format,
-        repeat_window_s=settings.log_repeat_window_s,
-    )
-    return settings

@@ -88,11 +88,17 @@ class Settings:
     mue_file: Path | None
     payers_file: Path | None
     shutdown_grace_s: float
-    #: How a stateless check reads claims: "batch" (aiokafka batches,
-    #: runtime/batch_agent.py) or "faust" (one event at a time).
+    #: How the services not yet on the stream engine (necessity, aggregator,
+    #: redaction) read their topics: "batch" (aiokafka batches,
+    #: runtime/batch_table.py) or "faust" (one event at a time).
     transport: str = "batch"
-    #: Batched transport: how often state is written and offsets committed.
+    #: Batched transport and stream engine: how often state is written and
+    #: offsets committed.
     commit_interval_s: float = 1.0
+    #: The stream engine's local state (RocksDB stores, one folder per consumer
+    #: group): a cache of the changelog topics, rebuilt from them when lost.
+    #: Default: ``state`` under the data directory.
+    state_dir: Path = Path(".run/data/state")
     # Transport security (docs/configuration.md); plaintext unless configured,
     # and refused in production mode when it is (runtime.secrets.require).
     mode: Mode = Mode.LOCAL
@@ -162,6 +168,10 @@ class Settings:
             shutdown_grace_s=_float(e, "CLAIMSCRUB_SHUTDOWN_GRACE_SECONDS", 10.0),
             transport=_choice(e, "CLAIMSCRUB_TRANSPORT", ("batch", "faust"), "batch"),
             commit_interval_s=_float(e, "CLAIMSCRUB_COMMIT_INTERVAL_SECONDS", 1.0),
+            state_dir=Path(
+                e.get("CLAIMSCRUB_STATE_DIR")
+                or Path(e.get("CLAIMSCRUB_DATA_DIR", f".run/data/{service}")) / "state"
+            ),
             mode=run_mode(e),
             kafka=KafkaSecurity.from_env(e),
             grpc_tls=ServerTls.from_env(e),

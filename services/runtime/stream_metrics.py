@@ -62,7 +62,7 @@ def install_stream_metrics(app: faust.App, interval_s: float = SAMPLE_INTERVAL_S
     async def sample_stream_metrics() -> None:
         try:
             # An app without agents reads claims on the batched transport,
-            # which samples its own consumer (runtime/batch_agent.py).
+            # which samples its own consumer (runtime/batch_table.py).
             if app.agents:
                 await sample_lag(app, m)
         except Exception as exc:  # during a rebalance the consumer may not answer

@@ -195,6 +195,37 @@ def topic_configs(
     return {t.name: {**t.config, **kept.get(t.name, {})} for t in topics}
 
 
+# The stream engine's internal topics, named as Quix Streams 3.28 names them
+# (quixstreams/models/topics/manager.py, TopicManager._internal_name):
+# "<kind>__<consumer group>--<source topic>--<store or operation>", where the
+# source of a topic derived from another internal topic is that topic's name
+# less its group, with "--" read as ".". Every one used is declared above
+# like any other topic and created with them: the services never create
+# topics. The ACL table grants each service its own two prefixes.
+ENGINE_CHANGELOG = "changelog"
+ENGINE_REPARTITION = "repartition"
+
+
+def engine_topic_name(kind: str, group: str, source: str | None, suffix: str) -> str:
+    """The name Quix gives a changelog (``suffix``: the store) or repartition
+    (``suffix``: the group_by name) topic of consumer group ``group``."""
+    if kind not in (ENGINE_CHANGELOG, ENGINE_REPARTITION):
+        raise ValueError(f"not an internal topic kind: {kind}")
+    parts = [group, suffix] if source is None else [group, _nested(group, source), suffix]
+    return f"{kind}__{'--'.join(parts)}"
+
+
+def _nested(group: str, source: str) -> str:
+    if f"__{group}--" in source:
+        return source.replace(f"__{group}", "").replace("--", ".")
+    return source
+
+
+def engine_topic_prefixes(group: str) -> tuple[str, str]:
+    """The name prefixes of every internal topic of consumer group ``group``."""
+    return (f"{ENGINE_CHANGELOG}__{group}--", f"{ENGINE_REPARTITION}__{group}--")
+
+
 def create_topics(bootstrap: str, partitions: int, security: Any = None) -> list[str]:
     """Create any missing topic; returns the names created. Connects as
     ``security`` (a KafkaSecurity) or as the environment says."""

@@ -10,18 +10,18 @@ from __future__ import annotations
 import sys
 
 from claimscrub.core.payers import ReferenceDataError
-from claimscrub.runtime import service
-from claimscrub.runtime.batch_agent import stateless_check_app
+from claimscrub.runtime import runner
 from claimscrub.runtime.logs import get_logger
 from claimscrub.units.check import follow_units_reference, load_units_check
 from claimscrub.units.servicer import registrar
+from claimscrub.units.topology import topology
 
 GRPC_PORT = 50051
 METRICS_PORT = 9101
 
 
 def main() -> None:
-    settings = service.settings_or_exit("units", grpc_port=GRPC_PORT, metrics_port=METRICS_PORT)
+    settings = runner.settings_or_exit("units", grpc_port=GRPC_PORT, metrics_port=METRICS_PORT)
     log = get_logger("claimscrub.units")
     try:
         check = load_units_check(settings.mue_file, settings.payers_file)
@@ -34,8 +34,11 @@ def main() -> None:
         mue_file=str(settings.mue_file or "bundled sample"),
         payers_file=str(settings.payers_file or "defaults"),
     )
-    app = stateless_check_app(settings, check)
-    service.run(settings, app, registrar(check, settings.instance))
+    runner.run(
+        settings,
+        lambda app: topology(app, settings, check),
+        registrar(check, settings.instance),
+    )
 
 
 if __name__ == "__main__":

@@ -411,6 +411,11 @@ def _scrape(metrics_port: int) -> dict[str, float]:
     return samples
 
 
+def _assigned(metrics_port: int) -> float:
+    name = f'claimscrub_consumer_assigned_partitions{{topic="{CLAIMS_SUBMITTED.name}"}}'
+    return _scrape(metrics_port).get(name, 0.0)
+
+
 def _consumed(metrics_port: int) -> float:
     return _scrape(metrics_port).get('claimscrub_claims_consumed_total{service="units"}', 0.0)
 
@@ -425,6 +430,9 @@ def test_two_instances_of_a_check_share_its_partitions_through_rebalances(rig: R
     fast_produce(rig.kafka.bootstrap, CLAIMS_SUBMITTED.name, records[:1500])
     assert _wait_until(lambda: rig.log.count(tag) >= 200, 120)
     second.start()  # joins the group: the partitions are split between the two
+    # The second half goes out once the split is done, so both instances
+    # have claims to take however fast the first drains the first half.
+    assert _wait_until(lambda: _assigned(second.metrics_port) > 0, 120)
     joined = time.monotonic() - started
     fast_produce(rig.kafka.bootstrap, CLAIMS_SUBMITTED.name, records[1500:])
     at_join = rig.log.count(tag)

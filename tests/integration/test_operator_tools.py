@@ -17,7 +17,7 @@ import pytest
 
 from claimscrub.cli.dlq import REPLAY_HEADER
 from claimscrub.core.codec import CONTENT_TYPE, decode_claim
-from claimscrub.runtime.check_agent import dlq_headers
+from claimscrub.runtime.guard import dlq_headers
 from claimscrub.runtime.testing import REPO_ROOT, LocalKafka, produce
 from claimscrub.runtime.topics import CLAIMS_DLQ, CLAIMS_SUBMITTED
 

@@ -4,12 +4,14 @@ CLAIMSCRUB_MODE=production with its own Kafka principal and gRPC mTLS.
 
 - A Kafka client with a wrong password, an unknown user or a certificate from
   another CA cannot connect.
-- The ACLs hold for the libraries the services use (aiokafka under Faust):
+- The ACLs hold for the libraries the services use (aiokafka under Faust,
+  librdkafka under the stream engine):
   units cannot consume claims.deidentified, analytics cannot consume
   claims.submitted, units cannot publish verdicts; each can use its own topics.
 - The pipeline still produces exactly one result per claim, every service
-  authenticated (SASL_SSL/SCRAM, redaction by client certificate), necessity
-  asking enrollment over mTLS; analytics reads claims.deidentified over mTLS.
+  authenticated (SASL_SSL/SCRAM; redaction and enrollment by client
+  certificate), necessity asking enrollment over mTLS; analytics reads
+  claims.deidentified over mTLS.
 - gRPC refuses a client without a certificate or with one from another CA.
 - No secret (SCRAM passwords, the HMAC key, private keys) is in any log line.
 - Authorisation per method (issue 20): each principal against each method of
@@ -51,8 +53,9 @@ from claimscrub.v1 import claim_pb2, units_service_pb2_grpc
 
 pytestmark = pytest.mark.kafka
 
-# The principal each service connects as, and how: redaction by certificate.
-VIA = {"redaction": "ssl"}
+# The principal each service connects as, and how: redaction (Faust) and
+# enrollment (the stream engine) by certificate, the others by SCRAM.
+VIA = {"redaction": "ssl", "enrollment": "ssl"}
 
 
 @pytest.fixture(scope="module")

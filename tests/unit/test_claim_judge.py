@@ -8,7 +8,7 @@ from claimscrub.core.checks import Check
 from claimscrub.core.codec import decode_check_result, encode_claim_json
 from claimscrub.core.edits import CheckName, edit
 from claimscrub.core.payers import PayerPolicies
-from claimscrub.runtime.check_agent import ClaimEvent, ClaimJudge
+from claimscrub.runtime.claim_judge import ClaimEvent, ClaimJudge
 from claimscrub.runtime.settings import Settings
 from claimscrub.runtime.topics import CLAIMS_CHECKS, CLAIMS_DLQ
 

@@ -82,7 +82,7 @@ def test_reflection_v1_describes_itself_and_the_services() -> None:
 
 def test_synchronous_scrub_fills_the_claim_version_the_stream_stamps() -> None:
     claim = json.loads((EXAMPLES / "claims.json").read_text())[0]
-    # What every check service stamps on the stream for this claim (check_agent),
+    # What every check service stamps on the stream for this claim (runtime/claim_judge.py),
     # whether a producer sent it as JSON or as the CLI does (protobuf).
     as_json = json.dumps(claim).encode()
     expected = claim_version(decode_claim(as_json, content_type=JSON), as_json, key_from_env())

@@ -17,7 +17,7 @@ import pytest
 from claimscrub.cli.scrub import Scrubber
 from claimscrub.core.codec import JSON, UndecodableEvent, decode_claim
 from claimscrub.runtime import logs
-from claimscrub.runtime.check_agent import dlq_headers
+from claimscrub.runtime.guard import dlq_headers
 from claimscrub.runtime.testing import REPO_ROOT
 from claimscrub.units.check import load_units_check
 

@@ -70,6 +70,20 @@ def test_a_step_that_succeeds_keeps_its_outputs() -> None:
     assert asyncio.run(_guard().run(SRC, step)) == [out]
 
 
+def test_the_engine_s_plain_steps_are_guarded_alike() -> None:
+    guard = _guard()
+    out = Outgoing(CLAIMS_CHECKS.name, b"G-1", b"v")
+
+    def failing() -> list[Outgoing]:
+        raise KeyError("G-1")
+
+    assert guard.run_sync(SRC, lambda: [out]) == [out]
+    [dead] = guard.run_sync(SRC, failing)
+    assert (dead.topic, dead.value) == (CLAIMS_DLQ.name, b"claim bytes")
+    assert _headers(dead)["claimscrub-reason"] == b"KeyError"
+    assert _dlq_count(guard, "processing_error") == 1
+
+
 def test_an_oversized_check_result_becomes_malformed_claim() -> None:
     result = CheckResult(
         "G-1",

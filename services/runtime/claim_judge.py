@@ -1,41 +1,30 @@
-"""The agent every check service runs: claims.submitted -> claims.checks.
+"""One claims.submitted record judged by a check: the verdict, or the DLQ.
 
-A check service differs from another only by its :class:`Check`; the loop,
-the dead-letter handling and the metrics are the same, so they live here.
+A check service differs from another only by its :class:`Check`; decoding,
+the dead-letter answer, the claim version and the metrics are the same, so
+they live here, run by the stream engine (runtime/check_topology.py).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
-
-import faust
 
 from claimscrub.core.checks import Check
-from claimscrub.core.codec import CONTENT_TYPE, UndecodableEvent, decode_claim, encode_check_result
+from claimscrub.core.codec import UndecodableEvent, decode_claim, encode_check_result
 from claimscrub.core.edits import edit
 from claimscrub.core.fingerprint import key_from_env, stamp
 from claimscrub.core.results import CheckResult
 from claimscrub.runtime import logs
-from claimscrub.runtime.guard import Outgoing, RecordGuard, Source, dlq_headers
+from claimscrub.runtime.guard import Outgoing, dlq_headers
 from claimscrub.runtime.metrics import service_metrics
 from claimscrub.runtime.settings import Settings
-from claimscrub.runtime.streams import header, raw_topic
-from claimscrub.runtime.topics import CLAIMS_CHECKS, CLAIMS_DLQ, CLAIMS_SUBMITTED
+from claimscrub.runtime.topics import CLAIMS_CHECKS, CLAIMS_DLQ
 
 log = logs.get_logger(__name__)
 
-__all__ = [
-    "ClaimEvent",
-    "ClaimJudge",
-    "Outgoing",
-    "dlq_headers",
-    "failed_result",
-    "install_check_agent",
-]
+__all__ = ["ClaimEvent", "ClaimJudge", "failed_result"]
 
 
 def failed_result(check: Check, claim_id: str, submitted_at_ms: int, producer: str) -> CheckResult:
@@ -70,8 +59,7 @@ class ClaimEvent:
 class ClaimJudge:
     """Turns one claims.submitted event into what the check publishes.
 
-    Shared by the Faust agent below and the batched transport
-    (:mod:`claimscrub.runtime.batch_agent`), so both answer a claim alike.
+    Shared by every transport, so each answers a claim alike.
     """
 
     def __init__(self, settings: Settings, check: Check) -> None:
@@ -131,48 +119,3 @@ class ClaimJudge:
         for e in result.edits:
             self._m.edits.labels(service, e.check.value, e.code, e.severity.value).inc()
         return Outgoing(CLAIMS_CHECKS.name, result.claim_id.encode(), encode_check_result(result))
-
-
-def install_check_agent(
-    app: faust.App,
-    settings: Settings,
-    check: Check,
-    *,
-    ready: Callable[[], Awaitable[object]] | None = None,
-) -> Any:
-    """The check's agent; with ``ready``, claims wait until it returns (a check
-    whose reference data streams in from a topic must not judge claims
-    against a half-loaded table)."""
-    submitted = raw_topic(app, CLAIMS_SUBMITTED)
-    topics = {
-        CLAIMS_CHECKS.name: raw_topic(app, CLAIMS_CHECKS),
-        CLAIMS_DLQ.name: raw_topic(app, CLAIMS_DLQ),
-    }
-    judge = ClaimJudge(settings, check)
-    guard = RecordGuard(settings.service, settings.max_message_bytes)
-
-    async def check_claims(stream: Any) -> None:
-        if ready is not None:
-            await ready()
-        async for event in stream.events():
-            msg = event.message
-            claim_event = ClaimEvent(
-                key=event.key or b"",
-                value=event.value,
-                content_type=header(event.headers, CONTENT_TYPE),
-                topic=msg.topic,
-                partition=msg.partition,
-                offset=msg.offset,
-                timestamp_ms=int((msg.timestamp or time.time()) * 1000),
-            )
-
-            async def step(e: ClaimEvent = claim_event) -> list[Outgoing]:
-                return [judge.judge(e, dt.date.today())]
-
-            src = Source(msg.topic, msg.partition, msg.offset, event.key or b"", event.value)
-            for out in await guard.run(src, step):
-                await topics[out.topic].send(
-                    key=out.key, value=out.value, headers=out.headers or None
-                )
-
-    return app.agent(submitted, name=f"{settings.service}.check")(check_claims)
