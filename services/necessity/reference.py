@@ -7,7 +7,9 @@ CLAIMSCRUB_PTP_FILE), the coverage policies (``--coverage`` /
 CLAIMSCRUB_COVERAGE_FILE) and the PFS code statuses (``--code-status`` /
 CLAIMSCRUB_CODE_STATUS_FILE); the bundled ones are labelled samples. A fee
 schedule (``--fee-schedule`` / CLAIMSCRUB_FEE_SCHEDULE_FILE) is optional and
-has no bundled default.
+has no bundled default. The MUE table is the UNITS check's (``--mue`` /
+CLAIMSCRUB_MUE_FILE, :func:`claimscrub.units.reference.load_mue_table`), read
+here for the MAI 2/3 day totals across a beneficiary's claims.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from claimscrub.necessity.coverage import CoveragePolicies
 from claimscrub.necessity.documentation import DocumentationRules, parse_documentation
 from claimscrub.necessity.fee_schedule import FeeSchedule, load_fee_schedule_files
 from claimscrub.necessity.ptp_file import PtpTable
+from claimscrub.units.reference import MueTable, load_mue_table
 
 _PACKAGE = "claimscrub.necessity"
 
@@ -89,6 +92,8 @@ class NecessityReference:
     certification_max_days: int
     certification_signature_days: int
     progress_report_days: int
+    #: days of earlier claims' lines kept for the cross-claim edits (necessity.history)
+    line_history_days: int
     ptp: PtpTable
     code_status: CodeStatusTable
     #: PFS status indicator -> the edit it raises under Medicare rules
@@ -98,6 +103,8 @@ class NecessityReference:
     payers: PayerPolicies
     #: allowed amounts per code for KX accrual; None when no schedule is loaded
     fee_schedule: FeeSchedule | None = None
+    #: the UNITS check's MUE table (units.reference), for MAI 2/3 day totals across claims
+    mue: MueTable | None = None
 
     def modifier_for(self, discipline: str) -> str:
         """The therapy modifier of a discipline (PT -> GP)."""
@@ -121,9 +128,10 @@ class NecessityReference:
         payers_path: Path | None = None,
         code_status_paths: Sequence[Path] = (),
         fee_schedule_paths: Sequence[Path] = (),
+        mue_path: Path | None = None,
     ) -> NecessityReference:
-        """Load the bundled data; PTP, coverage and code statuses from the given files,
-        else the samples."""
+        """Load the bundled data; PTP, coverage, code statuses and MUE from the given
+        files, else the samples."""
         codes = _bundled_json("therapy_codes.json")
         modifiers = _bundled_json("modifiers.json")
         taxonomy = _bundled_json("taxonomy.json")
@@ -144,6 +152,7 @@ class NecessityReference:
         groups = _block(thresholds, "groups", "thresholds.json")
         plan = _block(thresholds, "plan_of_care", "thresholds.json")
         review = _block(thresholds, "medical_review", "thresholds.json")
+        cross = _block(thresholds, "cross_claim", "thresholds.json")
         return cls(
             always_therapy=frozenset(
                 _str_list(_block(codes, "always_therapy", "therapy_codes.json"), "codes")
@@ -177,6 +186,7 @@ class NecessityReference:
                 plan.get("progress_report_treatment_days"),
                 "plan_of_care.progress_report_treatment_days",
             ),
+            line_history_days=_int(cross.get("line_history_days"), "cross_claim.line_history_days"),
             ptp=ptp_file.load_ptp_files(ptp_paths) if ptp_paths else ptp_file.bundled_sample(),
             code_status=(
                 code_status_file.load_code_status_files(code_status_paths)
@@ -194,6 +204,7 @@ class NecessityReference:
             ),
             payers=PayerPolicies.load(payers_path),
             fee_schedule=load_fee_schedule_files(fee_schedule_paths),
+            mue=load_mue_table(mue_path),
         )
 
 

@@ -191,6 +191,34 @@ def load_code_lists() -> tuple[frozenset[str], frozenset[str]]:
 
 
 @dataclass(frozen=True, slots=True)
+class MueTable:
+    """A loaded MUE table: rows per code, whether it is a sample, where it came from.
+
+    The UNITS check reads it per claim; the NECESSITY check reads the same
+    table for the MAI 2/3 day totals across a beneficiary's claims."""
+
+    entries: Mapping[str, MueEntry]
+    is_sample: bool
+    source: str
+
+
+def load_mue_table(path: Path | None = None) -> MueTable:
+    """The MUE table from ``path``, else the bundled labelled sample.
+
+    A file is treated as a sample when it is the bundled one or its preamble
+    carries :data:`SAMPLE_MARKER` (e.g. a copy of the bundled file)."""
+    if path is None:
+        name = Path(_MUE_SAMPLE_RESOURCE).name
+        entries, preamble = _parse_mue(_bundled_text(_MUE_SAMPLE_RESOURCE), name)
+        source = f"bundled sample {name}"
+    else:
+        entries, preamble = _read_mue_file(path)
+        source = path.name
+    is_sample = path is None or SAMPLE_MARKER.lower() in preamble.lower()
+    return MueTable(MappingProxyType(entries), is_sample, source)
+
+
+@dataclass(frozen=True, slots=True)
 class UnitsReference:
     """Everything the UNITS check reads besides the claim."""
 
@@ -203,25 +231,15 @@ class UnitsReference:
 
     @classmethod
     def load(cls, mue_path: Path | None = None, payers_path: Path | None = None) -> UnitsReference:
-        """Load the reference data; ``None`` picks the bundled file (MUE: the labelled sample).
-
-        A MUE file is treated as a sample when it is the bundled one or its
-        preamble carries :data:`SAMPLE_MARKER` (e.g. a copy of the bundled file).
-        """
+        """Load the reference data; ``None`` picks the bundled file (MUE: the labelled
+        sample, :func:`load_mue_table`)."""
         timed, untimed = load_code_lists()
-        if mue_path is None:
-            name = Path(_MUE_SAMPLE_RESOURCE).name
-            entries, preamble = _parse_mue(_bundled_text(_MUE_SAMPLE_RESOURCE), name)
-            source = f"bundled sample {name}"
-        else:
-            entries, preamble = _read_mue_file(mue_path)
-            source = mue_path.name
-        is_sample = mue_path is None or SAMPLE_MARKER.lower() in preamble.lower()
+        mue = load_mue_table(mue_path)
         return cls(
             timed_codes=timed,
             untimed_codes=untimed,
-            mue=MappingProxyType(entries),
-            mue_is_sample=is_sample,
-            mue_source=source,
+            mue=mue.entries,
+            mue_is_sample=mue.is_sample,
+            mue_source=mue.source,
             payers=PayerPolicies.load(payers_path),
         )
