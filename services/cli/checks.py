@@ -92,6 +92,7 @@ def build_checks(args: argparse.Namespace) -> list[Check]:
             args.payers,
             getattr(args, "code_status", None) or (),
             getattr(args, "fee_schedule", None) or (),
+            args.mue,
         ),
         load_enrollment_check(args.enrollment, args.payers),
     ]

@@ -67,6 +67,8 @@ class ScrubResult:
 
 _CHECK_ORDER = {name: i for i, name in enumerate(CheckName)}
 
+DUPLICATE = "DUPLICATE_CLAIM"
+
 
 def status_of(edits: Iterable[Edit]) -> Status:
     severities = {e.severity for e in edits}
@@ -120,7 +122,12 @@ def with_claim_edits(result: ScrubResult, extra: Iterable[Edit]) -> ScrubResult:
     added = [e for e in extra if e not in result.edits]
     if not added:
         return result
-    edits = sorted([*result.edits, *added], key=_edit_order)
+    kept: list[Edit] = list(result.edits)
+    if any(e.code == DUPLICATE and e.line_number == 0 for e in added):
+        # The whole claim repeats an earlier one: its one line-0 DUPLICATE_CLAIM
+        # stands for the per-line ones (contract §4).
+        kept = [e for e in kept if e.code != DUPLICATE]
+    edits = sorted([*kept, *added], key=_edit_order)
     return ScrubResult(
         result.claim_id,
         status_of(edits),

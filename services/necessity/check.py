@@ -62,6 +62,7 @@ def load_reference(
     payers_file: Path | None = None,
     code_status_files: Sequence[Path] = (),
     fee_schedule_files: Sequence[Path] = (),
+    mue_file: Path | None = None,
 ) -> NecessityReference:
     return NecessityReference.load(
         ptp_paths=ptp_files,
@@ -69,6 +70,7 @@ def load_reference(
         payers_path=payers_file,
         code_status_paths=code_status_files,
         fee_schedule_paths=fee_schedule_files,
+        mue_path=mue_file,
     )
 
 
@@ -81,9 +83,10 @@ def load_batch_check(
     lookup: SyncRoleLookup | None = None,
     code_status_files: Sequence[Path] = (),
     fee_schedule_files: Sequence[Path] = (),
+    mue_file: Path | None = None,
 ) -> Check:
     """The CLI's NECESSITY check: bundled samples unless files are given."""
     ref = load_reference(
-        ptp_files, coverage_files, payers_file, code_status_files, fee_schedule_files
+        ptp_files, coverage_files, payers_file, code_status_files, fee_schedule_files, mue_file
     )
     return necessity_check(ref, BatchRules(ref, key, lookup))

@@ -27,6 +27,7 @@ def load_cli_check(
     payers_file: Path | None,
     code_status_files: Sequence[Path] = (),
     fee_schedule_files: Sequence[Path] = (),
+    mue_file: Path | None = None,
 ) -> Check:
     try:
         own = NecessitySettings.from_env(_env_without_files())
@@ -45,6 +46,7 @@ def load_cli_check(
         lookup=lookup,
         code_status_files=code_status_files,
         fee_schedule_files=fee_schedule_files,
+        mue_file=mue_file,
     )
 
 

@@ -6,14 +6,17 @@ table (and its changelog) in the service and in a plain dict in the CLI:
     {"v": 1,
      "claims": {claimId: {"amounts": {"2026/PT_SLP": "150.00"},
                           "incomplete": ["2026/OT"],
-                          "days": {"PT": ["2026-05-04"]}}},
+                          "days": {"PT": ["2026-05-04"]},
+                          "lines": [[1, "1234567893", "2026-05-04", "97110", ["GP"], 2]]}},
      "progress": {"PT": {"through": "2026-05-04", "days": 4, "claim": claimId}}}
 
 * ``claims`` holds each claim's own contribution: therapy amounts per year
   and threshold group (each line as the KX rule counts it,
   :func:`~claimscrub.necessity.accrual.line_accrual`), the year/groups where
   a line had no amount at all (so later claims know the sum is a lower
-  bound), and treatment days per discipline. Totals are summed
+  bound), treatment days per discipline, and every service line as the
+  cross-claim edits compare it (:class:`PastLine`: line number, rendering
+  NPI, date of service, code, modifiers, units). Totals are summed
   over the *other* claims, so a redelivered or resubmitted claim (same
   claimId) replaces its entry instead of counting twice.
 * ``progress`` anchors the progress-report count per discipline at the last
@@ -26,6 +29,9 @@ plus the other claims recorded here for that year and group: the claims
 eligibility has not yet seen. A line counts its allowed amount, else the fee
 schedule's, else its charge (charges are at least the allowed amount, so
 thresholds are then reached early rather than late).
+Lines are kept while their date of service is within the reference's
+``line_history_days`` of the newest one recorded (the filing window,
+``thresholds.json``).
 Dates are kept because treatment days are counted by date. What is stored
 (the table and its changelog topic) is :func:`seal`-ed: every date moved back
 by a per-beneficiary keyed number of days (:func:`date_shift`), so the
@@ -41,7 +47,7 @@ import hashlib
 import hmac
 from collections.abc import Callable, Mapping
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from claimscrub.core.claim import Claim
 from claimscrub.necessity.accrual import line_accrual
@@ -66,6 +72,42 @@ def empty() -> History:
 
 def _key(year: int, group: str) -> str:
     return f"{year}/{group}"
+
+
+class PastLine(NamedTuple):
+    """A service line of an earlier claim of the beneficiary, as the cross-claim edits see it."""
+
+    claim_id: str
+    line_number: int
+    npi: str
+    date_of_service: dt.date
+    code: str
+    #: upper-cased and sorted: the order modifiers are listed in does not matter
+    modifiers: tuple[str, ...]
+    units: int
+
+
+def rendering_npi(claim: Claim) -> str:
+    return (claim.rendering_provider.npi if claim.rendering_provider else None) or ""
+
+
+def line_modifiers(modifiers: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(sorted(m.strip().upper() for m in modifiers))
+
+
+def _lines(claim: Claim) -> list[list[Any]]:
+    npi = rendering_npi(claim)
+    return [
+        [
+            line.line_number,
+            npi,
+            line.date_of_service.isoformat(),
+            line.procedure_code.strip().upper(),
+            list(line_modifiers(line.modifiers)),
+            line.units,
+        ]
+        for line in claim.service_lines
+    ]
 
 
 def contribution(claim: Claim, ref: NecessityReference) -> dict[str, Any]:
@@ -94,6 +136,7 @@ def contribution(claim: Claim, ref: NecessityReference) -> dict[str, Any]:
     }
     if incomplete:
         out["incomplete"] = sorted(incomplete)
+    out["lines"] = _lines(claim)
     return out
 
 
@@ -131,6 +174,29 @@ def seen_days(history: History | None, discipline: str, claim_id: str) -> set[dt
     return out
 
 
+def seen_lines(history: History | None, claim_id: str) -> list[PastLine]:
+    """The lines of the claims recorded before ``claim_id`` was first recorded (all
+    recorded claims when it never was), in the order they were recorded.
+
+    A claim keeps its place when recorded again (:func:`record_claim`), so a
+    redelivered or corrected claim is compared with the claims that came
+    before it, never with those that came after: it gets the same edits again.
+    """
+    if not history:
+        return []
+    out: list[PastLine] = []
+    for cid, c in history.get("claims", {}).items():
+        if cid == claim_id:
+            break
+        out.extend(
+            PastLine(
+                cid, int(n), str(npi), dt.date.fromisoformat(d), str(code), tuple(mods), int(u)
+            )
+            for n, npi, d, code, mods, u in c.get("lines", ())
+        )
+    return out
+
+
 def progress_anchor(
     history: History | None, discipline: str, claim_id: str
 ) -> tuple[dt.date, int] | None:
@@ -160,10 +226,10 @@ def reported_discipline(claim: Claim, ref: NecessityReference) -> str | None:
 
 
 def record_claim(history: History | None, claim: Claim, ref: NecessityReference) -> History:
-    """The history with ``claim`` recorded (replacing an earlier version of it)."""
+    """The history with ``claim`` recorded (replacing an earlier version of it, in its
+    place: the order of first recording is the order :func:`seen_lines` reads)."""
     current = history or empty()
     claims = dict(current.get("claims", {}))
-    claims.pop(claim.claim_id, None)
     mine = contribution(claim, ref)
     claims[claim.claim_id] = mine
     progress = dict(current.get("progress", {}))
@@ -177,25 +243,43 @@ def record_claim(history: History | None, claim: Claim, ref: NecessityReference)
                 "days": reported + len(own_days),
                 "claim": claim.claim_id,
             }
-    return {"v": 1, "claims": _pruned(claims), "progress": progress}
+    return {"v": 1, "claims": _pruned(claims, ref.line_history_days), "progress": progress}
 
 
 def _latest(c: Mapping[str, Any]) -> str:
     dates: list[str] = [d for ds in c.get("days", {}).values() for d in ds]
+    dates.extend(line[2] for line in c.get("lines", ()))
     years: list[str] = [k.split("/")[0] for k in c.get("amounts", {})]
     return max(dates or [f"{y}-01-01" for y in years] or ["0000-00-00"])
 
 
-def _pruned(claims: dict[str, Any]) -> dict[str, Any]:
+def _without_old_lines(claims: dict[str, Any], days: int) -> dict[str, Any]:
+    newest = max((line[2] for c in claims.values() for line in c.get("lines", ())), default="")
+    if not newest:
+        return claims
+    horizon = (dt.date.fromisoformat(newest) - dt.timedelta(days=days)).isoformat()
+    out: dict[str, Any] = {}
+    for cid, c in claims.items():
+        lines = c.get("lines")
+        if lines and any(line[2] < horizon for line in lines):
+            c = {**c, "lines": [line for line in lines if line[2] >= horizon]}
+        out[cid] = c
+    return out
+
+
+def _pruned(claims: dict[str, Any], line_days: int) -> dict[str, Any]:
     if not claims:
         return claims
+    claims = _without_old_lines(claims, line_days)
     # Each claim's latest date once: a beneficiary's history holds up to MAX_CLAIMS.
     latest = {cid: _latest(c) for cid, c in claims.items()}
     newest_year = max(int(d[:4]) for d in latest.values())
     kept = {cid: c for cid, c in claims.items() if int(latest[cid][:4]) >= newest_year - YEARS_KEPT}
     if len(kept) > MAX_CLAIMS:
         by_age = sorted(kept, key=lambda cid: latest[cid], reverse=True)
-        kept = {cid: kept[cid] for cid in by_age[:MAX_CLAIMS]}
+        newest = set(by_age[:MAX_CLAIMS])
+        # In recording order still: seen_lines reads it.
+        kept = {cid: c for cid, c in kept.items() if cid in newest}
     return kept
 
 
@@ -225,6 +309,11 @@ def _map_dates(history: History, move: Callable[[str], str]) -> History:
             "amounts": dict(c.get("amounts", {})),
             **({"incomplete": list(c["incomplete"])} if c.get("incomplete") else {}),
             "days": {k: [move(d) for d in v] for k, v in c.get("days", {}).items()},
+            **(
+                {"lines": [[n, npi, move(d), *rest] for n, npi, d, *rest in c["lines"]]}
+                if "lines" in c
+                else {}
+            ),
         }
         for cid, c in history.get("claims", {}).items()
     }

@@ -5,7 +5,8 @@ CheckResult(NECESSITY) on claims.checks and serves gRPC NecessityService.Check.
 Reference data: CLAIMSCRUB_PTP_FILE, CLAIMSCRUB_COVERAGE_FILE,
 CLAIMSCRUB_CODE_STATUS_FILE (bundled samples when unset),
 CLAIMSCRUB_FEE_SCHEDULE_FILE (none when unset),
-CLAIMSCRUB_PAYERS_FILE. Provider roles the claim's taxonomy does not give
+CLAIMSCRUB_MUE_FILE (the units service's MUE table, for MAI 2/3 day totals
+across claims), CLAIMSCRUB_PAYERS_FILE. Provider roles the claim's taxonomy does not give
 come from CLAIMSCRUB_ENROLLMENT_ADDR (GetEnrollment); beneficiary tokens are
 keyed by CLAIMSCRUB_HMAC_KEY.
 """
@@ -66,6 +67,7 @@ def main() -> None:
             settings.payers_file,
             own.code_status_files,
             own.fee_schedule_files,
+            settings.mue_file,
         )
     except ReferenceDataError as exc:
         print(f"necessity: reference data error: {exc}", file=sys.stderr)
@@ -80,6 +82,8 @@ def main() -> None:
         code_status_sample=ref.code_status.is_sample,
         fee_schedule=ref.fee_schedule.source if ref.fee_schedule else "none",
         fee_schedule_sample=bool(ref.fee_schedule and ref.fee_schedule.is_sample),
+        mue=ref.mue.source if ref.mue else "none",
+        mue_sample=bool(ref.mue and ref.mue.is_sample),
         payers_file=str(settings.payers_file or "defaults"),
         enrollment=own.enrollment_addr or "none (roles from the claim's taxonomy only)",
         enrollment_cache_s=own.enrollment_cache_s,

@@ -7,7 +7,9 @@ CLAIMSCRUB_PTP_FILE), the coverage policies (``--coverage`` /
 CLAIMSCRUB_COVERAGE_FILE) and the PFS code statuses (``--code-status`` /
 CLAIMSCRUB_CODE_STATUS_FILE); the bundled ones are labelled samples. A fee
 schedule (``--fee-schedule`` / CLAIMSCRUB_FEE_SCHEDULE_FILE) is optional and
-has no bundled default.
+has no bundled default. The MUE table is the UNITS check's (``--mue`` /
+CLAIMSCRUB_MUE_FILE, :func:`claimscrub.units.reference.base_mue`), read
+here for the MAI 2/3 day totals across a beneficiary's claims.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from claimscrub.core.versions import (
     CODE_STATUS,
     COVERAGE,
     FEE_SCHEDULE,
+    MUE,
     PAYERS,
     PTP,
     Dated,
@@ -43,6 +46,7 @@ from claimscrub.necessity.coverage import CoveragePolicies
 from claimscrub.necessity.documentation import DocumentationRules, parse_documentation
 from claimscrub.necessity.fee_schedule import FeeSchedule, load_fee_schedule_files
 from claimscrub.necessity.ptp_file import PtpTable
+from claimscrub.units.reference import MueTable, base_mue
 
 _PACKAGE = "claimscrub.necessity"
 
@@ -105,6 +109,8 @@ class NecessityReference:
     certification_max_days: int
     certification_signature_days: int
     progress_report_days: int
+    #: days of earlier claims' lines kept for the cross-claim edits (necessity.history)
+    line_history_days: int
     ptp: PtpTable
     code_status: CodeStatusTable
     #: PFS status indicator -> the edit it raises under Medicare rules
@@ -114,6 +120,8 @@ class NecessityReference:
     payers: PayerPolicies
     #: allowed amounts per code for KX accrual; None when no schedule is loaded
     fee_schedule: FeeSchedule | None = None
+    #: the UNITS check's MUE table (units.reference), for MAI 2/3 day totals across claims
+    mue: MueTable | None = None
     #: kind (ptp, coverage, code-status, fee-schedule) -> its versions; the
     #: fields above hold the latest until :meth:`on` picks those of a date
     dated: Mapping[str, Dated[Any]] = field(default_factory=lambda: MappingProxyType({}))
@@ -189,9 +197,10 @@ class NecessityReference:
         payers_path: Path | None = None,
         code_status_paths: Sequence[Path] = (),
         fee_schedule_paths: Sequence[Path] = (),
+        mue_path: Path | None = None,
     ) -> NecessityReference:
-        """Load the bundled data; PTP, coverage and code statuses from the given files,
-        else the samples."""
+        """Load the bundled data; PTP, coverage, code statuses and MUE from the given
+        files, else the samples."""
         codes = _bundled_json("therapy_codes.json")
         modifiers = _bundled_json("modifiers.json")
         taxonomy = _bundled_json("taxonomy.json")
@@ -213,9 +222,11 @@ class NecessityReference:
         coverage = base_version(COVERAGE, coverage_paths, "coverage_sample.json")
         code_status = base_version(CODE_STATUS, code_status_paths, "pfs_status_sample.csv")
         fees = base_version(FEE_SCHEDULE, fee_schedule_paths, None)
+        mue = base_mue(mue_path)
         groups = _block(thresholds, "groups", "thresholds.json")
         plan = _block(thresholds, "plan_of_care", "thresholds.json")
         review = _block(thresholds, "medical_review", "thresholds.json")
+        cross = _block(thresholds, "cross_claim", "thresholds.json")
         return cls(
             always_therapy=frozenset(
                 _str_list(_block(codes, "always_therapy", "therapy_codes.json"), "codes")
@@ -251,6 +262,7 @@ class NecessityReference:
             ),
             ptp=ptp.table,
             code_status=code_status.table,
+            line_history_days=_int(cross.get("line_history_days"), "cross_claim.line_history_days"),
             status_meanings=MappingProxyType(_status_meanings(_bundled_json("pfs_status.json"))),
             coverage=coverage.table,
             documentation=parse_documentation(
@@ -258,12 +270,14 @@ class NecessityReference:
             ),
             payers=PayerPolicies.load(payers_path),
             fee_schedule=fees.table,
+            mue=mue.table,
             dated=MappingProxyType(
                 {
                     PTP: Dated.single(ptp),
                     COVERAGE: Dated.single(coverage),
                     CODE_STATUS: Dated.single(code_status),
                     FEE_SCHEDULE: Dated.single(fees),
+                    MUE: Dated.single(mue),
                 }
             ),
         )
@@ -275,6 +289,7 @@ _FIELDS = {
     COVERAGE: "coverage",
     CODE_STATUS: "code_status",
     FEE_SCHEDULE: "fee_schedule",
+    MUE: "mue",
 }
 
 

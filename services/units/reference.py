@@ -195,7 +195,10 @@ def load_code_lists() -> tuple[frozenset[str], frozenset[str]]:
 
 @dataclass(frozen=True, slots=True)
 class MueTable:
-    """One MUE file's rows, and whether it is a sample."""
+    """A loaded MUE table: rows per code, whether it is a sample, where it came from.
+
+    The UNITS check reads it per claim; the NECESSITY check reads the same
+    table for the MAI 2/3 day totals across a beneficiary's claims."""
 
     entries: Mapping[str, MueEntry]
     is_sample: bool
@@ -298,11 +301,8 @@ class UnitsReference:
 
     @classmethod
     def load(cls, mue_path: Path | None = None, payers_path: Path | None = None) -> UnitsReference:
-        """Load the reference data; ``None`` picks the bundled file (MUE: the labelled sample).
-
-        A MUE file is treated as a sample when it is the bundled one or its
-        preamble carries :data:`SAMPLE_MARKER` (e.g. a copy of the bundled file).
-        """
+        """Load the reference data; ``None`` picks the bundled file (MUE: the labelled
+        sample, :func:`base_mue`)."""
         timed, untimed = load_code_lists()
         base = base_mue(mue_path)
         return cls(

@@ -12,6 +12,9 @@ cannot carry minutes (``NotChecked.TIMED_MINUTES``) skips that report: its
 result lists the rule as not checked instead.
 * **Untimed codes** are 1 unit per code per day; their minutes never count.
 * **MUE**: MAI 1 caps the units on one line, MAI 2/3 the units per code per day.
+  Across a beneficiary's claims the MAI 2/3 day total is the necessity
+  check's (necessity.rules.cross_claim), which stays silent where this
+  per-claim edit fires.
 
 When one timed code sits on several lines of a day, its minutes and units are
 pooled: CMS allocates units to services (codes), not to claim lines.

@@ -1,6 +1,7 @@
 """Properties of the whole NECESSITY rule function over generated claims: it never
-raises, reports only its own codes (plus CHECK_INCOMPLETE for what it cannot verify),
-and never puts claim text into a message."""
+raises, reports only its own codes (plus CHECK_INCOMPLETE for what it cannot verify,
+and the cross-claim MUE_EXCEEDED and DUPLICATE_CLAIM against the beneficiary's
+history), and never puts claim text into a message."""
 
 from __future__ import annotations
 
@@ -61,7 +62,9 @@ claims = st.fixed_dictionaries(
 )
 
 ALLOWED = {c for c, s in EDIT_CODES.items() if s.check is CheckName.NECESSITY} | {
-    "CHECK_INCOMPLETE"
+    "CHECK_INCOMPLETE",
+    "MUE_EXCEEDED",
+    "DUPLICATE_CLAIM",
 }
 
 

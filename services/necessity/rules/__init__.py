@@ -3,8 +3,12 @@
 ``check_necessity`` reads the claim, the reference data, the beneficiary's
 history (year-to-date amounts, treatment days: :mod:`~claimscrub.necessity.history`)
 and the rendering provider's role (:mod:`~claimscrub.necessity.roles`), and
-returns edits. It does no I/O: the services look the role up and keep the
-history in a Faust table, the CLI keeps it in memory; both then call this.
+returns edits. The edits that compare the claim with the beneficiary's
+earlier claims keep the catalogue's check (MUE_EXCEEDED is a UNITS edit,
+DUPLICATE_CLAIM a CLAIM edit) though this check computes them
+(:mod:`~claimscrub.necessity.rules.cross_claim`). It does no I/O: the services
+look the role up and keep the history in a Faust table, the CLI keeps it in
+memory; both then call this.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from claimscrub.necessity.history import History
 from claimscrub.necessity.reference import NecessityReference
 from claimscrub.necessity.roles import ProviderRole
 from claimscrub.necessity.rules.code_status import code_status_edits
+from claimscrub.necessity.rules.cross_claim import duplicate_line_edits, mue_day_edits
 from claimscrub.necessity.rules.diagnoses import diagnosis_edits
 from claimscrub.necessity.rules.documentation import documentation_edits
 from claimscrub.necessity.rules.modifiers import assistant_edits, therapy_modifier_edits
@@ -39,7 +44,7 @@ def check_necessity(
         *therapy_modifier_edits(claim, ref),
         *assistant_edits(claim, ref, role),
         *threshold_edits(claim, ref, history),
-        *ptp_edits(claim, ref),
+        *ptp_edits(claim, ref, history),
         *ncci_modifier_edits(claim, ref),
         *code_status_edits(claim, ref),
         *diagnosis_edits(claim, ref),
@@ -49,6 +54,8 @@ def check_necessity(
         *visit_limit_edits(claim, ref),
         *authorization_edits(claim, ref),
         *payer_rule_edits(claim, ref),
+        *mue_day_edits(claim, ref, history),
+        *duplicate_line_edits(claim, ref, history),
     ]
     edits.sort(key=lambda e: (e.line_number, e.code))
     return edits

@@ -11,6 +11,16 @@ non-therapy codes (``modifiers.json``). One PTP_CONFLICT sits on each column
 it pairs with. One claim has one rendering provider, so the pairs apply
 across disciplines, as CMS applies them for the same provider and day.
 
+Across claims (contract §4: "on this claim or an earlier one"): a column 2
+line is paired too with the column 1 lines of the beneficiary's earlier
+claims (:mod:`~claimscrub.necessity.history`) for the same rendering provider
+and date, under the same indicator and bypass rules; the message names such a
+line by its number only ("line 2 of an earlier claim"). Only the later claim's
+column 2 line is flagged: an earlier claim's result is never revised. A line
+repeating a line of an earlier claim (DUPLICATE_CLAIM,
+:mod:`~claimscrub.necessity.rules.cross_claim`) is not paired with earlier
+claims, and an earlier line repeating a still earlier one is named once.
+
 NCCI_MODIFIER_MISUSE: 59 and an X modifier (XE/XS/XP/XU) on one line; 59 is
 for when no X modifier fits, never alongside one.
 """
@@ -21,8 +31,10 @@ from collections.abc import Sequence
 
 from claimscrub.core.claim import Claim, ServiceLine
 from claimscrub.core.edits import Edit, edit
+from claimscrub.necessity.history import History, rendering_npi, seen_lines
 from claimscrub.necessity.lines import code_label, is_therapy_line
 from claimscrub.necessity.reference import NecessityReference
+from claimscrub.necessity.rules.cross_claim import distinct_past, repeated_lines
 
 #: How many column 1 lines one PTP_CONFLICT names before "and N more".
 NAMED_PAIRS = 5
@@ -43,14 +55,21 @@ def _why(indicators: set[int]) -> str:
     return f"indicator 0 pairs are never bypassed; indicator 1 pairs need {bypass}"
 
 
-def _conflict(col2: ServiceLine, hits: list[tuple[int, str, int]], ref: NecessityReference) -> Edit:
+#: (0 for a line of this claim, 1 for an earlier claim's; its line number; column 1
+#: code; modifier indicator): this claim's lines sort first.
+_Hit = tuple[int, int, str, int]
+
+
+def _conflict(col2: ServiceLine, hits: list[_Hit], ref: NecessityReference) -> Edit:
     hits.sort()
-    indicators = {indicator for _, _, indicator in hits}
+    indicators = {indicator for _, _, _, indicator in hits}
     mixed = len(indicators) > 1
-    names = [
-        f"{code} (line {n}, indicator {indicator})" if mixed else f"{code} (line {n})"
-        for n, code, indicator in hits[:NAMED_PAIRS]
-    ]
+
+    def name(earlier: int, n: int, code: str, indicator: int) -> str:
+        where = f"line {n} of an earlier claim" if earlier else f"line {n}"
+        return f"{code} ({where}, indicator {indicator})" if mixed else f"{code} ({where})"
+
+    names = [name(*hit) for hit in hits[:NAMED_PAIRS]]
     more = len(hits) - NAMED_PAIRS
     named = ", ".join(names) + (f" and {more} more" if more > 0 else "")
     what = "an NCCI pair" if len(hits) == 1 else "NCCI pairs"
@@ -63,11 +82,20 @@ def _conflict(col2: ServiceLine, hits: list[tuple[int, str, int]], ref: Necessit
     )
 
 
-def _day_edits(day: Sequence[ServiceLine], ref: NecessityReference) -> list[Edit]:
+def _day_edits(
+    day: Sequence[ServiceLine],
+    ref: NecessityReference,
+    earlier: Sequence[ServiceLine] = (),
+    repeats: frozenset[int] = frozenset(),
+) -> list[Edit]:
+    """``earlier``: the day's lines of earlier claims (same provider), as lines;
+    ``repeats``: this claim's lines that repeat one of them (paired within the claim only)."""
+    by_code: dict[str, list[tuple[int, ServiceLine]]] = {}
     ref = ref.on(day[0].date_of_service)  # the PTP version in force that day
-    by_code: dict[str, list[ServiceLine]] = {}
     for line in day:
-        by_code.setdefault(line.procedure_code, []).append(line)
+        by_code.setdefault(line.procedure_code, []).append((0, line))
+    for line in earlier:
+        by_code.setdefault(line.procedure_code, []).append((1, line))
     # Lines of one code share a lookup; the lines of a day share their date.
     pairs = ref.ptp.pairs_among(by_code, day[0].date_of_service)
     edits: list[Edit] = []
@@ -75,23 +103,45 @@ def _day_edits(day: Sequence[ServiceLine], ref: NecessityReference) -> list[Edit
         partners = pairs.get(col2.procedure_code)
         if not partners:
             continue
-        hits: list[tuple[int, str, int]] = []
+        hits: list[_Hit] = []
         for code, indicator in partners:
-            for col1 in by_code[code]:
+            for whose, col1 in by_code[code]:
+                if whose and col2.line_number in repeats:
+                    continue
                 if indicator == 1 and _bypassed(col1, col2, ref):
                     continue
-                hits.append((col1.line_number, code, indicator))
+                hits.append((whose, col1.line_number, code, indicator))
         if hits:
             edits.append(_conflict(col2, hits, ref))
     return edits
 
 
-def ptp_edits(claim: Claim, ref: NecessityReference) -> list[Edit]:
+def ptp_edits(claim: Claim, ref: NecessityReference, history: History | None = None) -> list[Edit]:
     days: dict[object, list[ServiceLine]] = {}
     for line in claim.service_lines:
         if line.procedure_code in ref.on(line.date_of_service).ptp.codes:
             days.setdefault(line.date_of_service, []).append(line)
-    return [e for day in days.values() if len(day) > 1 for e in _day_edits(day, ref)]
+    past = seen_lines(history, claim.claim_id) if days else []
+    earlier: dict[object, list[ServiceLine]] = {}
+    repeats: frozenset[int] = frozenset()
+    if past:
+        npi = rendering_npi(claim)
+        for p in distinct_past(past):
+            if (
+                p.npi == npi
+                and p.date_of_service in days
+                and p.code in ref.on(p.date_of_service).ptp.codes
+            ):
+                earlier.setdefault(p.date_of_service, []).append(
+                    ServiceLine(p.line_number, p.date_of_service, p.code, p.units, p.modifiers)
+                )
+        repeats = frozenset(repeated_lines(claim, past))
+    return [
+        e
+        for dos, day in days.items()
+        if len(day) > 1 or dos in earlier
+        for e in _day_edits(day, ref, earlier.get(dos, ()), repeats)
+    ]
 
 
 def ncci_modifier_edits(claim: Claim, ref: NecessityReference) -> list[Edit]:
