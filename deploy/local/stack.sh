@@ -27,6 +27,7 @@ services=(
   "necessity claimscrub.necessity.main 50052 9102"
   "aggregator claimscrub.aggregator.main 50055 9105"
   "redaction claimscrub.redaction.main 50054 9104"
+  "intake claimscrub.intake.main 50056 9106"
 )
 
 # NAME=value lines: service $1's own credentials when secure, nothing otherwise.

@@ -38,6 +38,7 @@ DLQ_REASON_KINDS = (
     "invalid_json",
     "invalid_protobuf",
     "invalid_check_result",
+    "invalid_x12",
     "limit",
     "processing_error",
     "other",
@@ -53,6 +54,7 @@ _DLQ_PREFIXES = (
     ("invalid protobuf", "invalid_protobuf"),
     ("no Claim fields", "invalid_protobuf"),
     ("invalid CheckResult", "invalid_check_result"),
+    ("invalid X12", "invalid_x12"),
 )
 
 

@@ -14,4 +14,6 @@ PIPELINE: list[tuple[str, str]] = [
     ("aggregator", "claimscrub.aggregator.main"),
     # Downstream of the aggregator: nothing waits for it.
     ("redaction", "claimscrub.redaction.main"),
+    # Upstream of claims.submitted (claims.x12): nothing waits for it either.
+    ("intake", "claimscrub.intake.main"),
 ]

@@ -48,6 +48,15 @@ PROVIDERS_ENROLLMENT = TopicSpec(
 CLAIMS_DLQ = TopicSpec(
     "claims.dlq", "original key", "undecodable event + reason headers", clinical=True
 )
+# The X12 intake (docs/x12.md): raw 837P interchanges in (PHI, like
+# claims.submitted), their 999 acknowledgments out (control numbers, segment
+# positions and error codes only: no claim values).
+CLAIMS_X12 = TopicSpec(
+    "claims.x12", "interchange control number", "a raw 837P interchange", clinical=True
+)
+CLAIMS_X12_ACKS = TopicSpec(
+    "claims.x12.acks", "interchange control number", "its 999 acknowledgment"
+)
 # Internal to the necessity service: claims.submitted repartitioned by beneficiary
 # so its per-beneficiary table is co-partitioned with its input. Carries the claim
 # (clinical boundary, like claims.submitted); the key is a keyed hash, never an ID.
@@ -128,6 +137,8 @@ ALL_TOPICS: tuple[TopicSpec, ...] = (
     CLAIMS_DEIDENTIFIED,
     PROVIDERS_ENROLLMENT,
     CLAIMS_DLQ,
+    CLAIMS_X12,
+    CLAIMS_X12_ACKS,
     NECESSITY_BY_BENEFICIARY,
     AGGREGATOR_BY_FINGERPRINT,
     AGGREGATOR_STATE_CHANGELOG,

@@ -26,7 +26,7 @@ from claimscrub.runtime.topics import (
     CLAIMS_SCRUBBED,
 )
 
-SERVICES = ("units", "enrollment", "necessity", "aggregator", "redaction")
+SERVICES = ("units", "enrollment", "necessity", "aggregator", "redaction", "intake")
 
 
 def _chart_services() -> dict[str, Any]:

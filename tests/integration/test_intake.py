@@ -1,0 +1,120 @@
+"""The X12 intake service on a real broker: an 837P interchange on claims.x12
+becomes one claim per CLM on claims.submitted (and so one result each on
+claims.scrubbed) and one 999 on claims.x12.acks; bytes that are not X12 go to
+claims.dlq with a reason (docs/x12.md, contract §6)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from claimscrub.core.codec import decode_scrub_result
+from claimscrub.intake.topology import (
+    INTERCHANGE_HEADER,
+    TRANSACTION_SET_HEADER,
+)
+from claimscrub.runtime.guard import REASON_HEADER
+from claimscrub.runtime.testing import LocalKafka, ServiceProcess, consume_all, produce
+from claimscrub.runtime.topics import (
+    CLAIMS_DLQ,
+    CLAIMS_SCRUBBED,
+    CLAIMS_SUBMITTED,
+    CLAIMS_X12,
+    CLAIMS_X12_ACKS,
+)
+from claimscrub.x12.compose import interchange
+
+pytestmark = pytest.mark.kafka
+
+# Distinctive patient values: none may appear in a 999 or a log line.
+LAST_NAME = "Quillfeatherby"
+FIRST_NAME = "Ottoline"
+MEMBER_PREFIX = "QX771"
+CLAIMS = 200
+ICN = 424242
+
+
+def _claim(i: int) -> dict[str, Any]:
+    return {
+        "claimId": f"X12-{i:04d}",
+        "payerId": "MEDICARE",
+        "patient": {
+            "firstName": FIRST_NAME,
+            "lastName": LAST_NAME,
+            "memberId": f"{MEMBER_PREFIX}{i:05d}",
+            "birthDate": "1951-03-07",
+            "sex": "F",
+        },
+        "billingProvider": {"npi": "1558598797", "name": "CLINIC", "taxId": "123456789"},
+        "renderingProvider": {"npi": "1234567893", "taxonomy": "225100000X"},
+        "diagnoses": ["M62.81"],
+        "serviceLines": [
+            {
+                "lineNumber": 1,
+                "dateOfService": "2026-05-04",
+                "procedureCode": "97110",
+                "modifiers": ["GP"],
+                "units": 2,
+                "minutes": 30,
+                "chargeAmount": "42.00",
+                "diagnosisPointers": [1],
+            }
+        ],
+        "therapy": {"planOfCare": {"startDate": "2026-04-20"}},
+    }
+
+
+def test_an_interchange_becomes_its_claims_results_and_one_999(
+    kafka: LocalKafka, services: dict[str, ServiceProcess]
+) -> None:
+    text = interchange((_claim(i) for i in range(CLAIMS)), control_number=ICN, claims_per_set=50)
+    icn = f"{ICN:09d}".encode()
+    produce(kafka.bootstrap, CLAIMS_X12.name, [(icn, text.encode(), [])])
+
+    acks = [r for r in consume_all(kafka.bootstrap, CLAIMS_X12_ACKS.name, until=1) if r.key == icn]
+    assert len(acks) == 1
+    ack = acks[0].value.decode()
+    assert ack.startswith("ISA*")
+    # Four sets of 50 claims, each accepted (IK5*A), and the group accepted (AK9*A*4*4*4).
+    assert ack.count("IK5*A") == 4
+    assert "AK9*A*4*4*4" in ack
+
+    submitted = [
+        r
+        for r in consume_all(kafka.bootstrap, CLAIMS_SUBMITTED.name, until=CLAIMS)
+        if r.key.startswith(b"X12-")
+    ]
+    assert sorted(r.key.decode() for r in submitted) == [f"X12-{i:04d}" for i in range(CLAIMS)]
+    for r in submitted:
+        headers = dict(r.headers)
+        assert headers[INTERCHANGE_HEADER] == icn
+        assert headers[TRANSACTION_SET_HEADER] in {b"0001", b"0002", b"0003", b"0004"}
+
+    scrubbed = consume_all(kafka.bootstrap, CLAIMS_SCRUBBED.name, until=CLAIMS)
+    ids = sorted(
+        {decode_scrub_result(r.value).claim_id for r in scrubbed if r.key.startswith(b"X12-")}
+    )
+    assert ids == [f"X12-{i:04d}" for i in range(CLAIMS)]
+
+    for value in (ack, services["intake"].log_path.read_text()):
+        assert LAST_NAME.upper() not in value.upper()
+        assert FIRST_NAME.upper() not in value.upper()
+        assert MEMBER_PREFIX not in value
+
+
+def test_bytes_that_are_not_x12_go_to_the_dlq_with_a_reason(
+    kafka: LocalKafka, services: dict[str, ServiceProcess]
+) -> None:
+    produce(
+        kafka.bootstrap,
+        CLAIMS_X12.name,
+        [(b"NOT-X12", b'{"claimId": "not an interchange"}', []), (b"EMPTY-X12", b"", [])],
+    )
+    dlq = consume_all(kafka.bootstrap, CLAIMS_DLQ.name, until=2)
+    by_key = {r.key: dict(r.headers) for r in dlq if r.key in (b"NOT-X12", b"EMPTY-X12")}
+    assert by_key[b"NOT-X12"][REASON_HEADER].startswith(b"invalid X12: ")
+    assert by_key[b"NOT-X12"]["claimscrub-service"] == b"intake"
+    assert by_key[b"EMPTY-X12"][REASON_HEADER] == b"empty value"
+    acks = consume_all(kafka.bootstrap, CLAIMS_X12_ACKS.name, until=1)
+    assert not [r for r in acks if r.key in (b"NOT-X12", b"EMPTY-X12")]
