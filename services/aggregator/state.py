@@ -5,7 +5,8 @@ table (and its changelog)::
 
     {"p": 3,                                   # partition of claims.checks
      "pending": {version: {"checks": {"UNITS": [edit, ...]}, "fp": fingerprint,
-                           "firstMs": ..., "submittedAtMs": ...}},
+                           "firstMs": ..., "submittedAtMs": ...,
+                           "notChecked": {"UNITS": [name, ...]}}},  # when any
      "done": {version: {"atMs": ..., "inc": incarnation, "fp": fingerprint,
                         "result": ScrubResult JSON}}}
 
@@ -74,6 +75,7 @@ def result_from_json(d: Mapping[str, Any]) -> ScrubResult:
         checks=tuple(d["checks"]),
         edits=tuple(edit_from_json(e) for e in d["edits"]),
         reference_versions=MappingProxyType(dict(d.get("referenceVersions", {}))),
+        not_checked=tuple(d.get("notChecked", ())),
     )
 
 
@@ -85,6 +87,7 @@ def _combined(
     claim_id: str,
     checks: Mapping[str, list[dict[str, Any]]],
     versions: Mapping[str, Mapping[str, str]],
+    not_checked: Mapping[str, list[str]],
 ) -> ScrubResult:
     return combine(
         claim_id,
@@ -94,6 +97,7 @@ def _combined(
                 CheckName(name),
                 tuple(edit_from_json(e) for e in es),
                 reference_versions=MappingProxyType(dict(versions.get(name, {}))),
+                not_checked=tuple(not_checked.get(name, ())),
             )
             for name, es in checks.items()
         ),
@@ -153,12 +157,17 @@ def collect(
         }
     checks = {**mine["checks"], check: [e.to_json() for e in incoming.edits]}
     versions = {**mine.get("versions", {}), check: dict(incoming.reference_versions)}
+    not_checked: dict[str, list[str]] = dict(mine.get("notChecked", {}))
+    if incoming.not_checked:  # kept only when there is some (an 837P claim)
+        not_checked[check] = list(incoming.not_checked)
     mine = {
         **mine,
         "checks": checks,
         "versions": versions,
         "fp": mine["fp"] or incoming.fingerprint,
     }
+    if not_checked:
+        mine["notChecked"] = not_checked
     if not set(required) <= set(checks):
         pending[version] = mine
         return Collected({"p": partition, "pending": pending, "done": done}, None, False)
@@ -168,7 +177,7 @@ def collect(
         claim_id=incoming.claim_id,
         version=version,
         fingerprint=mine["fp"],
-        result=_combined(incoming.claim_id, checks, versions),
+        result=_combined(incoming.claim_id, checks, versions, not_checked),
         submitted_at_ms=mine["submittedAtMs"],
     )
     done[version] = _done_entry(completed, now_ms, incarnation)
@@ -203,7 +212,9 @@ def expire(
             continue
         missing = tuple(c for c in order if c not in mine["checks"])
         result = with_claim_edits(
-            _combined(claim_id, mine["checks"], mine.get("versions", {})),
+            _combined(
+                claim_id, mine["checks"], mine.get("versions", {}), mine.get("notChecked", {})
+            ),
             (incomplete_edit(c, timeout_ms / 1000) for c in missing),
         )
         completed = Completed(

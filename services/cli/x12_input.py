@@ -147,7 +147,7 @@ def contract_claims(source: str, *, ack: str | None) -> Iterator[dict[str, Any]]
     interchange, stream = open_interchange(source)
     try:
         for _tset, claim in claims_of(interchange):
-            yield claim.contract
+            yield claim.event()
         write_ack(interchange, ack)
     except NotX12 as exc:
         raise InputError(f"{source}: {exc}") from None

@@ -19,6 +19,7 @@ from typing import Any
 
 from claimscrub.core import limits as input_limits
 from claimscrub.core.limits import EARLIEST_DATE, latest_date
+from claimscrub.core.not_checked import NOT_CHECKED_NAMES
 
 # The shapes of a date and an amount; the shortcuts for well-formed claims
 # (claim_message, claim_dict) accept exactly these too.
@@ -491,6 +492,14 @@ def _lines(r: _Reader, data: Mapping[str, Any]) -> tuple[ServiceLine, ...]:
     return tuple(lines)
 
 
+def _not_checked(r: _Reader, data: Mapping[str, Any]) -> frozenset[str]:
+    names = r.text_list(data, "notChecked", "")
+    for i, name in enumerate(names):
+        if name not in NOT_CHECKED_NAMES:
+            r.problem(f"notChecked[{i}]", "not a check name of notChecked")
+    return frozenset(names)
+
+
 def claim_id_of(data: object) -> str:
     """The claim's id if the input has a usable one, else an empty string."""
     if _is_mapping(data):
@@ -529,6 +538,7 @@ def parse_claim(data: object, today: dt.date | None = None) -> ParsedClaim:
         therapy=_therapy(r, data),
         note=r.text(data, "note", ""),
         prior_authorization=_prior_authorization(r, data),
+        not_checked=_not_checked(r, data),
     )
     if r.problems:
         return ParsedClaim(claim_id, None, r.problems)

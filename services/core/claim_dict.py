@@ -29,7 +29,7 @@ from claimscrub.core.claim import (
     Therapy,
     dates_in_range,
 )
-from claimscrub.core.claim_message import GiveWay, date_text, upper_codes
+from claimscrub.core.claim_message import GiveWay, date_text, not_checked_names, upper_codes
 
 _INT32_MAX = 2**31 - 1
 
@@ -101,6 +101,13 @@ def _codes(obj: dict[str, Any], key: str) -> tuple[str, ...]:
     if any(type(item) is not str for item in items):
         raise GiveWay
     return upper_codes(items)
+
+
+def _list_of_text(obj: dict[str, Any], key: str) -> list[str]:
+    items = _list(obj, key)
+    if any(type(item) is not str for item in items):
+        raise GiveWay
+    return items
 
 
 def _pointers(obj: dict[str, Any], key: str) -> tuple[int, ...]:
@@ -240,6 +247,7 @@ def claim_from_dict(data: Any, today: dt.date | None = None) -> Claim | None:
             therapy=_therapy(data),
             note=_text(data, "note"),
             prior_authorization=_prior_authorization(data),
+            not_checked=not_checked_names(_list_of_text(data, "notChecked")),
         )
     except GiveWay:
         return None

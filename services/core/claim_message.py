@@ -33,6 +33,7 @@ from claimscrub.core.claim import (
     Therapy,
     dates_in_range,
 )
+from claimscrub.core.not_checked import NOT_CHECKED_NAMES
 from claimscrub.v1 import claim_pb2
 
 _CACHE_SIZE = 4096
@@ -85,6 +86,13 @@ def upper_codes(values: list[str]) -> tuple[str, ...]:
             raise GiveWay
         out.append(text.upper())
     return tuple(out)
+
+
+def not_checked_names(values: list[str]) -> frozenset[str]:
+    names = frozenset(upper_codes(values))
+    if not names <= NOT_CHECKED_NAMES:
+        raise GiveWay
+    return names
 
 
 _ProviderField = Literal["billing_provider", "rendering_provider", "referring_provider"]
@@ -242,6 +250,7 @@ def claim_from_message(msg: claim_pb2.Claim, today: dt.date | None = None) -> Cl
             therapy=_therapy(msg),
             note=msg.note.strip() or None,
             prior_authorization=_prior_authorization(msg),
+            not_checked=not_checked_names(msg.not_checked),  # type: ignore[arg-type]
         )
     except GiveWay:
         return None

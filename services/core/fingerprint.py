@@ -86,8 +86,18 @@ def claim_version(parsed: ParsedClaim, raw: bytes | None, key: bytes) -> str:
     no typed form: its bytes are hashed with its id.
     """
     if parsed.claim is not None:
-        return _digest(key, b"claim-version", repr(parsed.claim).encode("utf-8"))
+        return _digest(key, b"claim-version", _typed_form(parsed.claim).encode("utf-8"))
     return _digest(key, b"claim-version-raw", parsed.claim_id.encode() + b"\x1f" + (raw or b""))
+
+
+def _typed_form(claim: Claim) -> str:
+    # A frozenset's repr follows string hashing, which differs from process to
+    # process (PYTHONHASHSEED): every service must get the same version, so
+    # not_checked is written sorted (and a claim without it as before).
+    if not claim.not_checked:
+        return repr(claim)
+    names = ",".join(sorted(claim.not_checked))
+    return repr(dataclasses.replace(claim, not_checked=frozenset())) + "\x1f" + names
 
 
 def _patient(claim: Claim) -> str | None:

@@ -29,3 +29,8 @@ class NotChecked(StrEnum):
     #: The prior authorization's dates and visit count (an 837P carries its
     #: number only): a required authorization the claim lacks is still flagged.
     AUTHORIZATION = "AUTHORIZATION"
+
+
+#: Every name a claim's ``notChecked`` may hold; the parsers refuse any other
+#: (MALFORMED_CLAIM), so a sender cannot waive a check this list does not name.
+NOT_CHECKED_NAMES: frozenset[str] = frozenset(n.value for n in NotChecked)

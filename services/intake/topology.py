@@ -101,10 +101,7 @@ class IntakeStep:
             isa, gs = interchange.isa, interchange.gs
             icn = isa.get(13) if isa is not None else ""
             sets.add(tset.control)
-            data = dict(claim.contract)
-            if claim.parsed.claim is not None and claim.parsed.claim.not_checked:
-                data["notChecked"] = sorted(claim.parsed.claim.not_checked)
-            encoded, content_type = encode_claim_json(data)
+            encoded, content_type = encode_claim_json(claim.event())
             claim_id = claim.parsed.claim_id
             if not claim_id:
                 # A claim without a usable id is still answered (MALFORMED_CLAIM)

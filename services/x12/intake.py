@@ -26,6 +26,15 @@ class IntakeClaim:
     source: SourceClaim
     contract: dict[str, Any]
 
+    def event(self) -> dict[str, Any]:
+        """The claim as published on claims.submitted: the contract dict with
+        its ``notChecked`` (the Claim field ``not_checked``), so the services
+        skip what the 837P cannot carry as the CLI does."""
+        claim = self.parsed.claim
+        if claim is None or not claim.not_checked:
+            return self.contract
+        return {**self.contract, "notChecked": sorted(claim.not_checked)}
+
 
 def parsed_claim(source: SourceClaim, component: str) -> tuple[ParsedClaim, dict[str, Any]]:
     data, not_carried = to_contract(source, component)

@@ -317,3 +317,39 @@ def test_stream_result_carries_every_checks_reference_versions() -> None:
         "mue": "2026-04-01.bb",
         "ptp": "2026-04-01.cc",
     }
+
+
+def test_the_result_lists_what_the_checks_could_not_check_however_it_completes() -> None:
+    # docs/x12.md "notChecked": each check reports the claim's names; the
+    # combined result lists the union (results.combine), however it completes.
+    def nc(check: CheckName, *names: str) -> CheckResult:
+        return CheckResult("A", check, (), not_checked=names, claim_version="v1", fingerprint="f")
+
+    step = collect(
+        None, nc(CheckName.UNITS, "TIMED_MINUTES"), REQUIRED, now_ms=1, partition=0, incarnation=ME
+    )
+    done = collect(
+        step.state,
+        nc(CheckName.NECESSITY, "VISIT_LIMIT"),
+        REQUIRED,
+        now_ms=2,
+        partition=0,
+        incarnation=ME,
+    )
+    assert done.forward is not None
+    assert done.forward.result.not_checked == ("TIMED_MINUTES", "VISIT_LIMIT")
+    # Forwarded again by a later incarnation: read back from the state's JSON.
+    again = collect(
+        done.state,
+        nc(CheckName.UNITS, "TIMED_MINUTES"),
+        REQUIRED,
+        now_ms=3,
+        partition=0,
+        incarnation="inc-later",
+    )
+    assert again.forward is not None
+    assert again.forward.result.not_checked == ("TIMED_MINUTES", "VISIT_LIMIT")
+
+    kwargs = {"timeout_ms": 10, "grace_ms": 1_000, "clock_start_ms": 0, "incarnation": ME}
+    _, out = expire("A", step.state, REQUIRED, now_ms=100, **kwargs)  # type: ignore[arg-type]
+    assert [c.result.not_checked for c in out] == [("TIMED_MINUTES",)]

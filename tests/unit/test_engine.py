@@ -154,7 +154,7 @@ def test_internal_topic_names_are_the_ones_quix_derives() -> None:
 
 def test_each_service_alone_may_use_its_engine_topics() -> None:
     b = bindings()
-    services = ("units", "enrollment", "necessity", "aggregator", "redaction")
+    services = ("units", "enrollment", "necessity", "aggregator", "redaction", "intake")
     for owner in services:
         changelog, repartition = engine_topic_prefixes(f"claimscrub-{owner}")
         for topic in (changelog + "x--store", repartition + "x--by"):

@@ -63,6 +63,16 @@ def test_each_claim_of_each_accepted_set_is_published_with_its_source_and_the_99
         assert parsed.ok and parsed.claim is not None
         assert parsed.claim.patient is not None
         assert parsed.claim.patient.member_id == o.key.decode().replace("C", "M")
+        # docs/x12.md "notChecked": five names always, TIMED_MINUTES when no
+        # line uses the minutes convention (these claims have no minutes).
+        assert parsed.claim.not_checked == {
+            "TIMED_MINUTES",
+            "PLAN_OF_CARE_CERTIFICATION",
+            "PROGRESS_REPORT",
+            "VISIT_LIMIT",
+            "AUTHORIZATION",
+            "KX_THRESHOLD",
+        }
     assert ack.topic == CLAIMS_X12_ACKS.name
     assert ack.key == b"000000007"
     assert ack.value.decode().count("IK5*A") == 2
