@@ -330,6 +330,21 @@ def pipeline() -> db.Dashboard:
         )
         .with_panel(
             ts(
+                "X12 intake",
+                "837P interchanges read from claims.x12 per second, by outcome, and the "
+                "claims of their accepted transaction sets published on claims.submitted.",
+                [
+                    (
+                        f"sum by (outcome) (rate(claimscrub_x12_interchanges_total[{RATE}]))",
+                        "interchanges {{outcome}}",
+                    ),
+                    (f"sum(rate(claimscrub_x12_claims_total[{RATE}]))", "claims published"),
+                ],
+                "reqps",
+            )
+        )
+        .with_panel(
+            ts(
                 "Instances up",
                 "Scrape targets answering, per service.",
                 [(f'sum by (job) (up{{job=~"{jobs}"}})', "{{job}}")],
