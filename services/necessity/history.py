@@ -256,10 +256,12 @@ def _latest(c: Mapping[str, Any]) -> str:
 
 
 def _without_old_lines(claims: dict[str, Any], days: int) -> dict[str, Any]:
-    newest = max((line[2] for c in claims.values() for line in c.get("lines", ())), default="")
-    if not newest:
+    dates = [line[2] for c in claims.values() for line in c.get("lines", ())]
+    if not dates:
         return claims
-    horizon = (dt.date.fromisoformat(newest) - dt.timedelta(days=days)).isoformat()
+    horizon = (dt.date.fromisoformat(max(dates)) - dt.timedelta(days=days)).isoformat()
+    if min(dates) >= horizon:
+        return claims  # the usual case: every line within the window
     out: dict[str, Any] = {}
     for cid, c in claims.items():
         lines = c.get("lines")
