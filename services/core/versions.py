@@ -113,10 +113,11 @@ def merge_versions(maps: Sequence[Mapping[str, str]]) -> dict[str, str]:
     """The ``referenceVersions`` of several checks' results as one map: the
     checks of one claim read the same versions, so a kind's ids are joined
     once each (an id one check saw and another did not is still reported)."""
+    order = {k: n for n, k in enumerate(KINDS)}
     first = maps[0] if maps else {}
     if all(m == first for m in maps[1:]) and all("," not in v for v in first.values()):
         # The usual claim: every check read the same single versions.
-        return {k: first[k] for k in sorted(first, key=_kind_order)}
+        return {k: first[k] for k in sorted(first, key=lambda k: (order.get(k, 99), k))}
     out: dict[str, list[str]] = {}
     for m in maps:
         for kind, ids in m.items():
@@ -124,11 +125,4 @@ def merge_versions(maps: Sequence[Mapping[str, str]]) -> dict[str, str]:
             for i in ids.split(","):
                 if i and i not in known:
                     known.append(i)
-    return {k: ",".join(out[k]) for k in sorted(out, key=_kind_order)}
-
-
-_KIND_ORDER = {k: n for n, k in enumerate(KINDS)}
-
-
-def _kind_order(kind: str) -> tuple[int, str]:
-    return (_KIND_ORDER.get(kind, 99), kind)
+    return {k: ",".join(out[k]) for k in sorted(out, key=lambda k: (order.get(k, 99), k))}
