@@ -13,7 +13,7 @@ from enum import StrEnum
 from types import MappingProxyType
 
 from claimscrub.core.edits import CheckName, Edit, Severity
-from claimscrub.core.versions import merge_versions
+from claimscrub.core.versions import merge_versions, ordered_versions
 
 _NO_VERSIONS: Mapping[str, str] = MappingProxyType({})
 
@@ -61,7 +61,7 @@ class ScrubResult:
         if self.not_checked:  # omitted when empty, as proto3 JSON omits it
             out["notChecked"] = list(self.not_checked)
         if self.reference_versions:
-            out["referenceVersions"] = dict(self.reference_versions)
+            out["referenceVersions"] = ordered_versions(self.reference_versions)
         return out
 
 

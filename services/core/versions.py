@@ -109,15 +109,24 @@ def join_ids(ids: Iterable[str]) -> str:
     return ",".join(seen)
 
 
+_KIND_ORDER = {k: n for n, k in enumerate(KINDS)}
+
+
+def ordered_versions(versions: Mapping[str, str]) -> dict[str, str]:
+    """``referenceVersions`` in the contract's order of kinds (then by name):
+    a protobuf map comes back in any order, and a result printed twice (as
+    scrubbed, then read back from claims.scrubbed) must read the same."""
+    return {k: versions[k] for k in sorted(versions, key=lambda k: (_KIND_ORDER.get(k, 99), k))}
+
+
 def merge_versions(maps: Sequence[Mapping[str, str]]) -> dict[str, str]:
     """The ``referenceVersions`` of several checks' results as one map: the
     checks of one claim read the same versions, so a kind's ids are joined
     once each (an id one check saw and another did not is still reported)."""
-    order = {k: n for n, k in enumerate(KINDS)}
     first = maps[0] if maps else {}
     if all(m == first for m in maps[1:]) and all("," not in v for v in first.values()):
         # The usual claim: every check read the same single versions.
-        return {k: first[k] for k in sorted(first, key=lambda k: (order.get(k, 99), k))}
+        return ordered_versions(first)
     out: dict[str, list[str]] = {}
     for m in maps:
         for kind, ids in m.items():
@@ -125,4 +134,4 @@ def merge_versions(maps: Sequence[Mapping[str, str]]) -> dict[str, str]:
             for i in ids.split(","):
                 if i and i not in known:
                     known.append(i)
-    return {k: ",".join(out[k]) for k in sorted(out, key=lambda k: (order.get(k, 99), k))}
+    return ordered_versions({k: ",".join(v) for k, v in out.items()})

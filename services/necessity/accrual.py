@@ -51,7 +51,26 @@ def line_accrual(line: ServiceLine, payer_id: str, ref: NecessityReference) -> A
             return Accrual(per_unit * line.units, basis)
     if line.charge_amount is not None:
         return Accrual(line.charge_amount, CHARGE)
-    return Accrual(None, "")
+    return _NONE
+
+
+_NONE = Accrual(None, "")
+
+# The KX rule and the history update ask for the same claim's accruals one
+# after the other: the last claim's are kept for the second caller. Claims and
+# references are immutable, so identity says the answer still holds.
+_last: tuple[Claim, NecessityReference, tuple[Accrual, ...]] | None = None
+
+
+def claim_accruals(claim: Claim, ref: NecessityReference) -> tuple[Accrual, ...]:
+    """:func:`line_accrual` of each of the claim's service lines, in their order."""
+    global _last
+    last = _last
+    if last is not None and last[0] is claim and last[1] is ref:
+        return last[2]
+    found = tuple(line_accrual(line, claim.payer_id, ref) for line in claim.service_lines)
+    _last = (claim, ref, found)
+    return found
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -65,14 +65,30 @@ class CoveragePolicy:
         return any(r.covers(normalised_diagnosis) for r in self.supporting)
 
 
+_COVERING_MAX = 65_536
+
+
 @dataclass(frozen=True, slots=True)
 class CoveragePolicies:
     policies: tuple[CoveragePolicy, ...]
     is_sample: bool
     source: str
+    # Answers by (payer, code): the rule asks per line and a billing run has
+    # few payers and codes. Bounded by clearing.
+    _covering: dict[tuple[str, str], tuple[CoveragePolicy, ...]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
-    def covering(self, payer_id: str, code: str) -> list[CoveragePolicy]:
-        return [p for p in self.policies if p.applies(payer_id, code)]
+    def covering(self, payer_id: str, code: str) -> tuple[CoveragePolicy, ...]:
+        key = (payer_id, code)
+        found = self._covering.get(key)
+        if found is None:
+            if len(self._covering) >= _COVERING_MAX:
+                self._covering.clear()
+            found = self._covering[key] = tuple(
+                p for p in self.policies if p.applies(payer_id, code)
+            )
+        return found
 
 
 def _range(entry: Any, where: str) -> DiagnosisRange:

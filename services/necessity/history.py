@@ -50,7 +50,7 @@ from decimal import Decimal
 from typing import Any, NamedTuple
 
 from claimscrub.core.claim import Claim
-from claimscrub.necessity.accrual import line_accrual
+from claimscrub.necessity.accrual import claim_accruals
 from claimscrub.necessity.lines import is_therapy_line, line_discipline
 from claimscrub.necessity.reference import NecessityReference
 
@@ -92,7 +92,9 @@ def rendering_npi(claim: Claim) -> str:
 
 
 def line_modifiers(modifiers: tuple[str, ...]) -> tuple[str, ...]:
-    return tuple(sorted(m.strip().upper() for m in modifiers))
+    if not modifiers:
+        return ()
+    return tuple(sorted([m.strip().upper() for m in modifiers]))
 
 
 def _lines(claim: Claim) -> list[list[Any]]:
@@ -114,7 +116,7 @@ def contribution(claim: Claim, ref: NecessityReference) -> dict[str, Any]:
     amounts: dict[str, Decimal] = {}
     incomplete: set[str] = set()
     days: dict[str, set[str]] = {}
-    for line in claim.service_lines:
+    for line, accrual in zip(claim.service_lines, claim_accruals(claim, ref), strict=True):
         if not is_therapy_line(line, ref):
             continue
         discipline = line_discipline(line, claim, ref)
@@ -125,7 +127,7 @@ def contribution(claim: Claim, ref: NecessityReference) -> dict[str, Any]:
         if group is None:
             continue
         key = _key(line.date_of_service.year, group)
-        amount = line_accrual(line, claim.payer_id, ref).amount
+        amount = accrual.amount
         if amount is None:
             incomplete.add(key)
         else:
@@ -254,10 +256,12 @@ def _latest(c: Mapping[str, Any]) -> str:
 
 
 def _without_old_lines(claims: dict[str, Any], days: int) -> dict[str, Any]:
-    newest = max((line[2] for c in claims.values() for line in c.get("lines", ())), default="")
-    if not newest:
+    dates = [line[2] for c in claims.values() for line in c.get("lines", ())]
+    if not dates:
         return claims
-    horizon = (dt.date.fromisoformat(newest) - dt.timedelta(days=days)).isoformat()
+    horizon = (dt.date.fromisoformat(max(dates)) - dt.timedelta(days=days)).isoformat()
+    if min(dates) >= horizon:
+        return claims  # the usual case: every line within the window
     out: dict[str, Any] = {}
     for cid, c in claims.items():
         lines = c.get("lines")
@@ -271,6 +275,8 @@ def _pruned(claims: dict[str, Any], line_days: int) -> dict[str, Any]:
     if not claims:
         return claims
     claims = _without_old_lines(claims, line_days)
+    if len(claims) == 1:
+        return claims  # a lone claim is in the newest year and within MAX_CLAIMS
     # Each claim's latest date once: a beneficiary's history holds up to MAX_CLAIMS.
     latest = {cid: _latest(c) for cid, c in claims.items()}
     newest_year = max(int(d[:4]) for d in latest.values())

@@ -40,7 +40,12 @@ import grpc
 from prometheus_client import Counter
 
 from claimscrub.runtime.env import SettingsError
-from claimscrub.runtime.grpc_metrics import GO_CODE_NAMES, split_method
+from claimscrub.runtime.grpc_metrics import (
+    GO_CODE_NAMES,
+    HANDLER_BEHAVIOR,
+    HANDLER_FACTORIES,
+    split_method,
+)
 
 POLICY_VARIABLE = "CLAIMSCRUB_GRPC_POLICY_FILE"
 ANYONE = "*"
@@ -259,20 +264,6 @@ def _outcome(context: Any, exc: BaseException | None) -> str:
     return "Canceled" if type(exc).__name__ == "CancelledError" else "Unknown"
 
 
-_FACTORIES = {
-    (False, False): grpc.unary_unary_rpc_method_handler,
-    (False, True): grpc.unary_stream_rpc_method_handler,
-    (True, False): grpc.stream_unary_rpc_method_handler,
-    (True, True): grpc.stream_stream_rpc_method_handler,
-}
-_BEHAVIOR_ATTR = {
-    (False, False): "unary_unary",
-    (False, True): "unary_stream",
-    (True, False): "stream_unary",
-    (True, True): "stream_stream",
-}
-
-
 class AccessInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
     """Authorisation, rate and size limits, and the PHI audit, from a :class:`GrpcPolicy`.
 
@@ -370,9 +361,9 @@ class AccessInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         method: str = handler_call_details.method
         rule = self._policy.rule(method)
         shape = (bool(handler.request_streaming), bool(handler.response_streaming))
-        behavior = getattr(handler, _BEHAVIOR_ATTR[shape])
+        behavior = getattr(handler, HANDLER_BEHAVIOR[shape])
         wrapped = self._wrap(behavior, method, rule)
-        return _FACTORIES[shape](
+        return HANDLER_FACTORIES[shape](
             wrapped,
             request_deserializer=self._deserializer(handler, rule),
             response_serializer=handler.response_serializer,

@@ -233,13 +233,15 @@ def _wrap(
     return sync_unary
 
 
-_FACTORIES = {
+#: a method handler's constructor and behaviour attribute by (request streaming,
+#: response streaming): what a server interceptor needs to wrap any handler.
+HANDLER_FACTORIES = {
     (False, False): grpc.unary_unary_rpc_method_handler,
     (False, True): grpc.unary_stream_rpc_method_handler,
     (True, False): grpc.stream_unary_rpc_method_handler,
     (True, True): grpc.stream_stream_rpc_method_handler,
 }
-_BEHAVIOR_ATTR = {
+HANDLER_BEHAVIOR = {
     (False, False): "unary_unary",
     (False, True): "unary_stream",
     (True, False): "stream_unary",
@@ -262,11 +264,11 @@ class MetricsInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         if handler is None:
             return None
         shape = (bool(handler.request_streaming), bool(handler.response_streaming))
-        behavior = getattr(handler, _BEHAVIOR_ATTR[shape])
+        behavior = getattr(handler, HANDLER_BEHAVIOR[shape])
         service, method = split_method(handler_call_details.method)
         labels = (rpc_type(*shape), service, method)
         wrapped = _wrap(behavior, labels, shape[0], shape[1], self._m)
-        return _FACTORIES[shape](
+        return HANDLER_FACTORIES[shape](
             wrapped,
             request_deserializer=handler.request_deserializer,
             response_serializer=handler.response_serializer,

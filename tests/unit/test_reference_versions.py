@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 
 from claimscrub.core.claim import ParsedClaim, parse_claim
+from claimscrub.core.codec import decode_scrub_result, encode_scrub_result
 from claimscrub.core.edits import CheckName
 from claimscrub.core.payers import PayerPolicies, ReferenceDataError
-from claimscrub.core.results import CheckResult, combine
+from claimscrub.core.results import CheckResult, ScrubResult, Status, combine
 from claimscrub.core.versions import MUE, Dated, Version, merge_versions
 from claimscrub.reference.kinds import merge_payer_versions, read_version, with_effective
 from claimscrub.reference.wire import (
@@ -156,3 +157,20 @@ def test_a_bad_table_file_is_refused_naming_file_line_and_field(tmp_path: Path) 
     bad = TableVersion("mue", "v", None, (("bad.csv", (HEADER + "97110,2,7 x,y\n").encode()),))
     with pytest.raises(ReferenceDataError, match=r"^bad.csv line 2: MUE Adjudication Indicator"):
         read_version(bad)
+
+
+def test_a_result_prints_its_versions_in_the_contracts_order_of_kinds_whatever_the_map_order() -> (
+    None
+):
+    # A protobuf map read back from claims.scrubbed comes in any order; the
+    # printed result must equal the one printed when it was scrubbed.
+    scrambled = {"code-status": "c", "ptp": "p", "payers": "P", "coverage": "v", "mue": "m"}
+    result = ScrubResult("C-1", Status.CLEAN, ("UNITS",), (), reference_versions=scrambled)
+    for shown in (result, decode_scrub_result(encode_scrub_result(result))):
+        assert list(shown.to_json()["referenceVersions"]) == [  # type: ignore[call-overload]
+            "payers",
+            "mue",
+            "ptp",
+            "coverage",
+            "code-status",
+        ]

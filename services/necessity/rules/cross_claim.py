@@ -88,7 +88,10 @@ def duplicate_line_edits(
     claim: Claim, ref: NecessityReference, history: History | None
 ) -> list[Edit]:
     del ref  # the rule reads no reference data; the signature is every rule's
-    repeats = repeated_lines(claim, seen_lines(history, claim.claim_id))
+    past = seen_lines(history, claim.claim_id)
+    if not past:
+        return []  # the beneficiary's first claim: nothing to repeat
+    repeats = repeated_lines(claim, past)
     return [
         edit(
             "DUPLICATE_CLAIM",

@@ -14,6 +14,7 @@ Messages name diagnoses by position, never by value.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 from claimscrub.core.claim import Claim
 from claimscrub.core.edits import Edit, edit
@@ -40,10 +41,14 @@ def diagnosis_edits(claim: Claim, ref: NecessityReference) -> list[Edit]:
     normalised: dict[int, str] = {}
     supported: dict[tuple[int, str], bool] = {}
     for line in claim.service_lines:
-        label = code_label(line.procedure_code, ref)
+        code = line.procedure_code  # labelled (code_label) only in a message: most lines get none
         if not line.diagnosis_pointers:
             edits.append(
-                edit("DIAGNOSIS_MISSING", line.line_number, f"{label} has no diagnosis pointer")
+                edit(
+                    "DIAGNOSIS_MISSING",
+                    line.line_number,
+                    f"{code_label(code, ref)} has no diagnosis pointer",
+                )
             )
             continue
         dangling = sorted({p for p in line.diagnosis_pointers if not 1 <= p <= count})
@@ -52,7 +57,8 @@ def diagnosis_edits(claim: Claim, ref: NecessityReference) -> list[Edit]:
                 edit(
                     "DIAGNOSIS_MISSING",
                     line.line_number,
-                    f"{label}: pointer {', '.join(map(str, dangling))} points to no diagnosis "
+                    f"{code_label(code, ref)}: pointer {', '.join(map(str, dangling))} "
+                    "points to no diagnosis "
                     f"(the claim has {count})",
                 )
             )
@@ -76,14 +82,15 @@ def diagnosis_edits(claim: Claim, ref: NecessityReference) -> list[Edit]:
                 edit(
                     "DIAGNOSIS_NOT_SUPPORTED",
                     line.line_number,
-                    f"{label}: no pointed diagnosis is on the supporting list of {names}{sample}",
+                    f"{code_label(code, ref)}: no pointed diagnosis is on the supporting list "
+                    f"of {names}{sample}",
                 )
             )
     return edits
 
 
 def _any_supports(
-    policies: list[CoveragePolicy], pointed: list[str], known: dict[tuple[int, str], bool]
+    policies: Sequence[CoveragePolicy], pointed: list[str], known: dict[tuple[int, str], bool]
 ) -> bool:
     """Whether a policy supports a pointed diagnosis; ``known`` remembers the answers
     for the claim (by policy object, as two files may reuse an id, and diagnosis)."""

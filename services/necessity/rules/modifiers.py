@@ -36,7 +36,7 @@ def _therapy_modifiers(line: ServiceLine, ref: NecessityReference) -> list[str]:
 def _line_edits(line: ServiceLine, ref: NecessityReference, modifier_required: bool) -> list[Edit]:
     edits: list[Edit] = []
     n = line.line_number
-    label = code_label(line.procedure_code, ref)
+    code = line.procedure_code  # labelled (code_label) only in a message: most lines get none
     therapy = _therapy_modifiers(line, ref)
     distinct = sorted(set(therapy))
     evaluation = ref.evaluations.get(line.procedure_code)
@@ -44,14 +44,19 @@ def _line_edits(line: ServiceLine, ref: NecessityReference, modifier_required: b
     if modifier_required and line.procedure_code in ref.always_therapy and not therapy:
         needs = ref.modifier_for(own) if own else "GP, GO or GN"
         edits.append(
-            edit("THERAPY_MODIFIER_MISSING", n, f"{label} is always therapy and needs {needs}")
+            edit(
+                "THERAPY_MODIFIER_MISSING",
+                n,
+                f"{code_label(code, ref)} is always therapy and needs {needs}",
+            )
         )
     if len(distinct) > 1:
         edits.append(
             edit(
                 "THERAPY_MODIFIER_CONFLICT",
                 n,
-                f"{label} carries {' and '.join(distinct)}; a line takes one therapy modifier",
+                f"{code_label(code, ref)} carries {' and '.join(distinct)}; "
+                "a line takes one therapy modifier",
             )
         )
     elif own and distinct and ref.therapy_modifiers[distinct[0]] != own:
@@ -60,7 +65,8 @@ def _line_edits(line: ServiceLine, ref: NecessityReference, modifier_required: b
             edit(
                 "THERAPY_MODIFIER_CONFLICT",
                 n,
-                f"{label} is {what} and takes {ref.modifier_for(own)} only, not {distinct[0]}",
+                f"{code_label(code, ref)} is {what} and takes {ref.modifier_for(own)} only, "
+                f"not {distinct[0]}",
             )
         )
     if ref.assistant_modifiers.keys().isdisjoint(line.modifiers):
@@ -71,7 +77,8 @@ def _line_edits(line: ServiceLine, ref: NecessityReference, modifier_required: b
             edit(
                 "THERAPY_MODIFIER_CONFLICT",
                 n,
-                f"{on_line} on {label}: assistants do not evaluate, an evaluation takes no CQ/CO",
+                f"{on_line} on {code_label(code, ref)}: assistants do not evaluate, "
+                "an evaluation takes no CQ/CO",
                 reference="CMS Pub. 100-02 Ch.15 §230.1",
             )
         )

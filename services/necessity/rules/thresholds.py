@@ -36,7 +36,7 @@ from decimal import Decimal
 from claimscrub.core.claim import Claim, ServiceLine
 from claimscrub.core.edits import Edit, edit
 from claimscrub.core.not_checked import NotChecked
-from claimscrub.necessity.accrual import Accrual, line_accrual, ytd_before
+from claimscrub.necessity.accrual import Accrual, claim_accruals, ytd_before
 from claimscrub.necessity.history import History, seen_amount, seen_incomplete
 from claimscrub.necessity.lines import code_label, is_therapy_line, line_group
 from claimscrub.necessity.reference import NecessityReference, Threshold
@@ -91,20 +91,19 @@ def _reached(
 
 
 def threshold_edits(claim: Claim, ref: NecessityReference, history: History | None) -> list[Edit]:
-    lines = sorted(
-        (
-            ln
-            for ln in claim.service_lines
-            if is_therapy_line(ln, ref)
-            and ref.payers.for_payer(claim.payer_id, ln.date_of_service).medicare_rules
-        ),
-        key=lambda ln: (ln.date_of_service, ln.line_number),
-    )
-    if not lines:
+    for_payer = ref.payers.for_payer
+    counted = [
+        (line, accrual)
+        for line, accrual in zip(claim.service_lines, claim_accruals(claim, ref), strict=True)
+        if is_therapy_line(line, ref)
+        and for_payer(claim.payer_id, line.date_of_service).medicare_rules
+    ]
+    if not counted:
         return []
-    base_year = lines[0].date_of_service.year
-    groups = {g: line_group(ln, claim, ref) for g, ln in enumerate(lines)}
-    claim_groups = {g for g in groups.values() if g is not None}
+    counted.sort(key=lambda pair: (pair[0].date_of_service, pair[0].line_number))
+    base_year = counted[0][0].date_of_service.year
+    groups = [line_group(line, claim, ref) for line, _ in counted]
+    claim_groups = {g for g in groups if g is not None}
     ytd_not_carried = NotChecked.KX_THRESHOLD in claim.not_checked
     kx = ref.kx_modifier
     # Per (year, group): the amount known so far (a lower bound) and whether it
@@ -119,8 +118,7 @@ def threshold_edits(claim: Claim, ref: NecessityReference, history: History | No
     reviewed: set[tuple[int, str]] = set()
     edits: list[Edit] = []
     unverified: list[str] = []
-    for i, line in enumerate(lines):
-        group = groups[i]
+    for (line, accrual), group in zip(counted, groups, strict=True):
         if group is None:
             continue  # no discipline: THERAPY_MODIFIER_MISSING/CONFLICT already says why
         year = line.date_of_service.year
@@ -143,7 +141,6 @@ def threshold_edits(claim: Claim, ref: NecessityReference, history: History | No
                     start += ytd.amount
             running[key] = (start, exact)
         before, exact = running[key]
-        accrual = line_accrual(line, claim.payer_id, ref)
         after = before + (accrual.amount or Decimal(0))
         exact = exact and accrual.amount is not None
         if accrual.amount is None or key in history_gap:
