@@ -28,6 +28,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from claimscrub.core.json_files import listed, read_json
 from claimscrub.core.payers import ReferenceDataError
 
 _SAMPLE_RESOURCE = "data/coverage_sample.json"
@@ -135,16 +136,7 @@ def _policy(raw: Any, where: str) -> CoveragePolicy:
 
 
 def parse_coverage(data: Any, name: str, *, bundled: bool = False) -> CoveragePolicies:
-    if isinstance(data, list):
-        raw_policies: Any = data
-        sample = False
-    elif isinstance(data, dict):
-        raw_policies = data.get("policies")
-        sample = data.get("sample") is True
-    else:
-        raise ReferenceDataError(f"{name}: expected a JSON object or array of policies")
-    if not isinstance(raw_policies, list):
-        raise ReferenceDataError(f"{name}: 'policies' must be a list")
+    raw_policies, sample = listed(data, "policies", name, "array of policies")
     policies = tuple(_policy(p, f"{name} policy {i + 1}") for i, p in enumerate(raw_policies))
     source = f"bundled sample {name}" if bundled else name
     return CoveragePolicies(policies, sample or bundled, source)
@@ -154,13 +146,7 @@ def load_coverage_files(paths: Sequence[Path]) -> CoveragePolicies:
     policies: list[CoveragePolicy] = []
     sample = False
     for path in paths:
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except OSError as exc:
-            raise ReferenceDataError(f"{path.name}: cannot read ({exc.strerror})") from exc
-        except json.JSONDecodeError as exc:
-            raise ReferenceDataError(f"{path.name}: not valid JSON (line {exc.lineno})") from exc
-        loaded = parse_coverage(data, path.name)
+        loaded = parse_coverage(read_json(path), path.name)
         policies.extend(loaded.policies)
         sample = sample or loaded.is_sample
     return CoveragePolicies(tuple(policies), sample, ", ".join(p.name for p in paths))

@@ -21,7 +21,6 @@ labelled a sample in the edits that use it.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -30,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from claimscrub.core.claim import AMOUNT_RE
+from claimscrub.core.json_files import listed, read_json
 from claimscrub.core.payers import ReferenceDataError
 
 _CODE_RE = re.compile(r"^[A-Z0-9]{5}$")
@@ -105,16 +105,7 @@ def _fee(raw: Any, where: str) -> Fee:
 
 
 def parse_fee_schedule(data: Any, name: str) -> FeeSchedule:
-    if isinstance(data, list):
-        raw_fees: Any = data
-        sample = False
-    elif isinstance(data, dict):
-        raw_fees = data.get("fees")
-        sample = data.get("sample") is True
-    else:
-        raise ReferenceDataError(f"{name}: expected a JSON object or an array of fees")
-    if not isinstance(raw_fees, list):
-        raise ReferenceDataError(f"{name}: 'fees' must be a list")
+    raw_fees, sample = listed(data, "fees", name, "an array of fees")
     by_code: dict[str, list[Fee]] = {}
     for i, raw in enumerate(raw_fees):
         fee = _fee(raw, f"{name} fee {i + 1}")
@@ -129,13 +120,7 @@ def load_fee_schedule_files(paths: Sequence[Path]) -> FeeSchedule | None:
     by_code: dict[str, tuple[Fee, ...]] = {}
     sample = False
     for path in paths:
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except OSError as exc:
-            raise ReferenceDataError(f"{path.name}: cannot read ({exc.strerror})") from exc
-        except json.JSONDecodeError as exc:
-            raise ReferenceDataError(f"{path.name}: not valid JSON (line {exc.lineno})") from exc
-        loaded = parse_fee_schedule(data, path.name)
+        loaded = parse_fee_schedule(read_json(path), path.name)
         for code, fees in loaded.by_code.items():
             by_code[code] = by_code.get(code, ()) + fees
         sample = sample or loaded.is_sample
