@@ -36,7 +36,7 @@ export KAFKA_SECURITY ?= plaintext
 AS = env $$(deploy/kafka/kafka.sh client-env $(1)) $(if $(filter secure,$(KAFKA_SECURITY)),CLAIMSCRUB_AUDIT=true CLAIMSCRUB_HMAC_KEY_FILE=$(RUN)/certs/hmac.key)
 
 .PHONY: help prereqs setup proto kafka-fetch kafka-start kafka-stop kafka-status up down status \
-        demo test test-unit test-integration lint format bench lock clean certs \
+        demo test test-unit test-integration lint format bench fuzz lock clean certs \
         check-deploy dashboards helm prometheus-tools
 
 help: ## this list
@@ -160,6 +160,9 @@ check-deploy: setup $(HELM_STAMP) prometheus-tools ## dashboards current, helm l
 
 bench: setup ## throughput and latency beside baselines (QUICK=1: a two-minute version)
 	$(PY) -m claimscrub.bench $(if $(filter-out 0,$(QUICK)),--quick)
+
+fuzz: setup ## the rule fuzz tests on fresh random claims (FUZZ_EXAMPLES=2000 by default)
+	FUZZ_RANDOM=1 FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-2000} $(PY) -m pytest -q -p no:cacheprovider tests/unit/test_fuzz.py
 
 lock: ## re-resolve requirements.lock from pyproject.toml
 	@rm -rf $(CACHE)/lockenv && $(PYTHON) -m venv $(CACHE)/lockenv

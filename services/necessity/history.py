@@ -259,7 +259,11 @@ def _without_old_lines(claims: dict[str, Any], days: int) -> dict[str, Any]:
     dates = [line[2] for c in claims.values() for line in c.get("lines", ())]
     if not dates:
         return claims
-    horizon = (dt.date.fromisoformat(max(dates)) - dt.timedelta(days=days)).isoformat()
+    newest = dt.date.fromisoformat(max(dates))
+    # A window reaching before year 1 keeps every line (date arithmetic would overflow).
+    if newest.toordinal() <= days:
+        return claims
+    horizon = (newest - dt.timedelta(days=days)).isoformat()
     if min(dates) >= horizon:
         return claims  # the usual case: every line within the window
     out: dict[str, Any] = {}

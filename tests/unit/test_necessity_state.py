@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
 import json
 from decimal import Decimal
 
@@ -109,3 +111,19 @@ def test_the_stored_history_carries_no_real_date_and_unseals_exactly() -> None:
     # Keyed per beneficiary: another token or another key moves dates differently.
     assert date_shift("b-other", b"a key") != shift or date_shift("b-token", b"b key") != shift
     assert shift >= 365
+
+
+def test_recording_a_line_near_year_one_keeps_it_instead_of_overflowing() -> None:
+    # The rules answer any Claim value, not only parsed ones (tests/unit/test_fuzz.py
+    # found this): the line window reaching before year 1 must not raise.
+    ref = bundled_ref()
+    claim = parse(base_claim(claimId="A", serviceLines=[line(1, "97110", "GP")]))
+    ancient = dataclasses.replace(
+        claim,
+        service_lines=tuple(
+            dataclasses.replace(sl, date_of_service=dt.date(2, 1, 1)) for sl in claim.service_lines
+        ),
+    )
+    history = record_claim(None, ancient, ref)
+    later = record_claim(history, dataclasses.replace(claim, claim_id="B"), ref)
+    assert set(later["claims"]) >= {"B"}
