@@ -76,6 +76,7 @@ def result_from_json(d: Mapping[str, Any]) -> ScrubResult:
         edits=tuple(edit_from_json(e) for e in d["edits"]),
         reference_versions=MappingProxyType(dict(d.get("referenceVersions", {}))),
         not_checked=tuple(d.get("notChecked", ())),
+        revision=int(d.get("revision", 1)),
     )
 
 

@@ -306,6 +306,7 @@ def scrub_result_to_pb(r: ScrubResult, claim_version: str = "") -> results_pb2.S
         claim_version=claim_version,
         not_checked=list(r.not_checked),
         reference_versions=dict(r.reference_versions),
+        revision=r.revision,
     )
 
 
@@ -321,6 +322,7 @@ def scrub_result_from_pb(msg: results_pb2.ScrubResult) -> ScrubResult:
         edits=tuple(_edit_from_pb(e) for e in msg.edits),
         not_checked=tuple(msg.not_checked),
         reference_versions=MappingProxyType(dict(msg.reference_versions)),
+        revision=msg.revision or 1,
     )
 
 

@@ -50,6 +50,9 @@ class ScrubResult:
     not_checked: tuple[str, ...] = ()
     #: Kind -> id(s) of every reference data version that judged the claim (contract §3).
     reference_versions: Mapping[str, str] = field(default_factory=lambda: _NO_VERSIONS)
+    #: Contract §3: 1 for a claim version's first result, 2 for the one that
+    #: supersedes its CHECK_INCOMPLETE result.
+    revision: int = 1
 
     def to_json(self) -> dict[str, object]:
         out: dict[str, object] = {
@@ -58,6 +61,8 @@ class ScrubResult:
             "checks": list(self.checks),
             "edits": [e.to_json() for e in self.edits],
         }
+        if self.revision > 1:  # a first result omits it, as the contract's example does
+            out["revision"] = self.revision
         if self.not_checked:  # omitted when empty, as proto3 JSON omits it
             out["notChecked"] = list(self.not_checked)
         if self.reference_versions:
@@ -135,4 +140,5 @@ def with_claim_edits(result: ScrubResult, extra: Iterable[Edit]) -> ScrubResult:
         tuple(edits),
         result.not_checked,
         result.reference_versions,
+        result.revision,
     )
