@@ -12,6 +12,7 @@ stay.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -28,6 +29,7 @@ from claimscrub.runtime.kafka_config import KafkaSecurity
 from claimscrub.runtime.topics import REFERENCE_PAYERS, REFERENCE_TABLES
 
 log = logs.get_logger(__name__)
+_LIBRDKAFKA_LOG = logging.getLogger("claimscrub.reference.librdkafka")
 
 _POLL_S = 0.2
 _MISSING_TOPIC_RETRY_S = 1.0
@@ -193,19 +195,30 @@ class ReferenceFollower:
             "enable.auto.commit": False,
             "auto.offset.reset": "earliest",
             "fetch.message.max.bytes": 4 * 1024 * 1024,
+            # librdkafka's own lines through the service's JSON log pipeline (with
+            # its repeat suppression), not raw on stderr.
+            "logger": _LIBRDKAFKA_LOG,
             **security.librdkafka_config(),
         }
 
     def catch_up(self) -> ReferenceSet:
         """Read the topics up to their end offsets at this moment, then hand the
         versions to ``on_change``; blocks until the topics exist."""
-        from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+        from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
 
         consumer = Consumer(self._config())
         self._consumer = consumer
-        warned = False
+        warned = unreachable = False
         while True:
-            metadata = consumer.list_topics(timeout=10)
+            try:
+                metadata = consumer.list_topics(timeout=10)
+            except KafkaException as exc:
+                # A broker still starting (or down) is waited for, as a missing topic is.
+                if not unreachable:
+                    log.warning("reference_broker_unreachable", error=exc.args[0].name())
+                    unreachable = True
+                time.sleep(_MISSING_TOPIC_RETRY_S)
+                continue
             missing = [t for t in self.topics if t not in metadata.topics]
             if not missing:
                 break
