@@ -37,7 +37,7 @@ AS = env $$(deploy/kafka/kafka.sh client-env $(1)) $(if $(filter secure,$(KAFKA_
 
 .PHONY: help prereqs setup proto kafka-fetch kafka-start kafka-stop kafka-status up down status \
         demo test test-unit test-integration lint format bench fuzz lock clean certs \
-        check-deploy dashboards helm prometheus-tools
+        check-deploy dashboards helm prometheus-tools registry
 
 help: ## this list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -144,7 +144,12 @@ prometheus-tools: ## install Debian's prometheus package (promtool + server) if 
 dashboards: setup ## regenerate the Grafana dashboards (and the chart's copies)
 	$(PY) deploy/grafana/generate.py
 
+registry: setup ## rewrite the blocks rendered from services/runtime/data/services.json, then the dashboards
+	$(PY) -m claimscrub.runtime.registry render
+	$(PY) deploy/grafana/generate.py
+
 check-deploy: setup $(HELM_STAMP) prometheus-tools ## dashboards current, helm lint/template/validate per region, promtool
+	$(PY) -m claimscrub.runtime.registry render --check
 	$(PY) deploy/grafana/generate.py --check
 	@rm -rf build/helm && mkdir -p build/helm
 	@set -e; for r in default $(REGIONS); do \

@@ -13,22 +13,22 @@ run=${CLAIMSCRUB_RUN_DIR:-$root/.run}
 py=${PYTHON:-$root/.venv/bin/python}
 export KAFKA_BOOTSTRAP_SERVERS=${KAFKA_BOOTSTRAP_SERVERS:-127.0.0.1:9092}
 export CLAIMSCRUB_PAYERS_FILE=${CLAIMSCRUB_PAYERS_FILE:-$root/examples/payers.json}
-# The necessity check asks the enrollment service for provider roles the claim's taxonomy does not give.
-export CLAIMSCRUB_ENROLLMENT_ADDR=${CLAIMSCRUB_ENROLLMENT_ADDR:-127.0.0.1:50053}
 # This machine only, in production mode too (its default is every interface).
 export CLAIMSCRUB_GRPC_HOST=${CLAIMSCRUB_GRPC_HOST:-127.0.0.1}
 export CLAIMSCRUB_METRICS_HOST=${CLAIMSCRUB_METRICS_HOST:-127.0.0.1}
 security=${KAFKA_SECURITY:-plaintext}
 certs=${KAFKA_CERTS_DIR:-$run/certs}
-# name module grpc-port metrics-port
-services=(
-  "units claimscrub.units.main 50051 9101"
-  "enrollment claimscrub.enrollment.main 50053 9103"
-  "necessity claimscrub.necessity.main 50052 9102"
-  "aggregator claimscrub.aggregator.main 50055 9105"
-  "redaction claimscrub.redaction.main 50054 9104"
-  "intake claimscrub.intake.main 50056 9106"
-)
+# "name module grpc-port metrics-port", in start order, from the service
+# registry (services/runtime/data/services.json).
+table=$("$py" -m claimscrub.runtime.registry stack)
+mapfile -t services <<<"$table"
+# The necessity check asks the enrollment service for provider roles the claim's taxonomy does not give.
+for s in "${services[@]}"; do
+  read -r svc _ gport _ <<<"$s"
+  if [[ $svc == enrollment ]]; then
+    export CLAIMSCRUB_ENROLLMENT_ADDR=${CLAIMSCRUB_ENROLLMENT_ADDR:-127.0.0.1:$gport}
+  fi
+done
 
 # NAME=value lines: service $1's own credentials when secure, nothing otherwise.
 service_env() {

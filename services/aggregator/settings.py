@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from claimscrub.core.edits import CheckName
+from claimscrub.runtime import registry
 from claimscrub.runtime.settings import SettingsError
 
 DEFAULT_CHECK_TIMEOUT_S = 30.0
@@ -19,11 +20,10 @@ DEFAULT_RETENTION_S = 7 * 24 * 3600.0
 # Above the necessity check's own enrollment lookup deadline (2 s), so a slow lookup
 # still ends in an answer from necessity.
 DEFAULT_SCRUB_DEADLINE_S = 3.0
-#: Where each check's gRPC Check method is, and its local default (the port table).
+#: Where each check's gRPC Check method is (CLAIMSCRUB_<SERVICE>_ADDR), and its
+#: local default: the service registry's check services and ports.
 CHECK_ADDRESS_VARIABLES: dict[CheckName, tuple[str, str]] = {
-    CheckName.UNITS: ("CLAIMSCRUB_UNITS_ADDR", "127.0.0.1:50051"),
-    CheckName.NECESSITY: ("CLAIMSCRUB_NECESSITY_ADDR", "127.0.0.1:50052"),
-    CheckName.ENROLLMENT: ("CLAIMSCRUB_ENROLLMENT_ADDR", "127.0.0.1:50053"),
+    CheckName(check): where for check, where in registry.check_addresses().items()
 }
 
 

@@ -1,19 +1,14 @@
 """The services of the pipeline, in start order: used by tests and `make bench`.
 
-(`deploy/local/stack.sh` keeps the same list for `make up`.) Enrollment starts
-before necessity, which looks provider roles up in it.
+Derived from the service registry (runtime/registry.py, data/services.json),
+which deploy/local/stack.sh also starts from. Enrollment starts before
+necessity, which looks provider roles up in it; the aggregator, redaction and
+intake come after the checks, and nothing waits for them.
 """
 
 from __future__ import annotations
 
+from claimscrub.runtime.registry import services
+
 # (name, entry module)
-PIPELINE: list[tuple[str, str]] = [
-    ("units", "claimscrub.units.main"),
-    ("enrollment", "claimscrub.enrollment.main"),
-    ("necessity", "claimscrub.necessity.main"),
-    ("aggregator", "claimscrub.aggregator.main"),
-    # Downstream of the aggregator: nothing waits for it.
-    ("redaction", "claimscrub.redaction.main"),
-    # Upstream of claims.submitted (claims.x12): nothing waits for it either.
-    ("intake", "claimscrub.intake.main"),
-]
+PIPELINE: list[tuple[str, str]] = [(s.name, s.module) for s in services()]

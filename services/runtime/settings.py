@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from claimscrub.core.limits import Limits, LimitsError
+from claimscrub.runtime import registry
 from claimscrub.runtime.env import SettingsError
 from claimscrub.runtime.grpc_tls import ClientTls, ServerTls
 from claimscrub.runtime.kafka_config import PLAINTEXT, KafkaSecurity
@@ -134,7 +135,8 @@ class Settings:
         env: Mapping[str, str] | None = None,
     ) -> Settings:
         e = os.environ if env is None else env
-        checks = e.get("CLAIMSCRUB_REQUIRED_CHECKS", "UNITS,NECESSITY,ENROLLMENT")
+        # Default: every check service of the registry (runtime/data/services.json).
+        checks = e.get("CLAIMSCRUB_REQUIRED_CHECKS", ",".join(registry.required_checks()))
         required = tuple(c.strip().upper() for c in checks.split(",") if c.strip())
         if not required:
             raise SettingsError("CLAIMSCRUB_REQUIRED_CHECKS must name at least one check")

@@ -7,6 +7,7 @@ from typing import Any
 
 import yaml
 
+from claimscrub.runtime import registry
 from claimscrub.runtime.acls import (
     DESCRIBE,
     DESCRIBE_CONFIGS,
@@ -24,9 +25,10 @@ from claimscrub.runtime.topics import (
     AUDIT_ACCESS,
     CLAIMS_DEIDENTIFIED,
     CLAIMS_SCRUBBED,
+    engine_topic_prefixes,
 )
 
-SERVICES = ("units", "enrollment", "necessity", "aggregator", "redaction", "intake")
+SERVICES = tuple(s.principal for s in registry.services())
 
 
 def _chart_services() -> dict[str, Any]:
@@ -54,6 +56,26 @@ def test_every_chart_service_is_a_principal_reading_what_it_consumes() -> None:
             (f"claimscrub-{name}", "LITERAL"),
             (f"claimscrub-{name}-", "PREFIXED"),
         ]
+
+
+def test_each_service_reads_and_writes_exactly_its_registry_topics() -> None:
+    """Literal grants are the registry's topics; everything else a service
+    may touch is its own: prefixes derived from its consumer group."""
+    b = bindings()
+    for s in registry.services():
+        mine = [x for x in b if x.principal == s.principal and x.resource_type == "TOPIC"]
+        literal = {(x.operation, x.name) for x in mine if x.pattern == "LITERAL"}
+        assert {n for op, n in literal if op == READ} == set(s.reads), s.name
+        assert {n for op, n in literal if op == WRITE} == set(s.writes), s.name
+        assert {n for op, n in literal if op == DESCRIBE_CONFIGS} == {*s.reads, *s.writes}
+        prefixes = {x.name for x in mine if x.pattern == "PREFIXED"}
+        assert prefixes == {f"{s.group}-", *engine_topic_prefixes(s.group)}, s.name
+
+
+def test_only_registry_services_hold_their_own_prefix() -> None:
+    table = load_table()["principals"]
+    owners = {p for p, grants in table.items() if grants.get("ownPrefix")}
+    assert owners == set(SERVICES)
 
 
 def test_units_cannot_read_deidentified_claims_and_analytics_reads_only_its_two_topics() -> None:
