@@ -22,6 +22,13 @@ from claimscrub.runtime.logs import get_logger
 from claimscrub.runtime.settings import Settings
 from claimscrub.runtime.topics import CLAIMS_DLQ, CLAIMS_SUBMITTED, CLAIMS_X12, CLAIMS_X12_ACKS
 from claimscrub.x12.intake import claims_of
+from claimscrub.x12.one_claim import (
+    ONE_CLAIM_HEADER,
+    X12_CONTENT_TYPE,
+    NotValid,
+    control_number,
+    one_claim_interchange,
+)
 from claimscrub.x12.reader import Interchange, NotX12, open_text
 
 log = get_logger(__name__)
@@ -32,8 +39,6 @@ log = get_logger(__name__)
 INTERCHANGE_HEADER = "claimscrub-x12-interchange"
 GROUP_HEADER = "claimscrub-x12-group"
 TRANSACTION_SET_HEADER = "claimscrub-x12-transaction-set"
-#: The content type of a 999 on claims.x12.acks.
-X12_CONTENT_TYPE = b"application/edi-x12"
 #: The prefix of a dead-letter reason for an unreadable interchange
 #: (runtime.metrics counts it as the kind ``invalid_x12``).
 NOT_X12_REASON = "invalid X12"
@@ -97,7 +102,7 @@ class IntakeStep:
         outputs: list[Outgoing] = []
         sets: set[str] = set()
         unnamed = 0
-        for tset, claim in claims_of(interchange):
+        for position, (tset, claim) in enumerate(claims_of(interchange), 1):
             isa, gs = interchange.isa, interchange.gs
             icn = isa.get(13) if isa is not None else ""
             sets.add(tset.control)
@@ -108,6 +113,21 @@ class IntakeStep:
                 # under a key that names where it came from.
                 unnamed += 1
                 claim_id = f"x12-{icn}-{tset.control}-{unnamed}"
+            assert isa is not None and gs is not None  # a set is read only inside them
+            try:
+                # The claim as the ready stage publishes it (x12.one_claim); an
+                # empty value says it cannot be (and the claim is never ready).
+                one_claim = one_claim_interchange(
+                    interchange.delimiters,
+                    isa,
+                    gs,
+                    tset.header,
+                    claim.source,
+                    control_number(icn, tset.control, str(position), claim_id),
+                )
+            except NotValid:
+                log.warning("one_claim_interchange_invalid", interchange=icn, claim=position)
+                one_claim = b""
             outputs.append(
                 Outgoing(
                     CLAIMS_SUBMITTED.name,
@@ -118,6 +138,7 @@ class IntakeStep:
                         (INTERCHANGE_HEADER, icn.encode()),
                         (GROUP_HEADER, (gs.get(6) if gs is not None else "").encode()),
                         (TRANSACTION_SET_HEADER, tset.control.encode()),
+                        (ONE_CLAIM_HEADER, one_claim),
                     ],
                 )
             )

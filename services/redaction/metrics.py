@@ -22,6 +22,10 @@ class RedactionMetrics:
             "claimscrub_deidentified_total",
             "De-identified claim records published on claims.deidentified",
         )
+        self.ready = Counter(
+            "claimscrub_ready_total",
+            "Claims published on claims.ready (their result in CLAIMSCRUB_READY_STATUSES)",
+        )
         self.skipped = Counter(
             "claimscrub_deidentify_skipped_total",
             "Events the redaction service could not decode (the checks dead-letter them)",

@@ -39,7 +39,7 @@ ENGINE_OPERATIONS = (READ, WRITE, DESCRIBE, DESCRIBE_CONFIGS)
 @dataclass(frozen=True, slots=True, order=True)
 class Binding:
     principal: str  # the name; Kafka's principal is User:<name>
-    resource_type: str  # TOPIC or GROUP
+    resource_type: str  # TOPIC, GROUP or TRANSACTIONAL_ID
     name: str
     pattern: str  # LITERAL or PREFIXED
     operation: str
@@ -89,6 +89,13 @@ def bindings(table: dict[str, Any] | None = None) -> list[Binding]:
             # suffix for its runtime services): their groups share the prefix.
             out.append(Binding(principal, "GROUP", prefix, "PREFIXED", READ))
             out.extend(_engine_bindings(principal, grants))
+        if prefix := grants.get("transactionalIdPrefix"):
+            # An exactly-once service's producer (runtime.engine): its
+            # transactions under ids with this prefix.
+            out.extend(
+                Binding(principal, "TRANSACTIONAL_ID", prefix, "PREFIXED", op)
+                for op in (WRITE, DESCRIBE)
+            )
     return sorted(set(out))
 
 

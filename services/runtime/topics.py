@@ -33,6 +33,37 @@ class TopicSpec:
     clinical: bool = False
 
 
+# The stream engine's internal topics, named as Quix Streams 3.28 names them
+# (quixstreams/models/topics/manager.py, TopicManager._internal_name):
+# "<kind>__<consumer group>--<source topic>--<store or operation>", where the
+# source of a topic derived from another internal topic is that topic's name
+# less its group, with "--" read as ".". Every one used is declared above
+# like any other topic and created with them: the services never create
+# topics. The ACL table grants each service its own two prefixes.
+ENGINE_CHANGELOG = "changelog"
+ENGINE_REPARTITION = "repartition"
+
+
+def engine_topic_name(kind: str, group: str, source: str | None, suffix: str) -> str:
+    """The name Quix gives a changelog (``suffix``: the store) or repartition
+    (``suffix``: the group_by name) topic of consumer group ``group``."""
+    if kind not in (ENGINE_CHANGELOG, ENGINE_REPARTITION):
+        raise ValueError(f"not an internal topic kind: {kind}")
+    parts = [group, suffix] if source is None else [group, _nested(group, source), suffix]
+    return f"{kind}__{'--'.join(parts)}"
+
+
+def _nested(group: str, source: str) -> str:
+    if f"__{group}--" in source:
+        return source.replace(f"__{group}", "").replace("--", ".")
+    return source
+
+
+def engine_topic_prefixes(group: str) -> tuple[str, str]:
+    """The name prefixes of every internal topic of consumer group ``group``."""
+    return (f"{ENGINE_CHANGELOG}__{group}--", f"{ENGINE_REPARTITION}__{group}--")
+
+
 CLAIMS_SUBMITTED = TopicSpec("claims.submitted", "claimId", "claimscrub.v1.Claim", clinical=True)
 CLAIMS_CHECKS = TopicSpec("claims.checks", "claimId", "claimscrub.v1.CheckResult")
 CLAIMS_SCRUBBED = TopicSpec("claims.scrubbed", "claimId", "claimscrub.v1.ScrubResult")
@@ -47,6 +78,11 @@ PROVIDERS_ENROLLMENT = TopicSpec(
 )
 CLAIMS_DLQ = TopicSpec(
     "claims.dlq", "original key", "undecodable event + reason headers", clinical=True
+)
+# The ready stage (redaction service, docs/redaction.md): each claim version whose
+# result is ready, exactly as submitted (PHI), for the next stage to send on.
+CLAIMS_READY = TopicSpec(
+    "claims.ready", "claimId", "the submitted claim, as submitted", clinical=True
 )
 # The X12 intake (docs/x12.md): raw 837P interchanges in (PHI, like
 # claims.submitted), their 999 acknowledgments out (control numbers, segment
@@ -98,11 +134,22 @@ NECESSITY_HISTORY_CHANGELOG = TopicSpec(
     "necessity beneficiary history (JSON)",
     {"cleanup.policy": "compact"},
 )
+
+# The redaction service's join store (Quix state over claims.submitted and
+# claims.scrubbed read as one stream, redaction/topology.py): per claimId the
+# de-identified half join and the claim as submitted waiting for a ready
+# verdict, so it is inside the clinical boundary like claims.submitted.
 REDACTION_JOIN_CHANGELOG = TopicSpec(
-    "claimscrub-redaction-deidentify-join-changelog",
-    "claim token (HMAC-SHA256 of claimId)",
-    "de-identified claim and/or result waiting for its pair (protobuf, no PHI)",
+    engine_topic_name(
+        ENGINE_CHANGELOG,
+        "claimscrub-redaction",
+        "claims.scrubbed--claims.submitted",
+        "default",
+    ),
+    "claimId (Quix state key under it)",
+    "de-identified half join, and the claim as submitted until its verdict settles (JSON)",
     {"cleanup.policy": "compact"},
+    clinical=True,
 )
 
 # The PHI access audit trail (runtime/audit.py): append-only (every service
@@ -137,6 +184,7 @@ ALL_TOPICS: tuple[TopicSpec, ...] = (
     CLAIMS_DEIDENTIFIED,
     PROVIDERS_ENROLLMENT,
     CLAIMS_DLQ,
+    CLAIMS_READY,
     CLAIMS_X12,
     CLAIMS_X12_ACKS,
     NECESSITY_BY_BENEFICIARY,
@@ -204,37 +252,6 @@ def topic_configs(
     """Every registered topic's configuration: its declaration, then its retention."""
     kept = retention(env)
     return {t.name: {**t.config, **kept.get(t.name, {})} for t in topics}
-
-
-# The stream engine's internal topics, named as Quix Streams 3.28 names them
-# (quixstreams/models/topics/manager.py, TopicManager._internal_name):
-# "<kind>__<consumer group>--<source topic>--<store or operation>", where the
-# source of a topic derived from another internal topic is that topic's name
-# less its group, with "--" read as ".". Every one used is declared above
-# like any other topic and created with them: the services never create
-# topics. The ACL table grants each service its own two prefixes.
-ENGINE_CHANGELOG = "changelog"
-ENGINE_REPARTITION = "repartition"
-
-
-def engine_topic_name(kind: str, group: str, source: str | None, suffix: str) -> str:
-    """The name Quix gives a changelog (``suffix``: the store) or repartition
-    (``suffix``: the group_by name) topic of consumer group ``group``."""
-    if kind not in (ENGINE_CHANGELOG, ENGINE_REPARTITION):
-        raise ValueError(f"not an internal topic kind: {kind}")
-    parts = [group, suffix] if source is None else [group, _nested(group, source), suffix]
-    return f"{kind}__{'--'.join(parts)}"
-
-
-def _nested(group: str, source: str) -> str:
-    if f"__{group}--" in source:
-        return source.replace(f"__{group}", "").replace("--", ".")
-    return source
-
-
-def engine_topic_prefixes(group: str) -> tuple[str, str]:
-    """The name prefixes of every internal topic of consumer group ``group``."""
-    return (f"{ENGINE_CHANGELOG}__{group}--", f"{ENGINE_REPARTITION}__{group}--")
 
 
 def create_topics(bootstrap: str, partitions: int, security: Any = None) -> list[str]:

@@ -72,12 +72,8 @@ def test_table_changelogs_are_precreated_with_the_names_faust_uses(tmp_path: Pat
 def test_every_table_changelog_of_every_service_is_precreated(tmp_path: Path) -> None:
     """A changelog Faust creates itself can be seen with 0 partitions on a fresh
     broker (the agent then crashes on every write): each must be in the registry."""
-    from claimscrub.redaction.agent import install_redaction_agent
-    from claimscrub.redaction.config import RedactionConfig
-    from claimscrub.redaction.deidentify import Deidentifier
-
     apps = []
-    for service in ("necessity", "aggregator", "redaction"):
+    for service in ("necessity", "aggregator"):
         settings = _settings(service, tmp_path)
         app = make_app(settings)
         if service == "necessity":
@@ -90,10 +86,8 @@ def test_every_table_changelog_of_every_service_is_precreated(tmp_path: Path) ->
                 hmac_key=b"k",
                 lookup=None,
             )
-        elif service == "aggregator":
-            install_aggregator(app, settings, AggregatorSettings.from_env(("UNITS",), env={}))
         else:
-            install_redaction_agent(app, settings, Deidentifier(RedactionConfig()))
+            install_aggregator(app, settings, AggregatorSettings.from_env(("UNITS",), env={}))
         apps.append(app)
     registered = {t.name for t in ALL_TOPICS}
     changelogs = {t.changelog_topic.get_topic_name() for app in apps for t in app.tables.values()}
