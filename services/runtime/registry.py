@@ -48,6 +48,8 @@ class Service:
     hmac_key: bool
     note: str
     chart: dict[str, Any] = field(default_factory=dict)
+    #: Runs Quix's exactly-once: its producer's transactional ids start with its group.
+    exactly_once: bool = False
 
     @property
     def command(self) -> str:
@@ -82,7 +84,7 @@ def _service(raw: dict[str, Any]) -> Service:
             raise RegistryError(f"service {name}: {key} must be a port from 1024 to 65535")
     known = {
         "name", "module", "grpcPort", "metricsPort", "principal", "check", "consumes",
-        "reads", "writes", "hmacKey", "note", "chart",
+        "reads", "writes", "hmacKey", "note", "chart", "exactlyOnce",
     }  # fmt: skip
     if unknown := sorted(set(raw) - known):
         raise RegistryError(f"service {name}: unknown fields {', '.join(unknown)}")
@@ -105,6 +107,7 @@ def _service(raw: dict[str, Any]) -> Service:
         hmac_key=bool(raw.get("hmacKey", True)),
         note=str(raw.get("note", "")),
         chart=chart,
+        exactly_once=raw.get("exactlyOnce", False) is True,
     )
 
 
@@ -374,6 +377,8 @@ def render_acl_table(text: str, reg: tuple[Service, ...]) -> str:
             "groups": [s.group],
             "ownPrefix": f"{s.group}-",
         }
+        if s.exactly_once:
+            rows[s.principal]["transactionalIdPrefix"] = f"{s.group}-"
     for principal, row in table["principals"].items():
         if principal not in names and not row.get("ownPrefix"):
             rows[principal] = row
