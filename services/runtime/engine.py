@@ -28,6 +28,7 @@ Records travel as raw bytes: the codecs are claimscrub.core.codec's.
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -106,6 +107,14 @@ def make_application(settings: Settings, **overrides: Any) -> Application:
         },
     }
     options.update(overrides)
+    if options["processing_guarantee"] == "exactly-once":
+        # Outside Quix Cloud, Quix names the transactional producer by a bare
+        # UUID; under the group's prefix the ACL table can grant it
+        # (kafka_acls.json transactionalIdPrefix).
+        options["producer_extra_config"] = {
+            **options["producer_extra_config"],
+            "transactional.id": f"{options['consumer_group']}-{uuid.uuid4()}",
+        }
     return EngineApplication(broker_address=connection(settings), **options)
 
 

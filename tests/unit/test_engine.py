@@ -48,6 +48,26 @@ def test_the_application_reads_as_the_service_s_group_with_no_topic_creation(
     assert make_application(other).config.state_dir == tmp_path / "rocks"
 
 
+def test_an_exactly_once_producer_is_named_under_the_group_the_acls_grant(
+    tmp_path: Path,
+) -> None:
+    from claimscrub.runtime.acls import bindings
+
+    app = make_application(_settings(tmp_path), processing_guarantee="exactly-once")
+    tid = app.config.producer_extra_config["transactional.id"]
+    assert tid.startswith("claimscrub-units-")
+    again = make_application(_settings(tmp_path), processing_guarantee="exactly-once")
+    assert again.config.producer_extra_config["transactional.id"] != tid  # one per Application
+    # An exactly-once service's ACL prefix (kafka_acls.json) covers such names.
+    granted = [
+        b for b in bindings() if b.resource_type == "TRANSACTIONAL_ID" and b.pattern == "PREFIXED"
+    ]
+    assert granted and all(b.name == f"claimscrub-{b.principal}-" for b in granted)
+    assert (
+        "transactional.id" not in make_application(_settings(tmp_path)).config.producer_extra_config
+    )
+
+
 def test_plaintext_is_one_librdkafka_property() -> None:
     assert KafkaSecurity().librdkafka_config() == {"security.protocol": "plaintext"}
 
