@@ -57,15 +57,6 @@ CLAIMS_X12 = TopicSpec(
 CLAIMS_X12_ACKS = TopicSpec(
     "claims.x12.acks", "interchange control number", "its 999 acknowledgment"
 )
-# Internal to the necessity service: claims.submitted repartitioned by beneficiary
-# so its per-beneficiary table is co-partitioned with its input. Carries the claim
-# (clinical boundary, like claims.submitted); the key is a keyed hash, never an ID.
-NECESSITY_BY_BENEFICIARY = TopicSpec(
-    "necessity.claims-by-beneficiary",
-    "beneficiary token (HMAC-SHA256 of payerId + memberId)",
-    "claimscrub.v1.Claim as submitted",
-    clinical=True,
-)
 # Internal to the aggregator: each claim version's combined result, keyed by its
 # duplicate fingerprint (claim:<claimId> without one), so the publishing step
 # sees every claim with the same services in one partition (DUPLICATE_CLAIM).
@@ -90,12 +81,6 @@ AGGREGATOR_LEDGER_CHANGELOG = TopicSpec(
     "claimscrub-aggregator-ledger-changelog",
     "duplicate fingerprint, or claim:<claimId>",
     "aggregator ledger: fingerprint owner and published versions (JSON)",
-    {"cleanup.policy": "compact"},
-)
-NECESSITY_HISTORY_CHANGELOG = TopicSpec(
-    "claimscrub-necessity-beneficiary-history-changelog",
-    "beneficiary token (HMAC-SHA256 of payerId + memberId)",
-    "necessity beneficiary history (JSON)",
     {"cleanup.policy": "compact"},
 )
 REDACTION_JOIN_CHANGELOG = TopicSpec(
@@ -130,6 +115,59 @@ REFERENCE_TABLES = TopicSpec(
     {"cleanup.policy": "compact", "retention.ms": "-1"},
 )
 
+# The stream engine's internal topics, named as Quix Streams 3.28 names them
+# (quixstreams/models/topics/manager.py, TopicManager._internal_name):
+# "<kind>__<consumer group>--<source topic>--<store or operation>", where the
+# source of a topic derived from another internal topic is that topic's name
+# less its group, with "--" read as ".". Every one used is declared here
+# like any other topic and created with them: the services never create
+# topics. The ACL table grants each service its own two prefixes.
+ENGINE_CHANGELOG = "changelog"
+ENGINE_REPARTITION = "repartition"
+
+
+def engine_topic_name(kind: str, group: str, source: str | None, suffix: str) -> str:
+    """The name Quix gives a changelog (``suffix``: the store) or repartition
+    (``suffix``: the group_by name) topic of consumer group ``group``."""
+    if kind not in (ENGINE_CHANGELOG, ENGINE_REPARTITION):
+        raise ValueError(f"not an internal topic kind: {kind}")
+    parts = [group, suffix] if source is None else [group, _nested(group, source), suffix]
+    return f"{kind}__{'--'.join(parts)}"
+
+
+def _nested(group: str, source: str) -> str:
+    if f"__{group}--" in source:
+        return source.replace(f"__{group}", "").replace("--", ".")
+    return source
+
+
+def engine_topic_prefixes(group: str) -> tuple[str, str]:
+    """The name prefixes of every internal topic of consumer group ``group``."""
+    return (f"{ENGINE_CHANGELOG}__{group}--", f"{ENGINE_REPARTITION}__{group}--")
+
+
+# The necessity service's engine topics (necessity/topology.py): claims.submitted
+# re-keyed by beneficiary (group_by "beneficiary"; it carries the claim, so it
+# is inside the clinical boundary like its source; the key is a keyed hash,
+# never an ID), and the changelog of the beneficiary histories kept in the
+# state of the step that reads it (Quix's "default" store).
+NECESSITY_GROUP = "claimscrub-necessity"
+NECESSITY_GROUP_BY = "beneficiary"
+NECESSITY_BY_BENEFICIARY = TopicSpec(
+    engine_topic_name(
+        ENGINE_REPARTITION, NECESSITY_GROUP, CLAIMS_SUBMITTED.name, NECESSITY_GROUP_BY
+    ),
+    "beneficiary token (HMAC-SHA256 of payerId + memberId)",
+    "claimscrub.v1.Claim as submitted",
+    clinical=True,
+)
+NECESSITY_HISTORY_CHANGELOG = TopicSpec(
+    engine_topic_name(ENGINE_CHANGELOG, NECESSITY_GROUP, NECESSITY_BY_BENEFICIARY.name, "default"),
+    "beneficiary token, then the state key (Quix's prefixed keys)",
+    "necessity beneficiary history, dates shifted (JSON)",
+    {"cleanup.policy": "compact"},
+)
+
 ALL_TOPICS: tuple[TopicSpec, ...] = (
     CLAIMS_SUBMITTED,
     CLAIMS_CHECKS,
@@ -139,12 +177,12 @@ ALL_TOPICS: tuple[TopicSpec, ...] = (
     CLAIMS_DLQ,
     CLAIMS_X12,
     CLAIMS_X12_ACKS,
-    NECESSITY_BY_BENEFICIARY,
     AGGREGATOR_BY_FINGERPRINT,
     AGGREGATOR_STATE_CHANGELOG,
     AGGREGATOR_LEDGER_CHANGELOG,
-    NECESSITY_HISTORY_CHANGELOG,
     REDACTION_JOIN_CHANGELOG,
+    NECESSITY_BY_BENEFICIARY,
+    NECESSITY_HISTORY_CHANGELOG,
     AUDIT_ACCESS,
     REFERENCE_PAYERS,
     REFERENCE_TABLES,
@@ -204,37 +242,6 @@ def topic_configs(
     """Every registered topic's configuration: its declaration, then its retention."""
     kept = retention(env)
     return {t.name: {**t.config, **kept.get(t.name, {})} for t in topics}
-
-
-# The stream engine's internal topics, named as Quix Streams 3.28 names them
-# (quixstreams/models/topics/manager.py, TopicManager._internal_name):
-# "<kind>__<consumer group>--<source topic>--<store or operation>", where the
-# source of a topic derived from another internal topic is that topic's name
-# less its group, with "--" read as ".". Every one used is declared above
-# like any other topic and created with them: the services never create
-# topics. The ACL table grants each service its own two prefixes.
-ENGINE_CHANGELOG = "changelog"
-ENGINE_REPARTITION = "repartition"
-
-
-def engine_topic_name(kind: str, group: str, source: str | None, suffix: str) -> str:
-    """The name Quix gives a changelog (``suffix``: the store) or repartition
-    (``suffix``: the group_by name) topic of consumer group ``group``."""
-    if kind not in (ENGINE_CHANGELOG, ENGINE_REPARTITION):
-        raise ValueError(f"not an internal topic kind: {kind}")
-    parts = [group, suffix] if source is None else [group, _nested(group, source), suffix]
-    return f"{kind}__{'--'.join(parts)}"
-
-
-def _nested(group: str, source: str) -> str:
-    if f"__{group}--" in source:
-        return source.replace(f"__{group}", "").replace("--", ".")
-    return source
-
-
-def engine_topic_prefixes(group: str) -> tuple[str, str]:
-    """The name prefixes of every internal topic of consumer group ``group``."""
-    return (f"{ENGINE_CHANGELOG}__{group}--", f"{ENGINE_REPARTITION}__{group}--")
 
 
 def create_topics(bootstrap: str, partitions: int, security: Any = None) -> list[str]:
