@@ -110,7 +110,8 @@ def main() -> None:
     )
     check = necessity_check(ref, partial(_stateless, ref=ref))
     check = follow_reference(check, settings, kinds=KINDS, build=partial(_rebuilt, ref))
-    histories = StoredHistories()
+    # Kept beside RocksDB until a few checkpoints have written them there.
+    histories = StoredHistories(fresh_s=3 * settings.commit_interval_s + 2)
 
     def read_history(token: str) -> History | None:
         # Stored sealed (dates shifted, see necessity.history); the rules need real dates.

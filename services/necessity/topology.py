@@ -27,6 +27,9 @@ own (:func:`token_for`) and answered alone with MALFORMED_CLAIM.
 from __future__ import annotations
 
 import datetime as dt
+import threading
+import time
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
@@ -80,12 +83,14 @@ class NecessitySteps:
         hmac_key: bytes,
         lookup: SyncRoleLookup | None,
         today: Callable[[], dt.date] = dt.date.today,
+        recorded: Callable[[bytes, History], None] | None = None,
     ) -> None:
         self._check = check
         self._ref = ref
         self._hmac_key = hmac_key
         self._lookup = lookup
         self._today = today
+        self._recorded = recorded
         self._judge = ClaimJudge(settings, check)
 
     def route(self, rec: engine.Record) -> list[Outgoing]:
@@ -134,7 +139,10 @@ class NecessitySteps:
                 # Last, once the verdict is made: a step that failed before
                 # this leaves the history as it was. A claim recorded again
                 # (a replay, a new version) replaces its own entry.
-                state.set(HISTORY_KEY, seal(record_claim(past, claim, ref), shift))
+                sealed = seal(record_claim(past, claim, ref), shift)
+                state.set(HISTORY_KEY, sealed)
+                if self._recorded is not None:
+                    self._recorded(rec.key, sealed)
 
             return bound_rules(ref, past, role), record
 
@@ -146,15 +154,39 @@ class StoredHistories:
 
     Reads the RocksDB partitions of the Application the runner runs (from the
     gRPC thread, never writing); a partition being handed over, or an
-    Application being replaced, reads as no history."""
+    Application being replaced, reads as no history. Quix writes a record's
+    state to RocksDB at the next checkpoint, so the histories the step wrote
+    since are also kept here for ``fresh_s`` seconds (a few checkpoints):
+    a claim asked about just after its result was published reads the
+    history its own recording left."""
 
-    def __init__(self) -> None:
+    def __init__(self, fresh_s: float = 5.0, clock: Callable[[], float] = time.monotonic) -> None:
         self._app: Application | None = None
+        self._fresh_s = fresh_s
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._recent: OrderedDict[bytes, tuple[float, History]] = OrderedDict()
 
     def attach(self, app: Application) -> None:
         self._app = app
 
+    def recorded(self, token: bytes, sealed: History) -> None:
+        """The step wrote ``sealed`` to the state of ``token`` (main thread)."""
+        now = self._clock()
+        with self._lock:
+            self._recent[token] = (now, sealed)
+            self._recent.move_to_end(token)
+            while self._recent:
+                written, _ = next(iter(self._recent.values()))
+                if now - written < self._fresh_s:
+                    break
+                self._recent.popitem(last=False)
+
     def get(self, token: bytes) -> History | None:
+        with self._lock:
+            entry = self._recent.get(token)
+        if entry is not None and self._clock() - entry[0] < self._fresh_s:
+            return entry[1]
         app = self._app
         if app is None:
             return None
@@ -185,7 +217,14 @@ def topology(
     lookup: SyncRoleLookup | None,
     histories: StoredHistories | None = None,
 ) -> StreamingDataFrame:
-    steps = NecessitySteps(settings, check=check, ref=ref, hmac_key=hmac_key, lookup=lookup)
+    steps = NecessitySteps(
+        settings,
+        check=check,
+        ref=ref,
+        hmac_key=hmac_key,
+        lookup=lookup,
+        recorded=histories.recorded if histories is not None else None,
+    )
     claims = app.dataframe(engine.raw_topic(app, CLAIMS_SUBMITTED))
     routed = engine.guard_steps(claims, settings, steps.route)
     # Undecodable records name no beneficiary: they leave before the re-keying.

@@ -255,3 +255,16 @@ def test_a_step_that_fails_answers_check_incomplete_and_leaves_the_history(
 
 def test_the_servicer_reads_no_history_before_the_stream_runs() -> None:
     assert StoredHistories().get(b"b-" + b"0" * 64) is None
+
+
+def test_the_servicer_reads_a_history_the_step_just_wrote_until_rocksdb_has_it() -> None:
+    # Quix writes state to RocksDB at its next checkpoint; until then the
+    # servicer reads what the step recorded, for fresh_s seconds.
+    now = [100.0]
+    histories = StoredHistories(fresh_s=5.0, clock=lambda: now[0])
+    token = b"b-" + b"1" * 64
+    histories.recorded(token, {"v": 1, "claims": {"A": {}}, "progress": {}})
+    now[0] += 4.9
+    assert histories.get(token) == {"v": 1, "claims": {"A": {}}, "progress": {}}
+    now[0] += 0.1
+    assert histories.get(token) is None  # no Application attached: nothing in RocksDB
