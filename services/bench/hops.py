@@ -20,7 +20,7 @@ from typing import Any
 from claimscrub.bench.__main__ import _warm_up, bench_env, bench_kafka, start_pipeline
 from claimscrub.bench.load import claim_records, drive, percentile
 from claimscrub.core.codec import decode_check_result, decode_scrub_result
-from claimscrub.necessity.agent import CLAIM_KEY_HEADER
+from claimscrub.necessity.topology import CLAIM_KEY_HEADER
 from claimscrub.runtime.testing import consume_all
 from claimscrub.runtime.topics import (
     AGGREGATOR_BY_FINGERPRINT,

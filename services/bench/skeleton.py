@@ -6,7 +6,7 @@ rules, no claim versions, no state changelogs.
 
 * ``units`` and ``enrollment``: claims.submitted -> one verdict each on
   claims.checks;
-* ``necessity``: claims.submitted -> necessity.claims-by-beneficiary (its
+* ``necessity``: claims.submitted -> its repartition topic (its
   re-keying hop, here under the same key) -> a verdict on claims.checks;
 * ``aggregator``: claims.checks -> aggregator.claims-by-fingerprint once a
   claim has the three verdicts -> a CLEAN result on claims.scrubbed;

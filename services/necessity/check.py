@@ -8,8 +8,8 @@ function :func:`~claimscrub.necessity.rules.check_necessity`:
   recorded so far for its beneficiary, then recorded, so claims accumulate
   in input order, as on the stream.
 * :func:`bound_rules` (the services): the rules for one claim, bound to that
-  claim's history (from the Faust table) and provider role (looked up
-  asynchronously), passed to :meth:`Check.run`.
+  claim's history (from the stream's state) and provider role (looked up
+  by the step or the servicer), passed to :meth:`Check.run`.
 """
 
 from __future__ import annotations

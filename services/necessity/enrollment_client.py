@@ -27,6 +27,7 @@ day after day. Failures are not kept; the next claim asks again.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -95,7 +96,8 @@ def _failure(exc: grpc.RpcError) -> ProviderRole:
 
 class RoleCache:
     """The enrollment service's answers for ``ttl_s`` seconds, at most
-    ``max_entries`` of them (the least recently used go first)."""
+    ``max_entries`` of them (the least recently used go first). One cache
+    serves the stream's step and the gRPC servicer, each on its own thread."""
 
     def __init__(
         self,
@@ -107,25 +109,28 @@ class RoleCache:
         self._max = max_entries
         self._clock = clock
         self._entries: OrderedDict[LookupRequest, tuple[float, ProviderRole]] = OrderedDict()
+        self._lock = threading.Lock()
 
     def get(self, request: LookupRequest) -> ProviderRole | None:
-        entry = self._entries.get(request)
-        if entry is None:
-            return None
-        expires, role = entry
-        if self._clock() >= expires:
-            del self._entries[request]
-            return None
-        self._entries.move_to_end(request)
-        return role
+        with self._lock:
+            entry = self._entries.get(request)
+            if entry is None:
+                return None
+            expires, role = entry
+            if self._clock() >= expires:
+                del self._entries[request]
+                return None
+            self._entries.move_to_end(request)
+            return role
 
     def put(self, request: LookupRequest, role: ProviderRole) -> None:
         if self.ttl_s <= 0:
             return
-        self._entries[request] = (self._clock() + self.ttl_s, role)
-        self._entries.move_to_end(request)
-        while len(self._entries) > self._max:
-            self._entries.popitem(last=False)
+        with self._lock:
+            self._entries[request] = (self._clock() + self.ttl_s, role)
+            self._entries.move_to_end(request)
+            while len(self._entries) > self._max:
+                self._entries.popitem(last=False)
 
 
 class EnrollmentLookup:
@@ -174,21 +179,37 @@ class EnrollmentLookup:
 
 
 class SyncEnrollmentLookup:
-    """Blocking lookups for the CLI (`claimscrub scrub` with CLAIMSCRUB_ENROLLMENT_ADDR set)."""
+    """Blocking lookups: the stream's step (Quix Streams calls it synchronously,
+    one claim after another) and the CLI (`claimscrub scrub` with
+    CLAIMSCRUB_ENROLLMENT_ADDR set). ``tls``: the service's client settings
+    (False: plaintext); None, as the CLI passes it, reads the environment."""
 
-    def __init__(self, target: str, timeout_s: float) -> None:
+    def __init__(
+        self,
+        target: str,
+        timeout_s: float,
+        tls: ClientTls | bool | None = None,
+        cache: RoleCache | None = None,
+    ) -> None:
         self.target = target
         self.timeout_s = timeout_s
-        # TLS and client certificate as the environment says (plaintext locally).
-        self._channel = grpc_client.channel(target, channel_options())
+        self._channel = grpc_client.channel(target, channel_options(), tls=tls)
         self._stub = enrollment_service_pb2_grpc.EnrollmentServiceStub(self._channel)
+        self._cache = cache
 
     def role(self, request: LookupRequest) -> ProviderRole:
+        cache = self._cache
+        if cache is not None and (known := cache.get(request)) is not None:
+            LOOKUPS.labels("cached").inc()
+            return known
         try:
             reply = self._stub.GetEnrollment(_request(request), timeout=self.timeout_s)
         except grpc.RpcError as exc:
             return _failure(exc)
-        return role_from_response(reply)
+        role = role_from_response(reply)
+        if cache is not None:
+            cache.put(request, role)
+        return role
 
     def close(self) -> None:
         self._channel.close()

@@ -1,7 +1,8 @@
 """What the necessity check remembers per beneficiary, and the pure step that updates it.
 
-A beneficiary's history is a small JSON-able dict, so it lives in a Faust
-table (and its changelog) in the service and in a plain dict in the CLI:
+A beneficiary's history is a small JSON-able dict, so it lives in the stream
+engine's state (RocksDB and its changelog) in the service and in a plain dict
+in the CLI:
 
     {"v": 1,
      "claims": {claimId: {"amounts": {"2026/PT_SLP": "150.00"},
@@ -33,7 +34,7 @@ Lines are kept while their date of service is within the reference's
 ``line_history_days`` of the newest one recorded (the filing window,
 ``thresholds.json``).
 Dates are kept because treatment days are counted by date. What is stored
-(the table and its changelog topic) is :func:`seal`-ed: every date moved back
+(the state and its changelog topic) is :func:`seal`-ed: every date moved back
 by a per-beneficiary keyed number of days (:func:`date_shift`), so the
 changelog carries no real date of service while intervals between a
 beneficiary's dates, which is all the rules use, stay exact. Rules always see

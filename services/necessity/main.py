@@ -21,18 +21,22 @@ from claimscrub.core.claim import Claim
 from claimscrub.core.edits import Edit
 from claimscrub.core.payers import ReferenceDataError
 from claimscrub.core.versions import KINDS
-from claimscrub.necessity.agent import necessity_app
 from claimscrub.necessity.check import load_reference, necessity_check
-from claimscrub.necessity.enrollment_client import EnrollmentLookup, RoleCache
+from claimscrub.necessity.enrollment_client import (
+    EnrollmentLookup,
+    RoleCache,
+    SyncEnrollmentLookup,
+)
 from claimscrub.necessity.history import History, date_shift, unseal
 from claimscrub.necessity.reference import NecessityReference
 from claimscrub.necessity.roles import resolve_role_sync
 from claimscrub.necessity.rules import check_necessity
 from claimscrub.necessity.servicer import NecessityServicer, registrar
 from claimscrub.necessity.settings import NecessitySettings
+from claimscrub.necessity.topology import StoredHistories, topology
 from claimscrub.reference.follower import ReferenceSet
 from claimscrub.reference.live import follow_reference, merged_payers
-from claimscrub.runtime import service
+from claimscrub.runtime import runner
 from claimscrub.runtime.logs import get_logger
 from claimscrub.runtime.settings import SettingsError
 
@@ -41,7 +45,7 @@ METRICS_PORT = 9102
 
 
 def _stateless(claim: Claim, ref: NecessityReference) -> list[Edit]:
-    # The Check's own rules; the agent and the servicer always pass rules bound
+    # The Check's own rules; the stream and the servicer always pass rules bound
     # to the claim's history and looked-up role instead.
     return check_necessity(claim, ref=ref, history=None, role=resolve_role_sync(claim, ref, None))
 
@@ -53,7 +57,7 @@ def _rebuilt(base: NecessityReference, refs: ReferenceSet) -> Check:
 
 
 def main() -> None:
-    settings = service.settings_or_exit("necessity", grpc_port=GRPC_PORT, metrics_port=METRICS_PORT)
+    settings = runner.settings_or_exit("necessity", grpc_port=GRPC_PORT, metrics_port=METRICS_PORT)
     log = get_logger("claimscrub.necessity")
     try:
         own = NecessitySettings.from_env()
@@ -90,26 +94,28 @@ def main() -> None:
     )
     if own.hmac_key_is_default:
         log.warning("hmac_key_default", detail="CLAIMSCRUB_HMAC_KEY unset: development key in use")
+    # One cache of enrollment answers for the stream (blocking lookups: Quix
+    # runs the step synchronously) and the gRPC servicer (asyncio).
+    cache = RoleCache(own.enrollment_cache_s)
+    tls = settings.grpc_client if settings.grpc_client is not None else False
     lookup = (
-        EnrollmentLookup(
-            own.enrollment_addr,
-            own.enrollment_timeout_s,
-            settings.grpc_client,
-            cache=RoleCache(own.enrollment_cache_s),
-        )
+        EnrollmentLookup(own.enrollment_addr, own.enrollment_timeout_s, settings.grpc_client, cache)
+        if own.enrollment_addr
+        else None
+    )
+    sync_lookup = (
+        SyncEnrollmentLookup(own.enrollment_addr, own.enrollment_timeout_s, tls, cache)
         if own.enrollment_addr
         else None
     )
     check = necessity_check(ref, partial(_stateless, ref=ref))
     check = follow_reference(check, settings, kinds=KINDS, build=partial(_rebuilt, ref))
-    app, read_sealed = necessity_app(
-        settings, check=check, ref=ref, hmac_key=own.hmac_key, lookup=lookup
-    )
+    # Kept beside RocksDB until a few checkpoints have written them there.
+    histories = StoredHistories(fresh_s=3 * settings.commit_interval_s + 2)
 
     def read_history(token: str) -> History | None:
         # Stored sealed (dates shifted, see necessity.history); the rules need real dates.
-        value: History | None = read_sealed(token.encode())
-        return unseal(value, date_shift(token, own.hmac_key))
+        return unseal(histories.get(token.encode()), date_shift(token, own.hmac_key))
 
     servicer = NecessityServicer(
         check,
@@ -119,7 +125,20 @@ def main() -> None:
         hmac_key=own.hmac_key,
         instance=settings.instance,
     )
-    service.run(settings, app, registrar(servicer))
+    runner.run(
+        settings,
+        lambda app: topology(
+            app,
+            settings,
+            check=check,
+            ref=ref,
+            hmac_key=own.hmac_key,
+            lookup=sync_lookup,
+            histories=histories,
+        ),
+        registrar(servicer),
+        on_stop=sync_lookup.close if sync_lookup is not None else None,
+    )
 
 
 if __name__ == "__main__":

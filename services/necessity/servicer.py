@@ -1,7 +1,7 @@
-"""gRPC NecessityService: the same Check the agent runs, answered synchronously.
+"""gRPC NecessityService: the same Check the stream runs, answered synchronously.
 
 A synchronous check is a "what if": it reads the beneficiary's history from
-this instance's table (complete when the instance holds every partition, as
+this instance's state (complete when the instance holds every partition, as
 a single local instance does; otherwise only the claim's year-to-date
 amounts count) and never records the claim. Only the claims.submitted stream records claims, so
 checking a claim here before submitting it never counts it twice.

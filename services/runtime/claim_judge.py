@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from claimscrub.core.checks import Check
+from claimscrub.core.checks import Check, Rules
+from claimscrub.core.claim import Claim, ParsedClaim
 from claimscrub.core.codec import UndecodableEvent, decode_claim, encode_check_result
 from claimscrub.core.edits import edit
 from claimscrub.core.fingerprint import key_from_env, stamp
@@ -24,7 +26,12 @@ from claimscrub.runtime.topics import CLAIMS_CHECKS, CLAIMS_DLQ
 
 log = logs.get_logger(__name__)
 
-__all__ = ["ClaimEvent", "ClaimJudge", "failed_result"]
+__all__ = ["Binder", "ClaimEvent", "ClaimJudge", "failed_result"]
+
+#: A stateful check's part of judging one well-formed claim: given the check
+#: in force and the claim, the rules bound to the claim's state, and what
+#: records the claim in that state once its verdict is made (run last).
+Binder = Callable[[Check, Claim], tuple[Rules, Callable[[], None]]]
 
 
 def failed_result(check: Check, claim_id: str, submitted_at_ms: int, producer: str) -> CheckResult:
@@ -83,11 +90,15 @@ class ClaimJudge:
             dlq_headers(service, reason, event.topic, event.partition, event.offset),
         )
 
-    def judge(self, event: ClaimEvent, today: dt.date) -> Outgoing:
-        service, check_name = self._settings.service, self._check.name.value
-        self._m.claims_consumed.labels(service).inc()
+    def decode(
+        self, event: ClaimEvent, today: dt.date, *, count: bool = True
+    ) -> ParsedClaim | Outgoing:
+        """The claim of ``event`` (parsed, possibly MALFORMED), or the record
+        on claims.dlq when it is no claim at all; ``count``: count it consumed."""
+        if count:
+            self._m.claims_consumed.labels(self._settings.service).inc()
         try:
-            parsed = decode_claim(
+            return decode_claim(
                 event.value,
                 content_type=event.content_type,
                 key=event.key.decode("utf-8", "replace"),
@@ -95,14 +106,43 @@ class ClaimJudge:
             )
         except UndecodableEvent as exc:
             return self._dead_letter(event, str(exc))
+
+    def judge(
+        self,
+        event: ClaimEvent,
+        today: dt.date,
+        *,
+        bind: Binder | None = None,
+        consumed: bool = True,
+    ) -> Outgoing:
+        """The verdict on ``event`` for claims.checks, or the record for claims.dlq.
+
+        ``bind`` (a stateful check: necessity) gives the rules bound to a
+        well-formed claim's state and what records the claim once it is
+        judged; a rule or a record that raises gives CHECK_INCOMPLETE and
+        records nothing. ``consumed=False``: the service has counted this
+        claim already (a record it routed to itself)."""
+        decoded = self.decode(event, today, count=consumed)
+        if isinstance(decoded, Outgoing):
+            return decoded
+        parsed = decoded
+        service = self._settings.service
+        check = self._check.current() if bind is not None else self._check
+        check_name = check.name.value
         started = time.perf_counter()
         try:
-            result = self._check.run(
+            rules, record = None, None
+            if bind is not None and parsed.ok and parsed.claim is not None:
+                rules, record = bind(check, parsed.claim)
+            result = check.run(
                 parsed,
                 today,
                 submitted_at_ms=event.timestamp_ms,
                 producer=self._settings.instance,
+                rules=rules,
             )
+            if record is not None:
+                record()
         except Exception as exc:  # a rule bug must neither stop the partition nor lose the claim
             log.error(
                 "check_failed",

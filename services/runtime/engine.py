@@ -125,11 +125,11 @@ def raw_topic(app: Application, spec: TopicSpec) -> Topic:
         key_deserializer="bytes",
         value_deserializer="bytes",
         key_serializer="bytes",
-        value_serializer=_OutgoingValue(),
+        value_serializer=OutgoingValue(),
     )
 
 
-class _OutgoingValue(Serializer):
+class OutgoingValue(Serializer):
     """Writes an :class:`Outgoing`'s value (what :func:`guarded` passes on)."""
 
     def __call__(self, value: Outgoing, ctx: SerializationContext) -> bytes:
@@ -173,14 +173,7 @@ def guarded(
     topics' message size is answered in a size that fits (RecordGuard.fit).
 
     Outputs carry the input record's timestamp (Kafka Streams' convention)."""
-    guard = RecordGuard(settings.service, settings.max_message_bytes)
-
-    def run(value: bytes | None, key: bytes | None, timestamp: int, headers: Any) -> list[Outgoing]:
-        rec = _record(value, key, timestamp, headers)
-        src = Source(rec.topic, rec.partition, rec.offset, rec.key, rec.value)
-        return guard.run_sync(src, lambda: step(rec))
-
-    return _send(app, sdf.apply(run, metadata=True, expand=True), outputs)
+    return send(app, guard_steps(sdf, settings, step), outputs)
 
 
 def guarded_stateful(
@@ -194,6 +187,29 @@ def guarded_stateful(
 
     A failing step's state writes of that record stay (Quix's transaction is
     the checkpoint, not the record): write state last, after what can fail."""
+    return send(app, guard_stateful_steps(sdf, settings, step), outputs)
+
+
+def guard_steps(
+    sdf: StreamingDataFrame, settings: Settings, step: StatelessStep
+) -> StreamingDataFrame:
+    """The :class:`Outgoing` records ``step`` returns for each record of
+    ``sdf`` (one row each), under the record guard, not yet sent: for a
+    topology that routes some of them on (e.g. into a ``group_by``)."""
+    guard = RecordGuard(settings.service, settings.max_message_bytes)
+
+    def run(value: bytes | None, key: bytes | None, timestamp: int, headers: Any) -> list[Outgoing]:
+        rec = _record(value, key, timestamp, headers)
+        src = Source(rec.topic, rec.partition, rec.offset, rec.key, rec.value)
+        return guard.run_sync(src, lambda: step(rec))
+
+    return sdf.apply(run, metadata=True, expand=True)
+
+
+def guard_stateful_steps(
+    sdf: StreamingDataFrame, settings: Settings, step: StatefulStep
+) -> StreamingDataFrame:
+    """:func:`guard_steps` for a step that reads and writes the key's state."""
     guard = RecordGuard(settings.service, settings.max_message_bytes)
 
     def run(
@@ -203,8 +219,7 @@ def guarded_stateful(
         src = Source(rec.topic, rec.partition, rec.offset, rec.key, rec.value)
         return guard.run_sync(src, lambda: step(rec, state))
 
-    stepped = sdf.apply(run, metadata=True, expand=True, stateful=True)
-    return _send(app, stepped, outputs)
+    return sdf.apply(run, metadata=True, expand=True, stateful=True)
 
 
 def _record(value: bytes | None, key: bytes | None, timestamp: int, headers: Any) -> Record:
@@ -220,9 +235,11 @@ def _record(value: bytes | None, key: bytes | None, timestamp: int, headers: Any
     )
 
 
-def _send(
+def send(
     app: Application, sdf: StreamingDataFrame, outputs: Iterable[TopicSpec]
 ) -> StreamingDataFrame:
+    """Send each :class:`Outgoing` row of ``sdf`` to its topic (one of
+    ``outputs``) with its own key and headers."""
     topics = {spec.name: raw_topic(app, spec) for spec in outputs}
 
     def topic_of(out: Outgoing, *_: Any) -> Topic:

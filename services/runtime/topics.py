@@ -93,15 +93,6 @@ CLAIMS_X12 = TopicSpec(
 CLAIMS_X12_ACKS = TopicSpec(
     "claims.x12.acks", "interchange control number", "its 999 acknowledgment"
 )
-# Internal to the necessity service: claims.submitted repartitioned by beneficiary
-# so its per-beneficiary table is co-partitioned with its input. Carries the claim
-# (clinical boundary, like claims.submitted); the key is a keyed hash, never an ID.
-NECESSITY_BY_BENEFICIARY = TopicSpec(
-    "necessity.claims-by-beneficiary",
-    "beneficiary token (HMAC-SHA256 of payerId + memberId)",
-    "claimscrub.v1.Claim as submitted",
-    clinical=True,
-)
 # Internal to the aggregator: each claim version's combined result, keyed by its
 # duplicate fingerprint (claim:<claimId> without one), so the publishing step
 # sees every claim with the same services in one partition (DUPLICATE_CLAIM).
@@ -128,13 +119,6 @@ AGGREGATOR_LEDGER_CHANGELOG = TopicSpec(
     "aggregator ledger: fingerprint owner and published versions (JSON)",
     {"cleanup.policy": "compact"},
 )
-NECESSITY_HISTORY_CHANGELOG = TopicSpec(
-    "claimscrub-necessity-beneficiary-history-changelog",
-    "beneficiary token (HMAC-SHA256 of payerId + memberId)",
-    "necessity beneficiary history (JSON)",
-    {"cleanup.policy": "compact"},
-)
-
 # The redaction service's join store (Quix state over claims.submitted and
 # claims.scrubbed read as one stream, redaction/topology.py): per claimId the
 # de-identified half join and the claim as submitted waiting for a ready
@@ -177,6 +161,28 @@ REFERENCE_TABLES = TopicSpec(
     {"cleanup.policy": "compact", "retention.ms": "-1"},
 )
 
+# The necessity service's engine topics (necessity/topology.py): claims.submitted
+# re-keyed by beneficiary (group_by "beneficiary"; it carries the claim, so it
+# is inside the clinical boundary like its source; the key is a keyed hash,
+# never an ID), and the changelog of the beneficiary histories kept in the
+# state of the step that reads it (Quix's "default" store).
+NECESSITY_GROUP = "claimscrub-necessity"
+NECESSITY_GROUP_BY = "beneficiary"
+NECESSITY_BY_BENEFICIARY = TopicSpec(
+    engine_topic_name(
+        ENGINE_REPARTITION, NECESSITY_GROUP, CLAIMS_SUBMITTED.name, NECESSITY_GROUP_BY
+    ),
+    "beneficiary token (HMAC-SHA256 of payerId + memberId)",
+    "claimscrub.v1.Claim as submitted",
+    clinical=True,
+)
+NECESSITY_HISTORY_CHANGELOG = TopicSpec(
+    engine_topic_name(ENGINE_CHANGELOG, NECESSITY_GROUP, NECESSITY_BY_BENEFICIARY.name, "default"),
+    "beneficiary token, then the state key (Quix's prefixed keys)",
+    "necessity beneficiary history, dates shifted (JSON)",
+    {"cleanup.policy": "compact"},
+)
+
 ALL_TOPICS: tuple[TopicSpec, ...] = (
     CLAIMS_SUBMITTED,
     CLAIMS_CHECKS,
@@ -187,12 +193,12 @@ ALL_TOPICS: tuple[TopicSpec, ...] = (
     CLAIMS_READY,
     CLAIMS_X12,
     CLAIMS_X12_ACKS,
-    NECESSITY_BY_BENEFICIARY,
     AGGREGATOR_BY_FINGERPRINT,
     AGGREGATOR_STATE_CHANGELOG,
     AGGREGATOR_LEDGER_CHANGELOG,
-    NECESSITY_HISTORY_CHANGELOG,
     REDACTION_JOIN_CHANGELOG,
+    NECESSITY_BY_BENEFICIARY,
+    NECESSITY_HISTORY_CHANGELOG,
     AUDIT_ACCESS,
     REFERENCE_PAYERS,
     REFERENCE_TABLES,

@@ -5,6 +5,7 @@ answers, and no topic key or log line carries a member ID or patient data."""
 from __future__ import annotations
 
 import copy
+import shutil
 import time
 from typing import Any
 
@@ -15,6 +16,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from claimscrub.core.codec import CONTENT_TYPE, decode_scrub_result, encode_claim_json
 from claimscrub.core.results import ScrubResult
+from claimscrub.necessity.topology import HISTORY_KEY
 from claimscrub.runtime.testing import LocalKafka, ServiceProcess, consume_all, produce
 from claimscrub.runtime.topics import (
     CLAIMS_SCRUBBED,
@@ -169,14 +171,50 @@ def test_state_survives_a_restart_between_two_claims_of_one_beneficiary(
     assert "2,550.00" in result.edits[0].message
 
 
+def test_histories_are_restored_from_the_changelog_when_the_state_dir_is_lost(
+    kafka: LocalKafka, services: dict[str, ServiceProcess]
+) -> None:
+    # As test_state_survives_a_restart..., but the instance comes back without
+    # its RocksDB files (a new pod, ephemeral storage): the first claim's 150
+    # must come back from the changelog topic alone.
+    first = _claim("NE-WIPED-1", "2300.00", "150.00", patient={"memberId": "NQ-WIPED"})
+    second = _claim("NE-WIPED-2", "2300.00", "100.00", patient={"memberId": "NQ-WIPED"})
+    second["serviceLines"][0]["dateOfService"] = "2026-05-06"
+    _submit(kafka, first)
+    assert _codes(_results(kafka, "NE-WIPED-1")["NE-WIPED-1"]) == []
+
+    necessity = services["necessity"]
+    assert necessity.terminate() == 0
+    state_dir = necessity.log_dir / "data" / necessity.name / "state"
+    assert state_dir.is_dir()
+    shutil.rmtree(state_dir)
+    necessity.start()
+
+    _submit(kafka, second)
+    result = _results(kafka, "NE-WIPED-2")["NE-WIPED-2"]
+    assert _codes(result) == [("KX_MODIFIER_REQUIRED", 1)]
+    assert "2,550.00" in result.edits[0].message
+    # gRPC Check reads the same restored state (the second claim's own entry
+    # does not count for itself): 2,300 + 150 + 100 again.
+    target = f"127.0.0.1:{necessity.grpc_port}"
+    with grpc.insecure_channel(target) as channel:
+        stub = necessity_service_pb2_grpc.NecessityServiceStub(channel)
+        reply = stub.Check(json_format.ParseDict(second, claim_pb2.Claim()), timeout=10)
+    assert [(e.code, e.line_number) for e in reply.edits] == [("KX_MODIFIER_REQUIRED", 1)]
+    assert "2,550.00" in reply.edits[0].message
+
+
 def test_topic_keys_changelog_and_logs_carry_no_member_id(
     kafka: LocalKafka, services: dict[str, ServiceProcess]
 ) -> None:
     routed = consume_all(kafka.bootstrap, NECESSITY_BY_BENEFICIARY.name, until=2, settle_s=1)
     changelog = consume_all(kafka.bootstrap, NECESSITY_HISTORY_CHANGELOG.name, until=2, settle_s=1)
     assert routed and changelog
-    for r in [*routed, *changelog]:
-        key = r.key.decode()
+    # The changelog's keys are the state's: the beneficiary token, then Quix's
+    # separator and the state key.
+    keys = [r.key.decode() for r in routed]
+    keys += [r.key.decode().removesuffix(f'|"{HISTORY_KEY}"') for r in changelog]
+    for key in keys:
         assert key[:2] in ("b-", "c-") and len(key) == 66, key
         assert MEMBER not in key
     for r in changelog:

@@ -34,7 +34,13 @@ from claimscrub.runtime.grpc_access import (
 )
 from claimscrub.runtime.grpc_server import start_grpc_server
 from claimscrub.runtime.grpc_tls import ClientTls, ServerTls
-from claimscrub.runtime.topics import ALL_TOPICS, AUDIT_ACCESS, retention, topic_configs
+from claimscrub.runtime.topics import (
+    ALL_TOPICS,
+    AUDIT_ACCESS,
+    NECESSITY_HISTORY_CHANGELOG,
+    retention,
+    topic_configs,
+)
 from claimscrub.units.check import load_units_check
 from claimscrub.units.servicer import registrar
 from claimscrub.v1 import (
@@ -196,7 +202,7 @@ def test_every_phi_topic_and_the_audit_trail_have_a_retention() -> None:
     assert int(configs[AUDIT_ACCESS.name]["retention.ms"]) >= 2191 * 86_400_000
     assert configs[AUDIT_ACCESS.name]["cleanup.policy"] == "delete"
     # A compacted changelog holding claim data expires too, or compaction keeps it forever.
-    history = configs["claimscrub-necessity-beneficiary-history-changelog"]
+    history = configs[NECESSITY_HISTORY_CHANGELOG.name]
     assert history["cleanup.policy"] == "compact,delete" and int(history["retention.ms"]) > 0
 
 

@@ -1,4 +1,5 @@
-"""The topics the necessity and aggregator apps use are the ones the registry creates."""
+"""The topics the aggregator and redaction apps use are the ones the registry creates
+(necessity's: tests/unit/test_necessity_stream.py)."""
 
 from __future__ import annotations
 
@@ -6,8 +7,6 @@ from pathlib import Path
 
 from claimscrub.aggregator.agent import install_aggregator
 from claimscrub.aggregator.settings import AggregatorSettings
-from claimscrub.necessity.agent import install_necessity
-from claimscrub.necessity.check import necessity_check
 from claimscrub.runtime.settings import Settings
 from claimscrub.runtime.streams import make_app
 from claimscrub.runtime.topics import (
@@ -15,10 +14,7 @@ from claimscrub.runtime.topics import (
     AGGREGATOR_LEDGER_CHANGELOG,
     AGGREGATOR_STATE_CHANGELOG,
     ALL_TOPICS,
-    NECESSITY_BY_BENEFICIARY,
-    NECESSITY_HISTORY_CHANGELOG,
 )
-from tests.unit.necessity_support import bundled_ref
 
 
 def _settings(service: str, tmp: Path) -> Settings:
@@ -28,20 +24,6 @@ def _settings(service: str, tmp: Path) -> Settings:
 
 def test_table_changelogs_are_precreated_with_the_names_faust_uses(tmp_path: Path) -> None:
     # Building the apps connects to nothing: topics and tables are only declared.
-    ref = bundled_ref()
-    settings = _settings("necessity", tmp_path)
-    app = make_app(settings)
-    table = install_necessity(
-        app,
-        settings,
-        check=necessity_check(ref, lambda _c: []),
-        ref=ref,
-        hmac_key=b"k",
-        lookup=None,
-    )
-    assert table.changelog_topic.get_topic_name() == NECESSITY_HISTORY_CHANGELOG.name
-    assert table.partitions == settings.topic_partitions
-
     agg_settings = _settings("aggregator", tmp_path)
     agg = make_app(agg_settings)
     install_aggregator(agg, agg_settings, AggregatorSettings.from_env(("UNITS",), env={}))
@@ -55,14 +37,11 @@ def test_table_changelogs_are_precreated_with_the_names_faust_uses(tmp_path: Pat
 
     names = {t.name for t in ALL_TOPICS}
     assert {
-        NECESSITY_BY_BENEFICIARY.name,
-        NECESSITY_HISTORY_CHANGELOG.name,
         AGGREGATOR_STATE_CHANGELOG.name,
         AGGREGATOR_LEDGER_CHANGELOG.name,
         AGGREGATOR_BY_FINGERPRINT.name,
     } <= names
     for spec in (
-        NECESSITY_HISTORY_CHANGELOG,
         AGGREGATOR_STATE_CHANGELOG,
         AGGREGATOR_LEDGER_CHANGELOG,
     ):
@@ -73,21 +52,10 @@ def test_every_table_changelog_of_every_service_is_precreated(tmp_path: Path) ->
     """A changelog Faust creates itself can be seen with 0 partitions on a fresh
     broker (the agent then crashes on every write): each must be in the registry."""
     apps = []
-    for service in ("necessity", "aggregator"):
+    for service in ("aggregator",):
         settings = _settings(service, tmp_path)
         app = make_app(settings)
-        if service == "necessity":
-            ref = bundled_ref()
-            install_necessity(
-                app,
-                settings,
-                check=necessity_check(ref, lambda _c: []),
-                ref=ref,
-                hmac_key=b"k",
-                lookup=None,
-            )
-        else:
-            install_aggregator(app, settings, AggregatorSettings.from_env(("UNITS",), env={}))
+        install_aggregator(app, settings, AggregatorSettings.from_env(("UNITS",), env={}))
         apps.append(app)
     registered = {t.name for t in ALL_TOPICS}
     changelogs = {t.changelog_topic.get_topic_name() for app in apps for t in app.tables.values()}

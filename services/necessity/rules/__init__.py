@@ -7,8 +7,8 @@ returns edits. The edits that compare the claim with the beneficiary's
 earlier claims keep the catalogue's check (MUE_EXCEEDED is a UNITS edit,
 DUPLICATE_CLAIM a CLAIM edit) though this check computes them
 (:mod:`~claimscrub.necessity.rules.cross_claim`). It does no I/O: the services
-look the role up and keep the history in a Faust table, the CLI keeps it in
-memory; both then call this.
+look the role up and keep the history in the stream engine's state, the CLI
+keeps it in memory; both then call this.
 """
 
 from __future__ import annotations
