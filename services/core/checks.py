@@ -40,6 +40,7 @@ def payer_versions(payers: PayerPolicies) -> VersionsOf:
 
 
 _VERSIONS_MAX = 8_192
+_NONE: Mapping[str, str] = MappingProxyType({})
 
 # The checks of one process judge the same claim one after the other (the
 # CLI, the synchronous API): what depends only on the claim (and the payer
@@ -116,20 +117,24 @@ class Check:
             return self.live().run(
                 parsed, today, submitted_at_ms=submitted_at_ms, producer=producer, rules=rules
             )
-        edits = list(_claim_level(parsed, self.payers, today))
-        not_checked: tuple[str, ...] = ()
-        versions: Mapping[str, str] = MappingProxyType({})
-        if parsed.ok and parsed.claim is not None:
-            edits.extend((rules or self.rules)(parsed.claim))
-            if parsed.claim.not_checked:
-                not_checked = tuple(sorted(parsed.claim.not_checked))
-            versions = self._versions(parsed.claim)
+        level = _claim_level(parsed, self.payers, today)
+        claim = parsed.claim
+        if claim is None or parsed.problems:  # not parsed.ok: claim-level edits only
+            return CheckResult(
+                claim_id=parsed.claim_id,
+                check=self.name,
+                edits=level,
+                submitted_at_ms=submitted_at_ms,
+                producer=producer,
+                reference_versions=_NONE,
+            )
+        own = (rules or self.rules)(claim)
         return CheckResult(
             claim_id=parsed.claim_id,
             check=self.name,
-            edits=tuple(edits),
+            edits=(*level, *own) if level else tuple(own),
             submitted_at_ms=submitted_at_ms,
             producer=producer,
-            not_checked=not_checked,
-            reference_versions=versions,
+            not_checked=tuple(sorted(claim.not_checked)) if claim.not_checked else (),
+            reference_versions=self._versions(claim),
         )

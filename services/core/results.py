@@ -96,14 +96,16 @@ _MERGED_MAX = 256
 
 
 def _merged_versions(maps: list[Mapping[str, str]]) -> Mapping[str, str]:
-    key = tuple(map(id, maps))
+    given = tuple(maps)
+    key = tuple(map(id, given))
     found = _merged.get(key)
-    if found is not None and all(a is b for a, b in zip(found[0], maps, strict=True)):
+    # Equal tuples merge alike; the comparison is by identity first, so a hit is cheap.
+    if found is not None and found[0] == given:
         return found[1]
-    merged: Mapping[str, str] = MappingProxyType(merge_versions(maps))
+    merged: Mapping[str, str] = MappingProxyType(merge_versions(given))
     if len(_merged) >= _MERGED_MAX:
         _merged.clear()
-    _merged[key] = (tuple(maps), merged)
+    _merged[key] = (given, merged)
     return merged
 
 

@@ -105,7 +105,7 @@ def _lines(claim: Claim, iso: Mapping[dt.date, str]) -> list[list[Any]]:
             npi,
             iso[line.date_of_service],
             line.procedure_code.strip().upper(),
-            list(line_modifiers(line.modifiers)),
+            sorted([m.strip().upper() for m in line.modifiers]),
             line.units,
         ]
         for line in claim.service_lines
