@@ -107,7 +107,7 @@ def threshold_edits(claim: Claim, ref: NecessityReference, history: History | No
     if len(counted) > 1:
         counted.sort(key=lambda c: (c[0].date_of_service, c[0].line_number))
     base_year = counted[0][0].date_of_service.year
-    ytd_not_carried = NotChecked.KX_THRESHOLD in claim.not_checked
+    ytd_not_carried = bool(claim.not_checked) and NotChecked.KX_THRESHOLD in claim.not_checked
     kx = ref.kx_modifier
     # Per (year, group): the amount known so far (a lower bound) and whether it
     # is exact; and why not, for the group's year to date.
