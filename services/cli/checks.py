@@ -7,6 +7,7 @@ same way its service builds it from environment variables.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from pathlib import Path
 
 from claimscrub.core.checks import Check
@@ -83,7 +84,7 @@ def build_checks(args: argparse.Namespace) -> list[Check]:
     from claimscrub.necessity.cli import load_cli_check
     from claimscrub.units.check import load_units_check
 
-    return [
+    checks = [
         load_units_check(args.mue, args.payers),
         # A Namespace built by hand (bench, tests) may leave the optional files out.
         load_cli_check(
@@ -96,3 +97,7 @@ def build_checks(args: argparse.Namespace) -> list[Check]:
         ),
         load_enrollment_check(args.enrollment, args.payers),
     ]
+    # Each check read the same payers file: one copy of it lets Check.run work
+    # out the claim-level edits once per claim (core.checks) for all of them.
+    payers = checks[0].payers
+    return [dataclasses.replace(c, payers=payers) for c in checks]

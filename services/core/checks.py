@@ -40,6 +40,35 @@ def payer_versions(payers: PayerPolicies) -> VersionsOf:
 
 
 _VERSIONS_MAX = 8_192
+_NONE: Mapping[str, str] = MappingProxyType({})
+
+# The checks of one process judge the same claim one after the other (the
+# CLI, the synchronous API): what depends only on the claim (and the payer
+# policies, today) is worked out for the first and kept for the others. The
+# entry holds the claim, so an identity test cannot match a different one.
+_last_claim_level: tuple[ParsedClaim, PayerPolicies, dt.date, tuple[Edit, ...]] | None = None
+_last_dates: tuple[Claim, tuple[str, tuple[dt.date, ...]]] | None = None
+
+
+def _claim_level(parsed: ParsedClaim, payers: PayerPolicies, today: dt.date) -> tuple[Edit, ...]:
+    global _last_claim_level
+    last = _last_claim_level
+    if last is not None and last[0] is parsed and last[1] is payers and last[2] == today:
+        return last[3]
+    found = tuple(claim_level_edits(parsed, payers, today))
+    _last_claim_level = (parsed, payers, today, found)
+    return found
+
+
+def _versions_key(claim: Claim) -> tuple[str, tuple[dt.date, ...]]:
+    """What a claim's referenceVersions depend on: its payer and dates of service."""
+    global _last_dates
+    last = _last_dates
+    if last is not None and last[0] is claim:
+        return last[1]
+    key = (claim.payer_id, tuple(sorted({ln.date_of_service for ln in claim.service_lines})))
+    _last_dates = (claim, key)
+    return key
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +90,7 @@ class Check:
     )
 
     def _versions(self, claim: Claim) -> Mapping[str, str]:
-        key = (claim.payer_id, tuple(sorted({ln.date_of_service for ln in claim.service_lines})))
+        key = _versions_key(claim)
         found = self._versions_of.get(key)
         if found is None:
             of = self.versions or payer_versions(self.payers)
@@ -88,19 +117,24 @@ class Check:
             return self.live().run(
                 parsed, today, submitted_at_ms=submitted_at_ms, producer=producer, rules=rules
             )
-        edits = claim_level_edits(parsed, self.payers, today)
-        not_checked: tuple[str, ...] = ()
-        versions: Mapping[str, str] = MappingProxyType({})
-        if parsed.ok and parsed.claim is not None:
-            edits.extend((rules or self.rules)(parsed.claim))
-            not_checked = tuple(sorted(parsed.claim.not_checked))
-            versions = self._versions(parsed.claim)
+        level = _claim_level(parsed, self.payers, today)
+        claim = parsed.claim
+        if claim is None or parsed.problems:  # not parsed.ok: claim-level edits only
+            return CheckResult(
+                claim_id=parsed.claim_id,
+                check=self.name,
+                edits=level,
+                submitted_at_ms=submitted_at_ms,
+                producer=producer,
+                reference_versions=_NONE,
+            )
+        own = (rules or self.rules)(claim)
         return CheckResult(
             claim_id=parsed.claim_id,
             check=self.name,
-            edits=tuple(edits),
+            edits=(*level, *own) if level else tuple(own),
             submitted_at_ms=submitted_at_ms,
             producer=producer,
-            not_checked=not_checked,
-            reference_versions=versions,
+            not_checked=tuple(sorted(claim.not_checked)) if claim.not_checked else (),
+            reference_versions=self._versions(claim),
         )

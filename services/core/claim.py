@@ -205,8 +205,10 @@ def dates_in_range(claim: Claim, today: dt.date | None = None) -> bool:
     """Whether every date of the claim is within contract §1's range: the fast
     paths (claim_message, claim_dict) ask this of what they built, so they
     accept exactly the dates :func:`parse_claim` accepts."""
-    latest = latest_date(today or dt.date.today())
-    return all(day is None or EARLIEST_DATE <= day <= latest for day in claim_dates(claim))
+    days = [day for day in claim_dates(claim) if day is not None]
+    if not days:
+        return True
+    return min(days) >= EARLIEST_DATE and max(days) <= latest_date(today or dt.date.today())
 
 
 class _Reader:

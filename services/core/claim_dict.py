@@ -59,16 +59,29 @@ def _date(obj: dict[str, Any], key: str) -> dt.date | None:
     return date_text(value)
 
 
+# Amount texts repeat (a clinic's charges, a fee schedule's amounts): each is
+# checked and converted once. Decimals are immutable, so claims may share one.
+_AMOUNTS: dict[str, Decimal] = {}
+_AMOUNTS_MAX = 4_096
+
+
 def _amount(obj: dict[str, Any], key: str) -> Decimal | None:
     value = obj.get(key)
     if value is None:
         return None
     if type(value) is not str:
         raise GiveWay
+    known = _AMOUNTS.get(value)
+    if known is not None:
+        return known
     text = value.strip()
     if not AMOUNT_RE.match(text):
         raise GiveWay
-    return Decimal(text)
+    amount = Decimal(text)
+    if len(_AMOUNTS) >= _AMOUNTS_MAX:
+        _AMOUNTS.clear()
+    _AMOUNTS[value] = amount
+    return amount
 
 
 def _count(obj: dict[str, Any], key: str, minimum: int) -> int | None:

@@ -89,11 +89,15 @@ def upper_codes(values: list[str]) -> tuple[str, ...]:
 
 
 def not_checked_names(values: list[str]) -> frozenset[str]:
+    if not values:
+        return _NONE_CHECKED
     names = frozenset(upper_codes(values))
     if not names <= NOT_CHECKED_NAMES:
         raise GiveWay
     return names
 
+
+_NONE_CHECKED: frozenset[str] = frozenset()
 
 _ProviderField = Literal["billing_provider", "rendering_provider", "referring_provider"]
 

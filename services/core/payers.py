@@ -336,6 +336,9 @@ class PayerPolicies:
     _chosen: dict[tuple[str, dt.date], PayerPolicy] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
+    _any: dict[tuple[str, Callable[[PayerPolicy], object]], bool] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def for_payer(self, payer_id: str, dos: dt.date) -> PayerPolicy:
         """The payer's version in force on ``dos`` (see the module docstring)."""
@@ -349,9 +352,16 @@ class PayerPolicies:
 
     def any_version(self, payer_id: str, test: Callable[[PayerPolicy], object]) -> bool:
         """Whether any version of the payer's policy passes ``test``: a rule whose
-        policy field is unset in every version has nothing to judge on any date."""
-        versions = self.by_payer.get(payer_id.upper()) or (self.default,)
-        return any(test(version) for version in versions)
+        policy field is unset in every version has nothing to judge on any date.
+        ``test`` is a pure function of the policy (its answers are kept)."""
+        key = (payer_id, test)
+        known = self._any.get(key)
+        if known is None:
+            versions = self.by_payer.get(payer_id.upper()) or (self.default,)
+            if len(self._any) >= _CHOSEN_MAX:
+                self._any.clear()
+            known = self._any[key] = any(test(version) for version in versions)
+        return known
 
     def _version(self, payer_id: str, dos: dt.date) -> PayerPolicy:
         versions = self.by_payer.get(payer_id.upper())

@@ -88,6 +88,27 @@ def _edit_order(e: Edit) -> tuple[int, int, str]:
     return (e.line_number, _CHECK_ORDER.get(e.check, 99), e.code)
 
 
+# Merged referenceVersions by the identity of the checks' maps: each check
+# keeps one map per (payer, dates) (core.checks), so a run sees few
+# combinations. An entry holds its maps, so their ids cannot be reused.
+_merged: dict[tuple[int, ...], tuple[tuple[Mapping[str, str], ...], Mapping[str, str]]] = {}
+_MERGED_MAX = 256
+
+
+def _merged_versions(maps: list[Mapping[str, str]]) -> Mapping[str, str]:
+    given = tuple(maps)
+    key = tuple(map(id, given))
+    found = _merged.get(key)
+    # Equal tuples merge alike; the comparison is by identity first, so a hit is cheap.
+    if found is not None and found[0] == given:
+        return found[1]
+    merged: Mapping[str, str] = MappingProxyType(merge_versions(given))
+    if len(_merged) >= _MERGED_MAX:
+        _merged.clear()
+    _merged[key] = (given, merged)
+    return merged
+
+
 def combine(claim_id: str, results: Iterable[CheckResult]) -> ScrubResult:
     """One scrub result from the checks' verdicts.
 
@@ -116,7 +137,7 @@ def combine(claim_id: str, results: Iterable[CheckResult]) -> ScrubResult:
         tuple(checks),
         tuple(edits),
         tuple(sorted(not_checked)),
-        MappingProxyType(merge_versions(versions)),
+        _merged_versions(versions),
     )
 
 

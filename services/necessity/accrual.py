@@ -14,8 +14,10 @@ from __future__ import annotations
 from collections.abc import Set
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import NamedTuple
 
 from claimscrub.core.claim import Claim, ServiceLine
+from claimscrub.necessity.fee_schedule import FeeSchedule
 from claimscrub.necessity.reference import NecessityReference
 
 ALLOWED = "allowed amount"
@@ -30,20 +32,24 @@ _YTD_FIELDS = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class Accrual:
+class Accrual(NamedTuple):
     """A line's amount toward its group, and which source it came from
     (:data:`ALLOWED`, :data:`FEE_SCHEDULE`, :data:`CHARGE`); ``None`` and ""
     when the line has none of them."""
 
+    # A NamedTuple rather than a frozen dataclass: one is made per line and claim.
     amount: Decimal | None
     basis: str
 
 
 def line_accrual(line: ServiceLine, payer_id: str, ref: NecessityReference) -> Accrual:
+    return _accrual(line, payer_id, ref.on(line.date_of_service).fee_schedule)
+
+
+def _accrual(line: ServiceLine, payer_id: str, schedule: FeeSchedule | None) -> Accrual:
+    """``schedule``: the fee schedule in force on the line's date of service."""
     if line.allowed_amount is not None:
         return Accrual(line.allowed_amount, ALLOWED)
-    schedule = ref.on(line.date_of_service).fee_schedule  # the version in force that day
     if schedule is not None:
         per_unit = schedule.amount_per_unit(payer_id, line.procedure_code, line.date_of_service)
         if per_unit is not None:
@@ -68,7 +74,12 @@ def claim_accruals(claim: Claim, ref: NecessityReference) -> tuple[Accrual, ...]
     last = _last
     if last is not None and last[0] is claim and last[1] is ref:
         return last[2]
-    found = tuple(line_accrual(line, claim.payer_id, ref) for line in claim.service_lines)
+    payer_id = claim.payer_id
+    on = ref.on
+    found = tuple(
+        _accrual(line, payer_id, on(line.date_of_service).fee_schedule)
+        for line in claim.service_lines
+    )
     _last = (claim, ref, found)
     return found
 

@@ -52,7 +52,7 @@ from typing import Any, NamedTuple
 
 from claimscrub.core.claim import Claim
 from claimscrub.necessity.accrual import claim_accruals
-from claimscrub.necessity.lines import is_therapy_line, line_discipline
+from claimscrub.necessity.lines import line_roles
 from claimscrub.necessity.reference import NecessityReference
 
 History = dict[str, Any]
@@ -98,15 +98,15 @@ def line_modifiers(modifiers: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(sorted([m.strip().upper() for m in modifiers]))
 
 
-def _lines(claim: Claim) -> list[list[Any]]:
+def _lines(claim: Claim, iso: Mapping[dt.date, str]) -> list[list[Any]]:
     npi = rendering_npi(claim)
     return [
         [
             line.line_number,
             npi,
-            line.date_of_service.isoformat(),
+            iso[line.date_of_service],
             line.procedure_code.strip().upper(),
-            list(line_modifiers(line.modifiers)),
+            sorted([m.strip().upper() for m in line.modifiers]),
             line.units,
         ]
         for line in claim.service_lines
@@ -117,14 +117,18 @@ def contribution(claim: Claim, ref: NecessityReference) -> dict[str, Any]:
     amounts: dict[str, Decimal] = {}
     incomplete: set[str] = set()
     days: dict[str, set[str]] = {}
-    for line, accrual in zip(claim.service_lines, claim_accruals(claim, ref), strict=True):
-        if not is_therapy_line(line, ref):
+    # Each date's text once: a claim's lines mostly share one or two dates.
+    iso = {line.date_of_service: "" for line in claim.service_lines}
+    for d in iso:
+        iso[d] = d.isoformat()
+    for line, accrual, role in zip(
+        claim.service_lines, claim_accruals(claim, ref), line_roles(claim, ref), strict=True
+    ):
+        discipline = role.discipline
+        if not role.therapy or discipline is None:
             continue
-        discipline = line_discipline(line, claim, ref)
-        if discipline is None:
-            continue
-        days.setdefault(discipline, set()).add(line.date_of_service.isoformat())
-        group = ref.groups.get(discipline)
+        days.setdefault(discipline, set()).add(iso[line.date_of_service])
+        group = role.group
         if group is None:
             continue
         key = _key(line.date_of_service.year, group)
@@ -139,7 +143,7 @@ def contribution(claim: Claim, ref: NecessityReference) -> dict[str, Any]:
     }
     if incomplete:
         out["incomplete"] = sorted(incomplete)
-    out["lines"] = _lines(claim)
+    out["lines"] = _lines(claim, iso)
     return out
 
 
@@ -220,11 +224,8 @@ def reported_discipline(claim: Claim, ref: NecessityReference) -> str | None:
     ``therapy.discipline``, else the one discipline of its therapy lines."""
     if claim.therapy and claim.therapy.discipline in ref.groups:
         return claim.therapy.discipline
-    disciplines = {
-        d
-        for line in claim.service_lines
-        if is_therapy_line(line, ref) and (d := line_discipline(line, claim, ref))
-    }
+    disciplines = {role.discipline for role in line_roles(claim, ref) if role.therapy}
+    disciplines.discard(None)
     return disciplines.pop() if len(disciplines) == 1 else None
 
 
@@ -260,12 +261,15 @@ def _without_old_lines(claims: dict[str, Any], days: int) -> dict[str, Any]:
     dates = [line[2] for c in claims.values() for line in c.get("lines", ())]
     if not dates:
         return claims
-    newest = dt.date.fromisoformat(max(dates))
+    oldest, latest = min(dates), max(dates)
+    if oldest == latest and days >= 0:
+        return claims  # one date (the usual claim's): nothing older than the newest
+    newest = dt.date.fromisoformat(latest)
     # A window reaching before year 1 keeps every line (date arithmetic would overflow).
     if newest.toordinal() <= days:
         return claims
     horizon = (newest - dt.timedelta(days=days)).isoformat()
-    if min(dates) >= horizon:
+    if oldest >= horizon:
         return claims  # the usual case: every line within the window
     out: dict[str, Any] = {}
     for cid, c in claims.items():

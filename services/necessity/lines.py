@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from claimscrub.core.claim import Claim, ServiceLine
 from claimscrub.necessity.reference import NecessityReference
 
@@ -49,3 +51,39 @@ def code_label(code: str, ref: NecessityReference) -> str:
         or any(code in p.procedures for p in ref.coverage.policies)
     )
     return code if known else "the procedure"
+
+
+class LineRole(NamedTuple):
+    """A line as :func:`is_therapy_line`, :func:`line_discipline` and :func:`line_group` see it."""
+
+    therapy: bool
+    discipline: str | None
+    group: str | None
+
+
+# Several rules and the history update ask for the same claim's roles one
+# after the other: the last claim's are kept. Claims and references are
+# immutable, and the entry holds both, so identity says the answer still holds.
+_last: tuple[Claim, NecessityReference, tuple[LineRole, ...]] | None = None
+
+
+def line_roles(claim: Claim, ref: NecessityReference) -> tuple[LineRole, ...]:
+    """The role of each of the claim's service lines, in their order."""
+    global _last
+    last = _last
+    if last is not None and last[0] is claim and last[1] is ref:
+        return last[2]
+    out: list[LineRole] = []
+    groups = ref.groups
+    for line in claim.service_lines:
+        discipline = line_discipline(line, claim, ref)
+        out.append(
+            LineRole(
+                is_therapy_line(line, ref),
+                discipline,
+                groups.get(discipline) if discipline else None,
+            )
+        )
+    found = tuple(out)
+    _last = (claim, ref, found)
+    return found

@@ -396,7 +396,7 @@ def check_units(claim: Claim, ref: UnitsReference) -> list[Edit]:
         # Each day under the payer's policy in force on that day.
         rule = ref.payers.for_payer(claim.payer_id, day[0].date_of_service).unit_rule
         timed = [line for line in day if line.procedure_code in ref.timed_codes]
-        if NotChecked.TIMED_MINUTES not in claim.not_checked:
+        if not claim.not_checked or NotChecked.TIMED_MINUTES not in claim.not_checked:
             edits.extend(_minutes_missing(timed))
         if rule is UnitRule.PER_CODE:
             edits.extend(_per_code(timed))

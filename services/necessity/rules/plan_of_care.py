@@ -137,7 +137,7 @@ def _first_lines(claim: Claim, ref: NecessityReference) -> dict[str, dict[dt.dat
 
 
 def progress_edits(claim: Claim, ref: NecessityReference, history: History | None) -> list[Edit]:
-    if NotChecked.PROGRESS_REPORT in claim.not_checked:
+    if claim.not_checked and NotChecked.PROGRESS_REPORT in claim.not_checked:
         return []
     edits: list[Edit] = []
     reported = claim.therapy.treatment_days_since_progress_report if claim.therapy else None

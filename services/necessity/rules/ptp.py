@@ -43,7 +43,7 @@ NAMED_PAIRS = 5
 def _bypassed(a: ServiceLine, b: ServiceLine, ref: NecessityReference) -> bool:
     therapy = is_therapy_line(a, ref) or is_therapy_line(b, ref)
     allowed = ref.therapy_bypass_modifiers if therapy else ref.bypass_modifiers
-    return any(m in allowed for m in (*a.modifiers, *b.modifiers))
+    return not (allowed.isdisjoint(a.modifiers) and allowed.isdisjoint(b.modifiers))
 
 
 def _why(indicators: set[int]) -> str:

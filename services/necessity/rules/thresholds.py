@@ -38,7 +38,7 @@ from claimscrub.core.edits import Edit, edit
 from claimscrub.core.not_checked import NotChecked
 from claimscrub.necessity.accrual import Accrual, claim_accruals, ytd_before
 from claimscrub.necessity.history import History, seen_amount, seen_incomplete
-from claimscrub.necessity.lines import code_label, is_therapy_line, line_group
+from claimscrub.necessity.lines import code_label, line_roles
 from claimscrub.necessity.reference import NecessityReference, Threshold
 
 
@@ -92,19 +92,22 @@ def _reached(
 
 def threshold_edits(claim: Claim, ref: NecessityReference, history: History | None) -> list[Edit]:
     for_payer = ref.payers.for_payer
-    counted = [
-        (line, accrual)
-        for line, accrual in zip(claim.service_lines, claim_accruals(claim, ref), strict=True)
-        if is_therapy_line(line, ref)
-        and for_payer(claim.payer_id, line.date_of_service).medicare_rules
-    ]
+    payer_id = claim.payer_id
+    counted: list[tuple[ServiceLine, Accrual, str | None]] = []
+    claim_groups: set[str] = set()
+    for line, accrual, role in zip(
+        claim.service_lines, claim_accruals(claim, ref), line_roles(claim, ref), strict=True
+    ):
+        if role.therapy and for_payer(payer_id, line.date_of_service).medicare_rules:
+            counted.append((line, accrual, role.group))
+            if role.group is not None:
+                claim_groups.add(role.group)
     if not counted:
         return []
-    counted.sort(key=lambda pair: (pair[0].date_of_service, pair[0].line_number))
+    if len(counted) > 1:
+        counted.sort(key=lambda c: (c[0].date_of_service, c[0].line_number))
     base_year = counted[0][0].date_of_service.year
-    groups = [line_group(line, claim, ref) for line, _ in counted]
-    claim_groups = {g for g in groups if g is not None}
-    ytd_not_carried = NotChecked.KX_THRESHOLD in claim.not_checked
+    ytd_not_carried = bool(claim.not_checked) and NotChecked.KX_THRESHOLD in claim.not_checked
     kx = ref.kx_modifier
     # Per (year, group): the amount known so far (a lower bound) and whether it
     # is exact; and why not, for the group's year to date.
@@ -118,7 +121,7 @@ def threshold_edits(claim: Claim, ref: NecessityReference, history: History | No
     reviewed: set[tuple[int, str]] = set()
     edits: list[Edit] = []
     unverified: list[str] = []
-    for (line, accrual), group in zip(counted, groups, strict=True):
+    for line, accrual, group in counted:
         if group is None:
             continue  # no discipline: THERAPY_MODIFIER_MISSING/CONFLICT already says why
         year = line.date_of_service.year
