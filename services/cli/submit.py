@@ -19,7 +19,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from typing import Any, TextIO
 
-from claimscrub.cli.output import Progress, json_line
+from claimscrub.cli.output import Progress, detail, json_line, table
 from claimscrub.core.claim import claim_id_of
 from claimscrub.core.codec import (
     CONTENT_TYPE,
@@ -55,8 +55,10 @@ def submit(
     out: TextIO = sys.stdout,
     security: KafkaSecurity | None = None,
     on_result: Callable[[str], None] | None = None,
+    fmt: str = "json",
 ) -> int:
-    """Publish ``claims``; with ``wait``, print their results, calling
+    """Publish ``claims``; with ``wait``, print their results (``fmt``: json,
+    table or detail, :func:`render_results`), calling
     ``on_result`` with each claimId whose result is shown (the PHI audit)."""
     from kafka import KafkaConsumer, KafkaProducer, TopicPartition
     from kafka.errors import KafkaError
@@ -81,7 +83,7 @@ def submit(
             consumer.seek_to_end(*tps)
             for tp in tps:  # resolve positions now, before anything is produced
                 consumer.position(tp)
-            earlier = _already_scrubbed(bootstrap, security, tps, consumer, keys, encoded)
+            earlier = already_scrubbed(bootstrap, security, tps, consumer, keys, encoded)
         producer = KafkaProducer(
             **kafka_client_kwargs(
                 bootstrap, security, acks="all", linger_ms=5, client_id="claimscrub-submit"
@@ -115,10 +117,10 @@ def submit(
             "showing their results from claims.scrubbed",
             file=sys.stderr,
         )
-    return _wait(consumer, keys, timeout_s, out, earlier, on_result)
+    return _wait(consumer, keys, timeout_s, out, earlier, on_result, fmt)
 
 
-def _already_scrubbed(
+def already_scrubbed(
     bootstrap: str,
     security: KafkaSecurity,
     tps: list[Any],
@@ -173,6 +175,18 @@ def _already_scrubbed(
     return found
 
 
+def render_results(results: Sequence[ScrubResult], fmt: str, out: TextIO) -> None:
+    """``json``: one result a line; ``table``: the scrub table; ``detail``: a
+    block per claim with each edit's CARC and rule and the reference versions."""
+    if fmt == "table":
+        table(results, out)
+    elif fmt == "detail":
+        detail(results, out)
+    else:
+        for result in results:
+            print(json_line(result), file=out)
+
+
 def _tp_of(rec: Any, tps: list[Any]) -> Any:
     return next(tp for tp in tps if tp.partition == rec.partition)
 
@@ -184,6 +198,7 @@ def _wait(
     out: TextIO,
     earlier: dict[str, ScrubResult] | None = None,
     on_result: Callable[[str], None] | None = None,
+    fmt: str = "json",
 ) -> int:
     wanted = set(keys)
     got: dict[str, ScrubResult] = dict(earlier or {})
@@ -204,11 +219,11 @@ def _wait(
     finally:
         consumer.close()
         progress.close()
-    for key in keys:
-        if key in got:
-            print(json_line(got[key]), file=out)
-            if on_result is not None:
-                on_result(key)
+    answered = [key for key in keys if key in got]
+    render_results([got[key] for key in answered], fmt, out)
+    if on_result is not None:
+        for key in answered:
+            on_result(key)
     missing = [k for k in keys if k not in got]
     if missing:
         shown = ", ".join(missing[:10]) + (" ..." if len(missing) > 10 else "")

@@ -21,7 +21,7 @@ from claimscrub.runtime.guard import Outgoing, RecordGuard, Source
 from claimscrub.runtime.logs import get_logger
 from claimscrub.runtime.settings import Settings
 from claimscrub.runtime.topics import CLAIMS_DLQ, CLAIMS_SUBMITTED, CLAIMS_X12, CLAIMS_X12_ACKS
-from claimscrub.x12.intake import claims_of
+from claimscrub.x12.intake import claims_of, submitted_key
 from claimscrub.x12.reader import Interchange, NotX12, open_text
 
 log = get_logger(__name__)
@@ -107,7 +107,7 @@ class IntakeStep:
                 # A claim without a usable id is still answered (MALFORMED_CLAIM)
                 # under a key that names where it came from.
                 unnamed += 1
-                claim_id = f"x12-{icn}-{tset.control}-{unnamed}"
+                claim_id = submitted_key(icn, tset.control, unnamed)
             outputs.append(
                 Outgoing(
                     CLAIMS_SUBMITTED.name,
