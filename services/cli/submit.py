@@ -30,6 +30,7 @@ from claimscrub.core.codec import (
     encode_claim_json,
 )
 from claimscrub.core.fingerprint import claim_version, key_from_env
+from claimscrub.core.not_checked_seal import unsealed
 from claimscrub.core.results import ScrubResult
 from claimscrub.runtime.kafka_config import KafkaSecurity, kafka_client_kwargs
 from claimscrub.runtime.topics import CLAIMS_SCRUBBED, CLAIMS_SUBMITTED
@@ -127,8 +128,12 @@ def already_scrubbed(
     positions: Any,
     keys: list[str],
     encoded: list[tuple[bytes, bytes]],
+    *,
+    sealed: bool = False,
 ) -> dict[str, ScrubResult]:
-    """Results already on claims.scrubbed (before ``positions``) for the same claim versions."""
+    """Results already on claims.scrubbed (before ``positions``) for the same claim
+    versions. ``sealed``: the claims come from the intake service, whose
+    notChecked the checks honour; any other claim's is dropped, as they drop it."""
     from kafka import KafkaConsumer
 
     key = key_from_env()
@@ -138,6 +143,8 @@ def already_scrubbed(
             parsed = decode_claim(value, content_type=content_type, key=name)
         except UndecodableEvent:
             continue
+        if not sealed:
+            parsed = unsealed(parsed)
         versions[name] = claim_version(parsed, value, key)
     ends = {tp: positions.position(tp) for tp in tps}
     todo = {tp for tp in tps if ends[tp] > 0}

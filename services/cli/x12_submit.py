@@ -121,6 +121,7 @@ def submit_interchange(
                     consumer,
                     plan.keys,
                     plan.encoded,
+                    sealed=True,
                 )
         producer = KafkaProducer(
             **kafka_client_kwargs(

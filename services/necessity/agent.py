@@ -29,6 +29,7 @@ from claimscrub.core.claim import ParsedClaim
 from claimscrub.core.codec import CONTENT_TYPE, UndecodableEvent, decode_claim, encode_check_result
 from claimscrub.core.edits import CheckName, edit
 from claimscrub.core.fingerprint import key_from_env, stamp
+from claimscrub.core.not_checked_seal import SEAL_HEADER, honoured
 from claimscrub.core.results import CheckResult
 from claimscrub.necessity.beneficiary import beneficiary_token, unlinked_token
 from claimscrub.necessity.check import bound_rules
@@ -124,8 +125,10 @@ class NecessityFlow:
         partition: int,
         offset: int,
         timestamp_ms: int,
+        seal: bytes | None = None,
     ) -> Outgoing:
-        """claims.submitted -> necessity.claims-by-beneficiary (or claims.dlq)."""
+        """claims.submitted -> necessity.claims-by-beneficiary (or claims.dlq);
+        ``seal``: the intake's seal of the claim's notChecked, passed on."""
         service = self._settings.service
         self._m.claims_consumed.labels(service).inc()
         try:
@@ -146,6 +149,8 @@ class NecessityFlow:
         ]
         if content_type is not None:
             headers.append((CONTENT_TYPE, content_type))
+        if seal:
+            headers.append((SEAL_HEADER, seal))
         return Outgoing(
             NECESSITY_BY_BENEFICIARY.name,
             token_for(parsed, self._hmac_key).encode(),
@@ -181,6 +186,7 @@ class NecessityFlow:
             )
         except UndecodableEvent as exc:  # the router only forwards what it decoded
             return self._dead_letter(claim_key, value, str(exc), topic, partition, offset)
+        parsed = honoured(parsed, header(headers, SEAL_HEADER), self._fingerprint_key)
         started = time.perf_counter()
         today = dt.date.today()
         try:
@@ -269,6 +275,7 @@ def install_necessity(
                         partition=msg.partition,
                         offset=msg.offset,
                         timestamp_ms=int((msg.timestamp or time.time()) * 1000),
+                        seal=header(event.headers, SEAL_HEADER),
                     )
                 ]
 
@@ -332,6 +339,7 @@ def necessity_app(
                 partition=rec.partition,
                 offset=rec.offset,
                 timestamp_ms=rec.timestamp_ms,
+                seal=header(rec.headers, SEAL_HEADER),
             )
         ]
 

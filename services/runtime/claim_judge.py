@@ -15,6 +15,7 @@ from claimscrub.core.checks import Check
 from claimscrub.core.codec import UndecodableEvent, decode_claim, encode_check_result
 from claimscrub.core.edits import edit
 from claimscrub.core.fingerprint import key_from_env, stamp
+from claimscrub.core.not_checked_seal import honoured
 from claimscrub.core.results import CheckResult
 from claimscrub.runtime import logs
 from claimscrub.runtime.guard import Outgoing, dlq_headers
@@ -54,6 +55,8 @@ class ClaimEvent:
     partition: int
     offset: int
     timestamp_ms: int
+    #: The intake service's seal of the claim's notChecked (core.not_checked_seal).
+    not_checked_seal: bytes | None = None
 
 
 class ClaimJudge:
@@ -95,6 +98,7 @@ class ClaimJudge:
             )
         except UndecodableEvent as exc:
             return self._dead_letter(event, str(exc))
+        parsed = honoured(parsed, event.not_checked_seal, self._fingerprint_key)
         started = time.perf_counter()
         try:
             result = self._check.run(

@@ -5,11 +5,13 @@ claims.dlq with a reason (docs/x12.md, contract §6)."""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from claimscrub.core.codec import decode_scrub_result
+from claimscrub.core.codec import CONTENT_TYPE, decode_scrub_result, encode_claim_json
 from claimscrub.intake.topology import (
     INTERCHANGE_HEADER,
     TRANSACTION_SET_HEADER,
@@ -24,6 +26,8 @@ from claimscrub.runtime.topics import (
     CLAIMS_X12_ACKS,
 )
 from claimscrub.x12.compose import interchange
+from claimscrub.x12.intake import claims_of
+from claimscrub.x12.reader import Interchange, open_text
 
 pytestmark = pytest.mark.kafka
 
@@ -127,3 +131,67 @@ def test_bytes_that_are_not_x12_go_to_the_dlq_with_a_reason(
     assert by_key[b"EMPTY-X12"][REASON_HEADER] == b"empty value"
     acks = consume_all(kafka.bootstrap, CLAIMS_X12_ACKS.name, until=1)
     assert not [r for r in acks if r.key in (b"NOT-X12", b"EMPTY-X12")]
+
+
+def _records_where(
+    bootstrap: str, topic: str, keep: Callable[[Any], bool], *, until: int, timeout_s: float
+) -> list[Any]:
+    """Every record of ``topic`` that ``keep`` accepts, read from the beginning
+    until ``until`` of them came and no more for three seconds (so a copy
+    would be seen), or the timeout."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    tps = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or set()]
+    consumer.assign(tps)
+    consumer.seek_to_beginning(*tps)
+    found: list[Any] = []
+    deadline = time.monotonic() + timeout_s
+    last_new = time.monotonic()
+    try:
+        while time.monotonic() < deadline:
+            got = [r for rs in consumer.poll(timeout_ms=300).values() for r in rs if keep(r)]
+            if got:
+                found.extend(got)
+                last_new = time.monotonic()
+            elif len(found) >= until and time.monotonic() - last_new >= 3:
+                break
+    finally:
+        consumer.close()
+    return found
+
+
+def _trust_claim(claim_id: str, member: str) -> dict[str, Any]:
+    # No certification date (an 837P cannot carry one) and no treatment-day count.
+    base = _claim(0)
+    return {**base, "claimId": claim_id, "patient": {**base["patient"], "memberId": member}}
+
+
+def test_not_checked_is_honoured_from_the_intake_only(
+    kafka: LocalKafka, services: dict[str, ServiceProcess]
+) -> None:
+    # Through the intake: its notChecked is sealed, so the checks skip those rules.
+    text = interchange([_trust_claim("TRUST-X12", "QT0000001")], control_number=515151)
+    produce(kafka.bootstrap, CLAIMS_X12.name, [(b"000515151", text.encode(), [])])
+    # Directly on claims.submitted, the same claim with the same notChecked but no seal.
+    via_intake = claims_of(Interchange(open_text(text.encode())))
+    [(_tset, claim)] = list(via_intake)
+    direct = {**claim.event(), "claimId": "TRUST-JSON"}
+    direct["patient"] = {**direct["patient"], "memberId": "QT0000002"}
+    assert direct["notChecked"]
+    value, content_type = encode_claim_json(direct)
+    headers = [(CONTENT_TYPE, content_type)]
+    produce(kafka.bootstrap, CLAIMS_SUBMITTED.name, [(b"TRUST-JSON", value, headers)])
+
+    wanted = {b"TRUST-X12", b"TRUST-JSON"}
+    records = _records_where(
+        kafka.bootstrap, CLAIMS_SCRUBBED.name, lambda r: r.key in wanted, until=2, timeout_s=120
+    )
+    results = {r.claim_id: r for r in (decode_scrub_result(rec.value) for rec in records)}
+    assert len(records) == 2 and set(results) == {"TRUST-X12", "TRUST-JSON"}
+    trusted, forged = results["TRUST-X12"], results["TRUST-JSON"]
+    assert "PLAN_OF_CARE_CERTIFICATION" in trusted.not_checked
+    assert "PLAN_OF_CARE_MISSING" not in {e.code for e in trusted.edits}
+    # The rules applied: the missing certification is an edit, nothing is listed as skipped.
+    assert forged.not_checked == ()
+    assert "PLAN_OF_CARE_MISSING" in {e.code for e in forged.edits}
