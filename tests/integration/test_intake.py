@@ -5,7 +5,9 @@ claims.dlq with a reason (docs/x12.md, contract §6)."""
 
 from __future__ import annotations
 
+import signal
 import time
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -134,10 +136,16 @@ def test_bytes_that_are_not_x12_go_to_the_dlq_with_a_reason(
 
 
 def _records_where(
-    bootstrap: str, topic: str, keep: Callable[[Any], bool], *, until: int, timeout_s: float
+    bootstrap: str,
+    topic: str,
+    keep: Callable[[Any], bool],
+    *,
+    until: int,
+    timeout_s: float,
+    settle_s: float = 3.0,
 ) -> list[Any]:
     """Every record of ``topic`` that ``keep`` accepts, read from the beginning
-    until ``until`` of them came and no more for three seconds (so a copy
+    until ``until`` of them came and no more for ``settle_s`` (so a copy
     would be seen), or the timeout."""
     from kafka import KafkaConsumer, TopicPartition
 
@@ -154,7 +162,7 @@ def _records_where(
             if got:
                 found.extend(got)
                 last_new = time.monotonic()
-            elif len(found) >= until and time.monotonic() - last_new >= 3:
+            if len(found) >= until and time.monotonic() - last_new >= settle_s:
                 break
     finally:
         consumer.close()
@@ -195,3 +203,97 @@ def test_not_checked_is_honoured_from_the_intake_only(
     # The rules applied: the missing certification is an edit, nothing is listed as skipped.
     assert forged.not_checked == ()
     assert "PLAN_OF_CARE_MISSING" in {e.code for e in forged.edits}
+
+
+def test_an_intake_killed_mid_interchange_loses_and_doubles_no_claim(
+    kafka: LocalKafka, services: dict[str, ServiceProcess]
+) -> None:
+    """kill -9 while the interchange's claims are being published and before its
+    offset is committed: the restarted intake reads the interchange again and
+    publishes every claim again, byte for byte (at-least-once). A claim is
+    "doubled" if it reaches claims.submitted as two different versions or gets
+    two results; a byte-identical copy is the same claim version, which the
+    aggregator answers once."""
+    intake = services["intake"]
+    base_env = dict(intake.env)
+    icn = 626262
+    icn_text = f"{icn:09d}".encode()
+    ids = {f"KILL-{i:04d}".encode() for i in range(CLAIMS)}
+    try:
+        # The instance that dies commits no offset (an hour between commits),
+        # so its interchange is certainly read again after the kill.
+        intake.kill()
+        intake.env = {**base_env, "CLAIMSCRUB_COMMIT_INTERVAL_SECONDS": "3600"}
+        intake.start()
+        claims = (
+            {
+                **_claim(i),
+                "claimId": f"KILL-{i:04d}",
+                "patient": {**_claim(i)["patient"], "memberId": f"QK{i:07d}"},
+            }
+            for i in range(CLAIMS)
+        )
+        text = interchange(claims, control_number=icn, claims_per_set=50)
+        produce(kafka.bootstrap, CLAIMS_X12.name, [(icn_text, text.encode(), [])])
+        first = _records_where(
+            kafka.bootstrap,
+            CLAIMS_SUBMITTED.name,
+            lambda r: r.key in ids,
+            until=1,
+            timeout_s=120,
+            settle_s=0,
+        )
+        assert first, "the intake published none of the interchange's claims"
+        assert intake.proc is not None
+        intake.proc.send_signal(signal.SIGKILL)
+        intake.proc.wait()
+    finally:
+        intake.env = base_env
+        intake.start(wait_s=180)
+    # The restarted intake joins the group once the killed one's session
+    # expires, and reads the uncommitted interchange again.
+    assert _wait_for(lambda: _acknowledged(intake, icn_text) >= 2, 240), intake.tail()
+
+    scrubbed = _records_where(
+        kafka.bootstrap, CLAIMS_SCRUBBED.name, lambda r: r.key in ids, until=CLAIMS, timeout_s=300
+    )
+    # One result per claim: none lost, none answered twice.
+    assert sorted(r.key for r in scrubbed) == sorted(ids)
+
+    submitted = _records_where(
+        kafka.bootstrap, CLAIMS_SUBMITTED.name, lambda r: r.key in ids, until=CLAIMS, timeout_s=60
+    )
+    copies: dict[bytes, set[bytes]] = {}
+    for r in submitted:
+        copies.setdefault(r.key, set()).add(r.value)
+    assert set(copies) == ids
+    # Each claim as one version: every copy of it byte-identical.
+    assert all(len(values) == 1 for values in copies.values())
+    # Read twice: each claim published by the restarted intake, and some of them
+    # by the killed one before it died too; never more than these two copies.
+    per_key = Counter(r.key for r in submitted)
+    assert len(submitted) > CLAIMS and set(per_key.values()) <= {1, 2}
+    print(f"\nintake kill -9: {len(submitted) - CLAIMS} of {CLAIMS} claims published twice")
+    acks = _records_where(
+        kafka.bootstrap, CLAIMS_X12_ACKS.name, lambda r: r.key == icn_text, until=1, timeout_s=60
+    )
+    assert acks and all(a.value.count(b"IK5*A") == 4 for a in acks)
+
+
+def _acknowledged(service: ServiceProcess, icn: bytes) -> int:
+    """How many times the intake's log says it read interchange ``icn``."""
+    text = service.log_path.read_text(errors="replace")
+    return sum(
+        1
+        for line in text.splitlines()
+        if '"interchange_acknowledged"' in line and f'"interchange": "{icn.decode()}"' in line
+    )
+
+
+def _wait_for(pred: Callable[[], bool], timeout_s: float) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while not pred():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.5)
+    return True
