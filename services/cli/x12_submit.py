@@ -89,6 +89,7 @@ def submit_interchange(
     plan = expected(data, source)
     security = security or KafkaSecurity.from_env()
     consumer: Any = None
+    ready: ReadyReader | None = None
     earlier: dict[str, ScrubResult] = {}
     topics: dict[str, list[Any]] = {}
     try:
@@ -99,13 +100,9 @@ def submit_interchange(
                 )
             )
             wanted = [CLAIMS_X12_ACKS.name] + ([CLAIMS_SCRUBBED.name] if wait else [])
-            if wait and ready_wait_s > 0:
-                wanted.append(READY_TOPIC)
             for name in wanted:
                 parts = consumer.partitions_for_topic(name)
                 if not parts:
-                    if name == READY_TOPIC:
-                        continue
                     raise BrokerError(f"topic {name} does not exist (run make up)")
                 topics[name] = [TopicPartition(name, p) for p in sorted(parts)]
             every = [tp for tps in topics.values() for tp in tps]
@@ -113,6 +110,8 @@ def submit_interchange(
             consumer.seek_to_end(*every)
             for tp in every:  # resolve positions now, before anything is produced
                 consumer.position(tp)
+            if wait and ready_wait_s > 0:
+                ready = ReadyReader(bootstrap, security)
             if wait:
                 earlier = already_scrubbed(
                     bootstrap,
@@ -137,6 +136,8 @@ def submit_interchange(
     except KafkaError as exc:
         if consumer is not None:
             consumer.close()
+        if ready is not None:
+            ready.close()
         raise BrokerError(f"cannot publish to {bootstrap}: {type(exc).__name__}") from None
     print(
         f"submitted interchange {plan.icn} ({len(plan.keys)} claims in accepted sets) "
@@ -146,11 +147,21 @@ def submit_interchange(
     if consumer is None:
         return 0
     try:
-        return _follow(
-            consumer, plan, topics, earlier, timeout_s, ready_wait_s, ack, fmt, out, on_result
+        status, clean = _follow(
+            consumer, plan, topics, earlier, timeout_s, ack, fmt, out, on_result
         )
+        if ready is not None:
+            ready.show([k for k in clean if k not in earlier], ready_wait_s, out)
+            if any(k in earlier for k in clean):
+                print(
+                    "CLEAN claims scrubbed before this run had their ready records published then",
+                    file=out,
+                )
+        return status
     finally:
         consumer.close()
+        if ready is not None:
+            ready.close()
 
 
 def _follow(
@@ -159,17 +170,16 @@ def _follow(
     topics: dict[str, list[Any]],
     earlier: dict[str, ScrubResult],
     timeout_s: float,
-    ready_wait_s: float,
     ack_path: str | None,
     fmt: str,
     out: TextIO,
     on_result: Callable[[str], None] | None,
-) -> int:
+) -> tuple[int, list[str]]:
+    """The 999 and (with --wait) the results; the exit status and the CLEAN claims."""
     wait = CLAIMS_SCRUBBED.name in topics
     wanted = set(plan.keys)
     got: dict[str, ScrubResult] = dict(earlier)
     ack: bytes | None = None
-    ready: dict[str, Any] = {}
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline and (ack is None or (wait and wanted - got.keys())):
         for rec in _records(consumer):
@@ -181,8 +191,6 @@ def _follow(
                     got[key] = decode_scrub_result(rec.value)
                 except UndecodableEvent:
                     continue
-            elif rec.topic == READY_TOPIC and key in wanted:
-                ready.setdefault(key, rec)
     status = 0
     if ack is None:
         print(f"timed out after {timeout_s:g}s: no 999 for interchange {plan.icn}", file=sys.stderr)
@@ -190,7 +198,7 @@ def _follow(
     else:
         _show_ack(ack, ack_path, out)
     if not wait:
-        return status
+        return status, []
     results = [got[k] for k in plan.keys if k in got]
     render_results(results, fmt, out)
     if on_result is not None:
@@ -205,10 +213,7 @@ def _follow(
             file=sys.stderr,
         )
         status = 1
-    if ready_wait_s > 0:
-        clean = [r.claim_id for r in results if r.status is Status.CLEAN]
-        _show_ready(consumer, topics, clean, ready, ready_wait_s, set(earlier), out)
-    return status
+    return status, [r.claim_id for r in results if r.status is Status.CLEAN]
 
 
 def _records(consumer: Any) -> Iterable[Any]:
@@ -230,39 +235,63 @@ def _show_ack(ack: bytes, path: str | None, out: TextIO) -> None:
             print(segment.strip() + terminator, file=out)
 
 
-def _show_ready(
-    consumer: Any,
-    topics: dict[str, list[Any]],
-    clean: list[str],
-    ready: dict[str, Any],
-    wait_s: float,
-    earlier: set[str],
-    out: TextIO,
-) -> None:
-    print(f"--- ready claims from {READY_TOPIC}:", file=out)
-    if READY_TOPIC not in topics:
-        print(f"none yet: no topic {READY_TOPIC} on this cluster", file=out)
-        return
-    deadline = time.monotonic() + wait_s
-    todo = [k for k in clean if k not in earlier]
-    while time.monotonic() < deadline and any(k not in ready for k in todo):
-        for rec in _records(consumer):
-            key = (rec.key or b"").decode("utf-8", "replace")
-            if rec.topic == READY_TOPIC and key in clean:
-                ready.setdefault(key, rec)
-    shown = [k for k in clean if k in ready]
-    for key in shown:
-        rec = ready[key]
-        content_type = dict(rec.headers or []).get("content-type", b"").decode("ascii", "replace")
-        size = len(rec.value or b"")
-        print(f"{key} ({content_type or 'no content type'}, {size} bytes)", file=out)
-        print((rec.value or b"").decode("latin-1").rstrip(), file=out)
-    if not shown:
-        print("none yet", file=out)
-    again = [k for k in clean if k in earlier and k not in ready]
-    if again:
-        print(
-            f"{len(again)} CLEAN claims were scrubbed before this run: "
-            "their ready records were published then",
-            file=out,
-        )
+class ReadyReader:
+    """claims.ready from its end offsets taken before the interchange is sent.
+
+    The ready stage may not exist on a cluster yet, and a principal may not be
+    allowed to read it: either is said in one line, never an error of the
+    command (its 999 and results are already shown)."""
+
+    def __init__(self, bootstrap: str, security: KafkaSecurity) -> None:
+        from kafka import KafkaConsumer, TopicPartition
+        from kafka.errors import KafkaError
+
+        self.problem = ""
+        self._consumer: Any = None
+        try:
+            self._consumer = KafkaConsumer(
+                **kafka_client_kwargs(
+                    bootstrap, security, enable_auto_commit=False, client_id="claimscrub-submit"
+                )
+            )
+            parts = self._consumer.partitions_for_topic(READY_TOPIC)
+            if not parts:
+                self.problem = f"no topic {READY_TOPIC} on this cluster"
+                return
+            tps = [TopicPartition(READY_TOPIC, p) for p in sorted(parts)]
+            self._consumer.assign(tps)
+            self._consumer.seek_to_end(*tps)
+            for tp in tps:
+                self._consumer.position(tp)
+        except KafkaError as exc:
+            self.problem = f"cannot read {READY_TOPIC} ({type(exc).__name__})"
+
+    def show(self, clean: list[str], wait_s: float, out: TextIO) -> None:
+        from kafka.errors import KafkaError
+
+        print(f"--- ready claims from {READY_TOPIC}:", file=out)
+        found: dict[str, Any] = {}
+        wanted = set(clean)
+        if not self.problem:
+            deadline = time.monotonic() + wait_s
+            try:
+                while time.monotonic() < deadline and wanted - found.keys():
+                    for rec in _records(self._consumer):
+                        key = (rec.key or b"").decode("utf-8", "replace")
+                        if key in wanted:
+                            found.setdefault(key, rec)
+            except KafkaError as exc:
+                self.problem = f"cannot read {READY_TOPIC} ({type(exc).__name__})"
+        for key in [k for k in clean if k in found]:
+            rec = found[key]
+            headers = dict(rec.headers or [])
+            content_type = headers.get("content-type", b"").decode("ascii", "replace")
+            size = len(rec.value or b"")
+            print(f"{key} ({content_type or 'no content type'}, {size} bytes)", file=out)
+            print((rec.value or b"").decode("latin-1").rstrip(), file=out)
+        if not found:
+            print(f"none yet{': ' + self.problem if self.problem else ''}", file=out)
+
+    def close(self) -> None:
+        if self._consumer is not None:
+            self._consumer.close()

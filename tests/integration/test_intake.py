@@ -5,6 +5,8 @@ claims.dlq with a reason (docs/x12.md, contract §6)."""
 
 from __future__ import annotations
 
+import io
+import json
 import signal
 import time
 from collections import Counter
@@ -13,13 +15,20 @@ from typing import Any
 
 import pytest
 
+from claimscrub.cli.x12_submit import submit_interchange
 from claimscrub.core.codec import CONTENT_TYPE, decode_scrub_result, encode_claim_json
 from claimscrub.intake.topology import (
     INTERCHANGE_HEADER,
     TRANSACTION_SET_HEADER,
 )
 from claimscrub.runtime.guard import REASON_HEADER
-from claimscrub.runtime.testing import LocalKafka, ServiceProcess, consume_all, produce
+from claimscrub.runtime.testing import (
+    REPO_ROOT,
+    LocalKafka,
+    ServiceProcess,
+    consume_all,
+    produce,
+)
 from claimscrub.runtime.topics import (
     CLAIMS_DLQ,
     CLAIMS_SCRUBBED,
@@ -297,3 +306,32 @@ def _wait_for(pred: Callable[[], bool], timeout_s: float) -> bool:
             return False
         time.sleep(0.5)
     return True
+
+
+def test_submit_sends_an_837p_to_the_intake_and_prints_its_999_and_results(
+    kafka: LocalKafka, services: dict[str, ServiceProcess]
+) -> None:
+    """`claimscrub submit FILE.837 --wait` (make demo's 837P step): the
+    interchange goes to claims.x12; the 999 of its three sets and the results
+    of the four claims of the two accepted ones come back."""
+    out = io.StringIO()
+    status = submit_interchange(
+        str(REPO_ROOT / "examples" / "therapy.837"),
+        kafka.bootstrap,
+        wait=True,
+        ack=None,
+        timeout_s=120,
+        fmt="json",
+        ready_wait_s=2,
+        out=out,
+    )
+    assert status == 0
+    lines = out.getvalue().splitlines()
+    assert "IK5*R*4~" in lines and lines.count("IK5*A~") == 2
+    results = {r["claimId"]: r for r in (json.loads(x) for x in lines if x.startswith("{"))}
+    assert set(results) == {"X12-DEMO-01", "X12-DEMO-02", "X12-DEMO-03", "X12-DEMO-04"}
+    assert results["X12-DEMO-01"]["status"] == "CLEAN"
+    # Through the intake: its notChecked honoured.
+    assert "PLAN_OF_CARE_CERTIFICATION" in results["X12-DEMO-01"]["notChecked"]
+    ready = lines[lines.index("--- ready claims from claims.ready:") + 1 :]
+    assert ready and (ready[0].startswith("none yet") or ready[0].startswith("X12-DEMO-01 "))
