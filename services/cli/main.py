@@ -116,7 +116,9 @@ def build_parser() -> argparse.ArgumentParser:
         "claims", metavar="CLAIMS", help=".json, .jsonl, an 837P interchange, or - for stdin"
     )
     submit.add_argument(
-        "--ack", metavar="FILE", help="837P input: write its 999 acknowledgment to FILE"
+        "--ack",
+        metavar="FILE",
+        help="837P input: wait for its 999 on claims.x12.acks and write it to FILE",
     )
     submit.add_argument("--wait", action="store_true", help="wait for and print the results")
     submit.add_argument(

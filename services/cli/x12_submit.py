@@ -47,22 +47,24 @@ class Expected:
 def expected(data: bytes, source: str) -> Expected:
     """The interchange's control number and the key of each claim of its
     accepted sets, read as the intake service reads them."""
+    out = Expected("")
+    unnamed = 0
     try:
         interchange = Interchange(open_text(data))
-        claims = list(claims_of(interchange))
+        for tset, claim in claims_of(interchange):
+            # The ISA is read with the first set (the intake names it alike).
+            isa = interchange.isa
+            out.icn = isa.get(13) if isa is not None else ""
+            key = claim.parsed.claim_id
+            if not key:
+                unnamed += 1
+                key = submitted_key(out.icn, tset.control, unnamed)
+            out.keys.append(key)
+            out.encoded.append(encode_claim_json(claim.event()))
+        isa = interchange.isa
+        out.icn = isa.get(13) if isa is not None else ""
     except NotX12 as exc:
         raise InputError(f"{source}: {exc}") from None
-    isa = interchange.isa
-    icn = isa.get(13) if isa is not None else ""
-    out = Expected(icn)
-    unnamed = 0
-    for tset, claim in claims:
-        key = claim.parsed.claim_id
-        if not key:
-            unnamed += 1
-            key = submitted_key(icn, tset.control, unnamed)
-        out.keys.append(key)
-        out.encoded.append(encode_claim_json(claim.event()))
     return out
 
 
