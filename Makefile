@@ -95,11 +95,8 @@ down: ## stop every service and Kafka
 status: ## show what is running
 	@deploy/local/stack.sh status; deploy/kafka/kafka.sh status || true
 
-demo: up ## start everything, scrub the example claims through Kafka, print results, stop
-	@trap '$(MAKE) --no-print-directory down' EXIT; \
-	  $(call AS,submitter) $(VENV)/bin/claimscrub submit examples/claims.json --wait --timeout 120 && \
-	  echo "--- one de-identified record from claims.deidentified (for analytics):" && \
-	  $(call AS,analytics) $(VENV)/bin/claimscrub deidentified --limit 1 --timeout 60 --pretty
+demo: up ## start everything; the examples, a payer policy version and an 837P through Kafka; stop
+	@trap '$(MAKE) --no-print-directory down' EXIT; deploy/local/demo.sh
 
 test: setup lint check-deploy ## lint, deployment checks, then every test (unit and against a real Kafka broker)
 	$(PY) -m pytest -q

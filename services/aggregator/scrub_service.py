@@ -34,6 +34,7 @@ from claimscrub.core.codec import (
 )
 from claimscrub.core.edits import CheckName, Edit, edit
 from claimscrub.core.fingerprint import claim_version, key_from_env
+from claimscrub.core.not_checked_seal import unsealed
 from claimscrub.core.results import CheckResult, combine, with_claim_edits
 from claimscrub.runtime import grpc_client, logs
 from claimscrub.runtime.grpc_server import Registrar
@@ -104,7 +105,7 @@ def request_version(request: claim_pb2.Claim, key: bytes) -> str:
         parsed = decode_claim(raw, content_type=PROTOBUF)
     except UndecodableEvent:  # an empty request: no field the decoder recognises
         parsed = parse_claim(claim_to_dict(request))
-    return claim_version(parsed, raw, key)
+    return claim_version(unsealed(parsed), raw, key)
 
 
 class ScrubServicer(scrub_service_pb2_grpc.ScrubServiceServicer):

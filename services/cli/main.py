@@ -106,16 +106,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     submit = sub.add_parser(
         "submit",
-        help="publish claims to claims.submitted (Kafka)",
+        help="publish claims to claims.submitted, or an 837P to claims.x12 (Kafka)",
         description="Publish CLAIMS to claims.submitted at KAFKA_BOOTSTRAP_SERVERS "
-        "(default 127.0.0.1:9092). With --wait, print each claim's ScrubResult from "
-        "claims.scrubbed as one JSON per line, in input order.",
+        "(default 127.0.0.1:9092); an 837P interchange goes whole to claims.x12, for the "
+        "intake service. With --wait, print each claim's ScrubResult from claims.scrubbed "
+        "in input order (and for an 837P its 999 from claims.x12.acks).",
     )
     submit.add_argument(
         "claims", metavar="CLAIMS", help=".json, .jsonl, an 837P interchange, or - for stdin"
     )
     submit.add_argument(
-        "--ack", metavar="FILE", help="837P input: write its 999 acknowledgment to FILE"
+        "--ack",
+        metavar="FILE",
+        help="837P input: wait for its 999 on claims.x12.acks and write it to FILE",
     )
     submit.add_argument("--wait", action="store_true", help="wait for and print the results")
     submit.add_argument(
@@ -124,6 +127,21 @@ def build_parser() -> argparse.ArgumentParser:
         default=60.0,
         metavar="SECONDS",
         help="how long --wait waits for all results (default 60)",
+    )
+    submit.add_argument(
+        "--format",
+        choices=["json", "table", "detail"],
+        default="json",
+        help="--wait's output: json, one result per line (default); table as scrub prints; "
+        "detail, each edit's CARC and rule and the reference data versions that judged it",
+    )
+    submit.add_argument(
+        "--ready-wait",
+        type=_positive,
+        default=None,
+        metavar="SECONDS",
+        help="837P with --wait: also print the CLEAN claims the ready stage publishes on "
+        "claims.ready, waiting at most SECONDS for them",
     )
 
     enrollment = sub.add_parser(
@@ -428,30 +446,44 @@ def _scrub_x12(args: argparse.Namespace) -> int:
 def _submit(args: argparse.Namespace) -> int:
     from claimscrub.cli.claims_input import InputError, read_claims
     from claimscrub.cli.submit import BrokerError, submit
-    from claimscrub.cli.x12_input import contract_claims, is_x12
-
-    try:
-        if is_x12(args.claims):
-            claims = list(contract_claims(args.claims, ack=args.ack))
-        elif args.ack:
-            return _fail(f"--ack: {args.claims} is not an 837P interchange")
-        else:
-            claims = read_claims(args.claims)
-    except InputError as exc:
-        return _fail(str(exc))
-    bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
+    from claimscrub.cli.x12_input import is_x12
     from claimscrub.runtime.audit import ReadAudit
     from claimscrub.runtime.topics import CLAIMS_SCRUBBED
 
+    x12 = is_x12(args.claims)
+    if args.ack and not x12:
+        return _fail(f"--ack: {args.claims} is not an 837P interchange")
+    if args.ready_wait and not (x12 and args.wait):
+        return _fail("--ready-wait needs an 837P interchange and --wait")
+    bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
     audit = ReadAudit(CLAIMS_SCRUBBED.name) if args.wait else None
+    on_result = audit.claim if audit is not None else None
     try:
+        if x12:
+            # Through the intake service, the one source of trusted notChecked.
+            from claimscrub.cli.x12_submit import submit_interchange
+
+            return submit_interchange(
+                args.claims,
+                bootstrap,
+                wait=args.wait,
+                ack=args.ack,
+                timeout_s=args.timeout,
+                fmt=args.format,
+                ready_wait_s=args.ready_wait or 0.0,
+                on_result=on_result,
+            )
+        claims = read_claims(args.claims)
         return submit(
             claims,
             bootstrap,
             wait=args.wait,
             timeout_s=args.timeout,
-            on_result=audit.claim if audit is not None else None,
+            on_result=on_result,
+            fmt=args.format,
         )
+    except InputError as exc:
+        return _fail(str(exc))
     except BrokerError as exc:
         return _fail(str(exc))
     finally:

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from typing import Any, TextIO
 
 from claimscrub.core.results import ScrubResult
+from claimscrub.core.versions import ordered_versions
 
 
 def json_line(result: ScrubResult) -> str:
@@ -47,6 +48,26 @@ def table(results: Sequence[ScrubResult], out: TextIO) -> None:
     counts = Counter(r.status.value for r in results)
     summary = ", ".join(f"{counts[s]} {s}" for s in ("CLEAN", "REVIEW", "HOLD") if counts[s])
     print(f"\n{len(results)} claims: {summary}", file=out)
+
+
+def detail(results: Sequence[ScrubResult], out: TextIO) -> None:
+    """Each result as a block: every edit with its CARC and the rule that
+    raised it (a payer's own edit names its id), then the reference data
+    versions that judged the claim."""
+    for r in results:
+        print(f"{r.claim_id}  {r.status.value}", file=out)
+        for e in r.edits:
+            where = f"line {e.line_number}" if e.line_number else "claim"
+            rule = f"rule {e.reference}" if e.reference else ""
+            extra = "  ".join(x for x in (e.carc, rule) if x)
+            print(f"  {where:<8} {e.code}  {e.severity.value}  {extra}".rstrip(), file=out)
+            print(f"           {e.message}", file=out)
+        if r.not_checked:
+            print(f"  not checked: {', '.join(r.not_checked)}", file=out)
+        versions = ordered_versions(r.reference_versions)
+        if versions:
+            judged = ", ".join(f"{kind} {vid}" for kind, vid in versions.items())
+            print(f"  judged with: {judged}", file=out)
 
 
 class Progress:

@@ -30,6 +30,7 @@ from claimscrub.core.codec import UndecodableEvent, decode_claim, encode_claim_j
 from claimscrub.core.duplicates import BatchDuplicates
 from claimscrub.core.edits import CheckName, edit
 from claimscrub.core.fingerprint import fingerprint_of, key_from_env
+from claimscrub.core.not_checked_seal import unsealed
 from claimscrub.core.results import CheckResult, ScrubResult, combine, with_claim_edits
 from claimscrub.runtime import grpc_client
 
@@ -52,7 +53,8 @@ def decode_input(raw: Any, position: int, today: dt.date | None = None) -> Parse
         return ParsedClaim(fallback, None, [f"claim: input line {raw.line} is not valid JSON"])
     claim = claim_from_dict(raw, today)
     if claim is not None:  # well formed: built directly
-        return ParsedClaim(claim.claim_id, claim)
+        # A JSON file is not the intake service: its notChecked is not honoured.
+        return unsealed(ParsedClaim(claim.claim_id, claim))
     parsed = parse_claim(raw, today)
     if not parsed.claim_id:
         parsed.claim_id = fallback
@@ -64,7 +66,8 @@ def decode_as_streamed(raw: Any, position: int, today: dt.date | None = None) ->
     fallback = position_id(position)
     value, content_type = encode_claim_json(raw)
     try:
-        return decode_claim(value, content_type=content_type, key=fallback, today=today)
+        # A JSON file is not the intake service: its notChecked is not honoured.
+        return unsealed(decode_claim(value, content_type=content_type, key=fallback, today=today))
     except UndecodableEvent:
         return ParsedClaim(fallback, None, ["claim: must be a JSON object"])
 

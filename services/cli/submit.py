@@ -19,7 +19,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from typing import Any, TextIO
 
-from claimscrub.cli.output import Progress, json_line
+from claimscrub.cli.output import Progress, detail, json_line, table
 from claimscrub.core.claim import claim_id_of
 from claimscrub.core.codec import (
     CONTENT_TYPE,
@@ -30,6 +30,7 @@ from claimscrub.core.codec import (
     encode_claim_json,
 )
 from claimscrub.core.fingerprint import claim_version, key_from_env
+from claimscrub.core.not_checked_seal import unsealed
 from claimscrub.core.results import ScrubResult
 from claimscrub.runtime.kafka_config import KafkaSecurity, kafka_client_kwargs
 from claimscrub.runtime.topics import CLAIMS_SCRUBBED, CLAIMS_SUBMITTED
@@ -55,8 +56,10 @@ def submit(
     out: TextIO = sys.stdout,
     security: KafkaSecurity | None = None,
     on_result: Callable[[str], None] | None = None,
+    fmt: str = "json",
 ) -> int:
-    """Publish ``claims``; with ``wait``, print their results, calling
+    """Publish ``claims``; with ``wait``, print their results (``fmt``: json,
+    table or detail, :func:`render_results`), calling
     ``on_result`` with each claimId whose result is shown (the PHI audit)."""
     from kafka import KafkaConsumer, KafkaProducer, TopicPartition
     from kafka.errors import KafkaError
@@ -81,7 +84,7 @@ def submit(
             consumer.seek_to_end(*tps)
             for tp in tps:  # resolve positions now, before anything is produced
                 consumer.position(tp)
-            earlier = _already_scrubbed(bootstrap, security, tps, consumer, keys, encoded)
+            earlier = already_scrubbed(bootstrap, security, tps, consumer, keys, encoded)
         producer = KafkaProducer(
             **kafka_client_kwargs(
                 bootstrap, security, acks="all", linger_ms=5, client_id="claimscrub-submit"
@@ -115,18 +118,22 @@ def submit(
             "showing their results from claims.scrubbed",
             file=sys.stderr,
         )
-    return _wait(consumer, keys, timeout_s, out, earlier, on_result)
+    return _wait(consumer, keys, timeout_s, out, earlier, on_result, fmt)
 
 
-def _already_scrubbed(
+def already_scrubbed(
     bootstrap: str,
     security: KafkaSecurity,
     tps: list[Any],
     positions: Any,
     keys: list[str],
     encoded: list[tuple[bytes, bytes]],
+    *,
+    sealed: bool = False,
 ) -> dict[str, ScrubResult]:
-    """Results already on claims.scrubbed (before ``positions``) for the same claim versions."""
+    """Results already on claims.scrubbed (before ``positions``) for the same claim
+    versions. ``sealed``: the claims come from the intake service, whose
+    notChecked the checks honour; any other claim's is dropped, as they drop it."""
     from kafka import KafkaConsumer
 
     key = key_from_env()
@@ -136,6 +143,8 @@ def _already_scrubbed(
             parsed = decode_claim(value, content_type=content_type, key=name)
         except UndecodableEvent:
             continue
+        if not sealed:
+            parsed = unsealed(parsed)
         versions[name] = claim_version(parsed, value, key)
     ends = {tp: positions.position(tp) for tp in tps}
     todo = {tp for tp in tps if ends[tp] > 0}
@@ -173,6 +182,18 @@ def _already_scrubbed(
     return found
 
 
+def render_results(results: Sequence[ScrubResult], fmt: str, out: TextIO) -> None:
+    """``json``: one result a line; ``table``: the scrub table; ``detail``: a
+    block per claim with each edit's CARC and rule and the reference versions."""
+    if fmt == "table":
+        table(results, out)
+    elif fmt == "detail":
+        detail(results, out)
+    else:
+        for result in results:
+            print(json_line(result), file=out)
+
+
 def _tp_of(rec: Any, tps: list[Any]) -> Any:
     return next(tp for tp in tps if tp.partition == rec.partition)
 
@@ -184,6 +205,7 @@ def _wait(
     out: TextIO,
     earlier: dict[str, ScrubResult] | None = None,
     on_result: Callable[[str], None] | None = None,
+    fmt: str = "json",
 ) -> int:
     wanted = set(keys)
     got: dict[str, ScrubResult] = dict(earlier or {})
@@ -204,11 +226,11 @@ def _wait(
     finally:
         consumer.close()
         progress.close()
-    for key in keys:
-        if key in got:
-            print(json_line(got[key]), file=out)
-            if on_result is not None:
-                on_result(key)
+    answered = [key for key in keys if key in got]
+    render_results([got[key] for key in answered], fmt, out)
+    if on_result is not None:
+        for key in answered:
+            on_result(key)
     missing = [k for k in keys if k not in got]
     if missing:
         shown = ", ".join(missing[:10]) + (" ..." if len(missing) > 10 else "")

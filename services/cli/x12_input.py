@@ -1,4 +1,5 @@
-"""837P interchanges as CLAIMS for ``scrub`` and ``submit`` (contract §1b, §5).
+"""837P interchanges as CLAIMS for ``scrub`` (contract §1b, §5); ``submit``
+sends them to the intake service (claimscrub.cli.x12_submit).
 
 An interchange is recognised by its ISA header, whatever the file is called.
 It is read one transaction set at a time (claimscrub.x12.reader): the claims
@@ -13,9 +14,9 @@ import os
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 
 from claimscrub.cli.claims_input import InputError
 from claimscrub.core.results import ScrubResult, Status
@@ -140,19 +141,6 @@ def scrub_interchange(
             ready.abandon()
         stream.close()
     return done
-
-
-def contract_claims(source: str, *, ack: str | None) -> Iterator[dict[str, Any]]:
-    """The accepted claims as contract dicts (``submit``); the 999 at the end."""
-    interchange, stream = open_interchange(source)
-    try:
-        for _tset, claim in claims_of(interchange):
-            yield claim.event()
-        write_ack(interchange, ack)
-    except NotX12 as exc:
-        raise InputError(f"{source}: {exc}") from None
-    finally:
-        stream.close()
 
 
 def say(text: str) -> None:

@@ -22,6 +22,7 @@ import grpc
 from claimscrub.core.checks import Check
 from claimscrub.core.claim import parse_claim
 from claimscrub.core.codec import check_result_to_pb, claim_to_dict, edit_to_pb
+from claimscrub.core.not_checked_seal import unsealed
 from claimscrub.enrollment.metrics import enrollment_metrics
 from claimscrub.enrollment.reference import EnrollmentReference
 from claimscrub.enrollment.rules import provider_standing
@@ -72,7 +73,8 @@ class EnrollmentServicer(enrollment_service_pb2_grpc.EnrollmentServiceServicer):
         self, request: claim_pb2.Claim, context: grpc.aio.ServicerContext
     ) -> results_pb2.CheckResult:
         await self._wait_ready(context)
-        parsed = parse_claim(claim_to_dict(request))
+        # The sync API is not the intake service: notChecked is not honoured.
+        parsed = unsealed(parse_claim(claim_to_dict(request)))
         result = self._check.run(parsed, dt.date.today(), producer=self._instance)
         service_metrics().checks.labels("enrollment-grpc", self._check.name.value).inc()
         return check_result_to_pb(result)

@@ -16,12 +16,14 @@ from quixstreams import Application
 from quixstreams.dataframe import StreamingDataFrame
 
 from claimscrub.core.codec import CONTENT_TYPE, encode_claim_json
+from claimscrub.core.fingerprint import key_from_env
+from claimscrub.core.not_checked_seal import SEAL_HEADER, seal
 from claimscrub.runtime.engine import Record, guarded, raw_topic
 from claimscrub.runtime.guard import Outgoing, RecordGuard, Source
 from claimscrub.runtime.logs import get_logger
 from claimscrub.runtime.settings import Settings
 from claimscrub.runtime.topics import CLAIMS_DLQ, CLAIMS_SUBMITTED, CLAIMS_X12, CLAIMS_X12_ACKS
-from claimscrub.x12.intake import claims_of
+from claimscrub.x12.intake import claims_of, submitted_key
 from claimscrub.x12.one_claim import (
     ONE_CLAIM_HEADER,
     X12_CONTENT_TYPE,
@@ -70,6 +72,8 @@ class IntakeStep:
     def __init__(self, settings: Settings) -> None:
         self._guard = RecordGuard(settings.service, settings.max_message_bytes)
         self._interchanges, self._claims = _counters()
+        # The checks honour a claim's notChecked only under this seal (docs/x12.md "Trust").
+        self._seal_key = key_from_env()
 
     def __call__(self, rec: Record) -> list[Outgoing]:
         src = Source(rec.topic, rec.partition, rec.offset, rec.key, rec.value)
@@ -112,7 +116,7 @@ class IntakeStep:
                 # A claim without a usable id is still answered (MALFORMED_CLAIM)
                 # under a key that names where it came from.
                 unnamed += 1
-                claim_id = f"x12-{icn}-{tset.control}-{unnamed}"
+                claim_id = submitted_key(icn, tset.control, unnamed)
             assert isa is not None and gs is not None  # a set is read only inside them
             try:
                 # The claim as the ready stage publishes it (x12.one_claim); an
@@ -128,20 +132,16 @@ class IntakeStep:
             except NotValid:
                 log.warning("one_claim_interchange_invalid", interchange=icn, claim=position)
                 one_claim = b""
-            outputs.append(
-                Outgoing(
-                    CLAIMS_SUBMITTED.name,
-                    claim_id.encode(),
-                    encoded,
-                    [
-                        (CONTENT_TYPE, content_type),
-                        (INTERCHANGE_HEADER, icn.encode()),
-                        (GROUP_HEADER, (gs.get(6) if gs is not None else "").encode()),
-                        (TRANSACTION_SET_HEADER, tset.control.encode()),
-                        (ONE_CLAIM_HEADER, one_claim),
-                    ],
-                )
-            )
+            headers = [
+                (CONTENT_TYPE, content_type),
+                (INTERCHANGE_HEADER, icn.encode()),
+                (GROUP_HEADER, (gs.get(6) if gs is not None else "").encode()),
+                (TRANSACTION_SET_HEADER, tset.control.encode()),
+                (ONE_CLAIM_HEADER, one_claim),
+            ]
+            if claim.parsed.claim is not None and claim.parsed.claim.not_checked:
+                headers.append((SEAL_HEADER, seal(claim.parsed.claim, self._seal_key)))
+            outputs.append(Outgoing(CLAIMS_SUBMITTED.name, claim_id.encode(), encoded, headers))
         ack = interchange.acknowledgment()
         isa = interchange.isa
         icn = isa.get(13) if isa is not None else ""

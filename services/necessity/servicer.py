@@ -17,6 +17,7 @@ import grpc
 from claimscrub.core.checks import Check
 from claimscrub.core.claim import parse_claim
 from claimscrub.core.codec import check_result_to_pb, claim_to_dict
+from claimscrub.core.not_checked_seal import unsealed
 from claimscrub.necessity.beneficiary import beneficiary_token
 from claimscrub.necessity.check import bound_rules
 from claimscrub.necessity.history import History
@@ -50,7 +51,8 @@ class NecessityServicer(necessity_service_pb2_grpc.NecessityServiceServicer):
     async def Check(
         self, request: claim_pb2.Claim, context: grpc.aio.ServicerContext
     ) -> results_pb2.CheckResult:
-        parsed = parse_claim(claim_to_dict(request))
+        # The sync API is not the intake service: notChecked is not honoured.
+        parsed = unsealed(parse_claim(claim_to_dict(request)))
         # The check in force and the reference it reads, as one pair for the claim.
         check = self._check.current()
         ref = check.reference if isinstance(check.reference, NecessityReference) else self._ref

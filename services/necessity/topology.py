@@ -39,6 +39,7 @@ from quixstreams.dataframe import StreamingDataFrame
 from claimscrub.core.checks import Check, Rules
 from claimscrub.core.claim import Claim, ParsedClaim
 from claimscrub.core.codec import CONTENT_TYPE
+from claimscrub.core.not_checked_seal import SEAL_HEADER
 from claimscrub.necessity.beneficiary import beneficiary_token, unlinked_token
 from claimscrub.necessity.check import bound_rules
 from claimscrub.necessity.history import History, date_shift, record_claim, seal, unseal
@@ -126,6 +127,8 @@ class NecessitySteps:
             partition=rec.partition,
             offset=rec.offset,
             timestamp_ms=rec.timestamp_ms,
+            # The intake's seal, passed on by route() with the other headers.
+            not_checked_seal=rec.header(SEAL_HEADER),
         )
 
         def bind(check: Check, claim: Claim) -> tuple[Rules, Callable[[], None]]:

@@ -16,6 +16,7 @@ from quixstreams.dataframe import StreamingDataFrame
 
 from claimscrub.core.checks import Check
 from claimscrub.core.codec import CONTENT_TYPE
+from claimscrub.core.not_checked_seal import SEAL_HEADER
 from claimscrub.runtime.claim_judge import ClaimEvent, ClaimJudge
 from claimscrub.runtime.engine import Record, guarded, raw_topic
 from claimscrub.runtime.guard import Outgoing
@@ -35,6 +36,7 @@ def check_topology(app: Application, settings: Settings, check: Check) -> Stream
             partition=rec.partition,
             offset=rec.offset,
             timestamp_ms=rec.timestamp_ms,
+            not_checked_seal=rec.header(SEAL_HEADER),
         )
         return [judge.judge(event, dt.date.today())]
 

@@ -17,6 +17,7 @@ from claimscrub.core.claim import Claim, ParsedClaim
 from claimscrub.core.codec import UndecodableEvent, decode_claim, encode_check_result
 from claimscrub.core.edits import edit
 from claimscrub.core.fingerprint import key_from_env, stamp
+from claimscrub.core.not_checked_seal import honoured
 from claimscrub.core.results import CheckResult
 from claimscrub.runtime import logs
 from claimscrub.runtime.guard import Outgoing, dlq_headers
@@ -61,6 +62,8 @@ class ClaimEvent:
     partition: int
     offset: int
     timestamp_ms: int
+    #: The intake service's seal of the claim's notChecked (core.not_checked_seal).
+    not_checked_seal: bytes | None = None
 
 
 class ClaimJudge:
@@ -125,7 +128,7 @@ class ClaimJudge:
         decoded = self.decode(event, today, count=consumed)
         if isinstance(decoded, Outgoing):
             return decoded
-        parsed = decoded
+        parsed = honoured(decoded, event.not_checked_seal, self._fingerprint_key)
         service = self._settings.service
         check = self._check.current() if bind is not None else self._check
         check_name = check.name.value

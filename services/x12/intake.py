@@ -45,6 +45,13 @@ def parsed_claim(source: SourceClaim, component: str) -> tuple[ParsedClaim, dict
     return parsed, data
 
 
+def submitted_key(icn: str, set_control: str, n: int) -> str:
+    """The claims.submitted key of the ``n``-th claim of a transaction set
+    without a usable CLM01: it names where the claim came from, so the claim
+    is still answered (MALFORMED_CLAIM) under a key its sender can match."""
+    return f"x12-{icn}-{set_control}-{n}"
+
+
 def claims_of(interchange: Interchange) -> Iterator[tuple[TransactionSet, IntakeClaim]]:
     """The claims of every accepted transaction set, in input order."""
     component = interchange.delimiters.component

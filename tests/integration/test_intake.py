@@ -5,17 +5,30 @@ claims.dlq with a reason (docs/x12.md, contract §6)."""
 
 from __future__ import annotations
 
+import io
+import json
+import signal
+import time
+from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from claimscrub.core.codec import decode_scrub_result
+from claimscrub.cli.x12_submit import submit_interchange
+from claimscrub.core.codec import CONTENT_TYPE, decode_scrub_result, encode_claim_json
 from claimscrub.intake.topology import (
     INTERCHANGE_HEADER,
     TRANSACTION_SET_HEADER,
 )
 from claimscrub.runtime.guard import REASON_HEADER
-from claimscrub.runtime.testing import LocalKafka, ServiceProcess, consume_all, produce
+from claimscrub.runtime.testing import (
+    REPO_ROOT,
+    LocalKafka,
+    ServiceProcess,
+    consume_all,
+    produce,
+)
 from claimscrub.runtime.topics import (
     CLAIMS_DLQ,
     CLAIMS_SCRUBBED,
@@ -24,6 +37,8 @@ from claimscrub.runtime.topics import (
     CLAIMS_X12_ACKS,
 )
 from claimscrub.x12.compose import interchange
+from claimscrub.x12.intake import claims_of
+from claimscrub.x12.reader import Interchange, open_text
 
 pytestmark = pytest.mark.kafka
 
@@ -127,3 +142,196 @@ def test_bytes_that_are_not_x12_go_to_the_dlq_with_a_reason(
     assert by_key[b"EMPTY-X12"][REASON_HEADER] == b"empty value"
     acks = consume_all(kafka.bootstrap, CLAIMS_X12_ACKS.name, until=1)
     assert not [r for r in acks if r.key in (b"NOT-X12", b"EMPTY-X12")]
+
+
+def _records_where(
+    bootstrap: str,
+    topic: str,
+    keep: Callable[[Any], bool],
+    *,
+    until: int,
+    timeout_s: float,
+    settle_s: float = 3.0,
+) -> list[Any]:
+    """Every record of ``topic`` that ``keep`` accepts, read from the beginning
+    until ``until`` of them came and no more for ``settle_s`` (so a copy
+    would be seen), or the timeout."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    tps = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or set()]
+    consumer.assign(tps)
+    consumer.seek_to_beginning(*tps)
+    found: list[Any] = []
+    deadline = time.monotonic() + timeout_s
+    last_new = time.monotonic()
+    try:
+        while time.monotonic() < deadline:
+            got = [r for rs in consumer.poll(timeout_ms=300).values() for r in rs if keep(r)]
+            if got:
+                found.extend(got)
+                last_new = time.monotonic()
+            if len(found) >= until and time.monotonic() - last_new >= settle_s:
+                break
+    finally:
+        consumer.close()
+    return found
+
+
+def _trust_claim(claim_id: str, member: str) -> dict[str, Any]:
+    # No certification date (an 837P cannot carry one) and no treatment-day count.
+    base = _claim(0)
+    return {**base, "claimId": claim_id, "patient": {**base["patient"], "memberId": member}}
+
+
+def test_not_checked_is_honoured_from_the_intake_only(
+    kafka: LocalKafka, services: dict[str, ServiceProcess]
+) -> None:
+    # Through the intake: its notChecked is sealed, so the checks skip those rules.
+    text = interchange([_trust_claim("TRUST-X12", "QT0000001")], control_number=515151)
+    produce(kafka.bootstrap, CLAIMS_X12.name, [(b"000515151", text.encode(), [])])
+    # Directly on claims.submitted, the same claim with the same notChecked but no seal.
+    via_intake = claims_of(Interchange(open_text(text.encode())))
+    [(_tset, claim)] = list(via_intake)
+    direct = {**claim.event(), "claimId": "TRUST-JSON"}
+    direct["patient"] = {**direct["patient"], "memberId": "QT0000002"}
+    assert direct["notChecked"]
+    value, content_type = encode_claim_json(direct)
+    headers = [(CONTENT_TYPE, content_type)]
+    produce(kafka.bootstrap, CLAIMS_SUBMITTED.name, [(b"TRUST-JSON", value, headers)])
+
+    wanted = {b"TRUST-X12", b"TRUST-JSON"}
+    records = _records_where(
+        kafka.bootstrap, CLAIMS_SCRUBBED.name, lambda r: r.key in wanted, until=2, timeout_s=120
+    )
+    results = {r.claim_id: r for r in (decode_scrub_result(rec.value) for rec in records)}
+    assert len(records) == 2 and set(results) == {"TRUST-X12", "TRUST-JSON"}
+    trusted, forged = results["TRUST-X12"], results["TRUST-JSON"]
+    assert "PLAN_OF_CARE_CERTIFICATION" in trusted.not_checked
+    assert "PLAN_OF_CARE_MISSING" not in {e.code for e in trusted.edits}
+    # The rules applied: the missing certification is an edit, nothing is listed as skipped.
+    assert forged.not_checked == ()
+    assert "PLAN_OF_CARE_MISSING" in {e.code for e in forged.edits}
+
+
+def test_an_intake_killed_mid_interchange_loses_and_doubles_no_claim(
+    kafka: LocalKafka, services: dict[str, ServiceProcess]
+) -> None:
+    """kill -9 while the interchange's claims are being published and before its
+    offset is committed: the restarted intake reads the interchange again and
+    publishes every claim again, byte for byte (at-least-once). A claim is
+    "doubled" if it reaches claims.submitted as two different versions or gets
+    two results; a byte-identical copy is the same claim version, which the
+    aggregator answers once."""
+    intake = services["intake"]
+    base_env = dict(intake.env)
+    icn = 626262
+    icn_text = f"{icn:09d}".encode()
+    ids = {f"KILL-{i:04d}".encode() for i in range(CLAIMS)}
+    try:
+        # The instance that dies commits no offset (an hour between commits),
+        # so its interchange is certainly read again after the kill.
+        intake.kill()
+        intake.env = {**base_env, "CLAIMSCRUB_COMMIT_INTERVAL_SECONDS": "3600"}
+        intake.start()
+        claims = (
+            {
+                **_claim(i),
+                "claimId": f"KILL-{i:04d}",
+                "patient": {**_claim(i)["patient"], "memberId": f"QK{i:07d}"},
+            }
+            for i in range(CLAIMS)
+        )
+        text = interchange(claims, control_number=icn, claims_per_set=50)
+        produce(kafka.bootstrap, CLAIMS_X12.name, [(icn_text, text.encode(), [])])
+        first = _records_where(
+            kafka.bootstrap,
+            CLAIMS_SUBMITTED.name,
+            lambda r: r.key in ids,
+            until=1,
+            timeout_s=120,
+            settle_s=0,
+        )
+        assert first, "the intake published none of the interchange's claims"
+        assert intake.proc is not None
+        intake.proc.send_signal(signal.SIGKILL)
+        intake.proc.wait()
+    finally:
+        intake.env = base_env
+        intake.start(wait_s=180)
+    # The restarted intake joins the group once the killed one's session
+    # expires, and reads the uncommitted interchange again.
+    assert _wait_for(lambda: _acknowledged(intake, icn_text) >= 2, 240), intake.tail()
+
+    scrubbed = _records_where(
+        kafka.bootstrap, CLAIMS_SCRUBBED.name, lambda r: r.key in ids, until=CLAIMS, timeout_s=300
+    )
+    # One result per claim: none lost, none answered twice.
+    assert sorted(r.key for r in scrubbed) == sorted(ids)
+
+    submitted = _records_where(
+        kafka.bootstrap, CLAIMS_SUBMITTED.name, lambda r: r.key in ids, until=CLAIMS, timeout_s=60
+    )
+    copies: dict[bytes, set[bytes]] = {}
+    for r in submitted:
+        copies.setdefault(r.key, set()).add(r.value)
+    assert set(copies) == ids
+    # Each claim as one version: every copy of it byte-identical.
+    assert all(len(values) == 1 for values in copies.values())
+    # Read twice: each claim published by the restarted intake, and some of them
+    # by the killed one before it died too; never more than these two copies.
+    per_key = Counter(r.key for r in submitted)
+    assert len(submitted) > CLAIMS and set(per_key.values()) <= {1, 2}
+    print(f"\nintake kill -9: {len(submitted) - CLAIMS} of {CLAIMS} claims published twice")
+    acks = _records_where(
+        kafka.bootstrap, CLAIMS_X12_ACKS.name, lambda r: r.key == icn_text, until=1, timeout_s=60
+    )
+    assert acks and all(a.value.count(b"IK5*A") == 4 for a in acks)
+
+
+def _acknowledged(service: ServiceProcess, icn: bytes) -> int:
+    """How many times the intake's log says it read interchange ``icn``."""
+    text = service.log_path.read_text(errors="replace")
+    return sum(
+        1
+        for line in text.splitlines()
+        if '"interchange_acknowledged"' in line and f'"interchange": "{icn.decode()}"' in line
+    )
+
+
+def _wait_for(pred: Callable[[], bool], timeout_s: float) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while not pred():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.5)
+    return True
+
+
+def test_submit_sends_an_837p_to_the_intake_and_prints_its_999_and_results(
+    kafka: LocalKafka, services: dict[str, ServiceProcess]
+) -> None:
+    """`claimscrub submit FILE.837 --wait` (make demo's 837P step): the
+    interchange goes to claims.x12; the 999 of its three sets and the results
+    of the four claims of the two accepted ones come back."""
+    out = io.StringIO()
+    status = submit_interchange(
+        str(REPO_ROOT / "examples" / "therapy.837"),
+        kafka.bootstrap,
+        wait=True,
+        ack=None,
+        timeout_s=120,
+        fmt="json",
+        ready_wait_s=2,
+        out=out,
+    )
+    assert status == 0
+    lines = out.getvalue().splitlines()
+    assert "IK5*R*4~" in lines and lines.count("IK5*A~") == 2
+    results = {r["claimId"]: r for r in (json.loads(x) for x in lines if x.startswith("{"))}
+    assert set(results) == {"X12-DEMO-01", "X12-DEMO-02", "X12-DEMO-03", "X12-DEMO-04"}
+    assert results["X12-DEMO-01"]["status"] == "CLEAN"
+    # Through the intake: its notChecked honoured.
+    assert "PLAN_OF_CARE_CERTIFICATION" in results["X12-DEMO-01"]["notChecked"]
+    ready = lines[lines.index("--- ready claims from claims.ready:") + 1 :]
+    assert ready and (ready[0].startswith("none yet") or ready[0].startswith("X12-DEMO-01 "))
