@@ -1,0 +1,286 @@
+"""Key rotation of necessity's state: chained tokens with key ids, a history carried
+to the next key's token, and the rule that adopts it (necessity/rekey.py)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from decimal import Decimal
+
+import pytest
+
+from claimscrub.necessity.beneficiary import (
+    beneficiary_token,
+    chain_token,
+    token_key_id,
+    unlinked_token,
+)
+from claimscrub.necessity.history import (
+    History,
+    date_shift,
+    progress_anchor,
+    record_claim,
+    seal,
+    seen_amount,
+    seen_days,
+    seen_lines,
+    unseal,
+)
+from claimscrub.necessity.rekey import (
+    MIGRATION_HEADER,
+    REKEY_REQUEST_HEADER,
+    adopt,
+    adopt_sealed,
+    migration_record,
+    read_migration,
+    rekey_action,
+    rekey_history,
+    rekey_request,
+    target_key_id,
+    tokens_in,
+)
+from claimscrub.runtime.keyring import HmacKey, Keyring, UnknownKeyId
+from claimscrub.runtime.secrets import Secret
+from tests.unit.necessity_support import base_claim, bundled_ref, line, parse
+
+K1 = b"first-key-0123456789-0123456789-01"
+K2 = b"second-key-0123456789-0123456789-2"
+K3 = b"third-key-0123456789-0123456789-33"
+
+
+def ring(current: str, *ids: str) -> Keyring:
+    secrets = {"k1": K1, "k2": K2, "k3": K3}
+    return Keyring(tuple(HmacKey(i, Secret(secrets[i])) for i in ids), current)
+
+
+ONE = ring("k1", "k1")
+OVERLAP = ring("k1", "k1", "k2")  # k2 added beside k1, not yet current
+ROTATED = ring("k2", "k1", "k2")  # k2 current, k1 kept
+
+
+def claim(cid: str, dos: str, charge: str = "84.00", **extra: object) -> object:
+    return parse(
+        base_claim(
+            claimId=cid,
+            serviceLines=[line(1, "97110", "GP", chargeAmount=charge, dateOfService=dos)],
+            **extra,
+        )
+    )
+
+
+def history_of(*claims: object) -> History:
+    ref = bundled_ref()
+    h: History | None = None
+    for c in claims:
+        h = record_claim(h, c, ref)  # type: ignore[arg-type]
+    assert h is not None
+    return h
+
+
+# --- tokens ------------------------------------------------------------------------
+
+
+def test_a_one_key_ring_gives_the_tokens_of_the_plain_key() -> None:
+    c = parse(base_claim())
+    assert beneficiary_token(c, ONE) == beneficiary_token(c, K1)
+    assert unlinked_token("X", ONE) == unlinked_token("X", K1)
+    # An upcoming key changes nothing until it is current.
+    assert beneficiary_token(c, OVERLAP) == beneficiary_token(c, K1)
+
+
+def test_a_rotated_token_names_its_key_and_chains_from_the_old_one() -> None:
+    c = parse(base_claim())
+    old = beneficiary_token(c, K1)
+    new = beneficiary_token(c, ROTATED)
+    assert new.startswith("b-k2-") and len(new.split("-")[2]) == 64
+    assert new == chain_token(old, ROTATED)
+    assert token_key_id(new, ROTATED) == "k2"
+    assert token_key_id(old, ROTATED) == "k1"  # an unlabelled token is the root key's
+    assert unlinked_token("X", ROTATED).startswith("c-k2-")
+    # Only the secret key makes the link: the same chain with another k2 differs.
+    other = Keyring((ROTATED.keys[0], HmacKey("k2", Secret(K3))), "k2")
+    assert beneficiary_token(c, other) != new
+
+
+def test_a_token_is_carried_forward_only() -> None:
+    three = ring("k3", "k1", "k2", "k3")
+    old = beneficiary_token(parse(base_claim()), K1)
+    mid = chain_token(old, three, through="k2")
+    assert (
+        chain_token(mid, three)
+        == chain_token(old, three)
+        == beneficiary_token(parse(base_claim()), three)
+    )
+    assert chain_token(mid, three, through="k2") == mid
+    with pytest.raises(ValueError, match="carried back"):
+        chain_token(mid, three, through="k1")
+    with pytest.raises(UnknownKeyId):
+        chain_token("b-k9-" + "0" * 64, three)
+
+
+def test_the_date_shift_of_a_ring_uses_the_key_the_token_names() -> None:
+    old = "b-" + "a" * 64
+    new = chain_token(old, ROTATED)
+    assert date_shift(old, ROTATED) == date_shift(old, K1)
+    assert date_shift(new, ROTATED) == date_shift(new, K2)
+
+
+# --- rekey of a sealed history ------------------------------------------------------
+
+
+def test_rekey_keeps_amounts_days_lines_and_progress_and_unshifts_exactly() -> None:
+    ref = bundled_ref()
+    a = claim("A", "2026-03-02", "100.00")
+    b = claim("B", "2026-05-04", "84.50")
+    history = history_of(a, b)
+    old = beneficiary_token(a, K1)  # type: ignore[arg-type]
+    sealed_old = seal(history, date_shift(old, ONE))
+    new, sealed_new = rekey_history(old, sealed_old, OVERLAP)
+    assert new == chain_token(old, OVERLAP, through="k2")
+    # The stored dates move with the new token's shift, not the old one's.
+    assert date_shift(new, OVERLAP) != date_shift(old, OVERLAP)
+    assert sealed_new != sealed_old
+    back = unseal(sealed_new, date_shift(new, OVERLAP))
+    assert back == history
+    # What the rules read is the same: year-to-date amount, days, lines, progress.
+    assert seen_amount(back, 2026, "PT_SLP", "C") == Decimal("184.50")
+    assert seen_days(back, "PT", "C") == {dt.date(2026, 3, 2), dt.date(2026, 5, 4)}
+    assert seen_lines(back, "C") == seen_lines(history, "C")
+    assert progress_anchor(back, "PT", "C") == progress_anchor(history, "PT", "C")
+    assert ref.line_history_days > 0
+
+
+def test_a_new_claim_after_the_rotation_finds_the_migrated_year_to_date() -> None:
+    """The issue's test: a rotation in the middle of a beneficiary's year keeps the amount."""
+    ref = bundled_ref()
+    before = claim("A", "2026-03-02", "640.00")
+    token_old = beneficiary_token(before, OVERLAP)  # type: ignore[arg-type]
+    sealed_old = seal(history_of(before), date_shift(token_old, OVERLAP))
+    record = migration_record(token_old, sealed_old, OVERLAP)
+    assert record is not None
+    # After the switch the router keys the next claim by the new token: the same one.
+    after = claim("B", "2026-07-01")
+    token_new = beneficiary_token(after, ROTATED)  # type: ignore[arg-type]
+    assert record.key == token_new.encode()
+    stored = adopt_sealed(None, record.value, token_new, ROTATED, ref.line_history_days)
+    past = unseal(stored, date_shift(token_new, ROTATED))
+    assert seen_amount(past, 2026, "PT_SLP", "B") == Decimal("640.00")
+
+
+def test_the_migration_record_names_both_keys_and_carries_no_real_date() -> None:
+    history = history_of(claim("A", "2026-03-02"))
+    old = "b-" + "1" * 64
+    record = migration_record(old, seal(history, date_shift(old, OVERLAP)), OVERLAP)
+    assert record is not None
+    assert dict(record.headers)[MIGRATION_HEADER] == b"k1>k2"
+    assert b"2026-03-02" not in record.value
+    assert read_migration(record.value)["claims"].keys() == {"A"}
+    # A token of the newest key is where it belongs: no record.
+    new = chain_token(old, OVERLAP, through="k2")
+    assert migration_record(new, history, OVERLAP) is None
+
+
+def test_read_migration_refuses_what_is_not_a_history() -> None:
+    for value in (b"", b"\xff", b"[]", json.dumps({"v": 1}).encode()):
+        with pytest.raises(ValueError, match="migration record"):
+            read_migration(value)
+
+
+# --- when to forward, when to drop -------------------------------------------------
+
+
+def test_rekey_actions_during_and_after_the_rotation() -> None:
+    old = "b-" + "2" * 64
+    assert target_key_id(old, ONE) is None
+    assert rekey_action(old, ONE) == (False, False)
+    # Overlap: the old key is still current: copy, keep (claims still come here).
+    assert target_key_id(old, OVERLAP) == "k2"
+    assert rekey_action(old, OVERLAP) == (True, False)
+    # Switched: nothing is routed to the old token any more: copy, then drop.
+    assert rekey_action(old, ROTATED) == (True, True)
+    new = chain_token(old, ROTATED)
+    assert rekey_action(new, ROTATED) == (False, False)
+
+
+def test_a_rekey_request_is_keyed_by_the_old_token_and_empty() -> None:
+    req = rekey_request("b-" + "3" * 64)
+    assert req.key == b"b-" + b"3" * 64 and req.value == b""
+    assert dict(req.headers) == {REKEY_REQUEST_HEADER: b"1"}
+
+
+def test_tokens_are_found_in_changelog_keys_of_either_transport() -> None:
+    token = "b-k2-" + "ab" * 32
+    assert tokens_in(token.encode()) == token
+    assert tokens_in(b"c-" + b"0" * 64 + b"|__history__") == "c-" + "0" * 64
+    assert tokens_in(b'"' + token.encode() + b'"') == token
+    assert tokens_in(b"claim-17") is None
+
+
+# --- the adoption rule ----------------------------------------------------------
+
+
+def test_an_empty_state_adopts_the_migrated_history_whole() -> None:
+    days = bundled_ref().line_history_days
+    migrated = history_of(claim("A", "2026-03-02"), claim("B", "2026-04-01"))
+    out = adopt(None, migrated, days)
+    assert list(out["claims"]) == ["A", "B"]
+    assert out["migrated"] == ["A", "B"]
+    assert adopt({"v": 1, "claims": {}, "progress": {}}, migrated, days)["claims"] == out["claims"]
+
+
+def test_a_claim_recorded_under_the_new_token_is_newer_than_any_copy() -> None:
+    ref = bundled_ref()
+    days = ref.line_history_days
+    copy1 = history_of(claim("A", "2026-03-02", "100.00"))
+    held = adopt(None, copy1, days)
+    # A corrected A arrives under the new token: recorded here, no longer a copy.
+    held = record_claim(held, claim("A", "2026-03-02", "10.00"), ref)  # type: ignore[arg-type]
+    assert "migrated" not in held
+    # A late copy still carrying the old A does not replace it; its B is taken.
+    late = history_of(claim("A", "2026-03-02", "100.00"), claim("B", "2026-04-01", "5.00"))
+    out = adopt(held, late, days)
+    assert seen_amount(out, 2026, "PT_SLP", "C") == Decimal("15.00")
+    assert list(out["claims"]) == ["A", "B"]
+    assert out["migrated"] == ["B"]
+
+
+def test_a_later_copy_replaces_an_earlier_copy_in_its_place() -> None:
+    days = bundled_ref().line_history_days
+    first = history_of(claim("A", "2026-03-02", "100.00"), claim("B", "2026-04-01", "20.00"))
+    held = adopt(None, first, days)
+    # A claim recorded directly after the copy keeps its place after it.
+    held = record_claim(held, claim("C", "2026-05-01", "1.00"), bundled_ref())  # type: ignore[arg-type]
+    assert held["migrated"] == ["A", "B"]
+    # The old token's owner corrected A and sent the history again.
+    second = history_of(claim("A", "2026-03-02", "50.00"), claim("B", "2026-04-01", "20.00"))
+    out = adopt(held, second, days)
+    assert list(out["claims"]) == ["A", "B", "C"]
+    assert seen_amount(out, 2026, "PT_SLP", "X") == Decimal("71.00")
+    assert out["migrated"] == ["A", "B"]
+
+
+def test_the_progress_anchor_of_a_claim_recorded_here_wins() -> None:
+    ref = bundled_ref()
+    days = ref.line_history_days
+    migrated = history_of(claim("A", "2026-03-02"))
+    held = record_claim(None, claim("B", "2026-06-01"), ref)  # type: ignore[arg-type]
+    out = adopt(held, migrated, days)
+    assert out["progress"]["PT"]["claim"] == "B"
+    # An anchor from an earlier copy is replaced by the later copy's.
+    copy_only = adopt(None, migrated, days)
+    newer = history_of(claim("A", "2026-03-02"), claim("D", "2026-04-02"))
+    assert adopt(copy_only, newer, days)["progress"]["PT"]["claim"] == "D"
+
+
+def test_adopting_prunes_like_recording() -> None:
+    days = bundled_ref().line_history_days
+    # Claims two years before the newest one fall out (history.YEARS_KEPT), copies too.
+    held = record_claim(None, claim("N", "2026-06-01"), bundled_ref())  # type: ignore[arg-type]
+    old = history_of(claim("O", "2024-06-01"))
+    out = adopt(held, old, days)
+    assert list(out["claims"]) == ["N"] and "migrated" not in out
+
+
+def test_migrated_survives_sealing() -> None:
+    held = adopt(None, history_of(claim("A", "2026-03-02")), bundled_ref().line_history_days)
+    assert unseal(seal(held, 400), 400) == held
