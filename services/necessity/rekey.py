@@ -18,7 +18,7 @@ rotation it is added beside the current one first, then made current
 * after the step records a claim under a token of an older key (during the
   rotation every claim, so the copy under the new token stays up to date),
 * on a **rekey request** (``claimscrub keys rotate --apply``), a record
-  keyed by an old token with no content, for beneficiaries with no claims
+  keyed by an old token with no history in it, for beneficiaries with no claims
   during the rotation; once the old key is no longer current the old
   history is then dropped (:func:`rekey_action`).
 
@@ -89,9 +89,14 @@ def migration_record(token_old: str, sealed_old: History, keyring: Keyring) -> R
     )
 
 
+#: A rekey request's value: JSON, like every value on the repartition topic, and
+#: no history content (the token is the record's key).
+REKEY_REQUEST_VALUE = b'{"rekey":true}'
+
+
 def rekey_request(token: str) -> Record:
     """What ``claimscrub keys rotate --apply`` sends for a stored token."""
-    return Record(token.encode(), b"", [(REKEY_REQUEST_HEADER, b"1")])
+    return Record(token.encode(), REKEY_REQUEST_VALUE, [(REKEY_REQUEST_HEADER, b"1")])
 
 
 class RekeyAction(NamedTuple):

@@ -23,6 +23,8 @@ Errors name the variable, an id or a position, never a secret.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import os
 import re
@@ -31,7 +33,6 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from claimscrub.core.fingerprint import hmac_sha256_hex
 from claimscrub.runtime.env import SettingsError
 from claimscrub.runtime.secrets import (
     MIN_PRODUCTION_KEY_BYTES,
@@ -75,7 +76,7 @@ class HmacKey:
 def derived_id(secret: bytes) -> str:
     """The id of a key configured without one: 32 bits of an HMAC under the key
     itself (a key check value), which tells keys apart and reveals nothing usable."""
-    return "h" + hmac_sha256_hex(secret, b"claimscrub-key-id")[:8]
+    return "h" + hmac.new(secret, b"claimscrub-key-id", hashlib.sha256).hexdigest()[:8]
 
 
 @dataclass(frozen=True, slots=True)

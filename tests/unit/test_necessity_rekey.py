@@ -9,6 +9,7 @@ from decimal import Decimal
 
 import pytest
 
+from claimscrub.core.claim import Claim
 from claimscrub.necessity.beneficiary import (
     beneficiary_token,
     chain_token,
@@ -58,7 +59,7 @@ OVERLAP = ring("k1", "k1", "k2")  # k2 added beside k1, not yet current
 ROTATED = ring("k2", "k1", "k2")  # k2 current, k1 kept
 
 
-def claim(cid: str, dos: str, charge: str = "84.00", **extra: object) -> object:
+def claim(cid: str, dos: str, charge: str = "84.00", **extra: object) -> Claim:
     return parse(
         base_claim(
             claimId=cid,
@@ -68,11 +69,11 @@ def claim(cid: str, dos: str, charge: str = "84.00", **extra: object) -> object:
     )
 
 
-def history_of(*claims: object) -> History:
+def history_of(*claims: Claim) -> History:
     ref = bundled_ref()
     h: History | None = None
     for c in claims:
-        h = record_claim(h, c, ref)  # type: ignore[arg-type]
+        h = record_claim(h, c, ref)
     assert h is not None
     return h
 
@@ -133,7 +134,7 @@ def test_rekey_keeps_amounts_days_lines_and_progress_and_unshifts_exactly() -> N
     a = claim("A", "2026-03-02", "100.00")
     b = claim("B", "2026-05-04", "84.50")
     history = history_of(a, b)
-    old = beneficiary_token(a, K1)  # type: ignore[arg-type]
+    old = beneficiary_token(a, K1)
     sealed_old = seal(history, date_shift(old, ONE))
     new, sealed_new = rekey_history(old, sealed_old, OVERLAP)
     assert new == chain_token(old, OVERLAP, through="k2")
@@ -154,13 +155,13 @@ def test_a_new_claim_after_the_rotation_finds_the_migrated_year_to_date() -> Non
     """The issue's test: a rotation in the middle of a beneficiary's year keeps the amount."""
     ref = bundled_ref()
     before = claim("A", "2026-03-02", "640.00")
-    token_old = beneficiary_token(before, OVERLAP)  # type: ignore[arg-type]
+    token_old = beneficiary_token(before, OVERLAP)
     sealed_old = seal(history_of(before), date_shift(token_old, OVERLAP))
     record = migration_record(token_old, sealed_old, OVERLAP)
     assert record is not None
     # After the switch the router keys the next claim by the new token: the same one.
     after = claim("B", "2026-07-01")
-    token_new = beneficiary_token(after, ROTATED)  # type: ignore[arg-type]
+    token_new = beneficiary_token(after, ROTATED)
     assert record.key == token_new.encode()
     stored = adopt_sealed(None, record.value, token_new, ROTATED, ref.line_history_days)
     past = unseal(stored, date_shift(token_new, ROTATED))
@@ -202,9 +203,9 @@ def test_rekey_actions_during_and_after_the_rotation() -> None:
     assert rekey_action(new, ROTATED) == (False, False)
 
 
-def test_a_rekey_request_is_keyed_by_the_old_token_and_empty() -> None:
+def test_a_rekey_request_is_keyed_by_the_old_token_and_holds_no_history() -> None:
     req = rekey_request("b-" + "3" * 64)
-    assert req.key == b"b-" + b"3" * 64 and req.value == b""
+    assert req.key == b"b-" + b"3" * 64 and json.loads(req.value) == {"rekey": True}
     assert dict(req.headers) == {REKEY_REQUEST_HEADER: b"1"}
 
 
@@ -234,7 +235,7 @@ def test_a_claim_recorded_under_the_new_token_is_newer_than_any_copy() -> None:
     copy1 = history_of(claim("A", "2026-03-02", "100.00"))
     held = adopt(None, copy1, days)
     # A corrected A arrives under the new token: recorded here, no longer a copy.
-    held = record_claim(held, claim("A", "2026-03-02", "10.00"), ref)  # type: ignore[arg-type]
+    held = record_claim(held, claim("A", "2026-03-02", "10.00"), ref)
     assert "migrated" not in held
     # A late copy still carrying the old A does not replace it; its B is taken.
     late = history_of(claim("A", "2026-03-02", "100.00"), claim("B", "2026-04-01", "5.00"))
@@ -249,7 +250,7 @@ def test_a_later_copy_replaces_an_earlier_copy_in_its_place() -> None:
     first = history_of(claim("A", "2026-03-02", "100.00"), claim("B", "2026-04-01", "20.00"))
     held = adopt(None, first, days)
     # A claim recorded directly after the copy keeps its place after it.
-    held = record_claim(held, claim("C", "2026-05-01", "1.00"), bundled_ref())  # type: ignore[arg-type]
+    held = record_claim(held, claim("C", "2026-05-01", "1.00"), bundled_ref())
     assert held["migrated"] == ["A", "B"]
     # The old token's owner corrected A and sent the history again.
     second = history_of(claim("A", "2026-03-02", "50.00"), claim("B", "2026-04-01", "20.00"))
@@ -263,7 +264,7 @@ def test_the_progress_anchor_of_a_claim_recorded_here_wins() -> None:
     ref = bundled_ref()
     days = ref.line_history_days
     migrated = history_of(claim("A", "2026-03-02"))
-    held = record_claim(None, claim("B", "2026-06-01"), ref)  # type: ignore[arg-type]
+    held = record_claim(None, claim("B", "2026-06-01"), ref)
     out = adopt(held, migrated, days)
     assert out["progress"]["PT"]["claim"] == "B"
     # An anchor from an earlier copy is replaced by the later copy's.
@@ -275,7 +276,7 @@ def test_the_progress_anchor_of_a_claim_recorded_here_wins() -> None:
 def test_adopting_prunes_like_recording() -> None:
     days = bundled_ref().line_history_days
     # Claims two years before the newest one fall out (history.YEARS_KEPT), copies too.
-    held = record_claim(None, claim("N", "2026-06-01"), bundled_ref())  # type: ignore[arg-type]
+    held = record_claim(None, claim("N", "2026-06-01"), bundled_ref())
     old = history_of(claim("O", "2024-06-01"))
     out = adopt(held, old, days)
     assert list(out["claims"]) == ["N"] and "migrated" not in out
