@@ -22,7 +22,9 @@ rotation it is added beside the current one first, then made current
   during the rotation; once the old key is no longer current the old
   history is then dropped (:func:`rekey_action`).
 
-All of it is pure: the topology reads and writes the state and the topics.
+All of it is pure: the topology reads and writes the state and the topics,
+and :func:`after_record`, :func:`on_migration` and :func:`on_rekey_request`
+say what to store, delete and send in each of the step's cases.
 """
 
 from __future__ import annotations
@@ -176,6 +178,48 @@ def adopt_sealed(
     migrated = unseal(read_migration(value), shift)
     assert migrated is not None
     return seal(adopt(unseal(held_sealed, shift), migrated, line_history_days), shift)
+
+
+# --- the stateful step's three cases, for the topology -----------------------------
+
+
+class StepOutcome(NamedTuple):
+    """What the step does with the state under the record's key and what it sends."""
+
+    #: the sealed history to store under the record's key (None: leave it)
+    store: History | None
+    #: delete the history under the record's key (after sending ``forward``)
+    delete: bool
+    #: a migration record for the repartition topic, or None
+    forward: Record | None
+
+
+def after_record(token: str, sealed: History, keyring: Keyring) -> Record | None:
+    """After a claim (or an adoption) stored ``sealed`` under ``token``: the copy for
+    the ring's newest key while the token is of an older one."""
+    return migration_record(token, sealed, keyring)
+
+
+def on_migration(
+    token: str,
+    held_sealed: History | None,
+    value: bytes,
+    keyring: Keyring,
+    line_history_days: int,
+) -> StepOutcome:
+    """A migration record for ``token``: adopt it (:func:`adopt`). No claims.checks
+    output. Should the ring have gained a newer key since it was sent, the result
+    travels on (:func:`after_record`)."""
+    stored = adopt_sealed(held_sealed, value, token, keyring, line_history_days)
+    return StepOutcome(stored, False, after_record(token, stored, keyring))
+
+
+def on_rekey_request(token: str, held_sealed: History | None, keyring: Keyring) -> StepOutcome:
+    """A rekey request for ``token`` (:func:`rekey_action`); nothing held, nothing to do."""
+    action = rekey_action(token, keyring)
+    if held_sealed is None or not action.forward:
+        return StepOutcome(None, False, None)
+    return StepOutcome(None, action.drop, migration_record(token, held_sealed, keyring))
 
 
 def tokens_in(key: bytes) -> str | None:

@@ -30,9 +30,13 @@ from claimscrub.necessity.history import (
 from claimscrub.necessity.rekey import (
     MIGRATION_HEADER,
     REKEY_REQUEST_HEADER,
+    StepOutcome,
     adopt,
     adopt_sealed,
+    after_record,
     migration_record,
+    on_migration,
+    on_rekey_request,
     read_migration,
     rekey_action,
     rekey_history,
@@ -59,7 +63,8 @@ OVERLAP = ring("k1", "k1", "k2")  # k2 added beside k1, not yet current
 ROTATED = ring("k2", "k1", "k2")  # k2 current, k1 kept
 
 
-def claim(cid: str, dos: str, charge: str = "84.00", **extra: object) -> Claim:
+def claim(cid: str, dos: str, charge: str = "84.00", *, member: str | None = None) -> Claim:
+    extra = {"patient": {"memberId": member}} if member else {}
     return parse(
         base_claim(
             claimId=cid,
@@ -285,3 +290,99 @@ def test_adopting_prunes_like_recording() -> None:
 def test_migrated_survives_sealing() -> None:
     held = adopt(None, history_of(claim("A", "2026-03-02")), bundled_ref().line_history_days)
     assert unseal(seal(held, 400), 400) == held
+
+
+# --- a whole rotation through the step's three cases ------------------------------
+
+
+class Step:
+    """The stateful step as the topology runs it, on a dict state and a FIFO topic
+    (Kafka keeps the order per key, which is all the rotation relies on)."""
+
+    def __init__(self) -> None:
+        self.state: dict[str, History] = {}
+        self.topic: list[tuple[str, object, list[tuple[str, bytes]]]] = []
+        self.seen: dict[str, Decimal] = {}
+
+    def route(self, c: Claim, router_ring: Keyring) -> None:
+        self.topic.append((beneficiary_token(c, router_ring), c, []))
+
+    def request(self, token: str) -> None:
+        req = rekey_request(token)
+        self.topic.append((req.key.decode(), req.value, req.headers))
+
+    def drain(self, ring: Keyring) -> None:
+        ref = bundled_ref()
+        while self.topic:
+            token, value, headers = self.topic.pop(0)
+            names = dict(headers)
+            held = self.state.get(token)
+            if MIGRATION_HEADER in names:
+                assert isinstance(value, bytes)
+                out = on_migration(token, held, value, ring, ref.line_history_days)
+            elif REKEY_REQUEST_HEADER in names:
+                out = on_rekey_request(token, held, ring)
+            else:
+                assert isinstance(value, Claim)
+                shift = date_shift(token, ring)
+                past = unseal(held, shift)
+                self.seen[value.claim_id] = seen_amount(past, 2026, "PT_SLP", value.claim_id)
+                stored = seal(record_claim(past, value, ref), shift)
+                out = StepOutcome(stored, False, after_record(token, stored, ring))
+            if out.store is not None:
+                self.state[token] = out.store
+            if out.forward is not None:
+                f = out.forward
+                self.topic.append((f.key.decode(), f.value, f.headers))
+            if out.delete:
+                del self.state[token]
+
+
+def test_a_rotation_in_the_middle_of_the_year_keeps_every_amount() -> None:
+    step = Step()
+    other = "9ZZ9ZZ9ZZ99"
+    # Before: one key.
+    step.route(claim("A", "2026-03-02", "640.00"), ONE)
+    step.route(claim("B", "2026-04-01", "100.00"), ONE)
+    step.route(claim("X", "2026-04-02", "30.00", member=other), ONE)
+    step.drain(ONE)
+    t1 = beneficiary_token(claim("A", "2026-03-02"), ONE)
+    t1_other = beneficiary_token(claim("X", "2026-04-02", member=other), ONE)
+    # Step 2: k2 added. A claim is recorded under t1 and copied to its k2 token.
+    step.route(claim("C", "2026-05-04", "50.00"), OVERLAP)
+    step.drain(OVERLAP)
+    assert step.seen["C"] == Decimal("740.00")
+    # Step 3: `keys rotate --apply` copies the idle beneficiary too; nothing dropped.
+    step.request(t1)
+    step.request(t1_other)
+    step.drain(OVERLAP)
+    assert t1 in step.state and t1_other in step.state
+    # Step 4: k2 current. The first claim under the new token sees the whole year.
+    step.route(claim("D", "2026-06-01", "20.00"), ROTATED)
+    step.drain(ROTATED)
+    assert step.seen["D"] == Decimal("790.00")
+    # During the roll-out an old instance still routes by t1: copied on to t2.
+    step.route(claim("E", "2026-06-02", "7.00"), OVERLAP)
+    # C corrected, routed by a new instance: recorded under t2, newer than any copy.
+    step.route(claim("C", "2026-05-04", "5.00"), ROTATED)
+    step.drain(ROTATED)
+    # A + B + D: E's copy was sent behind the corrected C.
+    assert step.seen["C"] == Decimal("760.00")
+    # Step 5: the second --apply moves what is left under old tokens, then drops it.
+    step.request(t1)
+    step.request(t1_other)
+    step.drain(ROTATED)
+    assert t1 not in step.state and t1_other not in step.state
+    step.route(claim("F", "2026-07-01", "1.00"), ROTATED)
+    step.route(claim("Y", "2026-07-01", "1.00", member=other), ROTATED)
+    step.drain(ROTATED)
+    assert step.seen["F"] == Decimal("772.00")  # A 640 + B 100 + C 5 + D 20 + E 7
+    assert step.seen["Y"] == Decimal("30.00")
+    assert set(step.state) == {
+        beneficiary_token(claim("F", "2026-07-01"), ROTATED),
+        beneficiary_token(claim("Y", "2026-07-01", member=other), ROTATED),
+    }
+
+
+def test_a_request_for_a_token_holding_nothing_does_nothing() -> None:
+    assert on_rekey_request("b-" + "5" * 64, None, ROTATED) == (None, False, None)
