@@ -32,6 +32,8 @@ Catch what would get outpatient therapy claims denied before they reach the paye
   claimscrub redact --text < note.txt        free text with its PHI replaced
   claimscrub dlq list                        dead-lettered records (metadata, no content)
   claimscrub dlq replay --partition 2 --offset 17 --file fixed.json
+  claimscrub keys status                     the HMAC key ids in use (never the keys)
+  claimscrub keys rotate                     the steps of a key rotation
 
 CLAIMS is a .json file (one claim or an array), a .jsonl file, an X12 837P
 interchange (recognised by its ISA header; --ack FILE writes its 999), or - for stdin.
@@ -166,6 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_redaction_commands(sub)
     _add_dlq_commands(sub)
     _add_audit_commands(sub)
+    _add_keys_commands(sub)
     return parser
 
 
@@ -243,6 +246,49 @@ def _add_audit_commands(sub: Any) -> None:
         default=60.0,
         metavar="SECONDS",
         help="how long reading the topic to its end may take (default 60)",
+    )
+
+
+def _add_keys_commands(sub: Any) -> None:
+    keys = sub.add_parser(
+        "keys",
+        help="the HMAC keyring: key ids, rotation steps",
+        description="The HMAC keyring (CLAIMSCRUB_HMAC_KEYS[_FILE], or the single "
+        "CLAIMSCRUB_HMAC_KEY[_FILE] as a one-key ring). Secrets are never printed "
+        "(docs/operations.md, runbook 'Rotating the HMAC key').",
+    )
+    keys_sub = keys.add_subparsers(dest="keys_command", metavar="ACTION", required=True)
+    st = keys_sub.add_parser(
+        "status",
+        help="where the ring comes from, its key ids oldest first, the current one",
+        description="Print the ring's source, its key ids oldest first and each one's "
+        "role (previous, current, upcoming). Never a secret.",
+    )
+    st.add_argument("--json", action="store_true", help="one JSON object")
+    rot = keys_sub.add_parser(
+        "rotate",
+        help="print the rotation steps; --apply moves necessity's histories (Kafka)",
+        description="Print the steps of a key rotation, marking where the configured "
+        "ring is. --apply sends a rekey request for every beneficiary history stored "
+        "under an older key than the ring's newest (necessity then copies or moves it). "
+        "Secured brokers: as a principal that reads the history changelog and writes "
+        "necessity's repartition topic (admin).",
+    )
+    rot.add_argument("--apply", action="store_true", help="send the rekey requests")
+    rot.add_argument(
+        "--changelog",
+        default=None,
+        metavar="TOPIC",
+        help="the necessity history changelog (default: the registry's)",
+    )
+    rot.add_argument(
+        "--topic",
+        default=None,
+        metavar="TOPIC",
+        help="necessity's repartition topic (default: the registry's)",
+    )
+    rot.add_argument(
+        "--timeout", type=_positive, default=120.0, metavar="SECONDS", help="default 120"
     )
 
 
@@ -640,6 +686,39 @@ def _dlq(args: argparse.Namespace) -> int:
     return 0
 
 
+def _keys(args: argparse.Namespace) -> int:
+    from claimscrub.cli import keys
+    from claimscrub.necessity.beneficiary import keyring
+    from claimscrub.runtime.kafka_config import KafkaSecurity
+    from claimscrub.runtime.topics import NECESSITY_BY_BENEFICIARY, NECESSITY_HISTORY_CHANGELOG
+
+    ring = keyring(os.environ)
+    if args.keys_command == "status":
+        print(keys.status(ring, os.environ, as_json=args.json))
+        return 0
+    print(keys.rotate_steps(ring))
+    if not args.apply:
+        return 0
+    if len(ring.keys) < 2:
+        return _fail("keys rotate --apply: the ring holds one key; add the new one first")
+    bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
+    try:
+        sent, unknown = keys.apply(
+            bootstrap,
+            KafkaSecurity.from_env(),
+            ring,
+            changelog=args.changelog or NECESSITY_HISTORY_CHANGELOG.name,
+            topic=args.topic or NECESSITY_BY_BENEFICIARY.name,
+            timeout_s=args.timeout,
+        )
+    except keys.KeysError as exc:
+        return _fail(str(exc))
+    print(f"sent {sent} rekey request(s) towards key {ring.keys[-1].key_id}")
+    if unknown:
+        print(f"warning: {unknown} stored token(s) name a key id the ring does not hold")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     commands = {
@@ -651,6 +730,7 @@ def main(argv: list[str] | None = None) -> int:
         "reference": _reference,
         "dlq": _dlq,
         "audit": _audit,
+        "keys": _keys,
     }
     from claimscrub.runtime.env import SettingsError
 

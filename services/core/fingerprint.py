@@ -18,6 +18,11 @@ deployment's key (``CLAIMSCRUB_HMAC_KEY`` / ``CLAIMSCRUB_HMAC_KEY_FILE``, as
 the other keyed pseudonyms; domain §8), truncated to 128 bits: they travel on
 claims.checks and in the aggregator's changelogs, and a plain hash of a
 member ID, a date and a code could be reversed by trying every value.
+
+With a keyring (``CLAIMSCRUB_HMAC_KEYS``, runtime/keyring.py) both use its
+current key: after a rotation the same claim has another version and
+fingerprint. :func:`lookup_fingerprints` also gives the fingerprints under
+the earlier keys, for a duplicate lookup across the rotation.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ import functools
 import hashlib
 import hmac
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from claimscrub.core.claim import Claim, ParsedClaim
@@ -35,6 +40,7 @@ from claimscrub.core.results import CheckResult
 
 KEY_VARIABLE = "CLAIMSCRUB_HMAC_KEY"
 KEY_FILE_VARIABLE = "CLAIMSCRUB_HMAC_KEY_FILE"
+KEYS_VARIABLE = "CLAIMSCRUB_HMAC_KEYS"
 
 #: Used when no key is configured, so `make up` and the CLI work out of the box.
 #: It is public (it is in this file): never rely on it outside development.
@@ -44,8 +50,13 @@ _HEX_CHARS = 32  # 128 bits: collisions are out of reach at any claim volume
 
 
 def key_from_env(env: Mapping[str, str] | None = None) -> bytes:
-    """The fingerprint key: the variable, else the file it names, else the dev key."""
+    """The fingerprint key: the keyring's current key (CLAIMSCRUB_HMAC_KEYS[_FILE]),
+    else the variable, else the file it names, else the dev key."""
     e = os.environ if env is None else env
+    if e.get(KEYS_VARIABLE) or e.get(f"{KEYS_VARIABLE}_FILE"):
+        from claimscrub.runtime.keyring import load_keyring
+
+        return load_keyring(e, DEV_KEY).current.reveal()
     raw = e.get(KEY_VARIABLE, "")
     if raw:
         return raw.encode("utf-8")
@@ -150,3 +161,19 @@ def stamp(result: CheckResult, parsed: ParsedClaim, raw: bytes | None, key: byte
         claim_version=claim_version(parsed, raw, key),
         fingerprint=fingerprint_of(parsed, key),
     )
+
+
+def lookup_fingerprints(claim: Claim, keys: Sequence[bytes]) -> tuple[str, ...]:
+    """The duplicate fingerprint under each key, current first then the earlier
+    ones newest first (``Keyring.current`` then ``Keyring.previous``), without
+    repeats; empty when the claim names no patient. A ledger written before a
+    rotation holds the earlier keys' fingerprints, so a lookup with all of them
+    finds a duplicate across the rotation while those entries are retained."""
+    out: list[str] = []
+    for key in keys:
+        fp = duplicate_fingerprint(claim, key)
+        if not fp:
+            return ()
+        if fp not in out:
+            out.append(fp)
+    return tuple(out)

@@ -23,6 +23,10 @@ in the CLI:
 * ``progress`` anchors the progress-report count per discipline at the last
   claim that reported ``treatmentDaysSinceProgressReport``, so a later claim
   without the field is counted on from there.
+* ``migrated`` (only after a key rotation) lists the claims whose entry is
+  the copy a rotation carried over from the previous key's token
+  (necessity/rekey.py), so a later copy may replace it while a claim
+  recorded here again is never replaced by one.
 
 The year-to-date amount a rule sees is the group's eligibility figure
 (``therapy.amountUsedYtdPtSlp`` / ``amountUsedYtdOt``, before this claim)
@@ -52,8 +56,10 @@ from typing import Any, NamedTuple
 
 from claimscrub.core.claim import Claim
 from claimscrub.necessity.accrual import claim_accruals
+from claimscrub.necessity.beneficiary import token_key_id
 from claimscrub.necessity.lines import line_roles
 from claimscrub.necessity.reference import NecessityReference
+from claimscrub.runtime.keyring import Keyring
 
 History = dict[str, Any]
 
@@ -247,7 +253,15 @@ def record_claim(history: History | None, claim: Claim, ref: NecessityReference)
                 "days": reported + len(own_days),
                 "claim": claim.claim_id,
             }
-    return {"v": 1, "claims": _pruned(claims, ref.line_history_days), "progress": progress}
+    out: History = {"v": 1, "claims": _pruned(claims, ref.line_history_days), "progress": progress}
+    migrated = current.get("migrated")
+    if migrated:
+        # Recorded here, the claim is no longer the copy a key rotation brought
+        # (necessity/rekey.py): a later migration does not replace it.
+        kept = [cid for cid in migrated if cid != claim.claim_id and cid in out["claims"]]
+        if kept:
+            out["migrated"] = kept
+    return out
 
 
 def _latest(c: Mapping[str, Any]) -> str:
@@ -305,8 +319,14 @@ _MIN_SHIFT_DAYS = 365
 _SHIFT_SPAN_DAYS = 3653
 
 
-def date_shift(token: str, key: bytes) -> int:
-    """Days every stored date of this beneficiary is moved back (keyed, per token)."""
+def date_shift(token: str, key: bytes | Keyring) -> int:
+    """Days every stored date of this beneficiary is moved back (keyed, per token).
+
+    With a keyring, the key is the one the token names (necessity.beneficiary):
+    a history moved to another key's token gets that token's shift.
+    """
+    if isinstance(key, Keyring):
+        key = key.get(token_key_id(token, key)).reveal()
     digest = hmac.new(key, b"necessity-date-shift\x1f" + token.encode(), hashlib.sha256).digest()
     return _MIN_SHIFT_DAYS + int.from_bytes(digest[:4], "big") % _SHIFT_SPAN_DAYS
 
@@ -335,7 +355,10 @@ def _map_dates(history: History, move: Callable[[str], str]) -> History:
     progress = {
         k: {**p, "through": move(p["through"])} for k, p in history.get("progress", {}).items()
     }
-    return {"v": history.get("v", 1), "claims": claims, "progress": progress}
+    out: History = {"v": history.get("v", 1), "claims": claims, "progress": progress}
+    if history.get("migrated"):
+        out["migrated"] = list(history["migrated"])
+    return out
 
 
 def seal(history: History, shift: int) -> History:

@@ -18,7 +18,7 @@ from claimscrub.core.checks import Check
 from claimscrub.core.claim import parse_claim
 from claimscrub.core.codec import check_result_to_pb, claim_to_dict
 from claimscrub.core.not_checked_seal import unsealed
-from claimscrub.necessity.beneficiary import beneficiary_token
+from claimscrub.necessity.beneficiary import Key, beneficiary_token
 from claimscrub.necessity.check import bound_rules
 from claimscrub.necessity.history import History
 from claimscrub.necessity.reference import NecessityReference
@@ -38,7 +38,7 @@ class NecessityServicer(necessity_service_pb2_grpc.NecessityServiceServicer):
         *,
         lookup: RoleLookup | None,
         read_history: HistoryReader,
-        hmac_key: bytes,
+        hmac_key: Key,
         instance: str,
     ) -> None:
         self._check = check

@@ -11,7 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from claimscrub.necessity.beneficiary import hmac_key
+from claimscrub.necessity.beneficiary import keyring as load_ring
+from claimscrub.runtime.keyring import Keyring, KeySource
 from claimscrub.runtime.settings import SettingsError
 
 DEFAULT_ENROLLMENT_TIMEOUT_S = 2.0
@@ -38,6 +39,10 @@ class NecessitySettings:
     hmac_key_is_default: bool
     enrollment_cache_s: float = DEFAULT_ENROLLMENT_CACHE_S
     code_status_files: tuple[Path, ...] = ()
+    #: The HMAC keyring (runtime/keyring.py): tokens chain through it up to its
+    #: current key. ``hmac_key`` is its root key, whose tokens are those of a
+    #: one-key ring, for callers that take a plain key.
+    keyring: Keyring | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> NecessitySettings:
@@ -59,15 +64,16 @@ class NecessitySettings:
         addr = e.get("CLAIMSCRUB_ENROLLMENT_ADDR", "").strip() or None
         if addr is not None and ":" not in addr:
             raise SettingsError("CLAIMSCRUB_ENROLLMENT_ADDR must be HOST:PORT")
-        key, is_default = hmac_key(e)
+        ring = load_ring(e)
         return cls(
             ptp_files=_paths(e, "CLAIMSCRUB_PTP_FILE"),
             coverage_files=_paths(e, "CLAIMSCRUB_COVERAGE_FILE"),
             fee_schedule_files=_paths(e, "CLAIMSCRUB_FEE_SCHEDULE_FILE"),
             enrollment_addr=addr,
             enrollment_timeout_s=timeout,
-            hmac_key=key,
-            hmac_key_is_default=is_default,
+            hmac_key=ring.root.reveal(),
+            hmac_key_is_default=ring.source is KeySource.DEFAULT,
             enrollment_cache_s=cache_s,
             code_status_files=_paths(e, "CLAIMSCRUB_CODE_STATUS_FILE"),
+            keyring=ring,
         )

@@ -1,7 +1,8 @@
 """Redaction configuration: the pseudonym key, the run mode, the date policy.
 
 The HMAC key comes from ``CLAIMSCRUB_HMAC_KEY`` or, better for secrets
-mounted as files (Kubernetes, Vault agents), ``CLAIMSCRUB_HMAC_KEY_FILE``.
+mounted as files (Kubernetes, Vault agents), ``CLAIMSCRUB_HMAC_KEY_FILE``;
+with a keyring (``CLAIMSCRUB_HMAC_KEYS[_FILE]``) it is the ring's current key.
 With ``CLAIMSCRUB_MODE=production`` there is no fallback: no key (or the
 built-in development key, or a short one) stops the service at start-up.
 Locally a built-in development key stands in, and whoever uses it is told.
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from claimscrub.runtime.env import SettingsError
+from claimscrub.runtime.keyring import load_keyring
 from claimscrub.runtime.secrets import MIN_PRODUCTION_KEY_BYTES, Mode, read_secret, run_mode
 
 __all__ = ["DEV_KEY", "MIN_PRODUCTION_KEY_BYTES", "ConfigError", "DateMode", "Mode"]
@@ -52,10 +54,15 @@ class RedactionConfig:
         e = os.environ if env is None else env
         try:
             mode = run_mode(e)
-            secret = read_secret(e, "CLAIMSCRUB_HMAC_KEY")
+            if e.get("CLAIMSCRUB_HMAC_KEYS") or e.get("CLAIMSCRUB_HMAC_KEYS_FILE"):
+                # A keyring: pseudonyms use its current key (a rotation starts a new
+                # pseudonym epoch, docs/redaction.md); the ring applies the same checks.
+                key: bytes | None = load_keyring(e, DEV_KEY).current.reveal()
+            else:
+                secret = read_secret(e, "CLAIMSCRUB_HMAC_KEY")
+                key = secret.reveal() if secret is not None else None
         except SettingsError as exc:
             raise ConfigError(str(exc)) from None
-        key = secret.reveal() if secret is not None else None
         if mode is Mode.PRODUCTION:
             if key is None:
                 raise ConfigError(
