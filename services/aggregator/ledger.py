@@ -46,6 +46,13 @@ def ledger_key(fingerprint: str, claim_id: str) -> str:
     return fingerprint if fingerprint else f"claim:{claim_id}"
 
 
+def published_version(version: str, revision: int) -> str:
+    """What a mark and the read-back name a result by: its claim version, and
+    the revision after the first (a late verdict's revision 2 is published
+    once too, beside revision 1)."""
+    return version if revision <= 1 else f"{version}#{revision}"
+
+
 @dataclass(slots=True)
 class Trust:
     """What this process may take a published mark's word for."""

@@ -129,7 +129,8 @@ def published_since(
                     except Exception:  # not ours to judge here; it cannot be a mark
                         continue
                     key = (rec.key or b"").decode("utf-8", "replace")
-                    out.add((msg.claim_id or key, msg.claim_version))
+                    version = ledger_rules.published_version(msg.claim_version, msg.revision)
+                    out.add((msg.claim_id or key, version))
             for tp in list(todo):
                 if consumer.position(tp) >= end[tp]:
                     todo.discard(tp)
@@ -195,6 +196,61 @@ async def read_back_published(
         published=len(rb.published),
     )
     return rb
+
+
+class PartitionTrust:
+    """Per publishing partition, the marks the ledger step may take at their
+    word and what was read back (the stream engine's publish step).
+
+    The engine restores a store only as far as the input offsets it committed
+    (a changelog record of an uncommitted checkpoint is skipped), and it
+    flushes results before it commits: every mark in the store was followed by
+    its result. What a replay can double is a result whose mark was never
+    committed, so the results since the replay point are read back
+    (:func:`read_back`) whenever a partition's clock restarts
+    (claimscrub.aggregator.clock.PartitionClock), before anything of it is
+    published."""
+
+    def __init__(self, incarnation: str, bootstrap: str, group_id: str) -> None:
+        self._incarnation = incarnation
+        self._bootstrap = bootstrap
+        self._group_id = group_id
+        self._trust: dict[int, ledger_rules.Trust] = {}
+
+    def trust(self, partition: int) -> ledger_rules.Trust:
+        return self._trust.get(partition) or ledger_rules.Trust(self._incarnation)
+
+    def read_back(self, partition: int, *, attempts: int = 6, timeout_s: float = 15.0) -> None:
+        """Read back for ``partition``; raises RecoveryError when the broker
+        does not answer (the engine's Application is then restarted)."""
+        from claimscrub.aggregator.metrics import aggregator_metrics
+
+        last: Exception | None = None
+        for _ in range(attempts):
+            try:
+                rb = read_back(
+                    self._bootstrap,
+                    self._group_id,
+                    AGGREGATOR_BY_FINGERPRINT.name,
+                    [partition],
+                    CLAIMS_SCRUBBED.name,
+                    timeout_s=timeout_s,
+                )
+            except Exception as exc:  # the broker may be restarting: try again
+                last = exc
+                log.warning("readback_failed", error=type(exc).__name__)
+                time.sleep(2.0)
+                continue
+            aggregator_metrics().readbacks.inc(rb.records_read)
+            log.info(
+                "readback_done",
+                partition=partition,
+                records=rb.records_read,
+                published=len(rb.published),
+            )
+            self._trust[partition] = ledger_rules.Trust(self._incarnation, 2**62, rb.published)
+            return
+        raise RecoveryError(f"read-back failed: {type(last).__name__}")
 
 
 class PublishTrust:

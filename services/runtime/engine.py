@@ -148,6 +148,9 @@ class Record:
 
 StatelessStep = Callable[[Record], Iterable[Outgoing]]
 StatefulStep = Callable[[Record, State[Any, Any]], Iterable[Outgoing]]
+#: The State of any key of the record's partition (the store's own keys included).
+KeyedStates = Callable[[bytes], State[Any, Any]]
+StoreStep = Callable[[Record, KeyedStates], Iterable[Outgoing]]
 
 
 def guarded(
@@ -193,6 +196,45 @@ def guarded_stateful(
         rec = _record(value, key, timestamp, headers)
         src = Source(rec.topic, rec.partition, rec.offset, rec.key, rec.value)
         return guard.run_sync(src, lambda: step(rec, state))
+
+    stepped = sdf.apply(run, metadata=True, expand=True, stateful=True)
+    return _send(app, stepped, outputs)
+
+
+def guarded_store(
+    app: Application,
+    sdf: StreamingDataFrame,
+    settings: Settings,
+    step: StoreStep,
+    outputs: Iterable[TopicSpec],
+    *,
+    before: Callable[[Record], None] | None = None,
+) -> StreamingDataFrame:
+    """:func:`guarded_stateful` for a step that reads and writes the state of
+    other keys of the record's partition too (an index kept under a fixed key,
+    entries a timer expires). ``before(record)`` runs outside the guard: what
+    it raises stops the Application instead of dead-lettering the record.
+
+    The keys must be of this partition: the store of a partition holds only
+    the keys Kafka put in it."""
+    guard = RecordGuard(settings.service, settings.max_message_bytes)
+    stream_id = sdf.stream_id
+
+    def run(
+        value: bytes | None, key: bytes | None, timestamp: int, headers: Any, _: State[Any, Any]
+    ) -> list[Outgoing]:
+        rec = _record(value, key, timestamp, headers)
+        if before is not None:
+            before(rec)
+        tx = sdf.processing_context.checkpoint.get_store_transaction(
+            stream_id=stream_id, partition=rec.partition
+        )
+
+        def states(k: bytes) -> State[Any, Any]:
+            return tx.as_state(prefix=k, timestamp=timestamp)
+
+        src = Source(rec.topic, rec.partition, rec.offset, rec.key, rec.value)
+        return guard.run_sync(src, lambda: step(rec, states))
 
     stepped = sdf.apply(run, metadata=True, expand=True, stateful=True)
     return _send(app, stepped, outputs)

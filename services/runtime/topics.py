@@ -80,18 +80,6 @@ AGGREGATOR_BY_FINGERPRINT = TopicSpec(
 # broker it can subscribe before they exist, and then refuses every table write
 # (PartitionsMismatch: 0 changelog partitions) until a later rebalance; created
 # up front with the other topics, they are there from the first start.
-AGGREGATOR_STATE_CHANGELOG = TopicSpec(
-    "claimscrub-aggregator-claim-state-changelog",
-    "claimId",
-    "aggregator claim state (JSON)",
-    {"cleanup.policy": "compact"},
-)
-AGGREGATOR_LEDGER_CHANGELOG = TopicSpec(
-    "claimscrub-aggregator-ledger-changelog",
-    "duplicate fingerprint, or claim:<claimId>",
-    "aggregator ledger: fingerprint owner and published versions (JSON)",
-    {"cleanup.policy": "compact"},
-)
 NECESSITY_HISTORY_CHANGELOG = TopicSpec(
     "claimscrub-necessity-beneficiary-history-changelog",
     "beneficiary token (HMAC-SHA256 of payerId + memberId)",
@@ -141,8 +129,6 @@ ALL_TOPICS: tuple[TopicSpec, ...] = (
     CLAIMS_X12_ACKS,
     NECESSITY_BY_BENEFICIARY,
     AGGREGATOR_BY_FINGERPRINT,
-    AGGREGATOR_STATE_CHANGELOG,
-    AGGREGATOR_LEDGER_CHANGELOG,
     NECESSITY_HISTORY_CHANGELOG,
     REDACTION_JOIN_CHANGELOG,
     AUDIT_ACCESS,
@@ -199,10 +185,11 @@ def retention(env: Mapping[str, str] | None = None) -> dict[str, dict[str, str]]
 
 
 def topic_configs(
-    topics: tuple[TopicSpec, ...] = ALL_TOPICS, env: Mapping[str, str] | None = None
+    topics: tuple[TopicSpec, ...] | None = None, env: Mapping[str, str] | None = None
 ) -> dict[str, dict[str, str]]:
     """Every registered topic's configuration: its declaration, then its retention."""
     kept = retention(env)
+    topics = ALL_TOPICS if topics is None else topics
     return {t.name: {**t.config, **kept.get(t.name, {})} for t in topics}
 
 
@@ -235,6 +222,28 @@ def _nested(group: str, source: str) -> str:
 def engine_topic_prefixes(group: str) -> tuple[str, str]:
     """The name prefixes of every internal topic of consumer group ``group``."""
     return (f"{ENGINE_CHANGELOG}__{group}--", f"{ENGINE_REPARTITION}__{group}--")
+
+
+# The aggregator's two stores (claimscrub.aggregator.topology): the claim
+# state of claims.checks (key claimId, plus the store's due index) and the
+# ledger of aggregator.claims-by-fingerprint (key fingerprint). No PHI: check
+# edits, keyed hashes, claimIds.
+AGGREGATOR_STATE_CHANGELOG = TopicSpec(
+    engine_topic_name(ENGINE_CHANGELOG, "claimscrub-aggregator", CLAIMS_CHECKS.name, "default"),
+    "claimId (or the store's due index)",
+    "aggregator claim state (JSON)",
+    {"cleanup.policy": "compact"},
+)
+AGGREGATOR_LEDGER_CHANGELOG = TopicSpec(
+    engine_topic_name(
+        ENGINE_CHANGELOG, "claimscrub-aggregator", AGGREGATOR_BY_FINGERPRINT.name, "default"
+    ),
+    "duplicate fingerprint, or claim:<claimId> (or the store's due index)",
+    "aggregator ledger: fingerprint owner and published versions (JSON)",
+    {"cleanup.policy": "compact"},
+)
+# Declared after the engine's naming above, registered with the others.
+ALL_TOPICS = (*ALL_TOPICS, AGGREGATOR_STATE_CHANGELOG, AGGREGATOR_LEDGER_CHANGELOG)
 
 
 def create_topics(bootstrap: str, partitions: int, security: Any = None) -> list[str]:

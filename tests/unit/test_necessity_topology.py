@@ -1,19 +1,14 @@
-"""The topics the necessity and aggregator apps use are the ones the registry creates."""
+"""The topics the necessity app uses are the ones the registry creates."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from claimscrub.aggregator.agent import install_aggregator
-from claimscrub.aggregator.settings import AggregatorSettings
 from claimscrub.necessity.agent import install_necessity
 from claimscrub.necessity.check import necessity_check
 from claimscrub.runtime.settings import Settings
 from claimscrub.runtime.streams import make_app
 from claimscrub.runtime.topics import (
-    AGGREGATOR_BY_FINGERPRINT,
-    AGGREGATOR_LEDGER_CHANGELOG,
-    AGGREGATOR_STATE_CHANGELOG,
     ALL_TOPICS,
     NECESSITY_BY_BENEFICIARY,
     NECESSITY_HISTORY_CHANGELOG,
@@ -42,30 +37,12 @@ def test_table_changelogs_are_precreated_with_the_names_faust_uses(tmp_path: Pat
     assert table.changelog_topic.get_topic_name() == NECESSITY_HISTORY_CHANGELOG.name
     assert table.partitions == settings.topic_partitions
 
-    agg_settings = _settings("aggregator", tmp_path)
-    agg = make_app(agg_settings)
-    install_aggregator(agg, agg_settings, AggregatorSettings.from_env(("UNITS",), env={}))
-    assert agg.tables["claim-state"].changelog_topic.get_topic_name() == (
-        AGGREGATOR_STATE_CHANGELOG.name
-    )
-    assert agg.tables["ledger"].changelog_topic.get_topic_name() == (
-        AGGREGATOR_LEDGER_CHANGELOG.name
-    )
-    assert list(agg.agents["aggregator.publish"].channel.topics) == [AGGREGATOR_BY_FINGERPRINT.name]
-
     names = {t.name for t in ALL_TOPICS}
     assert {
         NECESSITY_BY_BENEFICIARY.name,
         NECESSITY_HISTORY_CHANGELOG.name,
-        AGGREGATOR_STATE_CHANGELOG.name,
-        AGGREGATOR_LEDGER_CHANGELOG.name,
-        AGGREGATOR_BY_FINGERPRINT.name,
     } <= names
-    for spec in (
-        NECESSITY_HISTORY_CHANGELOG,
-        AGGREGATOR_STATE_CHANGELOG,
-        AGGREGATOR_LEDGER_CHANGELOG,
-    ):
+    for spec in (NECESSITY_HISTORY_CHANGELOG,):
         assert spec.config == {"cleanup.policy": "compact"}
 
 
@@ -77,7 +54,7 @@ def test_every_table_changelog_of_every_service_is_precreated(tmp_path: Path) ->
     from claimscrub.redaction.deidentify import Deidentifier
 
     apps = []
-    for service in ("necessity", "aggregator", "redaction"):
+    for service in ("necessity", "redaction"):
         settings = _settings(service, tmp_path)
         app = make_app(settings)
         if service == "necessity":
@@ -90,8 +67,6 @@ def test_every_table_changelog_of_every_service_is_precreated(tmp_path: Path) ->
                 hmac_key=b"k",
                 lookup=None,
             )
-        elif service == "aggregator":
-            install_aggregator(app, settings, AggregatorSettings.from_env(("UNITS",), env={}))
         else:
             install_redaction_agent(app, settings, Deidentifier(RedactionConfig()))
         apps.append(app)
