@@ -162,6 +162,15 @@ class DueIndex:
         self._s.set(f"k:{bucket}:{n}", key.hex())
         self._s.set(f"n:{bucket}", n + 1)
 
+    def keys(self, added: int = 0) -> int:
+        """How many keys the store partition holds besides the index (what
+        the ``claimscrub_table_keys`` gauge shows), after ``added`` more."""
+        n = int(self._s.get("keys", 0))
+        if added:
+            n = max(0, n + added)
+            self._s.set("keys", n)
+        return n
+
     def pop_due(self, now_ms: int) -> list[bytes]:
         """Keys of every second wholly past (all of them due by ``now_ms``), once.
 

@@ -29,6 +29,7 @@ from quixstreams.dataframe import StreamingDataFrame
 
 from claimscrub.aggregator import ledger as ledger_rules
 from claimscrub.aggregator.clock import (
+    GAP_MS,
     INDEX_KEY,
     TICK_HEADER,
     DueIndex,
@@ -87,6 +88,26 @@ def forward_record(c: Completed) -> Outgoing:
     )
 
 
+class TableSizes:
+    """The ``claimscrub_table_keys`` gauge: keys in the store partitions this
+    process has processed within the last :data:`~claimscrub.aggregator.clock.GAP_MS`
+    (each partition's count lives in its store, so it survives restarts)."""
+
+    def __init__(self) -> None:
+        self._m = service_metrics()
+        self._seen: dict[tuple[str, int], tuple[int, int]] = {}
+
+    def observe(self, table: str, partition: int, keys: int, now: int) -> None:
+        self._seen[(table, partition)] = (keys, now)
+        totals: dict[str, int] = {}
+        for (name, _), (n, at) in self._seen.items():
+            if now - at <= GAP_MS:
+                totals[name] = totals.get(name, 0) + n
+            else:
+                totals.setdefault(name, 0)
+        self._m.observe_tables(totals)
+
+
 def topology(
     app: Application, settings: Settings, agg: AggregatorSettings, incarnation: str
 ) -> StreamingDataFrame:
@@ -103,6 +124,7 @@ def topology(
     retention_ms = int(agg.retention_s * 1000)
     checks_clock = PartitionClock()
     publish_clock = PartitionClock()
+    sizes = TableSizes()
     publisher = PartitionTrust(incarnation, settings.kafka_bootstrap, consumer_group(settings))
 
     def dead_letter(rec: Record, reason: str) -> Outgoing:
@@ -146,6 +168,7 @@ def topology(
             out.extend(forward_record(c) for c in completed)
             if new is None:
                 st.delete(VALUE)
+                index.keys(-1)
                 am.expired.labels(STATE_TABLE).inc()
             else:
                 st.set(VALUE, new)
@@ -158,7 +181,9 @@ def topology(
         index = DueIndex(states(INDEX_KEY))
         if is_tick(rec.headers):
             tick = Outgoing(AGGREGATOR_BY_FINGERPRINT.name, rec.key, b"", [(TICK_HEADER, b"1")])
-            return [*expire_due(rec, states, index, now), tick]
+            out = [*expire_due(rec, states, index, now), tick]
+            sizes.observe(STATE_TABLE, rec.partition, index.keys(), now)
+            return out
         try:
             incoming = decode_check_result(rec.value or b"")
         except UndecodableEvent as exc:
@@ -180,6 +205,8 @@ def topology(
         out = [forward_record(step.forward)] if step.forward is not None else []
         if step.state is not old:
             st.set(VALUE, step.state)
+            if old is None:
+                index.keys(1)
             schedule(index, key, old, step.state, checks_clock.start_ms(rec.partition), now)
         return out
 
@@ -198,6 +225,7 @@ def topology(
             pruned = ledger_rules.prune(entry, now_ms=now, retention_ms=retention_ms)
             if pruned is None:
                 st.delete(VALUE)
+                index.keys(-1)
                 am.expired.labels(LEDGER_TABLE).inc()
             else:
                 st.set(VALUE, pruned)
@@ -208,6 +236,7 @@ def topology(
         index = DueIndex(states(INDEX_KEY))
         if is_tick(rec.headers):
             prune_due(states, index, now)
+            sizes.observe(LEDGER_TABLE, rec.partition, index.keys(), now)
             return []
         msg = results_pb2.ScrubResult()
         try:
@@ -240,6 +269,7 @@ def topology(
         out = [Outgoing(CLAIMS_SCRUBBED.name, result.claim_id.encode(), value)]
         st.set(VALUE, decision.entry)
         if not isinstance(old, dict):
+            index.keys(1)
             index.schedule(rec.key, ledger_rules.oldest_mark_ms(decision.entry) + retention_ms, now)
         m.result_published(result, submitted)
         return out
