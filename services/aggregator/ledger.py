@@ -3,7 +3,7 @@
 Completed claim versions reach the publishing step keyed by their duplicate
 fingerprint (``claim:<claimId>`` when the claim has none), so every claim with
 the same services lands on one key, in one partition, in one instance. The
-ledger entry of a key, a JSON-able dict in a Faust table::
+ledger entry of a key, a JSON-able dict in the publish step's store::
 
     {"p": 2, "owner": "CLM-1", "firstMs": ...,
      "published": {"CLM-1": {version: [atMs, incarnation]}, "CLM-9": {...}}}

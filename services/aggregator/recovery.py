@@ -1,4 +1,4 @@
-"""Read back what is really on claims.scrubbed, after every partition assignment.
+"""Read back what is really on claims.scrubbed, when a publishing partition is taken over.
 
 The publishing step's marks and its results are separate Kafka records (see
 claimscrub.aggregator.ledger), so after a crash or a rebalance the marks alone
@@ -10,20 +10,19 @@ how far back a replay can reach and reads the results published since then:
    that can be processed a second time. Its timestamp, less a margin for clock
    skew between hosts, is ``trusted_before_ms``: a mark older than that was
    written while processing input the group had already committed, so its
-   result had been flushed (Faust flushes the producer before it commits).
+   result had been flushed (the engine flushes the producer before it commits).
 2. Every (claimId, version) published on claims.scrubbed since that time is
    read back: those are published, whatever the marks say.
 
-It runs kafka-python, blocking, in a worker thread; it reads only keys and
-the small ScrubResult of each record since the replay point (seconds of
-traffic after a crash or an orderly rebalance).
+It runs kafka-python, blocking, on the engine's thread before the partition's
+next record; it reads only keys and the small ScrubResult of each record
+since the replay point (seconds of traffic after a crash or a rebalance).
 """
 
 from __future__ import annotations
 
-import asyncio
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -159,45 +158,6 @@ def read_back(
     return ReadBack(since, published, count)
 
 
-async def read_back_published(
-    bootstrap: str,
-    group_id: str,
-    input_topic: str,
-    partitions: set[int],
-    output_topic: str,
-    *,
-    timeout_s: float,
-) -> ReadBack | None:
-    """:func:`read_back` off the event loop and bounded; None (logged) when the
-    broker does not answer in time, for the caller to try again."""
-    from claimscrub.aggregator.metrics import aggregator_metrics
-
-    try:
-        rb = await asyncio.wait_for(
-            asyncio.to_thread(
-                read_back,
-                bootstrap,
-                group_id,
-                input_topic,
-                partitions,
-                output_topic,
-                timeout_s=timeout_s,
-            ),
-            timeout_s + 5,
-        )
-    except Exception as exc:  # the broker may be restarting: the caller retries
-        log.warning("readback_failed", error=type(exc).__name__)
-        return None
-    aggregator_metrics().readbacks.inc(rb.records_read)
-    log.info(
-        "readback_done",
-        partitions=sorted(partitions),
-        records=rb.records_read,
-        published=len(rb.published),
-    )
-    return rb
-
-
 class PartitionTrust:
     """Per publishing partition, the marks the ledger step may take at their
     word and what was read back (the stream engine's publish step).
@@ -251,45 +211,3 @@ class PartitionTrust:
             self._trust[partition] = ledger_rules.Trust(self._incarnation, 2**62, rb.published)
             return
         raise RecoveryError(f"read-back failed: {type(last).__name__}")
-
-
-class PublishTrust:
-    """Which ledger marks the publish step may take at their word, per
-    assignment (the read-back above); shared by both transports.
-
-    Every assignment bumps :attr:`assignment`; until a read-back for the
-    current one succeeds (:meth:`ensure`), nothing may be published, because
-    the publisher cannot tell what was.
-    """
-
-    def __init__(self, incarnation: str, bootstrap: str, group_id: str) -> None:
-        self._incarnation = incarnation
-        self._bootstrap = bootstrap
-        self._group_id = group_id
-        self.trust = ledger_rules.Trust(incarnation)
-        self.assignment = 0
-        self.readback_done_for = -1
-
-    async def read_back(self, partitions: set[int], timeout_s: float) -> bool:
-        """Read back for the current assignment; False (logged) if the broker did not answer."""
-        target = self.assignment
-        rb = await read_back_published(
-            self._bootstrap,
-            self._group_id,
-            AGGREGATOR_BY_FINGERPRINT.name,
-            partitions,
-            CLAIMS_SCRUBBED.name,
-            timeout_s=timeout_s,
-        )
-        if rb is None:
-            return False
-        if target == self.assignment:  # not overtaken by a newer assignment
-            self.trust = ledger_rules.Trust(self._incarnation, rb.trusted_before_ms, rb.published)
-            self.readback_done_for = target
-        return True
-
-    async def ensure(self, partitions: Callable[[], set[int]]) -> None:
-        """Read back until it has succeeded for the current assignment."""
-        while self.readback_done_for != self.assignment:
-            if not await self.read_back(partitions(), 60.0):
-                await asyncio.sleep(2.0)
