@@ -27,8 +27,7 @@ the last look and hands their keys back. A popped key whose state is not due
 :class:`PartitionClock` tells, per partition, since when this process has
 seen the partition without a gap: a gap of more than :data:`GAP_MS` (ticks
 come every second) means the process did not own it meanwhile (a restart, a
-rebalance, a broker away). Timeouts count from then at the earliest, and the
-publishing step reads claims.scrubbed back before it publishes on it.
+rebalance, a broker away). Timeouts count from then at the earliest.
 """
 
 from __future__ import annotations

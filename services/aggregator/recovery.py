@@ -167,9 +167,8 @@ class PartitionTrust:
     flushes results before it commits: every mark in the store was followed by
     its result. What a replay can double is a result whose mark was never
     committed, so the results since the replay point are read back
-    (:func:`read_back`) whenever a partition's clock restarts
-    (claimscrub.aggregator.clock.PartitionClock), before anything of it is
-    published."""
+    (:func:`read_back`) whenever a partition is assigned, before anything of
+    it is published."""
 
     def __init__(self, incarnation: str, bootstrap: str, group_id: str) -> None:
         self._incarnation = incarnation

@@ -48,7 +48,13 @@ from claimscrub.core.codec import (
 )
 from claimscrub.core.results import with_claim_edits
 from claimscrub.runtime import logs
-from claimscrub.runtime.engine import Record, consumer_group, guarded_store, raw_topic
+from claimscrub.runtime.engine import (
+    EngineApplication,
+    Record,
+    consumer_group,
+    guarded_store,
+    raw_topic,
+)
 from claimscrub.runtime.guard import Outgoing, dlq_headers
 from claimscrub.runtime.metrics import service_metrics
 from claimscrub.runtime.settings import Settings
@@ -123,7 +129,6 @@ def topology(
     }
     retention_ms = int(agg.retention_s * 1000)
     checks_clock = PartitionClock()
-    publish_clock = PartitionClock()
     sizes = TableSizes()
     publisher = PartitionTrust(incarnation, settings.kafka_bootstrap, consumer_group(settings))
 
@@ -274,15 +279,30 @@ def topology(
         m.result_published(result, submitted)
         return out
 
+    # Publishing partitions taken over since their last read-back: a
+    # rebalance, or the first assignment of this process.
+    unread: set[int] = set()
+
+    def assigned(topic: str, partition: int) -> None:
+        if topic == AGGREGATOR_BY_FINGERPRINT.name:
+            unread.add(partition)
+
+    if not isinstance(app, EngineApplication):
+        raise TypeError("the aggregator needs runtime.engine's Application (its assignments)")
+    app.on_assigned.append(assigned)
+
     def before_publish(rec: Record) -> None:
-        # Outside the record guard: a read-back that fails is no fault of the
-        # record, so the Application is restarted (runtime.runner) rather
-        # than the record dead-lettered.
-        if publish_clock.seen(rec.partition, now_ms()):
+        # Before the partition's first record since it was assigned, on the
+        # consuming thread (not inside the rebalance). Outside the record
+        # guard: a read-back that fails is no fault of the record, so the
+        # Application is restarted (runtime.runner) rather than the record
+        # dead-lettered.
+        if rec.partition in unread:
             try:
                 publisher.read_back(rec.partition)
             except RecoveryError as exc:
                 raise KafkaException(str(exc)) from None
+            unread.discard(rec.partition)
 
     checks = app.dataframe(raw_topic(app, CLAIMS_CHECKS))
     guarded_store(app, checks, settings, collect_step, (AGGREGATOR_BY_FINGERPRINT, CLAIMS_DLQ))

@@ -64,10 +64,25 @@ def connection(settings: Settings) -> ConnectionConfig:
 class EngineApplication(Application):
     """Leaves SIGTERM/SIGINT to the runner (runtime.runner), which drains gRPC
     before it stops the Application; Quix's own handlers would stop
-    processing at once. (Overrides a private hook of Quix Streams 3.28.)"""
+    processing at once. Tells :attr:`on_assigned` listeners which partitions
+    a rebalance gave it, after Quix has taken them over (their state
+    restored when processing starts). (Overrides private hooks of Quix
+    Streams 3.28.)"""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        #: Called with (topic, partition) for each partition assigned; on the
+        #: consuming thread, inside the rebalance: keep it short.
+        self.on_assigned: list[Callable[[str, int], None]] = []
 
     def _setup_signal_handlers(self) -> None:
         return None
+
+    def _on_assign(self, consumer: Any, topic_partitions: Any) -> None:
+        super()._on_assign(consumer, topic_partitions)
+        for tp in topic_partitions or ():
+            for listener in self.on_assigned:
+                listener(tp.topic, tp.partition)
 
 
 def make_application(settings: Settings, **overrides: Any) -> Application:
