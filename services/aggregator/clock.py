@@ -144,8 +144,10 @@ class DueIndex:
     """Keys of one store partition by the second they are next due.
 
     ``index`` is the partition's State under :data:`INDEX_KEY`. Entries:
-    ``cursor`` (every second up to it has been popped), ``n:<second>`` (how
-    many keys are due then) and ``k:<second>:<i>`` (the i-th key, hex)."""
+    ``cursor`` (every second up to it has been popped) and ``b:<second>``
+    (the keys due then, hex). One value per second, not per key: the engine
+    writes a changelog record per value changed in a checkpoint, so a
+    second's keys cost one record, however many claims fell in it."""
 
     def __init__(self, index: State[Any, Any], bucket_ms: int = BUCKET_MS) -> None:
         self._s = index
@@ -157,9 +159,9 @@ class DueIndex:
             cursor = now_ms // self._bucket_ms - 1
             self._s.set("cursor", cursor)
         bucket = max(due_ms // self._bucket_ms, int(cursor) + 1)
-        n = int(self._s.get(f"n:{bucket}", 0))
-        self._s.set(f"k:{bucket}:{n}", key.hex())
-        self._s.set(f"n:{bucket}", n + 1)
+        keys: list[str] = self._s.get(f"b:{bucket}") or []
+        keys.append(key.hex())
+        self._s.set(f"b:{bucket}", keys)
 
     def keys(self, added: int = 0) -> int:
         """How many keys the store partition holds besides the index (what
@@ -181,13 +183,8 @@ class DueIndex:
         self._s.set("cursor", last)
         out: list[bytes] = []
         for bucket in range(int(cursor) + 1, last + 1):
-            n = int(self._s.get(f"n:{bucket}", 0))
-            if not n:
-                continue
-            for i in range(n):
-                raw = self._s.get(f"k:{bucket}:{i}")
-                self._s.delete(f"k:{bucket}:{i}")
-                if raw is not None:
-                    out.append(bytes.fromhex(raw))
-            self._s.delete(f"n:{bucket}")
+            keys = self._s.get(f"b:{bucket}")
+            if keys:
+                out.extend(bytes.fromhex(k) for k in keys)
+                self._s.delete(f"b:{bucket}")
         return out

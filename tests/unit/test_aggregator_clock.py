@@ -78,6 +78,14 @@ def test_popping_empties_what_it_handed_back() -> None:
     assert set(s.d) == {"cursor"}
 
 
+def test_a_second_s_keys_are_one_value() -> None:
+    # The engine writes a changelog record per value changed: one per second.
+    index, s = _index()
+    for i in range(50):
+        index.schedule(f"K{i}".encode(), due_ms=7_000 + i, now_ms=0)
+    assert [k for k in s.d if k != "cursor"] == ["b:7"]
+
+
 def test_a_partition_s_clock_restarts_after_a_gap_longer_than_the_limit() -> None:
     clock = PartitionClock(gap_ms=5_000)
     assert clock.seen(0, 1_000)
