@@ -1,11 +1,11 @@
-"""The aggregator's own work per claim, without Kafka or Faust.
+"""The aggregator's own work per claim, without Kafka or the stream engine.
 
 ``python -m claimscrub.aggregator.bench_steps [N]`` folds three CheckResults per
 claim (decode, :func:`~claimscrub.aggregator.state.collect`, the JSON of the
 state a changelog write serialises) and decides and encodes its publication
 (:func:`~claimscrub.aggregator.ledger.decide`), for N claims with distinct
-fingerprints, and prints the time per claim. Faust's own cost per consumed
-event (about 0.5 ms, docs/architecture) comes on top, four events per claim.
+fingerprints, and prints the time per claim. The engine's own cost per
+consumed event comes on top, four events per claim.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 Completed claim versions reach the publishing step keyed by their duplicate
 fingerprint (``claim:<claimId>`` when the claim has none), so every claim with
 the same services lands on one key, in one partition, in one instance. The
-ledger entry of a key, a JSON-able dict in a Faust table::
+ledger entry of a key, a JSON-able dict in the publish step's store::
 
     {"p": 2, "owner": "CLM-1", "firstMs": ...,
      "published": {"CLM-1": {version: [atMs, incarnation]}, "CLM-9": {...}}}
@@ -44,6 +44,13 @@ MAX_CLAIMS_PER_FINGERPRINT = 256
 
 def ledger_key(fingerprint: str, claim_id: str) -> str:
     return fingerprint if fingerprint else f"claim:{claim_id}"
+
+
+def published_version(version: str, revision: int) -> str:
+    """What a mark and the read-back name a result by: its claim version, and
+    the revision after the first (a late verdict's revision 2 is published
+    once too, beside revision 1)."""
+    return version if revision <= 1 else f"{version}#{revision}"
 
 
 @dataclass(slots=True)

@@ -1,4 +1,4 @@
-"""Read back what is really on claims.scrubbed, after every partition assignment.
+"""Read back what is really on claims.scrubbed, when a publishing partition is taken over.
 
 The publishing step's marks and its results are separate Kafka records (see
 claimscrub.aggregator.ledger), so after a crash or a rebalance the marks alone
@@ -10,20 +10,19 @@ how far back a replay can reach and reads the results published since then:
    that can be processed a second time. Its timestamp, less a margin for clock
    skew between hosts, is ``trusted_before_ms``: a mark older than that was
    written while processing input the group had already committed, so its
-   result had been flushed (Faust flushes the producer before it commits).
+   result had been flushed (the engine flushes the producer before it commits).
 2. Every (claimId, version) published on claims.scrubbed since that time is
    read back: those are published, whatever the marks say.
 
-It runs kafka-python, blocking, in a worker thread; it reads only keys and
-the small ScrubResult of each record since the replay point (seconds of
-traffic after a crash or an orderly rebalance).
+It runs kafka-python, blocking, on the engine's thread before the partition's
+next record; it reads only keys and the small ScrubResult of each record
+since the replay point (seconds of traffic after a crash or a rebalance).
 """
 
 from __future__ import annotations
 
-import asyncio
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -129,7 +128,8 @@ def published_since(
                     except Exception:  # not ours to judge here; it cannot be a mark
                         continue
                     key = (rec.key or b"").decode("utf-8", "replace")
-                    out.add((msg.claim_id or key, msg.claim_version))
+                    version = ledger_rules.published_version(msg.claim_version, msg.revision)
+                    out.add((msg.claim_id or key, version))
             for tp in list(todo):
                 if consumer.position(tp) >= end[tp]:
                     todo.discard(tp)
@@ -158,82 +158,55 @@ def read_back(
     return ReadBack(since, published, count)
 
 
-async def read_back_published(
-    bootstrap: str,
-    group_id: str,
-    input_topic: str,
-    partitions: set[int],
-    output_topic: str,
-    *,
-    timeout_s: float,
-) -> ReadBack | None:
-    """:func:`read_back` off the event loop and bounded; None (logged) when the
-    broker does not answer in time, for the caller to try again."""
-    from claimscrub.aggregator.metrics import aggregator_metrics
+class PartitionTrust:
+    """Per publishing partition, the marks the ledger step may take at their
+    word and what was read back (the stream engine's publish step).
 
-    try:
-        rb = await asyncio.wait_for(
-            asyncio.to_thread(
-                read_back,
-                bootstrap,
-                group_id,
-                input_topic,
-                partitions,
-                output_topic,
-                timeout_s=timeout_s,
-            ),
-            timeout_s + 5,
-        )
-    except Exception as exc:  # the broker may be restarting: the caller retries
-        log.warning("readback_failed", error=type(exc).__name__)
-        return None
-    aggregator_metrics().readbacks.inc(rb.records_read)
-    log.info(
-        "readback_done",
-        partitions=sorted(partitions),
-        records=rb.records_read,
-        published=len(rb.published),
-    )
-    return rb
-
-
-class PublishTrust:
-    """Which ledger marks the publish step may take at their word, per
-    assignment (the read-back above); shared by both transports.
-
-    Every assignment bumps :attr:`assignment`; until a read-back for the
-    current one succeeds (:meth:`ensure`), nothing may be published, because
-    the publisher cannot tell what was.
-    """
+    The engine restores a store only as far as the input offsets it committed
+    (a changelog record of an uncommitted checkpoint is skipped), and it
+    flushes results before it commits: every mark in the store was followed by
+    its result. What a replay can double is a result whose mark was never
+    committed, so the results since the replay point are read back
+    (:func:`read_back`) whenever a partition is assigned, before anything of
+    it is published."""
 
     def __init__(self, incarnation: str, bootstrap: str, group_id: str) -> None:
         self._incarnation = incarnation
         self._bootstrap = bootstrap
         self._group_id = group_id
-        self.trust = ledger_rules.Trust(incarnation)
-        self.assignment = 0
-        self.readback_done_for = -1
+        self._trust: dict[int, ledger_rules.Trust] = {}
 
-    async def read_back(self, partitions: set[int], timeout_s: float) -> bool:
-        """Read back for the current assignment; False (logged) if the broker did not answer."""
-        target = self.assignment
-        rb = await read_back_published(
-            self._bootstrap,
-            self._group_id,
-            AGGREGATOR_BY_FINGERPRINT.name,
-            partitions,
-            CLAIMS_SCRUBBED.name,
-            timeout_s=timeout_s,
-        )
-        if rb is None:
-            return False
-        if target == self.assignment:  # not overtaken by a newer assignment
-            self.trust = ledger_rules.Trust(self._incarnation, rb.trusted_before_ms, rb.published)
-            self.readback_done_for = target
-        return True
+    def trust(self, partition: int) -> ledger_rules.Trust:
+        return self._trust.get(partition) or ledger_rules.Trust(self._incarnation)
 
-    async def ensure(self, partitions: Callable[[], set[int]]) -> None:
-        """Read back until it has succeeded for the current assignment."""
-        while self.readback_done_for != self.assignment:
-            if not await self.read_back(partitions(), 60.0):
-                await asyncio.sleep(2.0)
+    def read_back(self, partition: int, *, attempts: int = 6, timeout_s: float = 15.0) -> None:
+        """Read back for ``partition``; raises RecoveryError when the broker
+        does not answer (the engine's Application is then restarted)."""
+        from claimscrub.aggregator.metrics import aggregator_metrics
+
+        last: Exception | None = None
+        for _ in range(attempts):
+            try:
+                rb = read_back(
+                    self._bootstrap,
+                    self._group_id,
+                    AGGREGATOR_BY_FINGERPRINT.name,
+                    [partition],
+                    CLAIMS_SCRUBBED.name,
+                    timeout_s=timeout_s,
+                )
+            except Exception as exc:  # the broker may be restarting: try again
+                last = exc
+                log.warning("readback_failed", error=type(exc).__name__)
+                time.sleep(2.0)
+                continue
+            aggregator_metrics().readbacks.inc(rb.records_read)
+            log.info(
+                "readback_done",
+                partition=partition,
+                records=rb.records_read,
+                published=len(rb.published),
+            )
+            self._trust[partition] = ledger_rules.Trust(self._incarnation, 2**62, rb.published)
+            return
+        raise RecoveryError(f"read-back failed: {type(last).__name__}")

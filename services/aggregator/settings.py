@@ -17,6 +17,9 @@ from claimscrub.runtime.settings import SettingsError
 
 DEFAULT_CHECK_TIMEOUT_S = 30.0
 DEFAULT_RETENTION_S = 7 * 24 * 3600.0
+#: Contract §3 (revision): how long after a CHECK_INCOMPLETE result the
+#: missing checks' verdicts still give the version its revision 2.
+DEFAULT_LATE_VERDICT_S = 3600.0
 # Above the necessity check's own enrollment lookup deadline (2 s), so a slow lookup
 # still ends in an answer from necessity.
 DEFAULT_SCRUB_DEADLINE_S = 3.0
@@ -52,6 +55,9 @@ class AggregatorSettings:
     scrub_deadline_s: float
     #: gRPC address of each required check.
     check_addresses: dict[CheckName, str]
+    #: After a CHECK_INCOMPLETE result, how long every missing check may still
+    #: answer and give the claim version its revision 2.
+    late_verdict_s: float = DEFAULT_LATE_VERDICT_S
 
     @property
     def grace_s(self) -> float:
@@ -86,4 +92,5 @@ class AggregatorSettings:
                 e, "CLAIMSCRUB_SCRUB_DEADLINE_SECONDS", DEFAULT_SCRUB_DEADLINE_S
             ),
             check_addresses=addresses,
+            late_verdict_s=_seconds(e, "CLAIMSCRUB_LATE_VERDICT_SECONDS", DEFAULT_LATE_VERDICT_S),
         )

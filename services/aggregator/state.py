@@ -1,14 +1,19 @@
 """Collecting the checks' verdicts per claim version, and the pure steps over it.
 
-The state of one claimId is a small JSON-able dict, so it lives in a Faust
-table (and its changelog)::
+The state of one claimId is a small JSON-able dict, kept in the stream
+engine's state store (RocksDB, and its changelog topic)::
 
     {"p": 3,                                   # partition of claims.checks
      "pending": {version: {"checks": {"UNITS": [edit, ...]}, "fp": fingerprint,
                            "firstMs": ..., "submittedAtMs": ...,
                            "notChecked": {"UNITS": [name, ...]}}},  # when any
      "done": {version: {"atMs": ..., "inc": incarnation, "fp": fingerprint,
-                        "result": ScrubResult JSON}}}
+                        "result": ScrubResult JSON,
+                        # a CHECK_INCOMPLETE result within its late-verdict window:
+                        "late": {"checks": ..., "versions": ..., "notChecked": ...,
+                                 "missing": [check, ...]},
+                        # after its revision 2 was forwarded:
+                        "revAtMs": ...}}}
 
 A version is *pending* until every required check answered (or the timeout
 passed: CHECK_INCOMPLETE), then *done*: its combined result is forwarded to
@@ -17,6 +22,11 @@ DUPLICATE_CLAIM and publishes once per version. Done versions are kept for a
 grace period so redelivered verdicts are absorbed here, then dropped: the
 ledger remembers what was published for the whole retention.
 
+A version that completed with CHECK_INCOMPLETE keeps the verdicts it had for
+its **late-verdict window** (``late_ms``, CLAIMSCRUB_LATE_VERDICT_SECONDS,
+contract §3 ``revision``): when every missing check answers within it, the
+version is forwarded once more as revision 2, combined from every verdict.
+
 :func:`collect` and :func:`expire` are pure, so the idempotence rules are
 testable without a broker.
 """
@@ -24,7 +34,7 @@ testable without a broker.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import Any
 
@@ -117,6 +127,7 @@ def collect(
     now_ms: int,
     partition: int,
     incarnation: str,
+    late_ms: int = 0,
 ) -> Collected:
     """Fold one verdict into its claim's state.
 
@@ -126,6 +137,10 @@ def collect(
     another instance owned the partition), its result is forwarded once more,
     because that forward may have been lost with the process: the publishing
     step never publishes a version twice, so forwarding again is always safe.
+
+    A verdict of a check that a CHECK_INCOMPLETE result named as missing,
+    arriving at most ``late_ms`` after that result, is kept; the one that
+    completes the version forwards its revision 2 (:func:`_late_verdict`).
     """
     current = state or {}
     pending: dict[str, Any] = dict(current.get("pending", {}))
@@ -135,6 +150,16 @@ def collect(
 
     if version in done:
         entry = done[version]
+        late = entry.get("late")
+        if late is not None and check in late["missing"]:
+            return _late_verdict(
+                current,
+                incoming,
+                now_ms=now_ms,
+                partition=partition,
+                incarnation=incarnation,
+                late_ms=late_ms,
+            )
         if entry.get("inc") == incarnation:
             return Collected(current, None, True)
         done[version] = {**entry, "inc": incarnation}
@@ -185,6 +210,68 @@ def collect(
     return Collected({"p": partition, "pending": pending, "done": done}, completed, False)
 
 
+def _late_verdict(
+    current: State,
+    incoming: CheckResult,
+    *,
+    now_ms: int,
+    partition: int,
+    incarnation: str,
+    late_ms: int,
+) -> Collected:
+    """A missing check's verdict after its version's CHECK_INCOMPLETE result."""
+    version = incoming.claim_version
+    done: dict[str, Any] = dict(current.get("done", {}))
+    entry = done[version]
+    if now_ms > int(entry["atMs"]) + late_ms:
+        return Collected(current, None, False)  # past the window: the result stands
+    late = entry["late"]
+    check = incoming.check.value
+    checks = {**late["checks"], check: [e.to_json() for e in incoming.edits]}
+    versions = {**late.get("versions", {}), check: dict(incoming.reference_versions)}
+    not_checked: dict[str, list[str]] = dict(late.get("notChecked", {}))
+    if incoming.not_checked:
+        not_checked[check] = list(incoming.not_checked)
+    missing = [c for c in late["missing"] if c != check]
+    state = {"p": partition, "pending": dict(current.get("pending", {})), "done": done}
+    if missing:
+        done[version] = {
+            **entry,
+            "late": {
+                "checks": checks,
+                "versions": versions,
+                "notChecked": not_checked,
+                "missing": missing,
+            },
+        }
+        return Collected(state, None, False)
+    result = replace(_combined(incoming.claim_id, checks, versions, not_checked), revision=2)
+    revised = Completed(
+        claim_id=incoming.claim_id,
+        version=version,
+        fingerprint=entry.get("fp", ""),
+        result=result,
+        submitted_at_ms=int(entry.get("submittedAtMs", 0)),
+    )
+    rest = {k: v for k, v in entry.items() if k != "late"}
+    done[version] = {
+        **rest,
+        "inc": incarnation,
+        "result": result.to_json(),
+        "revAtMs": now_ms,
+    }
+    return Collected(state, revised, False)
+
+
+def _forget_at_ms(entry: Mapping[str, Any], grace_ms: int, late_ms: int) -> int:
+    """When a done version may be dropped: after the grace period, and not
+    before its late-verdict window (inclusive) has passed."""
+    at = int(entry["atMs"])
+    if "late" in entry:
+        return max(at + grace_ms, at + late_ms + 1)
+    return int(entry.get("revAtMs", at)) + grace_ms
+
+
 def expire(
     claim_id: str,
     state: State,
@@ -195,13 +282,16 @@ def expire(
     grace_ms: int,
     clock_start_ms: int,
     incarnation: str,
+    late_ms: int = 0,
 ) -> tuple[State | None, list[Completed]]:
     """Time out pending versions and forget done ones past the grace period.
 
     A pending version times out ``timeout_ms`` after its first verdict arrived
     here, or after ``clock_start_ms`` if later: the moment this instance took
     the partition over, so verdicts that wait unread in claims.checks after a
-    restart or a rebalance are not declared missing. Returns the new state
+    restart or a rebalance are not declared missing. With ``late_ms``, a
+    timed-out version keeps its verdicts for late ones (:func:`collect`).
+    Returns the new state
     (None: nothing left, delete the key) and the versions that completed.
     """
     pending: dict[str, Any] = dict(state.get("pending", {}))
@@ -227,10 +317,19 @@ def expire(
             missing=missing,
         )
         del pending[version]
-        done[version] = _done_entry(completed, now_ms, incarnation)
+        entry = _done_entry(completed, now_ms, incarnation)
+        if late_ms > 0 and missing:
+            entry["submittedAtMs"] = mine["submittedAtMs"]
+            entry["late"] = {
+                "checks": mine["checks"],
+                "versions": mine.get("versions", {}),
+                "notChecked": mine.get("notChecked", {}),
+                "missing": list(missing),
+            }
+        done[version] = entry
         out.append(completed)
     for version, entry in list(done.items()):
-        if int(entry["atMs"]) + grace_ms <= now_ms:
+        if _forget_at_ms(entry, grace_ms, late_ms) <= now_ms:
             del done[version]
     if not pending and not done:
         return None, out
@@ -238,16 +337,26 @@ def expire(
 
 
 def is_due(
-    state: State, *, now_ms: int, timeout_ms: int, grace_ms: int, clock_start_ms: int
+    state: State,
+    *,
+    now_ms: int,
+    timeout_ms: int,
+    grace_ms: int,
+    clock_start_ms: int,
+    late_ms: int = 0,
 ) -> bool:
     """Whether :func:`expire` would change anything (cheap: the timer asks first)."""
     for mine in state.get("pending", {}).values():
         if max(int(mine["firstMs"]), clock_start_ms) + timeout_ms <= now_ms:
             return True
-    return any(int(e["atMs"]) + grace_ms <= now_ms for e in state.get("done", {}).values())
+    return any(
+        _forget_at_ms(e, grace_ms, late_ms) <= now_ms for e in state.get("done", {}).values()
+    )
 
 
-def due_at_ms(state: State, *, timeout_ms: int, grace_ms: int, clock_start_ms: int) -> int | None:
+def due_at_ms(
+    state: State, *, timeout_ms: int, grace_ms: int, clock_start_ms: int, late_ms: int = 0
+) -> int | None:
     """The earliest time :func:`is_due` turns true for this state (None: never,
     the state holds nothing). ``is_due(now_ms=t)`` is ``due_at_ms(...) <= t``,
     so a timer can keep states in order of this time instead of asking each."""
@@ -255,5 +364,5 @@ def due_at_ms(state: State, *, timeout_ms: int, grace_ms: int, clock_start_ms: i
         max(int(mine["firstMs"]), clock_start_ms) + timeout_ms
         for mine in state.get("pending", {}).values()
     ]
-    times.extend(int(e["atMs"]) + grace_ms for e in state.get("done", {}).values())
+    times.extend(_forget_at_ms(e, grace_ms, late_ms) for e in state.get("done", {}).values())
     return min(times) if times else None

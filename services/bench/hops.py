@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from claimscrub.aggregator.clock import is_tick
 from claimscrub.bench.__main__ import _warm_up, bench_env, bench_kafka, start_pipeline
 from claimscrub.bench.load import claim_records, drive, percentile
 from claimscrub.core.codec import decode_check_result, decode_scrub_result
@@ -56,6 +57,8 @@ def hops(bootstrap: str) -> dict[str, list[float]]:
             )
     forwarded: dict[str, int] = {}
     for r in _timestamps(bootstrap, AGGREGATOR_BY_FINGERPRINT.name):
+        if is_tick(list(r.headers or ())):
+            continue  # the aggregator's clock (aggregator/clock.py)
         claim = decode_scrub_result(r.value).claim_id
         forwarded.setdefault(claim, r.timestamp)
     scrubbed: dict[str, int] = {}

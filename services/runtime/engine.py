@@ -65,10 +65,25 @@ def connection(settings: Settings) -> ConnectionConfig:
 class EngineApplication(Application):
     """Leaves SIGTERM/SIGINT to the runner (runtime.runner), which drains gRPC
     before it stops the Application; Quix's own handlers would stop
-    processing at once. (Overrides a private hook of Quix Streams 3.28.)"""
+    processing at once. Tells :attr:`on_assigned` listeners which partitions
+    a rebalance gave it, after Quix has taken them over (their state
+    restored when processing starts). (Overrides private hooks of Quix
+    Streams 3.28.)"""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        #: Called with (topic, partition) for each partition assigned; on the
+        #: consuming thread, inside the rebalance: keep it short.
+        self.on_assigned: list[Callable[[str, int], None]] = []
 
     def _setup_signal_handlers(self) -> None:
         return None
+
+    def _on_assign(self, consumer: Any, topic_partitions: Any) -> None:
+        super()._on_assign(consumer, topic_partitions)
+        for tp in topic_partitions or ():
+            for listener in self.on_assigned:
+                listener(tp.topic, tp.partition)
 
 
 def make_application(settings: Settings, **overrides: Any) -> Application:
@@ -157,6 +172,9 @@ class Record:
 
 StatelessStep = Callable[[Record], Iterable[Outgoing]]
 StatefulStep = Callable[[Record, State[Any, Any]], Iterable[Outgoing]]
+#: The State of any key of the record's partition (the store's own keys included).
+KeyedStates = Callable[[bytes], State[Any, Any]]
+StoreStep = Callable[[Record, KeyedStates], Iterable[Outgoing]]
 
 
 def guarded(
@@ -220,6 +238,45 @@ def guard_stateful_steps(
         return guard.run_sync(src, lambda: step(rec, state))
 
     return sdf.apply(run, metadata=True, expand=True, stateful=True)
+
+
+def guarded_store(
+    app: Application,
+    sdf: StreamingDataFrame,
+    settings: Settings,
+    step: StoreStep,
+    outputs: Iterable[TopicSpec],
+    *,
+    before: Callable[[Record], None] | None = None,
+) -> StreamingDataFrame:
+    """:func:`guarded_stateful` for a step that reads and writes the state of
+    other keys of the record's partition too (an index kept under a fixed key,
+    entries a timer expires). ``before(record)`` runs outside the guard: what
+    it raises stops the Application instead of dead-lettering the record.
+
+    The keys must be of this partition: the store of a partition holds only
+    the keys Kafka put in it."""
+    guard = RecordGuard(settings.service, settings.max_message_bytes)
+    stream_id = sdf.stream_id
+
+    def run(
+        value: bytes | None, key: bytes | None, timestamp: int, headers: Any, _: State[Any, Any]
+    ) -> list[Outgoing]:
+        rec = _record(value, key, timestamp, headers)
+        if before is not None:
+            before(rec)
+        tx = sdf.processing_context.checkpoint.get_store_transaction(
+            stream_id=stream_id, partition=rec.partition
+        )
+
+        def states(k: bytes) -> State[Any, Any]:
+            return tx.as_state(prefix=k, timestamp=timestamp)
+
+        src = Source(rec.topic, rec.partition, rec.offset, rec.key, rec.value)
+        return guard.run_sync(src, lambda: step(rec, states))
+
+    stepped = sdf.apply(run, metadata=True, expand=True, stateful=True)
+    return send(app, stepped, outputs)
 
 
 def _record(value: bytes | None, key: bytes | None, timestamp: int, headers: Any) -> Record:

@@ -102,20 +102,21 @@ AGGREGATOR_BY_FINGERPRINT = TopicSpec(
     "claimscrub.v1.ScrubResult (before DUPLICATE_CLAIM)",
 )
 
-# Changelog topics of the services' Faust tables, named as Faust names them
-# ("<app id>-<table>-changelog"). Faust creates them itself, but on a brand-new
-# broker it can subscribe before they exist, and then refuses every table write
-# (PartitionsMismatch: 0 changelog partitions) until a later rebalance; created
-# up front with the other topics, they are there from the first start.
+# The aggregator's two stores (claimscrub.aggregator.topology): the claim
+# state of claims.checks (key claimId, plus the store's due index) and the
+# ledger of aggregator.claims-by-fingerprint (key fingerprint). No PHI: check
+# edits, keyed hashes, claimIds.
 AGGREGATOR_STATE_CHANGELOG = TopicSpec(
-    "claimscrub-aggregator-claim-state-changelog",
-    "claimId",
+    engine_topic_name(ENGINE_CHANGELOG, "claimscrub-aggregator", CLAIMS_CHECKS.name, "default"),
+    "claimId (or the store's due index)",
     "aggregator claim state (JSON)",
     {"cleanup.policy": "compact"},
 )
 AGGREGATOR_LEDGER_CHANGELOG = TopicSpec(
-    "claimscrub-aggregator-ledger-changelog",
-    "duplicate fingerprint, or claim:<claimId>",
+    engine_topic_name(
+        ENGINE_CHANGELOG, "claimscrub-aggregator", AGGREGATOR_BY_FINGERPRINT.name, "default"
+    ),
+    "duplicate fingerprint, or claim:<claimId> (or the store's due index)",
     "aggregator ledger: fingerprint owner and published versions (JSON)",
     {"cleanup.policy": "compact"},
 )
@@ -253,10 +254,11 @@ def retention(env: Mapping[str, str] | None = None) -> dict[str, dict[str, str]]
 
 
 def topic_configs(
-    topics: tuple[TopicSpec, ...] = ALL_TOPICS, env: Mapping[str, str] | None = None
+    topics: tuple[TopicSpec, ...] | None = None, env: Mapping[str, str] | None = None
 ) -> dict[str, dict[str, str]]:
     """Every registered topic's configuration: its declaration, then its retention."""
     kept = retention(env)
+    topics = ALL_TOPICS if topics is None else topics
     return {t.name: {**t.config, **kept.get(t.name, {})} for t in topics}
 
 

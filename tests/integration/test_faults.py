@@ -661,3 +661,38 @@ def test_a_check_stopped_for_good_gives_check_incomplete_and_nothing_hangs(rig: 
         "NECESSITY did not answer within 3 s",
     ]
     assert both.checks == ("UNITS",)
+
+
+def test_a_check_back_after_the_timeout_gives_revision_2_once(rig: Rig) -> None:
+    """Contract §3 ``revision``: the check stopped in test 5 comes back; its
+    verdicts for the claims that got CHECK_INCOMPLETE arrive within the
+    late-verdict window (default an hour), and each claim version gets
+    revision 2, combined from every check, exactly once."""
+    tag = "DEAD"
+    keys = [f"{tag}-{i:05d}" for i in range(300)]
+    # The two aggregators of test 5 run on; enrollment reads on from where it stopped.
+    rig.procs["enrollment"].start()
+    started = time.monotonic()
+
+    def revised() -> int:
+        got = rig.log.results(tag)
+        return sum(1 for k in keys if len(got.get(k, ())) >= 2)
+
+    _wait_until(lambda: revised() == len(keys), 180)
+    all_in = time.monotonic() - started
+    time.sleep(8)  # a third result would show
+    got = rig.log.results(tag)
+    Figures(
+        "check back after the timeout",
+        submitted=len(keys),
+        results=sum(1 for k in keys if len(got.get(k, ())) >= 2),
+        duplicates=sum(max(0, len(got.get(k, ())) - 2) for k in keys),
+        extra={"revision 2 for all after (s)": f"{all_in:.1f}"},
+    ).show()
+    for k in keys:
+        results = [r for _, r in got.get(k, ())]
+        assert [r.revision for r in results] == [1, 2], k
+        first, second = results
+        assert [e.code for e in first.edits] == ["CHECK_INCOMPLETE", *expected_codes(k)], k
+        assert [e.code for e in second.edits] == expected_codes(k), k
+        assert set(second.checks) == {"UNITS", "NECESSITY", "ENROLLMENT"}, k
