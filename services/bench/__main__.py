@@ -5,8 +5,8 @@
    CPU s per 1,000 claims and peak RSS per service once every consumer group
    has caught up; then latency percentiles at a fixed offered rate;
 3. skeleton: the pipeline's hops (five processes, the same topics) on the
-   same transport and broker doing no work (bench/skeleton.py);
-4. passthrough: the same framework forwarding claims to results with no checks;
+   same engine and broker doing no work (bench/skeleton.py);
+4. passthrough: the same engine forwarding claims to results with no checks;
 5. 837P intake in-process: parse, validate and map (claimscrub.x12.bench);
 6. without --quick (or with --full-ptp): a synthetic full-size PTP file
    (1.5 million rows, bench/ptp_file_gen.py): its load in a fresh process
@@ -257,6 +257,8 @@ def pipeline_and_passthrough(
     work = Path(tempfile.mkdtemp(prefix="claimscrub-bench-"))
     kafka = bench_kafka()
     env = bench_env()
+    # The engine's state of this broker only: none left by an earlier run.
+    env["CLAIMSCRUB_STATE_DIR"] = str(work / "state")
     figures: dict[str, Any] = {}
     _say(f"starting a private Kafka on {kafka.bootstrap}")
     kafka.start()

@@ -26,9 +26,10 @@ import asyncio
 import signal
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future
 from types import FrameType
+from typing import Any
 
 from confluent_kafka import KafkaException
 from quixstreams import Application
@@ -114,12 +115,15 @@ def run(
     *,
     prepare: Callable[[Stopping], bool] | None = None,
     on_stop: Callable[[], None] | None = None,
+    app_options: Mapping[str, Any] | None = None,
 ) -> None:
     """Run the service until it is told to stop (returns) or fails (exits 1).
 
     ``prepare`` runs before the topology is built and gRPC starts (False: the
     process was told to stop meanwhile); ``on_stop`` after the Application
-    has stopped (e.g. a reference-data follower's thread)."""
+    has stopped (e.g. a reference-data follower's thread); ``app_options``
+    override :func:`~claimscrub.runtime.engine.make_application`'s (e.g. a
+    bench baseline's consumer group and offset reset)."""
     metrics.service_metrics().bind(settings.service, package_version())
     metrics.serve(settings.metrics_port, settings.metrics_host)
     log.info(
@@ -163,7 +167,7 @@ def run(
             return
         grpc_started = False
         while not stopping.is_set():
-            app = _build(settings, topology, stopping)
+            app = _build(settings, topology, stopping, app_options or {})
             if app is None:
                 return
             app_box[:] = [app]
@@ -193,12 +197,14 @@ def run(
         sys.exit(code)
 
 
-def _build(settings: Settings, topology: Topology, stopping: Stopping) -> Application | None:
+def _build(
+    settings: Settings, topology: Topology, stopping: Stopping, options: Mapping[str, Any]
+) -> Application | None:
     """The Application with its topology, once the broker and every declared
     topic answer; None when told to stop first."""
     warned = False
     while not stopping.is_set():
-        app = make_application(settings)
+        app = make_application(settings, **options)
         try:
             topology(app)
             return app
