@@ -36,7 +36,7 @@ export KAFKA_SECURITY ?= plaintext
 AS = env $$(deploy/kafka/kafka.sh client-env $(1)) $(if $(filter secure,$(KAFKA_SECURITY)),CLAIMSCRUB_AUDIT=true CLAIMSCRUB_HMAC_KEY_FILE=$(RUN)/certs/hmac.key)
 
 .PHONY: help prereqs setup proto kafka-fetch kafka-start kafka-stop kafka-status up down status \
-        demo test test-unit test-integration lint format bench fuzz lock clean certs \
+        demo test test-unit test-integration lint format bench bench-state fuzz lock clean certs \
         check-deploy dashboards helm prometheus-tools registry
 
 help: ## this list
@@ -160,8 +160,11 @@ check-deploy: setup $(HELM_STAMP) prometheus-tools ## dashboards current, helm l
 	cd deploy/prometheus && promtool check rules alerts.yml && promtool check config prometheus.yml \
 	  && promtool test rules alerts.test.yml
 
-bench: setup ## throughput and latency beside baselines (QUICK=1: a two-minute version)
+bench: setup ## throughput and latency beside baselines, state at scale (QUICK=1: a short version)
 	$(PY) -m claimscrub.bench $(if $(filter-out 0,$(QUICK)),--quick)
+
+bench-state: setup ## 2M histories, 5M fingerprints restored from changelogs, claims scrubbed against them (QUICK=1: a tenth)
+	$(PY) -m claimscrub.bench --state-only $(if $(filter-out 0,$(QUICK)),--quick)
 
 fuzz: setup ## the rule fuzz tests on fresh random claims (FUZZ_EXAMPLES=2000 by default)
 	FUZZ_RANDOM=1 FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-2000} $(PY) -m pytest -q -p no:cacheprovider tests/unit/test_fuzz.py

@@ -5,13 +5,19 @@
    CPU s per 1,000 claims and peak RSS per service once every consumer group
    has caught up; then latency percentiles at a fixed offered rate;
 3. skeleton: the pipeline's hops (five processes, the same topics) on the
-   same transport and broker doing no work (bench/skeleton.py);
-4. passthrough: the same framework forwarding claims to results with no checks;
+   same engine and broker doing no work (bench/skeleton.py);
+4. passthrough: the same engine forwarding claims to results with no checks;
 5. 837P intake in-process: parse, validate and map (claimscrub.x12.bench);
 6. without --quick (or with --full-ptp): a synthetic full-size PTP file
    (1.5 million rows, bench/ptp_file_gen.py): its load in a fresh process
    (seconds, RSS added), and the in-process scrub with it beside the sample
-   table, in alternating passes.
+   table, in alternating passes;
+7. state at scale (also alone: --state-only, make bench-state): 2,000,000
+   beneficiaries' histories in necessity's state and 5,000,000 fingerprints
+   in the aggregator's ledger (a tenth of each with --quick), written to
+   their changelog topics (bench/state.py); the pipeline started on an empty
+   state directory restores them, then scrubs claims against them: claims/s,
+   peak RSS per service, seconds from start to the first answer.
 Ends with one JSON line holding every figure.
 """
 
@@ -25,7 +31,9 @@ import os
 import sys
 import tempfile
 import time
+import zlib
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -257,6 +265,8 @@ def pipeline_and_passthrough(
     work = Path(tempfile.mkdtemp(prefix="claimscrub-bench-"))
     kafka = bench_kafka()
     env = bench_env()
+    # The engine's state of this broker only: none left by an earlier run.
+    env["CLAIMSCRUB_STATE_DIR"] = str(work / "state")
     figures: dict[str, Any] = {}
     _say(f"starting a private Kafka on {kafka.bootstrap}")
     kafka.start()
@@ -360,6 +370,133 @@ def _skeleton(kafka: LocalKafka, work: Path, env: dict[str, str], sustained: int
         _stop(procs)
 
 
+def _first_answer(kafka: LocalKafka, prefix: str, deadline_s: float) -> float | None:
+    """Seconds until a batch of claims is answered whole (the services have
+    their partitions and their state), or None after ``deadline_s``."""
+    start = time.monotonic()
+    batch = 0
+    while time.monotonic() - start < deadline_s:
+        batch += 1
+        records = claim_records(20, f"{prefix}{batch}-")
+        run = drive(kafka.bootstrap, records, rate=None, timeout_s=5)
+        if len(run.received) == len(records):
+            return time.monotonic() - start
+    return None
+
+
+def _partitions(bootstrap: str, topic: str) -> int:
+    from confluent_kafka.admin import AdminClient
+
+    from claimscrub.bench.load import client_config
+
+    return len(
+        AdminClient(client_config(bootstrap))
+        .list_topics(topic, timeout=30)
+        .topics[topic]
+        .partitions
+    )
+
+
+def state_at_scale(histories: int, fingerprints: int, claims: int) -> dict[str, Any]:
+    """make bench-state: necessity's histories and the aggregator's ledger
+    written to their changelogs (bench/state.py), the pipeline started on an
+    empty state directory (so it restores them), then claims scrubbed
+    against them."""
+    from claimscrub.bench.state import ledger_records, necessity_records, produce_changelog
+    from claimscrub.necessity.beneficiary import hmac_key
+    from claimscrub.runtime.topics import AGGREGATOR_LEDGER_CHANGELOG, NECESSITY_HISTORY_CHANGELOG
+
+    work = Path(tempfile.mkdtemp(prefix="claimscrub-bench-state-"))
+    kafka = bench_kafka()
+    env = bench_env()
+    env["CLAIMSCRUB_STATE_DIR"] = str(work / "state")
+    raw = make_claims(claims, "SS", seed=zlib.crc32(b"SS"))
+    records = claim_records(claims, "SS")
+    figures: dict[str, Any] = {}
+    _say(f"state at scale: a private Kafka on {kafka.bootstrap}")
+    kafka.start()
+    try:
+        key, _ = hmac_key(env)  # the services' own (the development key in the bench)
+        history_parts = _partitions(kafka.bootstrap, NECESSITY_HISTORY_CHANGELOG.name)
+        ledger_parts = _partitions(kafka.bootstrap, AGGREGATOR_LEDGER_CHANGELOG.name)
+        loads = (
+            (
+                NECESSITY_HISTORY_CHANGELOG.name,
+                histories,
+                necessity_records(raw, histories, key, history_parts),
+            ),
+            (
+                AGGREGATOR_LEDGER_CHANGELOG.name,
+                fingerprints,
+                ledger_records(fingerprints, ledger_parts, int(time.time() * 1000)),
+            ),
+        )
+        for topic, total, rows in loads:
+            start = time.monotonic()
+            n = produce_changelog(
+                kafka.bootstrap,
+                topic,
+                rows,
+                on_progress=partial(_bar, f"loading {topic}"[:28], total=total),
+            )
+            _say(f"wrote {n:,} records to {topic} in {time.monotonic() - start:.0f} s")
+        started = time.monotonic()
+        procs = start_pipeline(kafka, work, env)
+        try:
+            restored = _first_answer(kafka, "SR", IDLE_TIMEOUT_S * 4)
+            if restored is None:
+                _say("warning: state at scale: no answer after the restore's deadline")
+            figures["state_restore_s"] = (
+                float("nan") if restored is None else time.monotonic() - started
+            )
+            run = _phase(kafka, f"scrub against state ({claims:,} claims)", records, None)
+            figures["state_claims_per_s"] = run.throughput()
+            wait_idle(kafka.bootstrap, IDLE_TIMEOUT_S)
+            rss = {p.name: procstat.peak_rss_mb(p.proc.pid) for p in procs if p.proc}
+            figures["state_rss_mb"] = rss
+            figures["state_max_rss_mb"] = max(rss.values())
+        finally:
+            _stop(procs)
+    finally:
+        kafka.stop()
+    figures.update(state_histories=histories, state_fingerprints=fingerprints)
+    return figures
+
+
+#: make bench-state's sizes: beneficiaries' histories, fingerprints, claims scrubbed.
+STATE_FULL = (2_000_000, 5_000_000, 20_000)
+STATE_QUICK = (200_000, 500_000, 2_000)
+STATE_KEYS = ("state_claims_per_s", "state_max_rss_mb", "state_restore_s")
+
+
+def _state_rows(figures: dict[str, Any], small_state: float | None) -> list[tuple[str, str]]:
+    beside = "" if small_state is None else f" (small state: {small_state:,.0f})"
+    rows = [
+        (
+            f"pipeline against {figures['state_histories']:,} histories, "
+            f"{figures['state_fingerprints']:,} fingerprints",
+            f"{figures['state_claims_per_s']:,.0f} claims/s{beside}",
+        ),
+        (
+            "  start to first answer, state restored from changelogs",
+            f"{figures['state_restore_s']:.1f} s",
+        ),
+    ]
+    rows += [(f"  {name}", f"peak RSS {mb:.0f} MB") for name, mb in figures["state_rss_mb"].items()]
+    return rows
+
+
+def _print_rows(rows: list[tuple[str, str]]) -> None:
+    width = max(len(r[0]) for r in rows)
+    print()
+    for name, value in rows:
+        print(f"{name:<{width}}  {value}")
+
+
+def _summary(figures: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
+    return {k: round(float(figures[k]), 2) for k in keys if k in figures}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="make bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -384,8 +521,19 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="the full-size PTP part (6. above) in a --quick run too",
     )
+    parser.add_argument(
+        "--state-only",
+        action="store_true",
+        help="only the state at scale (make bench-state; 7. above)",
+    )
     args = parser.parse_args(argv)
     n_in, sustained, latency_s = (2_000, 5_000, 10.0) if args.quick else (10_000, 50_000, 30.0)
+    state_size = STATE_QUICK if args.quick else STATE_FULL
+    if args.state_only:
+        state = state_at_scale(*state_size)
+        _print_rows(_state_rows(state, None))
+        print(json.dumps({**_summary(state, STATE_KEYS), "quick": args.quick}))
+        return 0
 
     figures: dict[str, Any] = in_process(n_in)
     _say("in-process 837P intake (parse, validate, map)")
@@ -393,6 +541,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.full_ptp or not args.quick:
         figures.update(full_size_ptp(n_in))
     figures.update(pipeline_and_passthrough(sustained, latency_s, args.rate, args.profile))
+    figures.update(state_at_scale(*state_size))
     ratio_in = figures["inprocess_claims_per_s"] / figures["decode_claims_per_s"]
     ratio_pipe = figures["pipeline_claims_per_s"] / max(1e-9, figures["passthrough_claims_per_s"])
     ratio_skeleton = figures["pipeline_claims_per_s"] / max(1e-9, figures["skeleton_claims_per_s"])
@@ -461,10 +610,8 @@ def main(argv: list[str] | None = None) -> int:
             f"{figures['skeleton_broker_cpu_s_per_1000']:.2f} in the broker",
         )
     )
-    width = max(len(r[0]) for r in rows)
-    print()
-    for name, value in rows:
-        print(f"{name:<{width}}  {value}")
+    rows += _state_rows(figures, figures["pipeline_claims_per_s"])
+    _print_rows(rows)
     keys = (
         "inprocess_claims_per_s",
         "decode_claims_per_s",
@@ -477,6 +624,7 @@ def main(argv: list[str] | None = None) -> int:
         "p99_ms",
         "offered_rate",
         "max_rss_mb",
+        *STATE_KEYS,
     )
     ptp_keys = (
         "ptp_load_s",

@@ -1,15 +1,14 @@
 """Drive claims through a running pipeline and time each one, submit to result.
 
 The driver shares the machine's two cores with the broker and the services, so
-it is written to cost as little as it can: aiokafka's producer and consumer
-(about 18 and 5 µs of CPU per record here, against 111 and 98 µs for
-kafka-python's; docs/performance.md), the consumer in a thread of its own so a
-result is stamped when it arrives, not when the producer loop lets it.
+it is written to cost as little as it can: confluent-kafka's producer and
+consumer (librdkafka, the services' client family), the consumer in a thread
+of its own so a result is stamped when it arrives, not when the producer loop
+lets it.
 """
 
 from __future__ import annotations
 
-import asyncio
 import threading
 import time
 import zlib
@@ -17,9 +16,19 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from confluent_kafka import (
+    Consumer,
+    ConsumerGroupState,
+    ConsumerGroupTopicPartitions,
+    KafkaException,
+    Producer,
+    TopicPartition,
+)
+from confluent_kafka.admin import AdminClient, OffsetSpec
+
 from claimscrub.bench.claims import make_claims
 from claimscrub.core.codec import CONTENT_TYPE, encode_claim_json
-from claimscrub.runtime.kafka_config import kafka_client_kwargs
+from claimscrub.runtime.kafka_config import KafkaSecurity
 from claimscrub.runtime.topics import (
     AGGREGATOR_BY_FINGERPRINT,
     CLAIMS_CHECKS,
@@ -28,6 +37,16 @@ from claimscrub.runtime.topics import (
 )
 
 Record = tuple[bytes, bytes, list[tuple[str, bytes]]]
+
+
+def client_config(bootstrap: str, **extra: Any) -> dict[str, Any]:
+    """librdkafka properties of a bench client: ``bootstrap`` with the
+    security the environment configures (KAFKA_SECURITY_PROTOCOL...)."""
+    return {
+        "bootstrap.servers": bootstrap,
+        **KafkaSecurity.from_env().librdkafka_config(),
+        **extra,
+    }
 
 
 def claim_records(n: int, prefix: str) -> list[Record]:
@@ -68,8 +87,8 @@ def percentile(sorted_values: Sequence[float], q: float) -> float:
 class ResultCollector(threading.Thread):
     """Reads claims.scrubbed from its current end, stamping each key's arrival.
 
-    :meth:`start` returns once the consumer sits at the topic's end, so no
-    result of a claim sent after it can be missed.
+    :meth:`start` returns once the consumer is assigned every partition at
+    its end offset, so no result of a claim sent after it can be missed.
     """
 
     def __init__(self, bootstrap: str, run: LoadRun, expected: set[bytes]) -> None:
@@ -93,58 +112,56 @@ class ResultCollector(threading.Thread):
 
     def run(self) -> None:
         try:
-            asyncio.run(self._consume())
+            self._consume()
         except BaseException as exc:  # reported by start() or stop()
             self._error = exc
             self._positioned.set()
 
-    async def _consume(self) -> None:
-        from aiokafka import AIOKafkaConsumer, TopicPartition
-
-        consumer = AIOKafkaConsumer(
-            **kafka_client_kwargs(self._servers),
-            enable_auto_commit=False,
-            max_poll_records=5000,
-            fetch_max_wait_ms=50,
+    def _consume(self) -> None:
+        topic = CLAIMS_SCRUBBED.name
+        consumer = Consumer(
+            client_config(
+                self._servers,
+                **{
+                    # Assigned, never subscribed: the group only names the client.
+                    "group.id": "claimscrub-bench-collector",
+                    "enable.auto.commit": False,
+                    "fetch.wait.max.ms": 50,
+                },
+            )
         )
-        await consumer.start()
         try:
-            tps = [TopicPartition(CLAIMS_SCRUBBED.name, p) for p in _partitions(self._servers)]
-            consumer.assign(tps)
-            await consumer.seek_to_end(*tps)
-            for tp in tps:
-                await consumer.position(tp)
+            partitions = consumer.list_topics(topic, timeout=30).topics[topic].partitions
+            # Each partition's end now, asked of the broker: an assignment at
+            # OFFSET_END would be resolved later, after claims may have been sent.
+            ends = [
+                TopicPartition(
+                    topic,
+                    p,
+                    consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=30)[1],
+                )
+                for p in sorted(partitions)
+            ]
+            consumer.assign(ends)
             self._positioned.set()
             expected, received = self._expected, self._run.received
             while not self._stop_flag.is_set():
-                batches = await consumer.getmany(timeout_ms=100)
+                messages = consumer.consume(num_messages=5000, timeout=0.1)
                 now = time.monotonic()
-                for records in batches.values():
-                    for rec in records:
-                        if rec.key not in expected:
-                            continue
-                        if rec.key in received:
-                            self._run.duplicates += 1
-                        else:
-                            received[rec.key] = now
+                for msg in messages:
+                    key = msg.key()
+                    if msg.error() is not None or key not in expected:
+                        continue
+                    if key in received:
+                        self._run.duplicates += 1
+                    else:
+                        received[key] = now
         finally:
-            await consumer.stop()
+            consumer.close()
 
     def stop(self) -> None:
         self._stop_flag.set()
         self.join(10)
-
-
-def _partitions(bootstrap: str) -> set[int]:
-    # aiokafka's consumer knows a topic's partitions only once subscribed to it;
-    # a one-off metadata request is simpler than a subscription.
-    from kafka import KafkaConsumer
-
-    lookup = KafkaConsumer(**kafka_client_kwargs(bootstrap))
-    try:
-        return lookup.partitions_for_topic(CLAIMS_SCRUBBED.name) or set()
-    finally:
-        lookup.close()
 
 
 def drive(
@@ -161,13 +178,13 @@ def drive(
     collector = ResultCollector(bootstrap, run, {r[0] for r in records})
     collector.start()
     try:
-        asyncio.run(_produce(bootstrap, records, run, rate, timeout_s, on_progress))
+        _produce(bootstrap, records, run, rate, timeout_s, on_progress)
     finally:
         collector.stop()
     return run
 
 
-async def _produce(
+def _produce(
     bootstrap: str,
     records: Sequence[Record],
     run: LoadRun,
@@ -175,32 +192,43 @@ async def _produce(
     timeout_s: float,
     on_progress: Callable[[int, int], None],
 ) -> None:
-    from aiokafka import AIOKafkaProducer
-
-    producer: Any = AIOKafkaProducer(
-        **kafka_client_kwargs(bootstrap), acks=1, linger_ms=2, max_batch_size=256 * 1024
+    producer = Producer(
+        client_config(bootstrap, **{"acks": 1, "linger.ms": 2, "batch.size": 256 * 1024})
     )
-    await producer.start()
-    try:
-        sent: list[asyncio.Future[Any]] = []
-        start = time.monotonic()
-        for i, (key, value, headers) in enumerate(records):
-            if rate:
-                pause = start + i / rate - time.monotonic()
-                if pause > 0:
-                    await asyncio.sleep(pause)
-            run.sent[key] = time.monotonic()
-            sent.append(await producer.send(CLAIMS_SUBMITTED.name, value, key=key, headers=headers))
-            if i % 1000 == 0:
-                on_progress(i, len(run.received))
-        await asyncio.gather(*sent)
-        deadline = time.monotonic() + timeout_s
-        while len(run.received) < len(records) and time.monotonic() < deadline:
-            on_progress(len(records), len(run.received))
-            await asyncio.sleep(0.2)
+    failed: list[str] = []
+
+    def delivered(err: Any, _msg: Any) -> None:
+        if err is not None:
+            failed.append(str(err))
+
+    start = time.monotonic()
+    for i, (key, value, headers) in enumerate(records):
+        if rate:
+            pause = start + i / rate - time.monotonic()
+            if pause > 0:
+                time.sleep(pause)
+        run.sent[key] = time.monotonic()
+        while True:
+            try:
+                producer.produce(
+                    CLAIMS_SUBMITTED.name, value, key, headers=headers, on_delivery=delivered
+                )
+                break
+            except BufferError:  # librdkafka's queue is full: let it send
+                producer.poll(0.05)
+        producer.poll(0)
+        if i % 1000 == 0:
+            on_progress(i, len(run.received))
+    left = producer.flush(60)
+    if failed or left:
+        raise RuntimeError(
+            f"{len(failed)} claims not delivered, {left} unsent: {failed[0] if failed else ''}"
+        )
+    deadline = time.monotonic() + timeout_s
+    while len(run.received) < len(records) and time.monotonic() < deadline:
         on_progress(len(records), len(run.received))
-    finally:
-        await producer.stop()
+        time.sleep(0.2)
+    on_progress(len(records), len(run.received))
 
 
 #: The aggregator's ticks (aggregator/clock.py) arrive on these topics every
@@ -210,21 +238,30 @@ TICKED_TOPICS = frozenset({CLAIMS_CHECKS.name, AGGREGATOR_BY_FINGERPRINT.name})
 TICK_SLACK = 3
 
 
-def _lag(admin: Any, ends_reader: Any, groups: list[str]) -> int | None:
+def _lag(admin: AdminClient, groups: list[str]) -> int | None:
     """The records ``groups`` still have to read; None when it cannot be told yet."""
+    committed: list[TopicPartition] = []
+    for group in groups:
+        # One group per request (confluent-kafka's AdminClient asks so).
+        request = [ConsumerGroupTopicPartitions(group)]
+        for future in admin.list_consumer_group_offsets(request).values():
+            committed += [tp for tp in future.result().topic_partitions if tp.offset >= 0]
+    if not committed:
+        return 0
+    asked = {TopicPartition(tp.topic, tp.partition): OffsetSpec.latest() for tp in committed}
+    try:
+        ends: dict[tuple[str, int], int] = {
+            (tp.topic, tp.partition): int(future.result().offset)
+            for tp, future in admin.list_offsets(asked).items()
+        }
+    except KafkaException:
+        return None  # a partition without a leader for a moment: look again
     lag = 0
-    for committed in admin.list_group_offsets({g: None for g in groups}).values():
-        try:
-            ends = ends_reader.end_offsets(list(committed))
-            for tp, c in committed.items():
-                behind = max(0, ends[tp] - c.offset)
-                if tp.topic in TICKED_TOPICS and behind <= TICK_SLACK:
-                    behind = 0
-                lag += behind
-        except KeyError:
-            # kafka-python 3.0 can answer end_offsets without a partition it
-            # was asked for (KeyError in its fetcher): look again.
-            return None
+    for tp in committed:
+        behind = max(0, ends[(tp.topic, tp.partition)] - int(tp.offset))
+        if tp.topic in TICKED_TOPICS and behind <= TICK_SLACK:
+            behind = 0
+        lag += behind
     return lag
 
 
@@ -241,28 +278,17 @@ def wait_idle(
     too. ``on_progress`` is told the records still to read at every look.
     Returns the seconds waited, or None if there was still lag after
     ``timeout_s``."""
-    from kafka import KafkaConsumer
-    from kafka.admin import KafkaAdminClient
-
-    admin = KafkaAdminClient(**kafka_client_kwargs(bootstrap))
-    ends_reader = KafkaConsumer(**kafka_client_kwargs(bootstrap))
+    admin = AdminClient(client_config(bootstrap))
     start = time.monotonic()
-    try:
-        while time.monotonic() - start < timeout_s:
-            # Only groups with members: an earlier run's group on the same
-            # broker keeps its lag for ever.
-            groups = [
-                g["group_id"]
-                for g in admin.list_groups(states_filter=["Stable"])
-                if g["group_id"].startswith(prefix)
-            ]
-            lag = _lag(admin, ends_reader, groups) if groups else None
-            if lag is not None:
-                on_progress(lag)
-                if lag == 0:
-                    return time.monotonic() - start
-            time.sleep(0.5)
-        return None
-    finally:
-        ends_reader.close()
-        admin.close()
+    while time.monotonic() - start < timeout_s:
+        # Only groups with members: an earlier run's group on the same
+        # broker keeps its lag for ever.
+        listed = admin.list_consumer_groups(states={ConsumerGroupState.STABLE}).result()
+        groups = sorted(g.group_id for g in listed.valid if g.group_id.startswith(prefix))
+        lag = _lag(admin, groups) if groups else None
+        if lag is not None:
+            on_progress(lag)
+            if lag == 0:
+                return time.monotonic() - start
+        time.sleep(0.5)
+    return None

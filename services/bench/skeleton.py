@@ -17,8 +17,10 @@ It answers "how fast is the plumbing alone": the issue's passthrough is one
 hop, and every record a claim crosses in the pipeline costs the broker and
 the transport too. Pipeline / skeleton is then the services' own work against
 the plumbing they share; skeleton / passthrough the cost of the hops.
-Counts are held in memory only: a bench baseline, not a service (nothing
-survives a restart).
+Each role is one Quix Streams Application (runtime/engine.py, run by
+runtime/runner.py as the services are) in consumer group ``skeleton-<role>``,
+one dataframe per input, each step under the record guard. Counts are held
+in memory only: a bench baseline, not a service (nothing survives a restart).
 """
 
 from __future__ import annotations
@@ -27,49 +29,54 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
+from quixstreams import Application
+
 from claimscrub.core.codec import encode_scrub_result
 from claimscrub.core.results import ScrubResult, Status
-from claimscrub.runtime import service
-from claimscrub.runtime.batch_table import Handler, InRecord, PartitionState, attach_batch_table
+from claimscrub.runtime import engine, runner
 from claimscrub.runtime.guard import Outgoing
-from claimscrub.runtime.streams import make_app
+from claimscrub.runtime.settings import Settings
 from claimscrub.runtime.testing import LocalKafka, ServiceProcess, free_port
 from claimscrub.runtime.topics import (
     AGGREGATOR_BY_FINGERPRINT,
     CLAIMS_CHECKS,
     CLAIMS_DEIDENTIFIED,
+    CLAIMS_DLQ,
     CLAIMS_SCRUBBED,
     CLAIMS_SUBMITTED,
     NECESSITY_BY_BENEFICIARY,
+    TopicSpec,
 )
 
 ROLE_VARIABLE = "CLAIMSCRUB_SKELETON_ROLE"
 #: The processes, in start order, as the pipeline's (runtime.pipeline.PIPELINE).
 ROLES = ("units", "enrollment", "necessity", "aggregator", "redaction")
-#: Consumer groups are named skeleton-<role>[-<step>] (make bench waits on them).
+#: Consumer groups are named skeleton-<role> (make bench waits on them).
 GROUP_PREFIX = "skeleton-"
 VERDICTS = 3  # units, necessity, enrollment: CLAIMSCRUB_REQUIRED_CHECKS' default
 
+Step = engine.StatelessStep
 
-def _verdict(role: str) -> Handler:
-    async def handle(rec: InRecord, _state: PartitionState) -> list[Outgoing]:
+
+def _verdict(role: str) -> Step:
+    def step(rec: engine.Record) -> list[Outgoing]:
         return [Outgoing(CLAIMS_CHECKS.name, rec.key, role.encode())]
 
-    return handle
+    return step
 
 
-def _forward(topic: str) -> Handler:
-    async def handle(rec: InRecord, _state: PartitionState) -> list[Outgoing]:
+def _forward(topic: str) -> Step:
+    def step(rec: engine.Record) -> list[Outgoing]:
         return [Outgoing(topic, rec.key, rec.value or b"")]
 
-    return handle
+    return step
 
 
-def _after(count: int, topic: str, value: bytes) -> Handler:
+def _after(count: int, topic: str, value: bytes) -> Step:
     """Answers a key's ``count``-th record with ``value`` on ``topic``."""
     seen: dict[bytes, int] = {}
 
-    async def handle(rec: InRecord, _state: PartitionState) -> list[Outgoing]:
+    def step(rec: engine.Record) -> list[Outgoing]:
         n = seen.get(rec.key, 0) + 1
         if n < count:
             seen[rec.key] = n
@@ -77,32 +84,42 @@ def _after(count: int, topic: str, value: bytes) -> Handler:
         seen.pop(rec.key, None)
         return [Outgoing(topic, rec.key, value)]
 
-    return handle
+    return step
 
 
-def _steps(role: str) -> list[tuple[str, list[str], Handler]]:
-    """(group suffix, input topics, handler) of each step of ``role``."""
+def _steps(role: str) -> list[tuple[TopicSpec, TopicSpec, Step]]:
+    """(input topic, output topic, step) of each dataframe of ``role``."""
     clean = encode_scrub_result(ScrubResult("", Status.CLEAN, ()))
     if role in ("units", "enrollment"):
-        return [("", [CLAIMS_SUBMITTED.name], _verdict(role))]
+        return [(CLAIMS_SUBMITTED, CLAIMS_CHECKS, _verdict(role))]
     if role == "necessity":
         return [
-            ("-router", [CLAIMS_SUBMITTED.name], _forward(NECESSITY_BY_BENEFICIARY.name)),
-            ("", [NECESSITY_BY_BENEFICIARY.name], _verdict(role)),
+            (CLAIMS_SUBMITTED, NECESSITY_BY_BENEFICIARY, _forward(NECESSITY_BY_BENEFICIARY.name)),
+            (NECESSITY_BY_BENEFICIARY, CLAIMS_CHECKS, _verdict(role)),
         ]
     if role == "aggregator":
         return [
             (
-                "",
-                [CLAIMS_CHECKS.name],
+                CLAIMS_CHECKS,
+                AGGREGATOR_BY_FINGERPRINT,
                 _after(VERDICTS, AGGREGATOR_BY_FINGERPRINT.name, clean),
             ),
-            ("-publish", [AGGREGATOR_BY_FINGERPRINT.name], _forward(CLAIMS_SCRUBBED.name)),
+            (AGGREGATOR_BY_FINGERPRINT, CLAIMS_SCRUBBED, _forward(CLAIMS_SCRUBBED.name)),
         ]
     if role == "redaction":
-        both = [CLAIMS_SUBMITTED.name, CLAIMS_SCRUBBED.name]
-        return [("", both, _after(2, CLAIMS_DEIDENTIFIED.name, b""))]
+        # One count for both inputs: a claim is joined by its second record.
+        join = _after(2, CLAIMS_DEIDENTIFIED.name, b"")
+        return [
+            (CLAIMS_SUBMITTED, CLAIMS_DEIDENTIFIED, join),
+            (CLAIMS_SCRUBBED, CLAIMS_DEIDENTIFIED, join),
+        ]
     raise SystemExit(f"skeleton: {ROLE_VARIABLE} must be one of {', '.join(ROLES)}, not {role!r}")
+
+
+def topology(app: Application, settings: Settings, role: str) -> None:
+    for source, output, step in _steps(role):
+        sdf = app.dataframe(engine.raw_topic(app, source))
+        engine.guarded(app, sdf, settings, step, outputs=(output, CLAIMS_DLQ))
 
 
 def processes(kafka: LocalKafka, log_dir: Path, env: Mapping[str, str]) -> list[ServiceProcess]:
@@ -123,21 +140,18 @@ def processes(kafka: LocalKafka, log_dir: Path, env: Mapping[str, str]) -> list[
 
 def main() -> None:
     role = os.environ.get(ROLE_VARIABLE, "")
-    steps = _steps(role)
-    settings = service.settings_or_exit(f"skeleton-{role}", grpc_port=50060, metrics_port=9110)
-    app = make_app(settings, app_id=f"claimscrub-skeleton-{role}-runtime")
-    for suffix, topics, handler in steps:
-        attach_batch_table(
-            app,
-            settings,
-            group_id=f"{GROUP_PREFIX}{role}{suffix}",
-            topics=topics,
-            changelog=None,
-            handler=handler,
+    _steps(role)  # an unknown role stops here, before any connection
+    settings = runner.settings_or_exit(f"skeleton-{role}", grpc_port=50060, metrics_port=9110)
+    runner.run(
+        settings,
+        lambda app: topology(app, settings, role),
+        lambda server: [],
+        app_options={
+            "consumer_group": f"{GROUP_PREFIX}{role}",
             # Only claims sent while it runs: earlier phases' claims are not its work.
-            offset_reset="latest",
-        )
-    service.run(settings, app, lambda server: [])
+            "auto_offset_reset": "latest",
+        },
+    )
 
 
 if __name__ == "__main__":

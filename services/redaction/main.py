@@ -59,7 +59,7 @@ def main() -> None:
         settings,
         lambda app: topology(app, settings, deid, statuses),
         registrar(deid),
-        engine_options=ENGINE_OPTIONS,
+        app_options=ENGINE_OPTIONS,
     )
 
 

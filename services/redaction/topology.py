@@ -71,7 +71,7 @@ KEPT_HEADERS = (
     "claimscrub-x12-transaction-set",
 )
 
-#: What the engine runs this service with (runtime.runner.run's engine_options).
+#: What the engine runs this service with (runtime.runner.run's app_options).
 ENGINE_OPTIONS: dict[str, Any] = {"processing_guarantee": "exactly-once"}
 
 

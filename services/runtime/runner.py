@@ -115,15 +115,16 @@ def run(
     *,
     prepare: Callable[[Stopping], bool] | None = None,
     on_stop: Callable[[], None] | None = None,
-    engine_options: Mapping[str, Any] | None = None,
+    app_options: Mapping[str, Any] | None = None,
 ) -> None:
     """Run the service until it is told to stop (returns) or fails (exits 1).
 
     ``prepare`` runs before the topology is built and gRPC starts (False: the
     process was told to stop meanwhile); ``on_stop`` after the Application
-    has stopped (e.g. a reference-data follower's thread); ``engine_options``
-    override the Application's (engine.make_application), e.g. a service's
-    ``processing_guarantee``."""
+    has stopped (e.g. a reference-data follower's thread); ``app_options``
+    override :func:`~claimscrub.runtime.engine.make_application`'s (e.g. a
+    service's ``processing_guarantee``, a bench baseline's consumer group and
+    offset reset)."""
     metrics.service_metrics().bind(settings.service, package_version())
     metrics.serve(settings.metrics_port, settings.metrics_host)
     log.info(
@@ -167,7 +168,7 @@ def run(
             return
         grpc_started = False
         while not stopping.is_set():
-            app = _build(settings, topology, stopping, engine_options or {})
+            app = _build(settings, topology, stopping, app_options or {})
             if app is None:
                 return
             app_box[:] = [app]

@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from kafka import KafkaConsumer
+from confluent_kafka import Consumer
 
 from claimscrub.bench import skeleton
 from claimscrub.bench.load import claim_records, drive
@@ -29,18 +29,30 @@ from claimscrub.runtime.topics import CLAIMS_DEIDENTIFIED
 
 
 def _deidentified(bootstrap: str, keys: set[bytes], timeout_s: float) -> Counter[bytes]:
-    consumer = KafkaConsumer(
-        CLAIMS_DEIDENTIFIED.name, bootstrap_servers=bootstrap, auto_offset_reset="earliest"
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"test-skeleton-{uuid.uuid4().hex[:8]}",
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+        }
     )
+    consumer.subscribe([CLAIMS_DEIDENTIFIED.name])
     seen: Counter[bytes] = Counter()
+
+    def poll(timeout_s: float) -> None:
+        for msg in consumer.consume(num_messages=1000, timeout=timeout_s):
+            if msg.error() is None and msg.key() in keys:
+                seen[msg.key()] += 1
+
     deadline = time.monotonic() + timeout_s
     try:
         while time.monotonic() < deadline and set(seen) < keys:
-            for batch in consumer.poll(timeout_ms=500).values():
-                seen.update(r.key for r in batch if r.key in keys)
+            poll(0.5)
         # A little longer: a second record for a key would show up now.
-        for batch in consumer.poll(timeout_ms=1000).values():
-            seen.update(r.key for r in batch if r.key in keys)
+        settle = time.monotonic() + 2.0
+        while time.monotonic() < settle:
+            poll(0.5)
     finally:
         consumer.close()
     return seen

@@ -4,45 +4,50 @@ from __future__ import annotations
 
 import uuid
 
-from kafka import KafkaConsumer, KafkaProducer
-from kafka.admin import KafkaAdminClient, NewTopic
+from confluent_kafka import Consumer, Producer
+from confluent_kafka.admin import AdminClient, NewTopic
 
 from claimscrub.bench.load import wait_idle
 from claimscrub.runtime.testing import LocalKafka
 
 
+def _read(consumer: Consumer, most: int) -> int:
+    """Records read by one poll of at most ``most``, then committed."""
+    messages = [m for m in consumer.consume(num_messages=most, timeout=1.0) if m.error() is None]
+    if messages:
+        consumer.commit(asynchronous=False)
+    return len(messages)
+
+
 def test_waits_while_a_group_lags_and_returns_once_it_caught_up(kafka: LocalKafka) -> None:
     run = uuid.uuid4().hex[:8]
     topic, prefix = f"test-wait-idle-{run}", f"test-wait-idle-{run}-"
-    admin = KafkaAdminClient(bootstrap_servers=kafka.bootstrap)
-    try:
-        admin.create_topics([NewTopic(topic, 1, 1)])
-    finally:
-        admin.close()
-    producer = KafkaProducer(bootstrap_servers=kafka.bootstrap)
+    admin = AdminClient({"bootstrap.servers": kafka.bootstrap})
+    for future in admin.create_topics([NewTopic(topic, 1, 1)]).values():
+        future.result(30)
+    producer = Producer({"bootstrap.servers": kafka.bootstrap})
     for i in range(10):
-        producer.send(topic, f"r{i}".encode())
-    producer.close()
-    consumer = KafkaConsumer(
-        topic,
-        bootstrap_servers=kafka.bootstrap,
-        group_id=f"{prefix}group",
-        enable_auto_commit=False,
-        auto_offset_reset="earliest",
-        max_poll_records=3,
+        producer.produce(topic, f"r{i}".encode())
+    assert producer.flush(30) == 0
+    consumer = Consumer(
+        {
+            "bootstrap.servers": kafka.bootstrap,
+            "group.id": f"{prefix}group",
+            "enable.auto.commit": False,
+            "auto.offset.reset": "earliest",
+        }
     )
+    consumer.subscribe([topic])
     try:
         read = 0
         while read == 0:
-            read += sum(len(r) for r in consumer.poll(timeout_ms=1000).values())
-        consumer.commit()
+            read += _read(consumer, 3)
         assert read < 10
         lags: list[int] = []
         assert wait_idle(kafka.bootstrap, 3.0, prefix=prefix, on_progress=lags.append) is None
         assert lags and min(lags) == 10 - read  # the records not yet read, told each look
         while read < 10:
-            read += sum(len(r) for r in consumer.poll(timeout_ms=1000).values())
-        consumer.commit()
+            read += _read(consumer, 10)
         waited = wait_idle(kafka.bootstrap, 30.0, prefix=prefix)
         assert waited is not None
     finally:
