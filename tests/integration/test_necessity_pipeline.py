@@ -220,6 +220,8 @@ def test_topic_keys_changelog_and_logs_carry_no_member_id(
         assert TOKEN_PATTERN.fullmatch(key), key
         assert MEMBER not in key
     for r in changelog:
+        if r.value is None:
+            continue  # a deleted history (a key rotation moves them)
         value = r.value.decode()
         for phi in PHI:
             assert phi not in value
