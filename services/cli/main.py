@@ -250,6 +250,8 @@ def _add_audit_commands(sub: Any) -> None:
 
 
 def _add_keys_commands(sub: Any) -> None:
+    from claimscrub.runtime.topics import NECESSITY_BY_BENEFICIARY, NECESSITY_HISTORY_CHANGELOG
+
     keys = sub.add_parser(
         "keys",
         help="the HMAC keyring: key ids, rotation steps",
@@ -277,15 +279,15 @@ def _add_keys_commands(sub: Any) -> None:
     rot.add_argument("--apply", action="store_true", help="send the rekey requests")
     rot.add_argument(
         "--changelog",
-        default=None,
+        default=NECESSITY_HISTORY_CHANGELOG.name,
         metavar="TOPIC",
-        help="the necessity history changelog (default: the registry's)",
+        help="necessity's history changelog (default %(default)s)",
     )
     rot.add_argument(
         "--topic",
-        default=None,
+        default=NECESSITY_BY_BENEFICIARY.name,
         metavar="TOPIC",
-        help="necessity's repartition topic (default: the registry's)",
+        help="necessity's repartition topic (default %(default)s)",
     )
     rot.add_argument(
         "--timeout", type=_positive, default=120.0, metavar="SECONDS", help="default 120"
@@ -690,7 +692,6 @@ def _keys(args: argparse.Namespace) -> int:
     from claimscrub.cli import keys
     from claimscrub.necessity.beneficiary import keyring
     from claimscrub.runtime.kafka_config import KafkaSecurity
-    from claimscrub.runtime.topics import NECESSITY_BY_BENEFICIARY, NECESSITY_HISTORY_CHANGELOG
 
     ring = keyring(os.environ)
     if args.keys_command == "status":
@@ -707,8 +708,8 @@ def _keys(args: argparse.Namespace) -> int:
             bootstrap,
             KafkaSecurity.from_env(),
             ring,
-            changelog=args.changelog or NECESSITY_HISTORY_CHANGELOG.name,
-            topic=args.topic or NECESSITY_BY_BENEFICIARY.name,
+            changelog=args.changelog,
+            topic=args.topic,
             timeout_s=args.timeout,
         )
     except keys.KeysError as exc:

@@ -8,7 +8,8 @@ CLAIMSCRUB_FEE_SCHEDULE_FILE (none when unset),
 CLAIMSCRUB_MUE_FILE (the units service's MUE table, for MAI 2/3 day totals
 across claims), CLAIMSCRUB_PAYERS_FILE. Provider roles the claim's taxonomy does not give
 come from CLAIMSCRUB_ENROLLMENT_ADDR (GetEnrollment); beneficiary tokens are
-keyed by CLAIMSCRUB_HMAC_KEY.
+keyed by the HMAC keyring, CLAIMSCRUB_HMAC_KEYS[_FILE] (or the single
+CLAIMSCRUB_HMAC_KEY[_FILE]).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from claimscrub.necessity.topology import StoredHistories, topology
 from claimscrub.reference.follower import ReferenceSet
 from claimscrub.reference.live import follow_reference, merged_payers
 from claimscrub.runtime import runner
+from claimscrub.runtime.keyring import Keyring
 from claimscrub.runtime.logs import get_logger
 from claimscrub.runtime.settings import SettingsError
 
@@ -92,6 +94,8 @@ def main() -> None:
         enrollment=own.enrollment_addr or "none (roles from the claim's taxonomy only)",
         enrollment_cache_s=own.enrollment_cache_s,
     )
+    ring = own.keyring if own.keyring is not None else Keyring.single(own.hmac_key)
+    log.info("hmac_keyring", current=ring.current_id, keys=len(ring.keys))
     if own.hmac_key_is_default:
         log.warning("hmac_key_default", detail="CLAIMSCRUB_HMAC_KEY unset: development key in use")
     # One cache of enrollment answers for the stream (blocking lookups: Quix
@@ -115,14 +119,14 @@ def main() -> None:
 
     def read_history(token: str) -> History | None:
         # Stored sealed (dates shifted, see necessity.history); the rules need real dates.
-        return unseal(histories.get(token.encode()), date_shift(token, own.hmac_key))
+        return unseal(histories.get(token.encode()), date_shift(token, ring))
 
     servicer = NecessityServicer(
         check,
         ref,
         lookup=lookup,
         read_history=read_history,
-        hmac_key=own.hmac_key,
+        hmac_key=ring,
         instance=settings.instance,
     )
     runner.run(
@@ -132,7 +136,7 @@ def main() -> None:
             settings,
             check=check,
             ref=ref,
-            hmac_key=own.hmac_key,
+            hmac_key=ring,
             lookup=sync_lookup,
             histories=histories,
         ),

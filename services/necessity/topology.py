@@ -22,6 +22,14 @@ type, its original timestamp (the claim's submission time for the result)
 and its claimId key in :data:`CLAIM_KEY_HEADER` (the result and any DLQ
 record are keyed by it). A malformed claim is routed under a token of its
 own (:func:`token_for`) and answered alone with MALFORMED_CLAIM.
+
+Tokens chain through the HMAC keyring up to its current key
+(necessity/beneficiary.py). During a key rotation the check step also
+carries histories to the ring's newest key (necessity/rekey.py): it sends
+migration records, keyed by the new token, back onto the repartition topic,
+after recording a claim under an older key's token and on a rekey request
+(``claimscrub keys rotate --apply``), and adopts the migration records that
+reach it. Neither kind of record gets a result on claims.checks.
 """
 
 from __future__ import annotations
@@ -40,7 +48,8 @@ from claimscrub.core.checks import Check, Rules
 from claimscrub.core.claim import Claim, ParsedClaim
 from claimscrub.core.codec import CONTENT_TYPE
 from claimscrub.core.not_checked_seal import SEAL_HEADER
-from claimscrub.necessity.beneficiary import beneficiary_token, unlinked_token
+from claimscrub.necessity import rekey
+from claimscrub.necessity.beneficiary import Key, beneficiary_token, unlinked_token
 from claimscrub.necessity.check import bound_rules
 from claimscrub.necessity.history import History, date_shift, record_claim, seal, unseal
 from claimscrub.necessity.reference import NecessityReference
@@ -48,6 +57,7 @@ from claimscrub.necessity.roles import SyncRoleLookup, resolve_role_sync
 from claimscrub.runtime import engine
 from claimscrub.runtime.claim_judge import ClaimEvent, ClaimJudge
 from claimscrub.runtime.guard import Outgoing
+from claimscrub.runtime.keyring import Keyring
 from claimscrub.runtime.settings import Settings
 from claimscrub.runtime.topics import (
     CLAIMS_CHECKS,
@@ -65,7 +75,7 @@ HISTORY_KEY = "history"
 STORE_NAME = "default"
 
 
-def token_for(parsed: ParsedClaim, key: bytes) -> str:
+def token_for(parsed: ParsedClaim, key: Key) -> str:
     if parsed.ok and parsed.claim is not None:
         return beneficiary_token(parsed.claim, key)
     # A malformed claim is answered alone (MALFORMED_CLAIM); it joins no history.
@@ -81,14 +91,15 @@ class NecessitySteps:
         *,
         check: Check,
         ref: NecessityReference,
-        hmac_key: bytes,
+        hmac_key: Key,
         lookup: SyncRoleLookup | None,
         today: Callable[[], dt.date] = dt.date.today,
         recorded: Callable[[bytes, History], None] | None = None,
     ) -> None:
         self._check = check
         self._ref = ref
-        self._hmac_key = hmac_key
+        # A plain key is the one-key ring of its own tokens (no key id in them).
+        self._ring = hmac_key if isinstance(hmac_key, Keyring) else Keyring.single(hmac_key)
         self._lookup = lookup
         self._today = today
         self._recorded = recorded
@@ -112,13 +123,18 @@ class NecessitySteps:
         headers.append((CLAIM_KEY_HEADER, rec.key))
         if event.content_type is not None:
             headers.append((CONTENT_TYPE, event.content_type))
-        token = token_for(decoded, self._hmac_key).encode()
+        token = token_for(decoded, self._ring).encode()
         return [Outgoing(NECESSITY_BY_BENEFICIARY.name, token, rec.value or b"", headers)]
 
     def check(self, rec: engine.Record, state: State[Any, Any]) -> list[Outgoing]:
         """The repartitioned claim -> its verdict, reading and then recording
-        the beneficiary's history in ``state`` (the key's)."""
+        the beneficiary's history in ``state`` (the key's); a migration record
+        or a rekey request -> what necessity/rekey.py says to store and send."""
         token = rec.key.decode()
+        if rec.header(rekey.MIGRATION_HEADER) is not None:
+            return self._migrate(rec, token, state)
+        if rec.header(rekey.REKEY_REQUEST_HEADER) is not None:
+            return self._rekey(token, state)
         event = ClaimEvent(
             key=rec.header(CLAIM_KEY_HEADER) or b"",
             value=rec.value,
@@ -135,7 +151,7 @@ class NecessitySteps:
             # The check in force and the reference it reads, as one pair for the claim.
             ref = check.reference if isinstance(check.reference, NecessityReference) else self._ref
             role = resolve_role_sync(claim, ref, self._lookup)
-            shift = date_shift(token, self._hmac_key)
+            shift = date_shift(token, self._ring)
             past: History | None = unseal(state.get(HISTORY_KEY), shift)
 
             def record() -> None:
@@ -144,12 +160,46 @@ class NecessitySteps:
                 # (a replay, a new version) replaces its own entry.
                 sealed = seal(record_claim(past, claim, ref), shift)
                 state.set(HISTORY_KEY, sealed)
+                stored.append(sealed)
                 if self._recorded is not None:
                     self._recorded(rec.key, sealed)
 
             return bound_rules(ref, past, role), record
 
-        return [self._judge.judge(event, self._today(), bind=bind, consumed=False)]
+        stored: list[History] = []
+        out = [self._judge.judge(event, self._today(), bind=bind, consumed=False)]
+        if stored:
+            # During a rotation the new key's copy follows every claim recorded here.
+            forward = rekey.after_record(token, stored[-1], self._ring)
+            if forward is not None:
+                out.append(_repartitioned(forward))
+        return out
+
+    def _migrate(self, rec: engine.Record, token: str, state: State[Any, Any]) -> list[Outgoing]:
+        """A history carried to ``token`` from an older key's: adopted, never answered."""
+        check = self._check.current()
+        ref = check.reference if isinstance(check.reference, NecessityReference) else self._ref
+        step = rekey.on_migration(
+            token, state.get(HISTORY_KEY), rec.value or b"", self._ring, ref.line_history_days
+        )
+        if step.store is not None:
+            state.set(HISTORY_KEY, step.store)
+            if self._recorded is not None:
+                self._recorded(rec.key, step.store)
+        return [_repartitioned(step.forward)] if step.forward is not None else []
+
+    def _rekey(self, token: str, state: State[Any, Any]) -> list[Outgoing]:
+        """A rekey request: the history under ``token`` copied (or moved) to the newest key."""
+        step = rekey.on_rekey_request(token, state.get(HISTORY_KEY), self._ring)
+        out = [_repartitioned(step.forward)] if step.forward is not None else []
+        if step.delete:
+            state.delete(HISTORY_KEY)
+        return out
+
+
+def _repartitioned(record: rekey.Record) -> Outgoing:
+    """A migration record, sent onto the repartition topic under its new token."""
+    return Outgoing(NECESSITY_BY_BENEFICIARY.name, record.key, record.value, list(record.headers))
 
 
 class StoredHistories:
@@ -216,7 +266,7 @@ def topology(
     *,
     check: Check,
     ref: NecessityReference,
-    hmac_key: bytes,
+    hmac_key: Key,
     lookup: SyncRoleLookup | None,
     histories: StoredHistories | None = None,
 ) -> StreamingDataFrame:
@@ -244,8 +294,14 @@ def topology(
             value_deserializer="bytes",
         )
     )
+    # Migration records go back onto the repartition topic, keyed by their new
+    # token, to the partition (and instance) that owns it.
     checked = engine.guarded_stateful(
-        app, by_beneficiary, settings, steps.check, outputs=(CLAIMS_CHECKS, CLAIMS_DLQ)
+        app,
+        by_beneficiary,
+        settings,
+        steps.check,
+        outputs=(CLAIMS_CHECKS, CLAIMS_DLQ, NECESSITY_BY_BENEFICIARY),
     )
     if histories is not None:
         histories.attach(app)

@@ -1,20 +1,51 @@
-"""`claimscrub keys rotate --apply` on the real broker: a rekey request on
-necessity's repartition topic for each live history of an older key than the
-ring's newest, read from the compacted history changelog's keys."""
+"""Rotating the HMAC key on the real broker.
+
+`claimscrub keys rotate --apply` sends a rekey request on necessity's
+repartition topic for each live history of an older key than the ring's
+newest, read from the compacted history changelog's keys; and a rotation
+done as docs/operations.md's runbook "Rotating the HMAC key" says, with the
+running necessity service, keeps a beneficiary's year-to-date amount."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
+import time
+from typing import Any
 
 import pytest
+from quixstreams.state.metadata import CHANGELOG_CF_MESSAGE_HEADER
 
-from claimscrub.necessity.rekey import REKEY_REQUEST_HEADER
-from claimscrub.runtime.testing import REPO_ROOT, LocalKafka, consume_all, produce
-from claimscrub.runtime.topics import NECESSITY_BY_BENEFICIARY, NECESSITY_HISTORY_CHANGELOG
+from claimscrub.bench.load import wait_idle
+from claimscrub.core.claim import parse_claim
+from claimscrub.core.codec import CONTENT_TYPE, decode_check_result, encode_claim_json
+from claimscrub.core.results import CheckResult
+from claimscrub.necessity.beneficiary import DEV_HMAC_KEY, beneficiary_token
+from claimscrub.necessity.rekey import REKEY_REQUEST_HEADER, tokens_in
+from claimscrub.necessity.topology import CLAIM_KEY_HEADER, STORE_NAME
+from claimscrub.runtime.keyring import Keyring, derived_id, load_keyring
+from claimscrub.runtime.testing import (
+    REPO_ROOT,
+    LocalKafka,
+    ServiceProcess,
+    consume_all,
+    produce,
+)
+from claimscrub.runtime.topics import (
+    CLAIMS_CHECKS,
+    CLAIMS_SUBMITTED,
+    NECESSITY_BY_BENEFICIARY,
+    NECESSITY_GROUP,
+    NECESSITY_HISTORY_CHANGELOG,
+)
 
 pytestmark = pytest.mark.kafka
+
+#: What Quix writes on every changelog record: a record without it stops the
+#: restore of the running necessity service.
+CHANGELOG_HEADERS = [(CHANGELOG_CF_MESSAGE_HEADER, STORE_NAME.encode())]
 
 OLD = "old-secret-0123456789-0123456789-abc"
 NEW = "new-secret-0123456789-0123456789-xyz"
@@ -27,23 +58,28 @@ def test_apply_requests_a_rekey_for_each_live_token_of_an_older_key(kafka: Local
     live = "b-" + "a1" * 32
     dropped = "b-" + "b2" * 32
     done = "b-k2-" + "c3" * 32  # already the newest key's
-    prefixed = "c-" + "d4" * 32  # as a state store prefixes it
+    prefixed = "c-" + "d4" * 32  # as the state store prefixes it
     history = json.dumps({"v": 1, "claims": {}, "progress": {}}).encode()
     produce(
         kafka.bootstrap,
         NECESSITY_HISTORY_CHANGELOG.name,
         [
-            (live.encode(), history, []),
-            (dropped.encode(), history, []),
-            (done.encode(), history, []),
-            (prefixed.encode() + b"|history", history, []),
+            (live.encode(), history, CHANGELOG_HEADERS),
+            (dropped.encode(), history, CHANGELOG_HEADERS),
+            (done.encode(), history, CHANGELOG_HEADERS),
+            (prefixed.encode() + b'|"history"', history, CHANGELOG_HEADERS),
         ],
     )
     # A tombstone: that history was deleted.
     from kafka import KafkaProducer
 
     producer = KafkaProducer(bootstrap_servers=kafka.bootstrap, acks="all")
-    producer.send(NECESSITY_HISTORY_CHANGELOG.name, key=dropped.encode(), value=None).get(30)
+    producer.send(
+        NECESSITY_HISTORY_CHANGELOG.name,
+        key=dropped.encode(),
+        value=None,
+        headers=CHANGELOG_HEADERS,
+    ).get(30)
     producer.close()
 
     env = {
@@ -63,3 +99,180 @@ def test_apply_requests_a_rekey_for_each_live_token_of_an_older_key(kafka: Local
     requests = [r for r in records if dict(r.headers).get(REKEY_REQUEST_HEADER) == b"1"]
     assert sorted(r.key for r in requests) == sorted([live.encode(), prefixed.encode()])
     assert all(json.loads(r.value) == {"rekey": True} for r in requests)
+
+
+# --- a rotation with the running necessity service, step by step -------------------
+
+#: The shared pipeline's necessity runs with the development key (no key set):
+#: step 1 moves that key to a ring, keeping its id.
+OLD_ID = derived_id(DEV_HMAC_KEY)
+NEW_ID = "k2027"
+NEW_SECRET = "rotation-test-secret-0123456789-0123456789"
+MEMBER = "KR77700123"
+
+
+def _ring(current: str, *ids: str) -> str:
+    secrets = {OLD_ID: DEV_HMAC_KEY.decode(), NEW_ID: NEW_SECRET}
+    return json.dumps({"current": current, "keys": [{"id": i, "secret": secrets[i]} for i in ids]})
+
+
+def _claim(claim_id: str, charge: str, dos: str) -> dict[str, Any]:
+    # Eligibility says 2,300 used of the 2026 PT/SLP KX threshold ($2,480,
+    # docs/necessity.md); every claim of this beneficiary adds its charge.
+    return {
+        "claimId": claim_id,
+        "payerId": "MEDICARE",
+        "submissionDate": "2026-06-01",
+        "patient": {"memberId": MEMBER},
+        "billingProvider": {"npi": "1558598797"},
+        "renderingProvider": {"npi": "1234567893", "taxonomy": "225100000X"},
+        "diagnoses": ["M62.81"],
+        "serviceLines": [
+            {
+                "lineNumber": 1,
+                "dateOfService": dos,
+                "procedureCode": "97110",
+                "modifiers": ["GP"],
+                "units": 2,
+                "minutes": 30,
+                "chargeAmount": charge,
+                "diagnosisPointers": [1],
+            }
+        ],
+        "therapy": {
+            "discipline": "PT",
+            "planOfCare": {"certifiedDate": "2026-04-20", "endDate": "2026-07-18"},
+            "treatmentDaysSinceProgressReport": 1,
+            "amountUsedYtd": "2300.00",
+        },
+    }
+
+
+def _necessity_verdict(kafka: LocalKafka, claim: dict[str, Any]) -> CheckResult:
+    """Submit ``claim``; necessity's result for it on claims.checks."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    value, ctype = encode_claim_json(claim)
+    produce(
+        kafka.bootstrap,
+        CLAIMS_SUBMITTED.name,
+        [(claim["claimId"].encode(), value, [(CONTENT_TYPE, ctype)])],
+    )
+    consumer = KafkaConsumer(bootstrap_servers=kafka.bootstrap, enable_auto_commit=False)
+    try:
+        tps = [
+            TopicPartition(CLAIMS_CHECKS.name, p)
+            for p in consumer.partitions_for_topic(CLAIMS_CHECKS.name) or ()
+        ]
+        consumer.assign(tps)
+        consumer.seek_to_beginning(*tps)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            for records in consumer.poll(timeout_ms=500).values():
+                for r in records:
+                    if r.key == claim["claimId"].encode():
+                        result = decode_check_result(r.value)
+                        if result.check.value == "NECESSITY":
+                            return result
+    finally:
+        consumer.close()
+    raise AssertionError(f"no necessity result for {claim['claimId']}")
+
+
+def _wait_for_lag_zero(kafka: LocalKafka) -> None:
+    """The runbook's "wait until necessity's consumer lag is 0": its group has
+    committed up to the end of both topics it reads."""
+    waited = wait_idle(kafka.bootstrap, 120, prefix=NECESSITY_GROUP)
+    assert waited is not None, "necessity's consumer lag did not reach 0"
+
+
+def _apply(kafka: LocalKafka, ring: str) -> str:
+    """`claimscrub keys rotate --apply` as an operator runs it, with the ring."""
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap,
+        "CLAIMSCRUB_HMAC_KEYS": ring,
+    }
+    run = subprocess.run(
+        [sys.executable, "-m", "claimscrub.cli.main", "keys", "rotate", "--apply"],
+        env=env, capture_output=True, text=True, timeout=180, cwd=REPO_ROOT,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert NEW_SECRET not in run.stdout + run.stderr
+    return run.stdout
+
+
+def _live_histories(kafka: LocalKafka) -> dict[str, dict[str, Any]]:
+    """The changelog's latest history per token (a deleted one absent)."""
+    latest: dict[str, bytes | None] = {}
+    for r in consume_all(kafka.bootstrap, NECESSITY_HISTORY_CHANGELOG.name, until=1, settle_s=1):
+        token = tokens_in(r.key)
+        if token is not None and r.key.endswith(b'|"history"'):
+            latest[token] = r.value
+    return {t: json.loads(v) for t, v in latest.items() if v is not None}
+
+
+def test_a_rotation_by_the_runbook_keeps_a_beneficiary_s_year_to_date_amount(
+    kafka: LocalKafka, services: dict[str, ServiceProcess]
+) -> None:
+    shared = services["necessity"]
+    running: list[ServiceProcess] = []
+
+    def roll_out(ring: str) -> None:
+        # One necessity instance: rolling out is restarting it with the ring.
+        for p in running:
+            assert p.terminate() == 0
+        running.clear()
+        if shared.proc is not None and shared.proc.poll() is None:
+            assert shared.terminate() == 0
+        p = dataclasses.replace(shared, env={**shared.env, "CLAIMSCRUB_HMAC_KEYS": ring}, proc=None)
+        running.append(p)
+        p.start()
+
+    parsed = parse_claim(_claim("KR-0", "1.00", "2026-05-01"))
+    assert parsed.claim is not None
+    rotated = load_keyring({"CLAIMSCRUB_HMAC_KEYS": _ring(NEW_ID, OLD_ID, NEW_ID)}, b"")
+    old_token = beneficiary_token(parsed.claim, Keyring.single(DEV_HMAC_KEY))
+    new_token = beneficiary_token(parsed.claim, rotated)
+    assert new_token != old_token and new_token.startswith(f"b-{NEW_ID}-")
+    try:
+        # Step 1: the single key as a one-key ring. 2,300 + 100 = 2,400.
+        roll_out(_ring(OLD_ID, OLD_ID))
+        assert _necessity_verdict(kafka, _claim("KR-1", "100.00", "2026-05-04")).edits == ()
+        # Step 2: the new key added, not current. A claim recorded meanwhile:
+        # 2,300 + 100 + 50 = 2,450, still under the threshold.
+        roll_out(_ring(OLD_ID, OLD_ID, NEW_ID))
+        assert _necessity_verdict(kafka, _claim("KR-2", "50.00", "2026-05-05")).edits == ()
+        # Step 3: apply, then wait for necessity's lag to reach 0.
+        assert f"rekey request(s) towards key {NEW_ID}" in _apply(
+            kafka, _ring(OLD_ID, OLD_ID, NEW_ID)
+        )
+        _wait_for_lag_zero(kafka)
+        # Step 4: the new key current. The next claim is routed under the new
+        # token and sees both earlier ones: 2,300 + 100 + 50 + 100 = 2,550 > 2,480.
+        roll_out(_ring(NEW_ID, OLD_ID, NEW_ID))
+        result = _necessity_verdict(kafka, _claim("KR-3", "100.00", "2026-05-06"))
+        assert [(e.code, e.line_number) for e in result.edits] == [("KX_MODIFIER_REQUIRED", 1)]
+        assert "2,550.00" in result.edits[0].message
+        routed = consume_all(kafka.bootstrap, NECESSITY_BY_BENEFICIARY.name, until=1, settle_s=1)
+        assert [r.key for r in routed if (CLAIM_KEY_HEADER, b"KR-3") in r.headers] == [
+            new_token.encode()
+        ]
+        _wait_for_lag_zero(kafka)
+        histories = _live_histories(kafka)
+        assert set(histories[new_token]["claims"]) == {"KR-1", "KR-2", "KR-3"}
+        assert old_token in histories  # copied, not moved, until step 5
+        # Step 5: apply again; the old token's history is moved, then gone.
+        assert f"rekey request(s) towards key {NEW_ID}" in _apply(
+            kafka, _ring(NEW_ID, OLD_ID, NEW_ID)
+        )
+        _wait_for_lag_zero(kafka)
+        histories = _live_histories(kafka)
+        assert old_token not in histories
+        assert set(histories[new_token]["claims"]) == {"KR-1", "KR-2", "KR-3"}
+    finally:
+        for p in running:
+            p.terminate()
+        # The shared pipeline's necessity as the other tests know it.
+        if shared.proc is None or shared.proc.poll() is not None:
+            shared.start()

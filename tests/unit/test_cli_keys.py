@@ -8,13 +8,14 @@ from pathlib import Path
 import pytest
 
 from claimscrub.cli.keys import stale_tokens
-from claimscrub.cli.main import main
+from claimscrub.cli.main import build_parser, main
 from claimscrub.core.claim import Claim
 from claimscrub.core.fingerprint import duplicate_fingerprint, key_from_env, lookup_fingerprints
 from claimscrub.necessity.beneficiary import beneficiary_token
 from claimscrub.necessity.settings import NecessitySettings
 from claimscrub.redaction.config import ConfigError, RedactionConfig
 from claimscrub.runtime.keyring import derived_id, load_keyring
+from claimscrub.runtime.topics import NECESSITY_BY_BENEFICIARY, NECESSITY_HISTORY_CHANGELOG
 from tests.unit.necessity_support import base_claim, parse
 
 OLD = "old-secret-0123456789-0123456789-abc"
@@ -93,6 +94,15 @@ def test_keys_rotate_marks_the_next_step_for_the_ring_as_configured(
     clean_env.setenv("CLAIMSCRUB_HMAC_KEYS", ring_text("k2"))
     assert main(["keys", "rotate"]) == 0
     assert marked().startswith("-> 5.")
+
+
+def test_keys_rotate_reads_and_writes_the_topics_of_necessity_s_stream() -> None:
+    # The changelog holding the histories and the repartition topic the check step reads.
+    args = build_parser().parse_args(["keys", "rotate", "--apply"])
+    assert args.changelog == NECESSITY_HISTORY_CHANGELOG.name
+    assert args.topic == NECESSITY_BY_BENEFICIARY.name
+    assert args.changelog.startswith("changelog__claimscrub-necessity--")
+    assert args.topic.startswith("repartition__claimscrub-necessity--")
 
 
 def test_keys_rotate_apply_needs_a_second_key(

@@ -364,6 +364,29 @@ def test_without_the_operator_apis_nothing_needs_them() -> None:
     assert not kinds & {"ScaledObject", "ServiceMonitor", "PrometheusRule"}
 
 
+def test_a_keyring_is_mounted_in_place_of_the_single_hmac_key() -> None:
+    # runtime/keyring.py: CLAIMSCRUB_HMAC_KEYS_FILE and CLAIMSCRUB_HMAC_KEY_FILE
+    # together are refused, so a pod gets exactly one of them.
+    done = subprocess.run(
+        [str(HELM), "template", "claimscrub", str(CHART), "--kube-version", KUBE_VERSION,
+         "--set", "hmac.keyringKey=hmac-keys"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    docs = [d for d in yaml.safe_load_all(done.stdout) if d]
+    deployments = _by_kind(tuple(docs), "Deployment")
+    keyed = [n for n, s in chart_services().items() if s.get("hmacKey")]
+    assert keyed
+    for name in keyed:
+        pod = deployments[name]["spec"]["template"]["spec"]
+        (container,) = pod["containers"]
+        env = {e["name"]: e.get("value") for e in container["env"]}
+        assert env["CLAIMSCRUB_HMAC_KEYS_FILE"] == "/etc/claimscrub/hmac/hmac-keys"
+        assert "CLAIMSCRUB_HMAC_KEY_FILE" not in env
+        (hmac,) = [v for v in pod["volumes"] if v["name"] == "hmac"]
+        assert hmac["secret"]["items"] == [{"key": "hmac-keys", "path": "hmac-keys"}]
+
+
 def test_a_typo_in_values_is_refused() -> None:
     done = subprocess.run(
         [str(HELM), "lint", str(CHART), "--kube-version", KUBE_VERSION,

@@ -1,6 +1,7 @@
 """The necessity service's stream (necessity/topology.py) without a broker: the
 topics it builds are the declared ones, and its two steps route, judge and
-record claims as the rules and the history module say."""
+record claims as the rules and the history module say, and carry histories
+to the next HMAC key as necessity/rekey.py says."""
 
 from __future__ import annotations
 
@@ -16,8 +17,9 @@ from claimscrub.core.claim import parse_claim
 from claimscrub.core.codec import CONTENT_TYPE, decode_check_result, encode_claim_json
 from claimscrub.core.results import CheckResult
 from claimscrub.necessity import topology as necessity_topology
-from claimscrub.necessity.beneficiary import beneficiary_token
+from claimscrub.necessity.beneficiary import beneficiary_token, chain_token
 from claimscrub.necessity.check import necessity_check
+from claimscrub.necessity.rekey import MIGRATION_HEADER, rekey_request
 from claimscrub.necessity.topology import (
     CLAIM_KEY_HEADER,
     HISTORY_KEY,
@@ -26,7 +28,9 @@ from claimscrub.necessity.topology import (
     topology,
 )
 from claimscrub.runtime.engine import Record, make_application
-from claimscrub.runtime.guard import REASON_HEADER
+from claimscrub.runtime.guard import REASON_HEADER, Outgoing
+from claimscrub.runtime.keyring import HmacKey, Keyring
+from claimscrub.runtime.secrets import Secret
 from claimscrub.runtime.settings import Settings
 from claimscrub.runtime.topics import (
     ALL_TOPICS,
@@ -61,14 +65,18 @@ class FakeState:
         self.values[key] = json.dumps(value)
         self.writes += 1
 
+    def delete(self, key: str) -> None:
+        self.values.pop(key, None)
+        self.writes += 1
 
-def _steps(tmp_path: Path) -> NecessitySteps:
+
+def _steps(tmp_path: Path, key: bytes | Keyring = KEY) -> NecessitySteps:
     ref = bundled_ref()
     return NecessitySteps(
         _settings(tmp_path),
         check=necessity_check(ref, lambda _c: []),
         ref=ref,
-        hmac_key=KEY,
+        hmac_key=key,
         lookup=None,
         today=lambda: TODAY,
     )
@@ -268,3 +276,86 @@ def test_the_servicer_reads_a_history_the_step_just_wrote_until_rocksdb_has_it()
     assert histories.get(token) == {"v": 1, "claims": {"A": {}}, "progress": {}}
     now[0] += 0.1
     assert histories.get(token) is None  # no Application attached: nothing in RocksDB
+
+
+# --- a key rotation: histories carried to the newest key's token --------------------
+
+NEW_KEY = b"test-hmac-key-2-0123456789abcdef"
+#: KEY's id as a single key moved to a ring keeps it (runtime/keyring.py).
+OLD_ID = Keyring.single(KEY).current_id
+
+
+def _ring(current: str) -> Keyring:
+    """KEY, then a new key k2; ``current`` OLD_ID while k2 is upcoming, then k2."""
+    return Keyring((Keyring.single(KEY).root, HmacKey("k2", Secret(NEW_KEY))), current)
+
+
+def _deliver(
+    steps: NecessitySteps, out: Outgoing, states: dict[bytes, FakeState]
+) -> list[Outgoing]:
+    """``out`` read back from the repartition topic by the step owning its key."""
+    assert out.topic == NECESSITY_BY_BENEFICIARY.name
+    rec = Record(out.key, out.value, out.headers, NECESSITY_BY_BENEFICIARY.name, 0, 0, 0)
+    return steps.check(rec, states.setdefault(out.key, FakeState()))  # type: ignore[arg-type]
+
+
+def test_a_one_key_ring_routes_claims_under_the_plain_key_s_tokens(tmp_path: Path) -> None:
+    claim = base_claim(claimId="R-2")
+    [plain] = _steps(tmp_path).route(_submitted(claim))
+    [ringed] = _steps(tmp_path, Keyring.single(KEY)).route(_submitted(claim))
+    assert ringed.key == plain.key
+
+
+def test_a_rotation_keeps_the_year_to_date_amount_of_a_beneficiary(tmp_path: Path) -> None:
+    # The KX case above across a rotation: Y-1 (150) is recorded under the old
+    # key's token while the new key is upcoming, copied to the new token, and
+    # Y-2 (100), routed under the new token once it is current, still sees it:
+    # 2,300 + 150 + 100 = 2,550 over the 2026 threshold of $2,480.
+    states: dict[bytes, FakeState] = {}
+    overlap = _steps(tmp_path, _ring(OLD_ID))
+    first = _kx_claim("Y-1", "2300.00", "150.00", "2026-05-04")
+    [routed] = overlap.route(_submitted(first))
+    old_token = routed.key.decode()
+    verdict, copy = _deliver(overlap, routed, states)
+    assert verdict.topic == CLAIMS_CHECKS.name
+    assert decode_check_result(verdict.value).edits == ()
+    # The copy: on the repartition topic, under the new key's token.
+    new_token = chain_token(old_token, _ring("k2"))
+    assert (copy.topic, copy.key) == (NECESSITY_BY_BENEFICIARY.name, new_token.encode())
+    assert dict(copy.headers)[MIGRATION_HEADER] == f"{OLD_ID}>k2".encode()
+    assert b"2026-05-04" not in copy.value
+    # Adopted by the new token's owner, answered nowhere.
+    assert _deliver(overlap, copy, states) == []
+    assert "Y-1" in json.loads(states[new_token.encode()].values[HISTORY_KEY])["claims"]
+
+    rotated = _steps(tmp_path, _ring("k2"))
+    second = _kx_claim("Y-2", "2300.00", "100.00", "2026-05-06")
+    [routed] = rotated.route(_submitted(second))
+    assert routed.key == new_token.encode()
+    [out] = _deliver(rotated, routed, states)  # of the newest key already: no copy
+    result = decode_check_result(out.value)
+    assert [(e.code, e.line_number) for e in result.edits] == [("KX_MODIFIER_REQUIRED", 1)]
+    assert "2,550.00" in result.edits[0].message
+
+
+def test_a_rekey_request_copies_during_the_rotation_and_moves_after_it(
+    tmp_path: Path,
+) -> None:
+    states: dict[bytes, FakeState] = {}
+    one_key = _steps(tmp_path)
+    [routed] = one_key.route(_submitted(_kx_claim("Q-1", "100.00", "84.00", "2026-05-04")))
+    _deliver(one_key, routed, states)
+    old = states[routed.key]
+    new_token = chain_token(routed.key.decode(), _ring("k2")).encode()
+    request = Outgoing(NECESSITY_BY_BENEFICIARY.name, *rekey_request(routed.key.decode()))
+
+    # The new key upcoming: copied, the old history kept (its claims still come here).
+    [copy] = _deliver(_steps(tmp_path, _ring(OLD_ID)), request, states)
+    assert copy.key == new_token and HISTORY_KEY in old.values
+    # The new key current: copied once more, then dropped.
+    [moved] = _deliver(_steps(tmp_path, _ring("k2")), request, states)
+    assert moved.key == new_token and HISTORY_KEY not in old.values
+    # A request for a token holding nothing does nothing.
+    assert _deliver(_steps(tmp_path, _ring("k2")), request, states) == []
+    assert _deliver(_steps(tmp_path, _ring("k2")), moved, states) == []
+    assert "Q-1" in json.loads(states[new_token].values[HISTORY_KEY])["claims"]
