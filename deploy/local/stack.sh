@@ -16,6 +16,10 @@ export CLAIMSCRUB_PAYERS_FILE=${CLAIMSCRUB_PAYERS_FILE:-$root/examples/payers.js
 # This machine only, in production mode too (its default is every interface).
 export CLAIMSCRUB_GRPC_HOST=${CLAIMSCRUB_GRPC_HOST:-127.0.0.1}
 export CLAIMSCRUB_METRICS_HOST=${CLAIMSCRUB_METRICS_HOST:-127.0.0.1}
+# One process per service here, named <service>@<host> (CLAIMSCRUB_INSTANCE's
+# default): `stack.sh start` after a crash gets the dead one's partitions
+# back without waiting out its session (docs/operations.md "Failover").
+export CLAIMSCRUB_STATIC_MEMBERSHIP=${CLAIMSCRUB_STATIC_MEMBERSHIP:-true}
 security=${KAFKA_SECURITY:-plaintext}
 certs=${KAFKA_CERTS_DIR:-$run/certs}
 # "name module grpc-port metrics-port", in start order, from the service

@@ -10,7 +10,10 @@ ledger entry of a key, a JSON-able dict in the publish step's store::
 
 * the **owner** is the first claimId published with the fingerprint; any other
   claimId with it gets DUPLICATE_CLAIM (claimscrub.core.duplicates);
-* **published** marks make publication once per (claimId, version).
+* **published** marks make publication once per (claimId, version). A
+  revision 1 that carried CHECK_INCOMPLETE also marks :func:`incomplete_version`:
+  a complete result of that version arriving as revision 1 afterwards is its
+  revision 2 (:func:`publish_as`).
 
 A mark is written right after the result is sent, but the two are separate
 Kafka records: a process killed between them can leave a result without its
@@ -53,6 +56,20 @@ def published_version(version: str, revision: int) -> str:
     return version if revision <= 1 else f"{version}#{revision}"
 
 
+def incomplete_version(version: str) -> str:
+    """What a mark and the read-back name the fact that revision 1 of a claim
+    version went out with CHECK_INCOMPLETE."""
+    return f"{version}!"
+
+
+def published_names(version: str, revision: int, *, incomplete: bool) -> list[str]:
+    """The names one published result is known by (marks and read-back alike)."""
+    names = [published_version(version, revision)]
+    if revision <= 1 and incomplete:
+        names.append(incomplete_version(version))
+    return names
+
+
 @dataclass(slots=True)
 class Trust:
     """What this process may take a published mark's word for."""
@@ -81,6 +98,29 @@ def was_published(entry: Entry | None, claim_id: str, version: str, trust: Trust
     return published_by(entry, claim_id, version, trust) is not None
 
 
+def publish_as(
+    entry: Entry | None,
+    claim_id: str,
+    version: str,
+    *,
+    revision: int,
+    incomplete: bool,
+    trust: Trust,
+) -> int:
+    """The revision to publish a claim version's result as.
+
+    The collect step forwards revision 2 itself when the missing verdicts
+    arrive (aggregator.state). But a process killed right after a timeout
+    loses the timed-out state with its uncommitted checkpoint while the
+    CHECK_INCOMPLETE result is already out; the restarted process then
+    completes the version from the replayed and late verdicts as revision 1.
+    Such a complete result, after a published CHECK_INCOMPLETE revision 1,
+    is the version's revision 2."""
+    if revision != 1 or incomplete:
+        return revision
+    return 2 if published_by(entry, claim_id, incomplete_version(version), trust) else 1
+
+
 @dataclass(frozen=True, slots=True)
 class Decision:
     #: None: already published, nothing to send and nothing to write.
@@ -99,8 +139,11 @@ def decide(
     now_ms: int,
     partition: int,
     trust: Trust,
+    incomplete_of: str = "",
 ) -> Decision:
-    """Publish this version (with which extra edits), or skip it as already published."""
+    """Publish this version (with which extra edits), or skip it as already
+    published. ``incomplete_of``: the claim version, when this is its
+    revision 1 with CHECK_INCOMPLETE (marked for :func:`publish_as`)."""
     current: Entry = entry or {"p": partition, "owner": "", "firstMs": now_ms, "published": {}}
     by = published_by(current, claim_id, version, trust)
     if by is not None:
@@ -108,7 +151,11 @@ def decide(
     owner = current.get("owner") or claim_id
     edits = duplicate_edits(owner, claim_id) if fingerprinted else []
     published = dict(current.get("published", {}))
-    published[claim_id] = {**published.get(claim_id, {}), version: [now_ms, trust.incarnation]}
+    mark = [now_ms, trust.incarnation]
+    marks = {version: mark}
+    if incomplete_of:
+        marks[incomplete_version(incomplete_of)] = mark
+    published[claim_id] = {**published.get(claim_id, {}), **marks}
     if len(published) > MAX_CLAIMS_PER_FINGERPRINT + 1:
         others = sorted(
             (cid for cid in published if cid != owner),

@@ -94,7 +94,8 @@ def replay_start_ms(
 def published_since(
     bootstrap: str, topic: str, since_ms: int, *, timeout_s: float
 ) -> tuple[frozenset[tuple[str, str]], int]:
-    """(claimId, claim version) of every result on ``topic`` since ``since_ms``."""
+    """(claimId, name) of every result on ``topic`` since ``since_ms``
+    (:func:`~claimscrub.aggregator.ledger.published_names`)."""
     from kafka import KafkaConsumer, TopicPartition
 
     consumer = KafkaConsumer(
@@ -128,8 +129,11 @@ def published_since(
                     except Exception:  # not ours to judge here; it cannot be a mark
                         continue
                     key = (rec.key or b"").decode("utf-8", "replace")
-                    version = ledger_rules.published_version(msg.claim_version, msg.revision)
-                    out.add((msg.claim_id or key, version))
+                    incomplete = any(e.code == "CHECK_INCOMPLETE" for e in msg.edits)
+                    for name in ledger_rules.published_names(
+                        msg.claim_version, msg.revision, incomplete=incomplete
+                    ):
+                        out.add((msg.claim_id or key, name))
             for tp in list(todo):
                 if consumer.position(tp) >= end[tp]:
                     todo.discard(tp)

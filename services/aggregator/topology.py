@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from confluent_kafka import KafkaException
@@ -69,6 +70,7 @@ from claimscrub.v1 import results_pb2
 log = logs.get_logger(__name__)
 
 SUBMITTED_MS_HEADER = "claimscrub-submitted-ms"
+INCOMPLETE_CODE = "CHECK_INCOMPLETE"
 STATE_TABLE = "claim-state"
 LEDGER_TABLE = "ledger"
 #: The state key, under each claimId or fingerprint, that holds its value.
@@ -253,21 +255,32 @@ def topology(
             return [dead_letter(rec, "ScrubResult without claimId")]
         st = states(rec.key)
         old = st.get(VALUE)
+        trust = publisher.trust(rec.partition)
+        incomplete = any(e.code == INCOMPLETE_CODE for e in result.edits)
+        revision = ledger_rules.publish_as(
+            old,
+            result.claim_id,
+            msg.claim_version,
+            revision=result.revision,
+            incomplete=incomplete,
+            trust=trust,
+        )
         decision = ledger_rules.decide(
             old,
             result.claim_id,
-            ledger_rules.published_version(msg.claim_version, result.revision),
+            ledger_rules.published_version(msg.claim_version, revision),
             fingerprinted=not rec.key.startswith(b"claim:"),
             now_ms=now,
             partition=rec.partition,
-            trust=publisher.trust(rec.partition),
+            trust=trust,
+            incomplete_of=msg.claim_version if incomplete and revision <= 1 else "",
         )
         if decision.edits is None:
             am.republish_skipped.labels(decision.skipped_by).inc()
             return []
         value = rec.value or b""
-        if decision.edits:
-            result = with_claim_edits(result, decision.edits)
+        if decision.edits or revision != result.revision:
+            result = with_claim_edits(replace(result, revision=revision), decision.edits)
             value = encode_scrub_result(result, msg.claim_version)
             am.duplicates.inc()
         submitted = int(rec.header(SUBMITTED_MS_HEADER) or b"0")

@@ -9,7 +9,8 @@ fixes for all of them:
   :class:`~claimscrub.runtime.kafka_config.KafkaSecurity` as librdkafka
   properties (PLAINTEXT, SASL_SSL with SCRAM, SSL with a client certificate);
 - the consumer group ``claimscrub-<service>`` (the offsets, dashboards and
-  KEDA's lag trigger of every transport before it);
+  KEDA's lag trigger of every transport before it), its session timeout and
+  static membership (:mod:`claimscrub.runtime.membership`);
 - at-least-once: Quix flushes its producer (results and changelogs) before it
   commits the input's offsets, every ``CLAIMSCRUB_COMMIT_INTERVAL_SECONDS``;
   the aggregator ignores a verdict it has already counted;
@@ -107,6 +108,8 @@ def make_application(settings: Settings, **overrides: Any) -> Application:
             # Records up to the topics' message size (CLAIMSCRUB_MAX_MESSAGE_BYTES).
             "max.partition.fetch.bytes": max(1_048_576, settings.max_message_bytes),
             "client.id": settings.instance,
+            # Failover timings and static membership (runtime.membership).
+            **settings.membership.librdkafka_config(settings.instance),
         },
         "producer_extra_config": {
             # Kafka's Java partitioner (Quix's default too, stated here because

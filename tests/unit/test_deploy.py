@@ -327,6 +327,34 @@ def test_the_config_map_names_the_region_brokers_and_checks(region: str) -> None
         )
 
 
+def test_every_pod_gets_the_failover_timings_and_a_stable_instance_name() -> None:
+    docs = render("default", operators=False)
+    (config,) = [
+        d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"].endswith("-config")
+    ]
+    failover = values()["failover"]
+    assert {k: v for k, v in config["data"].items() if k in FAILOVER_ENV.values()} == {
+        env: str(failover[key]).lower() if isinstance(failover[key], bool) else str(failover[key])
+        for key, env in FAILOVER_ENV.items()
+    }
+    # Static membership names each member after its pod, which a container
+    # restart keeps.
+    for deployment in _by_kind(docs, "Deployment").values():
+        (container,) = deployment["spec"]["template"]["spec"]["containers"]
+        env = {e["name"]: e.get("value") for e in container["env"]}
+        assert env["CLAIMSCRUB_INSTANCE"] == "$(POD_NAME)"
+
+
+FAILOVER_ENV = {
+    "sessionTimeoutSeconds": "CLAIMSCRUB_SESSION_TIMEOUT_SECONDS",
+    "heartbeatSeconds": "CLAIMSCRUB_HEARTBEAT_SECONDS",
+    "maxPollIntervalSeconds": "CLAIMSCRUB_MAX_POLL_INTERVAL_SECONDS",
+    "staticMembership": "CLAIMSCRUB_STATIC_MEMBERSHIP",
+    "checkTimeoutSeconds": "CLAIMSCRUB_CHECK_TIMEOUT_SECONDS",
+    "lateVerdictSeconds": "CLAIMSCRUB_LATE_VERDICT_SECONDS",
+}
+
+
 @pytest.mark.parametrize("region", REGIONS)
 def test_with_the_operators_keda_scales_on_lag_and_prometheus_finds_everything(
     region: str,

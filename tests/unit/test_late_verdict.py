@@ -6,7 +6,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from claimscrub.aggregator.ledger import Trust, decide, published_version
+from claimscrub.aggregator.ledger import (
+    Trust,
+    decide,
+    publish_as,
+    published_names,
+    published_version,
+)
 from claimscrub.aggregator.state import Completed, collect, expire
 from claimscrub.core.edits import CheckName, edit
 from claimscrub.core.results import CheckResult, Status
@@ -145,3 +151,82 @@ def test_the_ledger_publishes_revision_2_once_beside_revision_1_and_keeps_duplic
     )
     assert again.edits is None and again.skipped_by == "mark"
     assert published_version("v1", 1) == "v1" != published_version("v1", 2)
+
+
+def test_a_complete_result_after_a_published_check_incomplete_is_revision_2_once() -> None:
+    """An aggregator killed right after a timeout: its CHECK_INCOMPLETE revision 1
+    is out, the timed-out state is lost with the uncommitted checkpoint, and the
+    restarted process completes the version from the late verdicts as revision 1."""
+    trust = Trust(ME)
+    incomplete = decide(
+        None,
+        "CLM-1",
+        "v1",
+        fingerprinted=False,
+        now_ms=1,
+        partition=0,
+        trust=trust,
+        incomplete_of="v1",
+    )
+    assert incomplete.edits == []
+    as_ = publish_as(incomplete.entry, "CLM-1", "v1", revision=1, incomplete=False, trust=trust)
+    assert as_ == 2
+    revised = decide(
+        incomplete.entry,
+        "CLM-1",
+        published_version("v1", as_),
+        fingerprinted=False,
+        now_ms=2,
+        partition=0,
+        trust=trust,
+    )
+    assert revised.edits == []
+    # Once: the collect step's own revision 2, or the complete result again, is skipped.
+    for revision in (1, 2):
+        again = publish_as(
+            revised.entry, "CLM-1", "v1", revision=revision, incomplete=False, trust=trust
+        )
+        assert again == 2
+        skipped = decide(
+            revised.entry,
+            "CLM-1",
+            published_version("v1", again),
+            fingerprinted=False,
+            now_ms=3,
+            partition=0,
+            trust=trust,
+        )
+        assert skipped.edits is None
+    # A CHECK_INCOMPLETE result again (the version timed out anew) stays revision 1: skipped.
+    assert publish_as(revised.entry, "CLM-1", "v1", revision=1, incomplete=True, trust=trust) == 1
+
+
+def test_a_complete_revision_1_stays_revision_1_without_a_check_incomplete_before() -> None:
+    trust = Trust(ME)
+    complete = decide(None, "CLM-1", "v1", fingerprinted=False, now_ms=1, partition=0, trust=trust)
+    assert publish_as(complete.entry, "CLM-1", "v1", revision=1, incomplete=False, trust=trust) == 1
+    assert publish_as(None, "CLM-1", "v1", revision=1, incomplete=False, trust=trust) == 1
+    # Another version of the claim is not concerned.
+    marked = decide(
+        None,
+        "CLM-1",
+        "v1",
+        fingerprinted=False,
+        now_ms=1,
+        partition=0,
+        trust=trust,
+        incomplete_of="v1",
+    )
+    assert publish_as(marked.entry, "CLM-1", "v2", revision=1, incomplete=False, trust=trust) == 1
+
+
+def test_the_read_back_tells_a_check_incomplete_revision_1_when_the_marks_were_lost() -> None:
+    names = published_names("v1", 1, incomplete=True)
+    assert names == ["v1", "v1!"]
+    assert published_names("v1", 1, incomplete=False) == ["v1"]
+    assert published_names("v1", 2, incomplete=False) == ["v1#2"]
+    # The restarted process: no mark of its own, what claims.scrubbed holds.
+    trust = Trust(ME, trusted_before_ms=0, recovered=frozenset(("CLM-1", n) for n in names))
+    assert publish_as(None, "CLM-1", "v1", revision=1, incomplete=False, trust=trust) == 2
+    fresh = Trust(ME, trusted_before_ms=0, recovered=frozenset({("CLM-1", "v1")}))
+    assert publish_as(None, "CLM-1", "v1", revision=1, incomplete=False, trust=fresh) == 1
