@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -54,7 +56,23 @@ RING = json.dumps(
 )
 
 
-def test_apply_requests_a_rekey_for_each_live_token_of_an_older_key(kafka: LocalKafka) -> None:
+@pytest.fixture(scope="module")
+def own_kafka() -> Iterator[LocalKafka]:
+    """A broker of this test's own: `keys rotate --apply` reads every history of
+    the changelog, and the shared broker's hold other tests' beneficiaries."""
+    port = int(os.environ.get("CLAIMSCRUB_TEST_KAFKA_PORT", "19092")) + 50
+    broker = LocalKafka(port=port, run_dir=REPO_ROOT / ".run" / f"test-kafka-keys-{port}")
+    broker.start()
+    try:
+        yield broker
+    finally:
+        broker.stop()
+
+
+def test_apply_requests_a_rekey_for_each_live_token_of_an_older_key(
+    own_kafka: LocalKafka,
+) -> None:
+    kafka = own_kafka
     live = "b-" + "a1" * 32
     dropped = "b-" + "b2" * 32
     done = "b-k2-" + "c3" * 32  # already the newest key's

@@ -126,11 +126,14 @@ def test_clean_claims_come_out_once_as_submitted_and_held_ones_never(
     clean = {k for k in records if statuses[k.decode()] == "CLEAN"}
     _assert_ready_once(_ready(kafka, b"RDY-", len(clean)), records, clean)
 
-    # The PHI of these claims is on claims.ready (and claims.submitted) only.
+    # The PHI of these claims is on claims.ready (and claims.submitted) only. The
+    # shared broker's claims.dlq also holds other tests' undecodable records as
+    # received (with the same seeded names, on purpose): only these claims' count.
     blob = b"\x00".join(
         (r.value or b"") + b"".join(v for _, v in r.headers)
         for topic in (CLAIMS_DEIDENTIFIED.name, CLAIMS_DLQ.name, CLAIMS_SCRUBBED.name)
         for r in consume_all(kafka.bootstrap, topic, until=0, settle_s=1, timeout_s=30)
+        if topic != CLAIMS_DLQ.name or (r.key or b"").startswith(b"RDY-")
     ).lower()
     assert not [n for n in PHI if n in blob]
     for p in services.values():
