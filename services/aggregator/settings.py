@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from claimscrub.core.edits import CheckName
 from claimscrub.runtime import registry
+from claimscrub.runtime.env import env_seconds
 from claimscrub.runtime.settings import SettingsError
 
 DEFAULT_CHECK_TIMEOUT_S = 30.0
@@ -28,19 +29,6 @@ DEFAULT_SCRUB_DEADLINE_S = 3.0
 CHECK_ADDRESS_VARIABLES: dict[CheckName, tuple[str, str]] = {
     CheckName(check): where for check, where in registry.check_addresses().items()
 }
-
-
-def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
-    raw = env.get(name, "")
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise SettingsError(f"{name} must be a number of seconds") from None
-    if value <= 0:
-        raise SettingsError(f"{name} must be positive")
-    return value
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,13 +72,15 @@ class AggregatorSettings:
                 raise SettingsError(f"{variable} must be HOST:PORT")
             addresses[check] = addr
         return cls(
-            check_timeout_s=_seconds(
+            check_timeout_s=env_seconds(
                 e, "CLAIMSCRUB_CHECK_TIMEOUT_SECONDS", DEFAULT_CHECK_TIMEOUT_S
             ),
-            retention_s=_seconds(e, "CLAIMSCRUB_RESULT_RETENTION_SECONDS", DEFAULT_RETENTION_S),
-            scrub_deadline_s=_seconds(
+            retention_s=env_seconds(e, "CLAIMSCRUB_RESULT_RETENTION_SECONDS", DEFAULT_RETENTION_S),
+            scrub_deadline_s=env_seconds(
                 e, "CLAIMSCRUB_SCRUB_DEADLINE_SECONDS", DEFAULT_SCRUB_DEADLINE_S
             ),
             check_addresses=addresses,
-            late_verdict_s=_seconds(e, "CLAIMSCRUB_LATE_VERDICT_SECONDS", DEFAULT_LATE_VERDICT_S),
+            late_verdict_s=env_seconds(
+                e, "CLAIMSCRUB_LATE_VERDICT_SECONDS", DEFAULT_LATE_VERDICT_S
+            ),
         )

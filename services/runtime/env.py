@@ -30,3 +30,17 @@ def env_file(env: Mapping[str, str], name: str) -> Path | None:
     if not path.is_file():
         raise SettingsError(f"{name} names a file that does not exist: {raw}")
     return path
+
+
+def env_seconds(env: Mapping[str, str], name: str, default: float) -> float:
+    """A positive number of seconds from ``name``; ``default`` when unset or empty."""
+    raw = env.get(name, "")
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a number of seconds") from None
+    if value <= 0:
+        raise SettingsError(f"{name} must be positive")
+    return value

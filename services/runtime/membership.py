@@ -30,24 +30,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from claimscrub.runtime.env import SettingsError, env_bool
+from claimscrub.runtime.env import SettingsError, env_bool, env_seconds
 
 DEFAULT_SESSION_TIMEOUT_S = 10.0
 DEFAULT_HEARTBEAT_S = 3.0
 DEFAULT_MAX_POLL_INTERVAL_S = 300.0
-
-
-def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
-    raw = env.get(name, "")
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise SettingsError(f"{name} must be a number of seconds") from None
-    if value <= 0:
-        raise SettingsError(f"{name} must be positive")
-    return value
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,11 +47,11 @@ class GroupMembership:
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> GroupMembership:
         m = cls(
-            session_timeout_s=_seconds(
+            session_timeout_s=env_seconds(
                 env, "CLAIMSCRUB_SESSION_TIMEOUT_SECONDS", DEFAULT_SESSION_TIMEOUT_S
             ),
-            heartbeat_s=_seconds(env, "CLAIMSCRUB_HEARTBEAT_SECONDS", DEFAULT_HEARTBEAT_S),
-            max_poll_interval_s=_seconds(
+            heartbeat_s=env_seconds(env, "CLAIMSCRUB_HEARTBEAT_SECONDS", DEFAULT_HEARTBEAT_S),
+            max_poll_interval_s=env_seconds(
                 env, "CLAIMSCRUB_MAX_POLL_INTERVAL_SECONDS", DEFAULT_MAX_POLL_INTERVAL_S
             ),
             static=env_bool(env, "CLAIMSCRUB_STATIC_MEMBERSHIP", False),
