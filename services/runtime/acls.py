@@ -25,14 +25,7 @@ from typing import Any
 
 # Kafka's operation and resource names (org.apache.kafka.common.acl.AclOperation,
 # org.apache.kafka.common.resource.ResourceType); READ and WRITE imply DESCRIBE.
-READ, WRITE, CREATE, DESCRIBE, DESCRIBE_CONFIGS = (
-    "READ",
-    "WRITE",
-    "CREATE",
-    "DESCRIBE",
-    "DESCRIBE_CONFIGS",
-)
-OWN_PREFIX_OPERATIONS = (READ, WRITE, CREATE, DESCRIBE, DESCRIBE_CONFIGS)
+READ, WRITE, DESCRIBE, DESCRIBE_CONFIGS = ("READ", "WRITE", "DESCRIBE", "DESCRIBE_CONFIGS")
 ENGINE_OPERATIONS = (READ, WRITE, DESCRIBE, DESCRIBE_CONFIGS)
 
 
@@ -80,14 +73,7 @@ def bindings(table: dict[str, Any] | None = None) -> list[Binding]:
             out.append(Binding(principal, "GROUP", group, "LITERAL", READ))
         if prefix := grants.get("groupPrefix"):
             out.append(Binding(principal, "GROUP", prefix, "PREFIXED", READ))
-        if prefix := grants.get("ownPrefix"):
-            # Faust's own topics: table changelogs, the assignor's leader topic.
-            out.extend(
-                Binding(principal, "TOPIC", prefix, "PREFIXED", op) for op in OWN_PREFIX_OPERATIONS
-            )
-            # A service may run more than one Faust app (e.g. an app id with a
-            # suffix for its runtime services): their groups share the prefix.
-            out.append(Binding(principal, "GROUP", prefix, "PREFIXED", READ))
+        if grants.get("engine"):
             out.extend(_engine_bindings(principal, grants))
         if prefix := grants.get("transactionalIdPrefix"):
             # An exactly-once service's producer (runtime.engine): its
