@@ -109,17 +109,17 @@ def test_an_interchange_becomes_its_claims_results_and_one_999(
     scrubbed = consume_all(kafka.bootstrap, CLAIMS_SCRUBBED.name, until=CLAIMS)
     results = [decode_scrub_result(r.value) for r in scrubbed if r.key.startswith(b"X12-")]
     # Exactly one each: the three checks' verdicts on a claim join up (same version).
-    assert sorted(r.claim_id for r in results) == [f"X12-{i:04d}" for i in range(CLAIMS)]
+    assert sorted(res.claim_id for res in results) == [f"X12-{i:04d}" for i in range(CLAIMS)]
     # What an 837P cannot carry crosses Kafka (docs/x12.md "notChecked"): these
     # claims use the minutes convention, so all but TIMED_MINUTES.
-    for r in results:
-        assert set(r.not_checked) == {
+    for res in results:
+        assert set(res.not_checked) == {
             "PLAN_OF_CARE_CERTIFICATION",
             "PROGRESS_REPORT",
             "VISIT_LIMIT",
             "AUTHORIZATION",
             "KX_THRESHOLD",
-        }, r.claim_id
+        }, res.claim_id
 
     for value in (ack, services["intake"].log_path.read_text()):
         assert LAST_NAME.upper() not in value.upper()
