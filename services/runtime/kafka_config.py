@@ -126,7 +126,7 @@ class KafkaSecurity:
         return context
 
     def client_kwargs(self) -> dict[str, Any]:
-        """Keyword arguments for aiokafka and kafka-python clients (both spell them so)."""
+        """Keyword arguments for a kafka-python client (claimscrub keys)."""
         kwargs: dict[str, Any] = {"security_protocol": self.protocol}
         if self.uses_tls:
             kwargs["ssl_context"] = self.ssl_context()
@@ -165,7 +165,7 @@ PLAINTEXT = KafkaSecurity()
 def kafka_client_kwargs(
     bootstrap: str, security: KafkaSecurity | None = None, **extra: Any
 ) -> dict[str, Any]:
-    """Everything a kafka-python or aiokafka client needs to connect as configured:
+    """Everything a kafka-python client needs to connect as configured:
     ``KafkaProducer(**kafka_client_kwargs(bootstrap, acks="all"))``."""
     sec = security if security is not None else KafkaSecurity.from_env()
     return {"bootstrap_servers": bootstrap, **sec.client_kwargs(), **extra}

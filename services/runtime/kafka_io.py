@@ -141,7 +141,8 @@ def read_to_end(
 class Tail:
     """Every partition of ``topics`` from the end offsets they have when it is
     made (taken then, so records produced afterwards are all read), or with
-    ``from_beginning`` from their first records.
+    ``from_beginning`` from their first records (``extra``: librdkafka
+    properties, ``_`` for ``.``).
     :class:`TopicMissing` names a topic that does not exist or is not readable."""
 
     def __init__(
@@ -153,10 +154,11 @@ class Tail:
         client_id: str,
         timeout_s: float = REQUEST_TIMEOUT_S,
         from_beginning: bool = False,
+        **extra: Any,
     ) -> None:
         from confluent_kafka import OFFSET_BEGINNING, TopicPartition
 
-        self._consumer = reader(bootstrap, security, client_id=client_id)
+        self._consumer = reader(bootstrap, security, client_id=client_id, **extra)
 
         def start(topic: str, p: int) -> int:
             if from_beginning:
@@ -188,7 +190,7 @@ class Tail:
 def produce_all(
     bootstrap: str,
     topic: str,
-    records: Iterable[tuple[bytes | None, bytes, Sequence[tuple[str, bytes]]]],
+    records: Iterable[tuple[bytes | None, bytes | None, Sequence[tuple[str, bytes]]]],
     *,
     client_id: str,
     timeout_s: float = REQUEST_TIMEOUT_S,
@@ -196,9 +198,10 @@ def produce_all(
     **extra: Any,
 ) -> list[tuple[int, int]]:
     """Publish (key, value, headers) records with ``acks=all`` and wait for
-    every acknowledgement; the (partition, offset) of each, in the order they
-    were acknowledged. ``KafkaException`` with the first failure, or when
-    some are not acknowledged within ``timeout_s``."""
+    every acknowledgement (a ``None`` value is a tombstone); the (partition,
+    offset) of each, in the order they were acknowledged. ``KafkaException``
+    with the first failure, or when some are not acknowledged within
+    ``timeout_s``."""
     from confluent_kafka import KafkaError, KafkaException, Producer
 
     producer = Producer(

@@ -20,7 +20,14 @@ from pathlib import Path
 from claimscrub.runtime.grpc_tls import ClientTls
 from claimscrub.runtime.healthcheck import wait_serving
 from claimscrub.runtime.kafka_config import KafkaSecurity
-from claimscrub.runtime.kafka_io import Received, partitions, produce_all, reader, received
+from claimscrub.runtime.kafka_io import (
+    Received,
+    TopicMissing,
+    partitions,
+    produce_all,
+    reader,
+    received,
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -221,7 +228,7 @@ def consume_all(
     try:
         try:
             parts = partitions(consumer, topic)
-        except LookupError:
+        except TopicMissing:
             parts = []
         consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in parts])
         deadline = time.monotonic() + timeout_s
@@ -239,6 +246,26 @@ def consume_all(
     finally:
         consumer.close()
     return records
+
+
+def end_offsets(
+    bootstrap: str, topic: str, *, security: KafkaSecurity | None = None
+) -> dict[int, int]:
+    """Each partition's end offset now (empty when the topic does not exist)."""
+    from confluent_kafka import TopicPartition
+
+    consumer = reader(bootstrap, security, client_id="claimscrub-testing")
+    try:
+        try:
+            parts = partitions(consumer, topic)
+        except TopicMissing:
+            return {}
+        return {
+            p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=30)[1]
+            for p in parts
+        }
+    finally:
+        consumer.close()
 
 
 def free_port() -> int:
