@@ -15,8 +15,9 @@ Read once from the environment (docs/configuration.md, "Kafka security"):
 without a password, SSL without a client certificate (nothing would
 authenticate the client) and hostname checks turned off.
 
-The clients are librdkafka's (confluent-kafka, also under Quix Streams): they
-take file paths and dotted names (:meth:`KafkaSecurity.librdkafka_config`).
+librdkafka's clients (confluent-kafka, also under Quix Streams) take file paths
+and dotted names (:meth:`KafkaSecurity.librdkafka_config`, :func:`client_config`);
+the two kafka-python ones take an SSL context (:func:`kafka_client_kwargs`).
 """
 
 from __future__ import annotations
@@ -126,7 +127,8 @@ class KafkaSecurity:
         return context
 
     def client_kwargs(self) -> dict[str, Any]:
-        """Keyword arguments for a kafka-python client (claimscrub keys)."""
+        """Keyword arguments for a kafka-python client (the aggregator's read-back,
+        claimscrub keys)."""
         kwargs: dict[str, Any] = {"security_protocol": self.protocol}
         if self.uses_tls:
             kwargs["ssl_context"] = self.ssl_context()

@@ -1,7 +1,6 @@
 """The project's Kafka reads and writes outside the stream engine, on confluent-kafka.
 
-The operator tools, the test helpers and the services' look-backs (the audit
-query, the aggregator's read-back after a rebalance) read a topic from a time,
+The operator tools, the test helpers and the audit query read a topic from a time,
 or from its beginning, up to the end offsets it had when they started
 (:func:`read_to_end`), follow topics from their end as it is now
 (:class:`Tail`), or publish records and wait for every acknowledgement
@@ -197,15 +196,24 @@ def produce_all(
     security: KafkaSecurity | None = None,
     **extra: Any,
 ) -> list[tuple[int, int]]:
-    """Publish (key, value, headers) records with ``acks=all`` and wait for
+    """Publish (key, value, headers) records, idempotently, and wait for
     every acknowledgement (a ``None`` value is a tombstone); the (partition,
     offset) of each, in the order they were acknowledged. ``KafkaException``
     with the first failure, or when some are not acknowledged within
     ``timeout_s``."""
     from confluent_kafka import KafkaError, KafkaException, Producer
 
+    # Idempotent: librdkafka retries a send until it times out, and a retry
+    # must not write a record twice.
     producer = Producer(
-        client_config(bootstrap, security, acks="all", client_id=client_id, **extra)
+        client_config(
+            bootstrap,
+            security,
+            acks="all",
+            enable_idempotence=True,
+            client_id=client_id,
+            **extra,
+        )
     )
     failed: list[Any] = []
     placed: list[tuple[int, int]] = []

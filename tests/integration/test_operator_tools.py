@@ -142,7 +142,7 @@ def _committed(kafka: LocalKafka, group: str, topic: str) -> int:
 
 
 def test_groups_shows_lag_and_reset_offsets_moves_a_group_back(kafka: LocalKafka) -> None:
-    from confluent_kafka import Consumer
+    from confluent_kafka import Consumer, TopicPartition
 
     topic, group = f"ops-test-{uuid.uuid4().hex[:8]}", f"ops-group-{uuid.uuid4().hex[:8]}"
     produce(kafka.bootstrap, topic, [(b"k", b"v%d" % i, []) for i in range(5)])
@@ -154,7 +154,13 @@ def test_groups_shows_lag_and_reset_offsets_moves_a_group_back(kafka: LocalKafka
         seen += sum(1 for m in consumer.consume(10, 0.5) if m.error() is None)
         if seen >= 5:
             break
-    consumer.commit(asynchronous=False)
+    # Every assigned partition's offset, the empty ones' too (0), so the group
+    # has a row for each partition.
+    positions = consumer.position(consumer.assignment())
+    consumer.commit(
+        offsets=[TopicPartition(tp.topic, tp.partition, max(0, tp.offset)) for tp in positions],
+        asynchronous=False,
+    )
     consumer.close()
     assert _committed(kafka, group, topic) == 5
     produce(kafka.bootstrap, topic, [(b"k", b"late", []) for _ in range(3)])
