@@ -65,7 +65,9 @@ def reader(bootstrap: str, security: KafkaSecurity | None, *, client_id: str, **
         client_config(
             bootstrap,
             security,
-            # Required by librdkafka; never joined or committed to.
+            # Required by librdkafka; never joined or committed to. A principal
+            # without this group sees its coordinator refused (an error event
+            # the readers pass over), nothing else.
             group_id=f"{client_id}-unused",
             client_id=client_id,
             enable_auto_commit=False,

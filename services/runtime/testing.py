@@ -236,9 +236,12 @@ def consume_all(
         while time.monotonic() < deadline:
             got = consumer.consume(500, 0.3)
             for msg in got:
-                if msg.error() is not None:
+                if msg.error() is None:
+                    records.append(received(msg))
+                elif msg.error().fatal():
                     raise KafkaException(msg.error())
-                records.append(received(msg))
+                # Others are librdkafka's reports, e.g. the unused group id's
+                # coordinator refused to a principal without that group.
             if got:
                 last_new = time.monotonic()
             elif len(records) >= until and time.monotonic() - last_new >= settle_s:
