@@ -35,10 +35,10 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from kafka.partitioner.default import murmur2
 from quixstreams import State
 
 from claimscrub.runtime import logs
+from claimscrub.runtime.partitioner import murmur2_partition
 from claimscrub.runtime.settings import Settings
 from claimscrub.runtime.topics import CLAIMS_CHECKS
 
@@ -59,7 +59,7 @@ def tick_key(partition: int, partitions: int) -> bytes:
     i = 0
     while True:
         key = f"\x00tick:{partition}:{i}".encode()
-        if (murmur2(key) & 0x7FFFFFFF) % partitions == partition:
+        if murmur2_partition(key, partitions) == partition:
             return key
         i += 1
 

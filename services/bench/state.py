@@ -38,6 +38,7 @@ from quixstreams.utils.json import dumps
 from claimscrub.aggregator.topology import VALUE as LEDGER_VALUE_KEY
 from claimscrub.bench.load import client_config
 from claimscrub.necessity.topology import HISTORY_KEY
+from claimscrub.runtime.partitioner import murmur2_partition
 
 ChangelogRecord = tuple[bytes, bytes, int]  # key, value, partition
 
@@ -47,39 +48,6 @@ _HEADERS = [
     (CHANGELOG_CF_MESSAGE_HEADER, DEFAULT_STORE.encode()),
     (CHANGELOG_PROCESSED_OFFSETS_MESSAGE_HEADER, dumps(None)),
 ]
-
-
-def murmur2_partition(key: bytes, partitions: int) -> int:
-    """The partition Kafka's default (Java) partitioner and librdkafka's
-    ``murmur2`` give ``key``."""
-    return (_murmur2(key) & 0x7FFFFFFF) % partitions
-
-
-def _murmur2(data: bytes) -> int:
-    # Kafka's org.apache.kafka.common.utils.Utils.murmur2 (seed 0x9747b28c).
-    m, r, mask = 0x5BD1E995, 24, 0xFFFFFFFF
-    length = len(data)
-    h = (0x9747B28C ^ length) & mask
-    whole = length - length % 4
-    for i in range(0, whole, 4):
-        k = int.from_bytes(data[i : i + 4], "little")
-        k = (k * m) & mask
-        k ^= k >> r
-        k = (k * m) & mask
-        h = (h * m) & mask
-        h ^= k
-    rest = length % 4
-    if rest == 3:
-        h ^= data[whole + 2] << 16
-    if rest >= 2:
-        h ^= data[whole + 1] << 8
-    if rest >= 1:
-        h ^= data[whole]
-        h = (h * m) & mask
-    h ^= h >> 13
-    h = (h * m) & mask
-    h ^= h >> 15
-    return h
 
 
 def state_key(prefix: bytes, key: str) -> bytes:

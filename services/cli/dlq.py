@@ -25,7 +25,16 @@ from typing import Any, TextIO
 from claimscrub.cli.claims_input import InputError, read_claims
 from claimscrub.core.claim import claim_id_of
 from claimscrub.core.codec import CONTENT_TYPE, UndecodableEvent, decode_claim, encode_claim_json
-from claimscrub.runtime.kafka_config import KafkaSecurity, kafka_client_kwargs
+from claimscrub.runtime.kafka_config import KafkaSecurity
+from claimscrub.runtime.kafka_io import (
+    Received,
+    TopicMissing,
+    partitions,
+    produce_all,
+    read_to_end,
+    reader,
+    received,
+)
 from claimscrub.runtime.topics import CLAIMS_DLQ, CLAIMS_SUBMITTED
 
 REPLAY_HEADER = "claimscrub-replay-of"
@@ -66,57 +75,30 @@ def _entry(rec: Any) -> DlqEntry:
     )
 
 
-def _consumer(bootstrap: str, security: KafkaSecurity) -> Any:
-    from kafka import KafkaConsumer
-
-    return KafkaConsumer(
-        **kafka_client_kwargs(
-            bootstrap, security, enable_auto_commit=False, client_id="claimscrub-dlq"
-        )
-    )
-
-
 def list_entries(
     bootstrap: str, security: KafkaSecurity, *, limit: int, timeout_s: float
 ) -> list[DlqEntry]:
     """The newest ``limit`` records of claims.dlq (as of now), oldest first."""
-    from kafka import TopicPartition
-    from kafka.errors import KafkaError
+    from confluent_kafka import KafkaException
 
     try:
-        consumer = _consumer(bootstrap, security)
-    except KafkaError as exc:
-        raise DlqError(f"cannot reach {bootstrap}: {type(exc).__name__}") from None
-    try:
-        parts = consumer.partitions_for_topic(CLAIMS_DLQ.name)
-        if not parts:
-            raise DlqError(f"topic {CLAIMS_DLQ.name} does not exist")
-        tps = [TopicPartition(CLAIMS_DLQ.name, p) for p in sorted(parts)]
-        consumer.assign(tps)
-        ends = consumer.end_offsets(tps)
-        starts = consumer.beginning_offsets(tps)
-        todo = set()
-        for tp in tps:
-            # The last `limit` of each partition is enough for the newest `limit` overall.
-            first = max(starts[tp], ends[tp] - limit)
-            if first < ends[tp]:
-                consumer.seek(tp, first)
-                todo.add(tp)
-        found: list[Any] = []
-        deadline = time.monotonic() + timeout_s
-        while todo and time.monotonic() < deadline:
-            for tp, records in consumer.poll(timeout_ms=500).items():
-                found.extend(r for r in records if r.offset < ends[tp])
-            for tp in list(todo):
-                if consumer.position(tp) >= ends[tp]:
-                    todo.discard(tp)
-                    consumer.pause(tp)
-        if todo:
-            raise DlqError(f"timed out after {timeout_s:g}s reading {CLAIMS_DLQ.name}")
-    except KafkaError as exc:
-        raise DlqError(f"cannot read {CLAIMS_DLQ.name}: {type(exc).__name__}") from None
-    finally:
-        consumer.close()
+        # The last `limit` of each partition is enough for the newest `limit` overall.
+        found = list(
+            read_to_end(
+                bootstrap,
+                CLAIMS_DLQ.name,
+                client_id="claimscrub-dlq",
+                timeout_s=timeout_s,
+                last=limit,
+                security=security,
+            )
+        )
+    except TopicMissing:
+        raise DlqError(f"topic {CLAIMS_DLQ.name} does not exist") from None
+    except TimeoutError:
+        raise DlqError(f"timed out after {timeout_s:g}s reading {CLAIMS_DLQ.name}") from None
+    except KafkaException as exc:
+        raise DlqError(f"cannot read {CLAIMS_DLQ.name}: {exc.args[0].name()}") from None
     found.sort(key=lambda r: (r.timestamp, r.partition, r.offset))
     return [_entry(r) for r in found[-limit:]]
 
@@ -138,29 +120,29 @@ def print_entries(entries: list[DlqEntry], out: TextIO, *, as_json: bool) -> Non
         )
 
 
-def _record_at(bootstrap: str, security: KafkaSecurity, partition: int, offset: int) -> Any:
-    from kafka import TopicPartition
+def _record_at(bootstrap: str, security: KafkaSecurity, partition: int, offset: int) -> Received:
+    from confluent_kafka import TopicPartition
 
-    consumer = _consumer(bootstrap, security)
+    consumer = reader(bootstrap, security, client_id="claimscrub-dlq")
     try:
-        tp = TopicPartition(CLAIMS_DLQ.name, partition)
-        if partition not in (consumer.partitions_for_topic(CLAIMS_DLQ.name) or set()):
+        if partition not in partitions(consumer, CLAIMS_DLQ.name):
             raise DlqError(f"{CLAIMS_DLQ.name} has no partition {partition}")
-        consumer.assign([tp])
-        start, end = consumer.beginning_offsets([tp])[tp], consumer.end_offsets([tp])[tp]
+        tp = TopicPartition(CLAIMS_DLQ.name, partition)
+        start, end = consumer.get_watermark_offsets(tp, timeout=30)
         if not start <= offset < end:
             raise DlqError(
                 f"{CLAIMS_DLQ.name}/{partition} has no offset {offset} "
                 f"(it holds {start}..{end - 1})"
             )
-        consumer.seek(tp, offset)
+        consumer.assign([TopicPartition(CLAIMS_DLQ.name, partition, offset)])
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
-            for records in consumer.poll(timeout_ms=500, max_records=1).values():
-                for rec in records:
-                    if rec.offset == offset:
-                        return rec
+            msg = consumer.poll(0.5)
+            if msg is not None and msg.error() is None and msg.offset() == offset:
+                return received(msg)
         raise DlqError(f"timed out reading {CLAIMS_DLQ.name}/{partition}@{offset}")
+    except TopicMissing:
+        raise DlqError(f"topic {CLAIMS_DLQ.name} does not exist") from None
     finally:
         consumer.close()
 
@@ -170,8 +152,7 @@ def replay(
 ) -> tuple[DlqEntry, int, int]:
     """Publish the fixed claim for the DLQ record at ``partition@offset``;
     returns the record's metadata and where the claim went on claims.submitted."""
-    from kafka import KafkaProducer
-    from kafka.errors import KafkaError
+    from confluent_kafka import KafkaException
 
     try:
         claims = read_claims(str(fixed))
@@ -199,21 +180,22 @@ def replay(
             decode_claim(value, content_type=content_type, key=entry.key)
         except UndecodableEvent as exc:
             raise DlqError(f"the fixed claim is still undecodable ({exc})") from None
-        producer = KafkaProducer(
-            **kafka_client_kwargs(bootstrap, security, acks="all", client_id="claimscrub-dlq")
+        [(sent_partition, sent_offset)] = produce_all(
+            bootstrap,
+            CLAIMS_SUBMITTED.name,
+            [
+                (
+                    entry.key.encode() if entry.key else None,
+                    value,
+                    [
+                        (CONTENT_TYPE, content_type),
+                        (REPLAY_HEADER, f"{CLAIMS_DLQ.name}/{partition}@{offset}".encode()),
+                    ],
+                )
+            ],
+            client_id="claimscrub-dlq",
+            security=security,
         )
-        try:
-            sent = producer.send(
-                CLAIMS_SUBMITTED.name,
-                key=entry.key.encode() if entry.key else None,
-                value=value,
-                headers=[
-                    (CONTENT_TYPE, content_type),
-                    (REPLAY_HEADER, f"{CLAIMS_DLQ.name}/{partition}@{offset}".encode()),
-                ],
-            ).get(timeout=30)
-        finally:
-            producer.close()
-    except KafkaError as exc:
-        raise DlqError(f"cannot reach {bootstrap}: {type(exc).__name__}") from None
-    return entry, sent.partition, sent.offset
+    except KafkaException as exc:
+        raise DlqError(f"cannot reach {bootstrap}: {exc.args[0].name()}") from None
+    return entry, sent_partition, sent_offset

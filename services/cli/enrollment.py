@@ -15,7 +15,8 @@ from pathlib import Path
 
 from claimscrub.core.codec import CONTENT_TYPE, PROTOBUF
 from claimscrub.enrollment.records import EnrollmentRecord, encode_record, read_records
-from claimscrub.runtime.kafka_config import KafkaSecurity, kafka_client_kwargs
+from claimscrub.runtime.kafka_config import KafkaSecurity, client_config
+from claimscrub.runtime.kafka_io import produce_all
 from claimscrub.runtime.topics import PROVIDERS_ENROLLMENT
 
 
@@ -31,44 +32,29 @@ def publish_records(
     security: KafkaSecurity | None = None,
 ) -> int:
     """Publish and wait for every acknowledgement; returns how many were published."""
-    from kafka import KafkaProducer
-    from kafka.admin import KafkaAdminClient
-    from kafka.errors import KafkaError
+    from confluent_kafka import KafkaException
+    from confluent_kafka.admin import AdminClient
 
     topic = PROVIDERS_ENROLLMENT.name
     security = security or KafkaSecurity.from_env()
     try:
         # Checked through the admin API: a producer's metadata request could
         # auto-create the topic on a dev broker, without compaction.
-        admin = KafkaAdminClient(
-            **kafka_client_kwargs(bootstrap, security, client_id="claimscrub-enrollment")
+        admin = AdminClient(client_config(bootstrap, security, client_id="claimscrub-enrollment"))
+        if topic not in admin.list_topics(timeout=timeout_s).topics:
+            raise BrokerError(f"topic {topic} does not exist (run make up)")
+        placed = produce_all(
+            bootstrap,
+            topic,
+            [(r.key.encode(), encode_record(r), [(CONTENT_TYPE, PROTOBUF)]) for r in records],
+            client_id="claimscrub-enrollment",
+            timeout_s=timeout_s,
+            security=security,
+            linger_ms=5,
         )
-        try:
-            if topic not in admin.list_topics():
-                raise BrokerError(f"topic {topic} does not exist (run make up)")
-        finally:
-            admin.close()
-        producer = KafkaProducer(
-            **kafka_client_kwargs(
-                bootstrap, security, acks="all", linger_ms=5, client_id="claimscrub-enrollment"
-            )
-        )
-        futures = [
-            producer.send(
-                topic,
-                key=r.key.encode(),
-                value=encode_record(r),
-                headers=[(CONTENT_TYPE, PROTOBUF)],
-            )
-            for r in records
-        ]
-        producer.flush(timeout=timeout_s)
-        for f in futures:
-            f.get(timeout=timeout_s)
-        producer.close()
-    except KafkaError as exc:
-        raise BrokerError(f"cannot publish to {bootstrap}: {type(exc).__name__}") from None
-    return len(futures)
+    except KafkaException as exc:
+        raise BrokerError(f"cannot publish to {bootstrap}: {exc.args[0].name()}") from None
+    return len(placed)
 
 
 def load(path: Path, bootstrap: str) -> int:

@@ -72,42 +72,38 @@ def print_deidentified(
 
     Exit 0 when ``limit`` records were printed, 1 when fewer came in time.
     """
-    from kafka import KafkaConsumer, TopicPartition
-
     from claimscrub.redaction.deidentify import to_json
-    from claimscrub.runtime.kafka_config import kafka_client_kwargs
+    from claimscrub.runtime.kafka_io import Tail, TopicMissing
     from claimscrub.runtime.topics import CLAIMS_DEIDENTIFIED
     from claimscrub.v1 import redaction_service_pb2
 
-    consumer = KafkaConsumer(
-        **kafka_client_kwargs(
-            bootstrap, security, enable_auto_commit=False, client_id="claimscrub-deidentified"
+    try:
+        tail = Tail(
+            bootstrap,
+            security,
+            [CLAIMS_DEIDENTIFIED.name],
+            client_id="claimscrub-deidentified",
+            from_beginning=True,
         )
-    )
+    except TopicMissing:
+        print(f"claimscrub: topic {CLAIMS_DEIDENTIFIED.name} does not exist", file=sys.stderr)
+        return 1
     printed = 0
     try:
-        parts = consumer.partitions_for_topic(CLAIMS_DEIDENTIFIED.name)
-        if not parts:
-            print(f"claimscrub: topic {CLAIMS_DEIDENTIFIED.name} does not exist", file=sys.stderr)
-            return 1
-        tps = [TopicPartition(CLAIMS_DEIDENTIFIED.name, p) for p in sorted(parts)]
-        consumer.assign(tps)
-        consumer.seek_to_beginning(*tps)
         deadline = time.monotonic() + timeout_s
         while printed < limit and time.monotonic() < deadline:
-            for records in consumer.poll(timeout_ms=500).values():
-                for rec in records:
-                    if printed >= limit:
-                        break
-                    msg = redaction_service_pb2.DeidentifiedClaim()
-                    msg.ParseFromString(rec.value or b"")
-                    data = to_json(msg)
-                    print(json.dumps(data, indent=2) if pretty else _line(data), file=out)
-                    printed += 1
-                    if on_record is not None:
-                        on_record((rec.key or b"").decode("utf-8", "replace"))
+            for rec in tail.records():
+                if printed >= limit:
+                    break
+                msg = redaction_service_pb2.DeidentifiedClaim()
+                msg.ParseFromString(rec.value)
+                data = to_json(msg)
+                print(json.dumps(data, indent=2) if pretty else _line(data), file=out)
+                printed += 1
+                if on_record is not None:
+                    on_record(rec.key.decode("utf-8", "replace"))
     finally:
-        consumer.close()
+        tail.close()
     if printed < limit:
         print(
             f"claimscrub: {printed} of {limit} records from {CLAIMS_DEIDENTIFIED.name} "

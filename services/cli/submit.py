@@ -16,7 +16,7 @@ from __future__ import annotations
 import sys
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TextIO
 
 from claimscrub.cli.output import Progress, detail, json_line, table
@@ -32,7 +32,8 @@ from claimscrub.core.codec import (
 from claimscrub.core.fingerprint import claim_version, key_from_env
 from claimscrub.core.not_checked_seal import unsealed
 from claimscrub.core.results import ScrubResult
-from claimscrub.runtime.kafka_config import KafkaSecurity, kafka_client_kwargs
+from claimscrub.runtime.kafka_config import KafkaSecurity
+from claimscrub.runtime.kafka_io import Tail, TopicMissing, produce_all, read_to_end
 from claimscrub.runtime.topics import CLAIMS_SCRUBBED, CLAIMS_SUBMITTED
 
 
@@ -61,56 +62,47 @@ def submit(
     """Publish ``claims``; with ``wait``, print their results (``fmt``: json,
     table or detail, :func:`render_results`), calling
     ``on_result`` with each claimId whose result is shown (the PHI audit)."""
-    from kafka import KafkaConsumer, KafkaProducer, TopicPartition
-    from kafka.errors import KafkaError
+    from confluent_kafka import KafkaException
 
     security = security or KafkaSecurity.from_env()
     keys = _keys(claims)
     encoded = [encode_claim_json(raw) for raw in claims]
-    consumer = None
+    tail: Tail | None = None
     earlier: dict[str, ScrubResult] = {}
     try:
         if wait:
-            consumer = KafkaConsumer(
-                **kafka_client_kwargs(
-                    bootstrap, security, enable_auto_commit=False, client_id="claimscrub-submit"
-                )
-            )
-            parts = consumer.partitions_for_topic(CLAIMS_SCRUBBED.name)
-            if not parts:
-                raise BrokerError(f"topic {CLAIMS_SCRUBBED.name} does not exist (run make up)")
-            tps = [TopicPartition(CLAIMS_SCRUBBED.name, p) for p in sorted(parts)]
-            consumer.assign(tps)
-            consumer.seek_to_end(*tps)
-            for tp in tps:  # resolve positions now, before anything is produced
-                consumer.position(tp)
-            earlier = already_scrubbed(bootstrap, security, tps, consumer, keys, encoded)
-        producer = KafkaProducer(
-            **kafka_client_kwargs(
-                bootstrap, security, acks="all", linger_ms=5, client_id="claimscrub-submit"
-            )
-        )
+            # From the end as it is now, before anything is produced.
+            tail = Tail(bootstrap, security, [CLAIMS_SCRUBBED.name], client_id="claimscrub-submit")
+            earlier = already_scrubbed(bootstrap, security, keys, encoded)
         progress = Progress(len(claims), "submitted")
-        futures = []
-        for i, (key, (value, content_type)) in enumerate(zip(keys, encoded, strict=True), start=1):
-            futures.append(
-                producer.send(
-                    CLAIMS_SUBMITTED.name,
-                    key=key.encode(),
-                    value=value,
-                    headers=[(CONTENT_TYPE, content_type)],
-                )
-            )
-            progress.update(i)
-        producer.flush(timeout=timeout_s)
-        for f in futures:
-            f.get(timeout=timeout_s)
-        producer.close()
+        records = (
+            (key.encode(), value, [(CONTENT_TYPE, content_type)])
+            for key, (value, content_type) in zip(keys, encoded, strict=True)
+        )
+
+        def counted() -> Iterator[tuple[bytes, bytes, list[tuple[str, bytes]]]]:
+            for i, record in enumerate(records, start=1):
+                yield record
+                progress.update(i)
+
+        produce_all(
+            bootstrap,
+            CLAIMS_SUBMITTED.name,
+            counted(),
+            client_id="claimscrub-submit",
+            timeout_s=timeout_s,
+            security=security,
+            linger_ms=5,
+        )
         progress.close()
-    except KafkaError as exc:
-        raise BrokerError(f"cannot publish to {bootstrap}: {type(exc).__name__}") from None
+    except TopicMissing as exc:
+        raise BrokerError(f"topic {exc.topic} does not exist (run make up)") from None
+    except KafkaException as exc:
+        if tail is not None:
+            tail.close()
+        raise BrokerError(f"cannot publish to {bootstrap}: {exc.args[0].name()}") from None
     print(f"submitted {len(claims)} claims to {CLAIMS_SUBMITTED.name}", file=sys.stderr)
-    if consumer is None:
+    if tail is None:
         return 0
     if earlier:
         print(
@@ -118,24 +110,20 @@ def submit(
             "showing their results from claims.scrubbed",
             file=sys.stderr,
         )
-    return _wait(consumer, keys, timeout_s, out, earlier, on_result, fmt)
+    return _wait(tail, keys, timeout_s, out, earlier, on_result, fmt)
 
 
 def already_scrubbed(
     bootstrap: str,
     security: KafkaSecurity,
-    tps: list[Any],
-    positions: Any,
     keys: list[str],
     encoded: list[tuple[bytes, bytes]],
     *,
     sealed: bool = False,
 ) -> dict[str, ScrubResult]:
-    """Results already on claims.scrubbed (before ``positions``) for the same claim
-    versions. ``sealed``: the claims come from the intake service, whose
-    notChecked the checks honour; any other claim's is dropped, as they drop it."""
-    from kafka import KafkaConsumer
-
+    """Results already on claims.scrubbed for the same claim versions.
+    ``sealed``: the claims come from the intake service, whose notChecked the
+    checks honour; any other claim's is dropped, as they drop it."""
     key = key_from_env()
     versions: dict[str, str] = {}
     for name, (value, content_type) in zip(keys, encoded, strict=True):
@@ -146,39 +134,27 @@ def already_scrubbed(
         if not sealed:
             parsed = unsealed(parsed)
         versions[name] = claim_version(parsed, value, key)
-    ends = {tp: positions.position(tp) for tp in tps}
-    todo = {tp for tp in tps if ends[tp] > 0}
     found: dict[str, ScrubResult] = {}
-    if not todo:
-        return found
-    # The same security settings as every other client of this command.
-    reader = KafkaConsumer(
-        **kafka_client_kwargs(
-            bootstrap, security, enable_auto_commit=False, client_id="claimscrub-submit"
-        )
+    records = read_to_end(
+        bootstrap,
+        CLAIMS_SCRUBBED.name,
+        client_id="claimscrub-submit",
+        timeout_s=60,
+        security=security,
     )
     try:
-        reader.assign(list(todo))
-        reader.seek_to_beginning(*todo)
-        deadline = time.monotonic() + 60
-        while todo and time.monotonic() < deadline:
-            for records in reader.poll(timeout_ms=500, max_records=5000).values():
-                for rec in records:
-                    name = (rec.key or b"").decode("utf-8", "replace")
-                    if name not in versions or rec.offset >= ends[_tp_of(rec, tps)]:
-                        continue
-                    try:
-                        result, version = decode_versioned_scrub_result(rec.value)
-                    except UndecodableEvent:
-                        continue
-                    if version == versions[name]:
-                        found[name] = result
-            for tp in list(todo):
-                if reader.position(tp) >= ends[tp]:
-                    todo.discard(tp)
-                    reader.pause(tp)
-    finally:
-        reader.close()
+        for rec in records:
+            name = rec.key.decode("utf-8", "replace")
+            if name not in versions:
+                continue
+            try:
+                result, version = decode_versioned_scrub_result(rec.value)
+            except UndecodableEvent:
+                continue
+            if version == versions[name]:
+                found[name] = result
+    except TimeoutError:  # what was read is shown; the rest waits for new results
+        pass
     return found
 
 
@@ -194,12 +170,8 @@ def render_results(results: Sequence[ScrubResult], fmt: str, out: TextIO) -> Non
             print(json_line(result), file=out)
 
 
-def _tp_of(rec: Any, tps: list[Any]) -> Any:
-    return next(tp for tp in tps if tp.partition == rec.partition)
-
-
 def _wait(
-    consumer: Any,
+    tail: Tail,
     keys: list[str],
     timeout_s: float,
     out: TextIO,
@@ -213,18 +185,16 @@ def _wait(
     progress = Progress(len(wanted), "results")
     try:
         while wanted - got.keys() and time.monotonic() < deadline:
-            batches = consumer.poll(timeout_ms=500)
-            for records in batches.values():
-                for rec in records:
-                    key = (rec.key or b"").decode("utf-8", "replace")
-                    if key in wanted and key not in got:
-                        try:
-                            got[key] = decode_scrub_result(rec.value)
-                        except UndecodableEvent:
-                            continue
-                        progress.update(len(got))
+            for rec in tail.records():
+                key = rec.key.decode("utf-8", "replace")
+                if key in wanted and key not in got:
+                    try:
+                        got[key] = decode_scrub_result(rec.value)
+                    except UndecodableEvent:
+                        continue
+                    progress.update(len(got))
     finally:
-        consumer.close()
+        tail.close()
         progress.close()
     answered = [key for key in keys if key in got]
     render_results([got[key] for key in answered], fmt, out)

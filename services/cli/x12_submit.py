@@ -16,16 +16,17 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 
 from claimscrub.cli.claims_input import InputError
 from claimscrub.cli.submit import BrokerError, already_scrubbed, render_results
 from claimscrub.core.codec import UndecodableEvent, decode_scrub_result, encode_claim_json
 from claimscrub.core.results import ScrubResult, Status
-from claimscrub.runtime.kafka_config import KafkaSecurity, kafka_client_kwargs
+from claimscrub.runtime.kafka_config import KafkaSecurity
+from claimscrub.runtime.kafka_io import Received, Tail, TopicMissing, produce_all
 from claimscrub.runtime.topics import CLAIMS_SCRUBBED, CLAIMS_X12, CLAIMS_X12_ACKS
 from claimscrub.x12.intake import claims_of, submitted_key
 from claimscrub.x12.reader import Interchange, NotX12, open_text
@@ -81,8 +82,7 @@ def submit_interchange(
     security: KafkaSecurity | None = None,
     on_result: Callable[[str], None] | None = None,
 ) -> int:
-    from kafka import KafkaConsumer, KafkaProducer, TopicPartition
-    from kafka.errors import KafkaError
+    from confluent_kafka import KafkaException
 
     try:
         data = Path(source).read_bytes()
@@ -90,68 +90,48 @@ def submit_interchange(
         raise InputError(f"{source}: cannot read ({type(exc).__name__})") from None
     plan = expected(data, source)
     security = security or KafkaSecurity.from_env()
-    consumer: Any = None
+    tail: Tail | None = None
     ready: ReadyReader | None = None
     earlier: dict[str, ScrubResult] = {}
-    topics: dict[str, list[Any]] = {}
     try:
         if wait or ack:
-            consumer = KafkaConsumer(
-                **kafka_client_kwargs(
-                    bootstrap, security, enable_auto_commit=False, client_id="claimscrub-submit"
-                )
-            )
             wanted = [CLAIMS_X12_ACKS.name] + ([CLAIMS_SCRUBBED.name] if wait else [])
-            for name in wanted:
-                parts = consumer.partitions_for_topic(name)
-                if not parts:
-                    raise BrokerError(f"topic {name} does not exist (run make up)")
-                topics[name] = [TopicPartition(name, p) for p in sorted(parts)]
-            every = [tp for tps in topics.values() for tp in tps]
-            consumer.assign(every)
-            consumer.seek_to_end(*every)
-            for tp in every:  # resolve positions now, before anything is produced
-                consumer.position(tp)
+            # From the end as it is now, before anything is produced.
+            tail = Tail(bootstrap, security, wanted, client_id="claimscrub-submit")
             if wait and ready_wait_s > 0:
                 ready = ReadyReader(bootstrap, security)
             if wait:
                 earlier = already_scrubbed(
-                    bootstrap,
-                    security,
-                    topics[CLAIMS_SCRUBBED.name],
-                    consumer,
-                    plan.keys,
-                    plan.encoded,
-                    sealed=True,
+                    bootstrap, security, plan.keys, plan.encoded, sealed=True
                 )
-        producer = KafkaProducer(
-            **kafka_client_kwargs(
-                bootstrap,
-                security,
-                acks="all",
-                max_request_size=max(1_048_576, len(data) + 4096),
-                client_id="claimscrub-submit",
-            )
+        produce_all(
+            bootstrap,
+            CLAIMS_X12.name,
+            [(plan.icn.encode(), data, [])],
+            client_id="claimscrub-submit",
+            timeout_s=timeout_s,
+            security=security,
+            message_max_bytes=max(1_048_576, len(data) + 4096),
         )
-        producer.send(CLAIMS_X12.name, key=plan.icn.encode(), value=data).get(timeout=timeout_s)
-        producer.close()
-    except KafkaError as exc:
-        if consumer is not None:
-            consumer.close()
+    except TopicMissing as exc:
         if ready is not None:
             ready.close()
-        raise BrokerError(f"cannot publish to {bootstrap}: {type(exc).__name__}") from None
+        raise BrokerError(f"topic {exc.topic} does not exist (run make up)") from None
+    except KafkaException as exc:
+        if tail is not None:
+            tail.close()
+        if ready is not None:
+            ready.close()
+        raise BrokerError(f"cannot publish to {bootstrap}: {exc.args[0].name()}") from None
     print(
         f"submitted interchange {plan.icn} ({len(plan.keys)} claims in accepted sets) "
         f"to {CLAIMS_X12.name}",
         file=sys.stderr,
     )
-    if consumer is None:
+    if tail is None:
         return 0
     try:
-        status, clean = _follow(
-            consumer, plan, topics, earlier, timeout_s, ack, fmt, out, on_result
-        )
+        status, clean = _follow(tail, plan, wait, earlier, timeout_s, ack, fmt, out, on_result)
         if ready is not None:
             ready.show([k for k in clean if k not in earlier], ready_wait_s, out)
             if any(k in earlier for k in clean):
@@ -161,15 +141,15 @@ def submit_interchange(
                 )
         return status
     finally:
-        consumer.close()
+        tail.close()
         if ready is not None:
             ready.close()
 
 
 def _follow(
-    consumer: Any,
+    tail: Tail,
     plan: Expected,
-    topics: dict[str, list[Any]],
+    wait: bool,
     earlier: dict[str, ScrubResult],
     timeout_s: float,
     ack_path: str | None,
@@ -178,14 +158,13 @@ def _follow(
     on_result: Callable[[str], None] | None,
 ) -> tuple[int, list[str]]:
     """The 999 and (with --wait) the results; the exit status and the CLEAN claims."""
-    wait = CLAIMS_SCRUBBED.name in topics
     wanted = set(plan.keys)
     got: dict[str, ScrubResult] = dict(earlier)
     ack: bytes | None = None
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline and (ack is None or (wait and wanted - got.keys())):
-        for rec in _records(consumer):
-            key = (rec.key or b"").decode("utf-8", "replace")
+        for rec in tail.records():
+            key = rec.key.decode("utf-8", "replace")
             if rec.topic == CLAIMS_X12_ACKS.name and key == plan.icn and ack is None:
                 ack = rec.value
             elif rec.topic == CLAIMS_SCRUBBED.name and key in wanted and key not in got:
@@ -218,11 +197,6 @@ def _follow(
     return status, [r.claim_id for r in results if r.status is Status.CLEAN]
 
 
-def _records(consumer: Any) -> Iterable[Any]:
-    for records in consumer.poll(timeout_ms=500).values():
-        yield from records
-
-
 def _show_ack(ack: bytes, path: str | None, out: TextIO) -> None:
     if path is not None:
         Path(path).write_bytes(ack)
@@ -245,55 +219,42 @@ class ReadyReader:
     command (its 999 and results are already shown)."""
 
     def __init__(self, bootstrap: str, security: KafkaSecurity) -> None:
-        from kafka import KafkaConsumer, TopicPartition
-        from kafka.errors import KafkaError
+        from confluent_kafka import KafkaException
 
         self.problem = ""
-        self._consumer: Any = None
+        self._tail: Tail | None = None
         try:
-            self._consumer = KafkaConsumer(
-                **kafka_client_kwargs(
-                    bootstrap, security, enable_auto_commit=False, client_id="claimscrub-submit"
-                )
-            )
-            parts = self._consumer.partitions_for_topic(READY_TOPIC)
-            if not parts:
-                self.problem = f"no topic {READY_TOPIC} on this cluster"
-                return
-            tps = [TopicPartition(READY_TOPIC, p) for p in sorted(parts)]
-            self._consumer.assign(tps)
-            self._consumer.seek_to_end(*tps)
-            for tp in tps:
-                self._consumer.position(tp)
-        except KafkaError as exc:
-            self.problem = f"cannot read {READY_TOPIC} ({type(exc).__name__})"
+            self._tail = Tail(bootstrap, security, [READY_TOPIC], client_id="claimscrub-submit")
+        except TopicMissing:
+            self.problem = f"no topic {READY_TOPIC} on this cluster"
+        except KafkaException as exc:
+            self.problem = f"cannot read {READY_TOPIC} ({exc.args[0].name()})"
 
     def show(self, clean: list[str], wait_s: float, out: TextIO) -> None:
-        from kafka.errors import KafkaError
+        from confluent_kafka import KafkaException
 
         print(f"--- ready claims from {READY_TOPIC}:", file=out)
-        found: dict[str, Any] = {}
+        found: dict[str, Received] = {}
         wanted = set(clean)
-        if not self.problem:
+        if self._tail is not None:
             deadline = time.monotonic() + wait_s
             try:
                 while time.monotonic() < deadline and wanted - found.keys():
-                    for rec in _records(self._consumer):
-                        key = (rec.key or b"").decode("utf-8", "replace")
+                    for rec in self._tail.records():
+                        key = rec.key.decode("utf-8", "replace")
                         if key in wanted:
                             found.setdefault(key, rec)
-            except KafkaError as exc:
-                self.problem = f"cannot read {READY_TOPIC} ({type(exc).__name__})"
+            except KafkaException as exc:
+                self.problem = f"cannot read {READY_TOPIC} ({exc.args[0].name()})"
         for key in [k for k in clean if k in found]:
             rec = found[key]
-            headers = dict(rec.headers or [])
+            headers = dict(rec.headers)
             content_type = headers.get("content-type", b"").decode("ascii", "replace")
-            size = len(rec.value or b"")
-            print(f"{key} ({content_type or 'no content type'}, {size} bytes)", file=out)
-            print((rec.value or b"").decode("latin-1").rstrip(), file=out)
+            print(f"{key} ({content_type or 'no content type'}, {len(rec.value)} bytes)", file=out)
+            print(rec.value.decode("latin-1").rstrip(), file=out)
         if not found:
             print(f"none yet{': ' + self.problem if self.problem else ''}", file=out)
 
     def close(self) -> None:
-        if self._consumer is not None:
-            self._consumer.close()
+        if self._tail is not None:
+            self._tail.close()

@@ -6,7 +6,7 @@ which is why the three always agree.
 A stateful check (NECESSITY: year-to-date amounts per beneficiary) keeps the
 same shape. Its rules close over a state object: in the CLI one that lives
 for the batch, so claims accumulate in input order. A service holds the state
-elsewhere (a Faust table) and passes ``rules`` bound to one claim's state to
+elsewhere (a stream engine state store) and passes ``rules`` bound to one claim's state to
 :meth:`Check.run`, so the claim-level edits and the result stay shared code.
 """
 

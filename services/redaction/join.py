@@ -2,7 +2,7 @@
 
 The de-identified claim (from claims.submitted) and the de-identified result
 (from claims.scrubbed) arrive in either order; whichever comes second
-completes the record. The state lives in a Faust table keyed by the claim's
+completes the record. The state lives in a stream engine store keyed by the claim's
 token and holds only de-identified bytes, so its changelog topic carries no
 PHI (and no claimId) either. A record is published once: redelivered events
 after that change nothing.

@@ -5,8 +5,7 @@ Public API: :mod:`settings` (configuration from the environment),
 :mod:`metrics` (Prometheus), :mod:`grpc_server` (grpc.aio with health and
 reflection), :mod:`engine` (the stream engine: a Quix Streams Application
 and the record guard around each step), :mod:`runner` (start, run, graceful
-stop) and, for the services still on Faust, :mod:`streams` and
-:mod:`service`. :mod:`testing` holds helpers for tests.
+stop). :mod:`testing` holds helpers for tests.
 """
 
 import warnings

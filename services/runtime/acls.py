@@ -25,14 +25,7 @@ from typing import Any
 
 # Kafka's operation and resource names (org.apache.kafka.common.acl.AclOperation,
 # org.apache.kafka.common.resource.ResourceType); READ and WRITE imply DESCRIBE.
-READ, WRITE, CREATE, DESCRIBE, DESCRIBE_CONFIGS = (
-    "READ",
-    "WRITE",
-    "CREATE",
-    "DESCRIBE",
-    "DESCRIBE_CONFIGS",
-)
-OWN_PREFIX_OPERATIONS = (READ, WRITE, CREATE, DESCRIBE, DESCRIBE_CONFIGS)
+READ, WRITE, DESCRIBE, DESCRIBE_CONFIGS = ("READ", "WRITE", "DESCRIBE", "DESCRIBE_CONFIGS")
 ENGINE_OPERATIONS = (READ, WRITE, DESCRIBE, DESCRIBE_CONFIGS)
 
 
@@ -80,14 +73,7 @@ def bindings(table: dict[str, Any] | None = None) -> list[Binding]:
             out.append(Binding(principal, "GROUP", group, "LITERAL", READ))
         if prefix := grants.get("groupPrefix"):
             out.append(Binding(principal, "GROUP", prefix, "PREFIXED", READ))
-        if prefix := grants.get("ownPrefix"):
-            # Faust's own topics: table changelogs, the assignor's leader topic.
-            out.extend(
-                Binding(principal, "TOPIC", prefix, "PREFIXED", op) for op in OWN_PREFIX_OPERATIONS
-            )
-            # A service may run more than one Faust app (e.g. an app id with a
-            # suffix for its runtime services): their groups share the prefix.
-            out.append(Binding(principal, "GROUP", prefix, "PREFIXED", READ))
+        if grants.get("engine"):
             out.extend(_engine_bindings(principal, grants))
         if prefix := grants.get("transactionalIdPrefix"):
             # An exactly-once service's producer (runtime.engine): its
@@ -128,79 +114,86 @@ def may(table_bindings: list[Binding], principal: str, operation: str, topic: st
     return False
 
 
+#: How long one admin request (describe, create) may take.
+ADMIN_TIMEOUT_S = 30.0
+
+
 def _kafka_acl(b: Binding) -> Any:
-    from kafka.admin import (
-        ACL,
-        ACLOperation,
-        ACLPermissionType,
-        ACLResourcePatternType,
-        ResourcePattern,
+    from confluent_kafka.admin import (
+        AclBinding,
+        AclOperation,
+        AclPermissionType,
+        ResourcePatternType,
         ResourceType,
     )
 
-    return ACL(
-        principal=f"User:{b.principal}",
-        host="*",
-        operation=ACLOperation[b.operation],
-        permission_type=ACLPermissionType.ALLOW,
-        resource_pattern=ResourcePattern(
-            ResourceType[b.resource_type], b.name, ACLResourcePatternType[b.pattern]
-        ),
+    return AclBinding(
+        ResourceType[b.resource_type],
+        b.name,
+        ResourcePatternType[b.pattern],
+        f"User:{b.principal}",
+        "*",
+        AclOperation[b.operation],
+        AclPermissionType.ALLOW,
     )
 
 
 def _existing(admin: Any) -> set[Binding]:
-    from kafka.admin import (
-        ACLFilter,
-        ACLOperation,
-        ACLPermissionType,
-        ACLResourcePatternType,
-        ResourcePatternFilter,
+    from confluent_kafka.admin import (
+        AclBindingFilter,
+        AclOperation,
+        AclPermissionType,
+        ResourcePatternType,
         ResourceType,
     )
 
-    acl_filter = ACLFilter(
-        principal=None,
-        host="*",
-        operation=ACLOperation.ANY,
-        permission_type=ACLPermissionType.ANY,
-        resource_pattern=ResourcePatternFilter(ResourceType.ANY, None, ACLResourcePatternType.ANY),
+    acl_filter = AclBindingFilter(
+        ResourceType.ANY,
+        None,
+        ResourcePatternType.ANY,
+        None,
+        None,
+        AclOperation.ANY,
+        AclPermissionType.ANY,
     )
-    found, _error = admin.describe_acls(acl_filter)
+    found = admin.describe_acls(acl_filter, request_timeout=ADMIN_TIMEOUT_S).result()
     return {
         Binding(
             acl.principal.removeprefix("User:"),
-            acl.resource_pattern.resource_type.name,
-            acl.resource_pattern.resource_name,
-            acl.resource_pattern.pattern_type.name,
+            acl.restype.name,
+            acl.name,
+            acl.resource_pattern_type.name,
             acl.operation.name,
         )
         for acl in found
-        if acl.permission_type == ACLPermissionType.ALLOW
+        if acl.permission_type == AclPermissionType.ALLOW
     }
 
 
 def apply(bootstrap: str, security: Any = None) -> tuple[list[Binding], list[Binding]]:
     """Create the table's bindings; returns (created, on the brokers but not in the table)."""
-    from kafka.admin import KafkaAdminClient
+    from confluent_kafka import KafkaException
+    from confluent_kafka.admin import AdminClient
 
-    from claimscrub.runtime.kafka_config import kafka_client_kwargs
+    from claimscrub.runtime.kafka_config import client_config
 
     wanted = set(bindings())
-    admin = KafkaAdminClient(
-        **kafka_client_kwargs(bootstrap, security, client_id="claimscrub-acls")
-    )
-    try:
-        present = _existing(admin)
-        missing = sorted(wanted - present)
-        if missing:
-            result = admin.create_acls([_kafka_acl(b) for b in missing])
-            failed = result.get("failed", []) if isinstance(result, dict) else []
-            if failed:
-                raise RuntimeError(f"{len(failed)} ACL bindings were refused: {failed[:3]}")
-        return missing, sorted(present - wanted)
-    finally:
-        admin.close()
+    admin = AdminClient(client_config(bootstrap, security, client_id="claimscrub-acls"))
+    present = _existing(admin)
+    missing = sorted(wanted - present)
+    if missing:
+        futures = admin.create_acls(
+            [_kafka_acl(b) for b in missing], request_timeout=ADMIN_TIMEOUT_S
+        )
+        failed = []
+        for acl, future in futures.items():
+            try:
+                future.result()
+            except KafkaException as exc:
+                failed.append(f"{acl}: {exc.args[0].name()}")
+        if failed:
+            raise RuntimeError(f"{len(failed)} ACL bindings were refused: {failed[:3]}")
+    return missing, sorted(present - wanted)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -37,7 +37,8 @@ from prometheus_client import Counter
 from claimscrub.core.fingerprint import DEV_KEY, key_from_env
 from claimscrub.redaction.pseudonym import Pseudonymizer
 from claimscrub.runtime.env import SettingsError, env_bool
-from claimscrub.runtime.kafka_config import KafkaSecurity, kafka_client_kwargs
+from claimscrub.runtime.kafka_config import KafkaSecurity, client_config
+from claimscrub.runtime.kafka_io import read_to_end
 from claimscrub.runtime.logs import get_logger
 from claimscrub.runtime.secrets import Mode, run_mode
 from claimscrub.runtime.topics import AUDIT_ACCESS
@@ -170,38 +171,46 @@ class KafkaAuditSink:
                 self._idle.notify_all()
 
     def _producer(self) -> Any:
-        from kafka import KafkaProducer
+        from confluent_kafka import Producer
 
-        return KafkaProducer(
-            **kafka_client_kwargs(
+        return Producer(
+            client_config(
                 self._bootstrap,
                 self._security,
                 acks="all",
                 linger_ms=20,
-                retries=5,
+                # An event not written within this is counted failed, not retried on.
+                message_timeout_ms=30_000,
                 client_id=f"claimscrub-audit-{self.recorded_by}",
             )
         )
 
+    def _delivered(self, error: Any, _msg: Any) -> None:
+        self._settle("written" if error is None else "failed")
+
     def _run(self) -> None:
         producer = None
         while True:
-            item = self._queue.get()
+            try:
+                item = self._queue.get(timeout=0.1)
+            except queue.Empty:
+                item = None
+            if producer is not None:
+                producer.poll(0)  # deliveries settle their events on this thread
+            if item is None:
+                continue
             if item is _STOP:
                 break
             try:
                 if producer is None:
                     producer = self._producer()
-                future = producer.send(self._topic, key=item.key(), value=item.value())
-                future.add_callback(lambda _meta: self._settle("written"))
-                future.add_errback(lambda _exc: self._settle("failed"))
-            except Exception as exc:  # no broker, refused: the event is lost, counted
+                producer.produce(self._topic, item.value(), item.key(), on_delivery=self._delivered)
+            except Exception as exc:  # refused, local queue full: the event is lost, counted
                 log.warning("audit_write_failed", error=type(exc).__name__)
                 self._settle("failed")
         if producer is not None:
             try:
-                producer.flush(timeout=5)
-                producer.close(timeout=5)
+                producer.flush(5)
             except Exception as exc:
                 log.warning("audit_close_failed", error=type(exc).__name__)
 
@@ -336,48 +345,18 @@ def query(
 ) -> Iterator[dict[str, Any]]:
     """audit.access events from ``since`` (by record time) to the topic's end
     as it was when the query started, of ``principal`` (every one when None)."""
-    import time
-
-    from kafka import KafkaConsumer, TopicPartition
-
-    consumer = KafkaConsumer(
-        **kafka_client_kwargs(
-            bootstrap, security, enable_auto_commit=False, client_id="claimscrub-audit-query"
-        )
-    )
-    try:
-        parts = consumer.partitions_for_topic(AUDIT_ACCESS.name)
-        if not parts:
-            raise LookupError(f"topic {AUDIT_ACCESS.name} does not exist or is not readable")
-        tps = [TopicPartition(AUDIT_ACCESS.name, p) for p in sorted(parts)]
-        consumer.assign(tps)
-        ends = consumer.end_offsets(tps)
-        starts = consumer.offsets_for_times({tp: int(since.timestamp() * 1000) for tp in tps})
-        todo = set()
-        for tp in tps:
-            found = starts.get(tp)
-            if found is None or found.offset >= ends[tp]:
-                continue
-            consumer.seek(tp, found.offset)
-            todo.add(tp)
-        deadline = time.monotonic() + timeout_s
-        wanted = principal.encode("utf-8") if principal is not None else None
-        while todo and time.monotonic() < deadline:
-            for tp, records in consumer.poll(timeout_ms=500).items():
-                for rec in records:
-                    if rec.offset >= ends[tp]:
-                        continue
-                    if wanted is not None and rec.key != wanted:
-                        continue
-                    try:
-                        yield json.loads(rec.value)
-                    except ValueError:
-                        continue
-            for tp in list(todo):
-                if consumer.position(tp) >= ends[tp]:
-                    todo.discard(tp)
-                    consumer.pause(tp)
-        if todo:
-            raise TimeoutError(f"{AUDIT_ACCESS.name} not read to its end within {timeout_s:g}s")
-    finally:
-        consumer.close()
+    wanted = principal.encode("utf-8") if principal is not None else None
+    for rec in read_to_end(
+        bootstrap,
+        AUDIT_ACCESS.name,
+        client_id="claimscrub-audit-query",
+        timeout_s=timeout_s,
+        since_ms=int(since.timestamp() * 1000),
+        security=security,
+    ):
+        if wanted is not None and rec.key != wanted:
+            continue
+        try:
+            yield json.loads(rec.value)
+        except ValueError:
+            continue

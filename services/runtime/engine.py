@@ -113,9 +113,9 @@ def make_application(settings: Settings, **overrides: Any) -> Application:
         },
         "producer_extra_config": {
             # Kafka's Java partitioner (Quix's default too, stated here because
-            # it must hold): the services on aiokafka (runtime/record_batches.py)
-            # place a key in the same partition, which keeps claims.checks
-            # co-partitioned with the aggregator's state whoever wrote a verdict.
+            # it must hold): every producer of claims.checks places a key in the
+            # same partition, which keeps the verdicts co-partitioned with the
+            # aggregator's state whoever wrote them.
             "partitioner": "murmur2",
             # A few milliseconds let librdkafka batch a claim's records with
             # the others' (one produce request per partition, not per record).
@@ -331,7 +331,7 @@ class LagSampler:
     def __call__(self, stats_json: str) -> None:
         try:
             rows, assigned = partition_offsets(json.loads(stats_json))
-            self._m.observe_partitions(rows, assigned, source="engine")
+            self._m.observe_partitions(rows, assigned)
         except Exception as exc:  # a malformed report must not reach the poll loop
             log.debug("consumer_lag_not_sampled", error=type(exc).__name__)
 

@@ -1,4 +1,4 @@
-"""One Kafka client security configuration for Faust, aiokafka and kafka-python.
+"""One Kafka client security configuration for every Kafka client of the project.
 
 Read once from the environment (docs/configuration.md, "Kafka security"):
 
@@ -15,12 +15,9 @@ Read once from the environment (docs/configuration.md, "Kafka security"):
 without a password, SSL without a client certificate (nothing would
 authenticate the client) and hostname checks turned off.
 
-Every client library takes the same settings under nearly the same names
-(aiokafka and kafka-python both read ``security_protocol``, ``ssl_context``,
-``sasl_mechanism``, ``sasl_plain_username``/``_password``); Faust wants them
-as a credentials object (faust/auth.py), which it hands to aiokafka; the
-stream engine's librdkafka clients (confluent-kafka, under Quix Streams) take
-file paths and dotted names (:meth:`KafkaSecurity.librdkafka_config`).
+librdkafka's clients (confluent-kafka, also under Quix Streams) take file paths
+and dotted names (:meth:`KafkaSecurity.librdkafka_config`, :func:`client_config`);
+the two kafka-python ones take an SSL context (:func:`kafka_client_kwargs`).
 """
 
 from __future__ import annotations
@@ -130,7 +127,8 @@ class KafkaSecurity:
         return context
 
     def client_kwargs(self) -> dict[str, Any]:
-        """Keyword arguments for aiokafka and kafka-python clients (both spell them so)."""
+        """Keyword arguments for a kafka-python client (the aggregator's read-back,
+        claimscrub keys)."""
         kwargs: dict[str, Any] = {"security_protocol": self.protocol}
         if self.uses_tls:
             kwargs["ssl_context"] = self.ssl_context()
@@ -161,23 +159,6 @@ class KafkaSecurity:
             config["sasl.password"] = self.password.text()
         return config
 
-    def faust_options(self) -> dict[str, Any]:
-        """``broker_credentials`` for faust.App (empty for PLAINTEXT)."""
-        import faust
-
-        if self.uses_sasl:
-            assert self.password is not None
-            credentials: Any = faust.SASLCredentials(
-                username=self.username,
-                password=self.password.text(),
-                ssl_context=self.ssl_context(),
-                mechanism=self.sasl_mechanism,
-            )
-            return {"broker_credentials": credentials}
-        if self.protocol == "SSL":
-            return {"broker_credentials": faust.SSLCredentials(self.ssl_context())}
-        return {}
-
 
 #: The local default: no TLS, no authentication (refused in production).
 PLAINTEXT = KafkaSecurity()
@@ -186,10 +167,21 @@ PLAINTEXT = KafkaSecurity()
 def kafka_client_kwargs(
     bootstrap: str, security: KafkaSecurity | None = None, **extra: Any
 ) -> dict[str, Any]:
-    """Everything a kafka-python or aiokafka client needs to connect as configured:
+    """Everything a kafka-python client needs to connect as configured:
     ``KafkaProducer(**kafka_client_kwargs(bootstrap, acks="all"))``."""
     sec = security if security is not None else KafkaSecurity.from_env()
     return {"bootstrap_servers": bootstrap, **sec.client_kwargs(), **extra}
+
+
+def client_config(
+    bootstrap: str, security: KafkaSecurity | None = None, **extra: Any
+) -> dict[str, Any]:
+    """A confluent-kafka client's configuration, connecting as configured:
+    ``Producer(client_config(bootstrap, acks="all"))``. Keyword names are
+    librdkafka's with ``_`` for ``.`` (``client_id`` is ``client.id``)."""
+    sec = security if security is not None else KafkaSecurity.from_env()
+    options = {name.replace("_", "."): value for name, value in extra.items()}
+    return {"bootstrap.servers": bootstrap, **sec.librdkafka_config(), **options}
 
 
 def production_mode(env: Mapping[str, str] | None = None) -> bool:

@@ -7,15 +7,16 @@ length, so a careless ``log.info("x", value=raw)`` cannot leak a claim. Then
 tracebacks, library log lines) through the PHI redaction library
 (claimscrub.redaction.text), so a name, date or member ID that slips into an
 error message is replaced before the line is written. Class names in those
-messages (``AIOKafkaConsumer``) are kept: the log redactor does not take a
+messages (``KafkaException``) are kept: the log redactor does not take a
 CamelCase word of dictionary or software words for a surname, and an OS
-error's ``[Errno 111]`` stays as it is. Library logs (Faust, aiokafka, grpc)
-go through the same processors.
+error's ``[Errno 111]`` stays as it is. Library logs (Quix Streams, librdkafka
+through Quix's ``quixstreams.kafka`` loggers, grpc) go through the same
+processors.
 
 Two guards for the log's readers: terminal control sequences (colours,
 cursor moves) are stripped from every string, and :class:`RepeatFilter`
 lets one line of a repeated library warning or error through per window
-(a broker that is down makes aiokafka retry in a tight loop), with the
+(a broker that is down makes a Kafka client retry in a tight loop), with the
 number of lines it held back in ``suppressed``.
 """
 
@@ -237,7 +238,7 @@ def configure(
     root.handlers[:] = [handler]
     root.setLevel(level)
     # Library chatter at INFO drowns the service's own lines.
-    for noisy in ("aiokafka", "kafka", "faust", "mode"):
+    for noisy in ("kafka",):
         logging.getLogger(noisy).setLevel(max(logging.getLevelName(level), logging.WARNING))
     structlog.contextvars.clear_contextvars()
     structlog.contextvars.bind_contextvars(service=service)

@@ -198,9 +198,9 @@ class ServiceMetrics:
             buckets=_GRPC_BUCKETS,
             registry=r,
         )
-        # What each sampled consumer last reported (observe_partitions).
-        self._partitions: dict[str, set[tuple[str, str]]] = {}
-        self._assigned_topics: dict[str, set[str]] = {}
+        # What the consumer last reported (observe_partitions).
+        self._partitions: set[tuple[str, str]] = set()
+        self._assigned_topics: set[str] = set()
 
     # --- series created at zero, so "nothing happened" reads as 0 ---
 
@@ -251,15 +251,9 @@ class ServiceMetrics:
         self,
         offsets: Iterable[tuple[str, int, int, int]],
         assigned: dict[str, int],
-        *,
-        source: str = "faust",
     ) -> None:
         """Record one sample of (topic, partition, end, committed) per assigned
-        partition; partitions no longer assigned disappear instead of freezing.
-
-        ``source`` names the consumer sampled: a batched service runs its own
-        consumers beside the Faust app's, and one's sample must not remove
-        the partitions another reports."""
+        partition; partitions no longer assigned disappear instead of freezing."""
         seen: set[tuple[str, str]] = set()
         for topic, partition, end, committed in offsets:
             key = (topic, str(partition))
@@ -267,23 +261,15 @@ class ServiceMetrics:
             self.consumer_end.labels(*key).set(end)
             self.consumer_committed.labels(*key).set(committed)
             self.consumer_lag.labels(*key).set(max(0, end - committed))
-        others: set[tuple[str, str]] = set()
-        for k, v in self._partitions.items():
-            if k != source:
-                others |= v
-        for key in self._partitions.get(source, set()) - seen - others:
+        for key in self._partitions - seen:
             for gauge in (self.consumer_end, self.consumer_committed, self.consumer_lag):
                 gauge.remove(*key)
-        self._partitions[source] = seen
-        other_topics: set[str] = set()
-        for k, t in self._assigned_topics.items():
-            if k != source:
-                other_topics |= t
-        for topic in self._assigned_topics.get(source, set()) - set(assigned) - other_topics:
+        self._partitions = seen
+        for topic in self._assigned_topics - set(assigned):
             self.assigned_partitions.remove(topic)
         for topic, count in assigned.items():
             self.assigned_partitions.labels(topic).set(count)
-        self._assigned_topics[source] = set(assigned)
+        self._assigned_topics = set(assigned)
 
     def observe_tables(self, sizes: dict[str, int]) -> None:
         for name, size in sizes.items():

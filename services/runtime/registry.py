@@ -365,7 +365,8 @@ def render_job_selectors(text: str, reg: tuple[Service, ...]) -> str:
 
 def render_acl_table(text: str, reg: tuple[Service, ...]) -> str:
     """The ACL table with one row per service (its topics, its consumer group,
-    its own prefix), in registry order before the other principals'."""
+    its group prefix, the engine's grants), in registry order before the other
+    principals'."""
     table = json.loads(text)
     names = {s.principal for s in reg}
     rows: dict[str, Any] = {}
@@ -375,12 +376,14 @@ def render_acl_table(text: str, reg: tuple[Service, ...]) -> str:
             "read": list(s.reads),
             "write": list(s.writes),
             "groups": [s.group],
-            "ownPrefix": f"{s.group}-",
+            # Its other consumers' group ids (e.g. the enrollment table's follower).
+            "groupPrefix": f"{s.group}-",
+            "engine": True,
         }
         if s.exactly_once:
             rows[s.principal]["transactionalIdPrefix"] = f"{s.group}-"
     for principal, row in table["principals"].items():
-        if principal not in names and not row.get("ownPrefix"):
+        if principal not in names and not row.get("engine"):
             rows[principal] = row
     table["principals"] = rows
     return json.dumps(table, indent=2, ensure_ascii=False) + "\n"

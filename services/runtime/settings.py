@@ -90,12 +90,8 @@ class Settings:
     mue_file: Path | None
     payers_file: Path | None
     shutdown_grace_s: float
-    #: How the services not yet on the stream engine (necessity, aggregator,
-    #: redaction) read their topics: "batch" (aiokafka batches,
-    #: runtime/batch_table.py) or "faust" (one event at a time).
-    transport: str = "batch"
-    #: Batched transport and stream engine: how often state is written and
-    #: offsets committed.
+    #: How often the stream engine flushes its state stores and commits the
+    #: consumed offsets (at-least-once: a crash replays at most this long).
     commit_interval_s: float = 1.0
     #: The stream engine's local state (RocksDB stores, one folder per consumer
     #: group): a cache of the changelog topics, rebuilt from them when lost.
@@ -172,7 +168,6 @@ class Settings:
             mue_file=_path(e, "CLAIMSCRUB_MUE_FILE"),
             payers_file=_path(e, "CLAIMSCRUB_PAYERS_FILE"),
             shutdown_grace_s=_float(e, "CLAIMSCRUB_SHUTDOWN_GRACE_SECONDS", 10.0),
-            transport=_choice(e, "CLAIMSCRUB_TRANSPORT", ("batch", "faust"), "batch"),
             commit_interval_s=_float(e, "CLAIMSCRUB_COMMIT_INTERVAL_SECONDS", 1.0),
             state_dir=Path(
                 e.get("CLAIMSCRUB_STATE_DIR")

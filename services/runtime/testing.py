@@ -16,11 +16,18 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from claimscrub.runtime.grpc_tls import ClientTls
 from claimscrub.runtime.healthcheck import wait_serving
-from claimscrub.runtime.kafka_config import KafkaSecurity, kafka_client_kwargs
+from claimscrub.runtime.kafka_config import KafkaSecurity
+from claimscrub.runtime.kafka_io import (
+    Received,
+    TopicMissing,
+    partitions,
+    produce_all,
+    reader,
+    received,
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -197,15 +204,10 @@ def produce(
     security: KafkaSecurity | None = None,
 ) -> int:
     """Publish (key, value, headers) records and wait for every ack."""
-    from kafka import KafkaProducer
-
-    producer = KafkaProducer(**kafka_client_kwargs(bootstrap, security, acks="all", linger_ms=5))
-    futures = [producer.send(topic, key=k, value=v, headers=list(h)) for k, v, h in records]
-    producer.flush()
-    for f in futures:
-        f.get(timeout=30)
-    producer.close()
-    return len(futures)
+    placed = produce_all(
+        bootstrap, topic, records, client_id="claimscrub-testing", security=security, linger_ms=5
+    )
+    return len(placed)
 
 
 def consume_all(
@@ -216,31 +218,57 @@ def consume_all(
     timeout_s: float = 120.0,
     settle_s: float = 3.0,
     security: KafkaSecurity | None = None,
-) -> list[Any]:
+) -> list[Received]:
     """Read a topic from the beginning until ``until`` records arrived and no
     more came for ``settle_s`` (so duplicates would be seen), or the timeout."""
-    from kafka import KafkaConsumer, TopicPartition
+    from confluent_kafka import OFFSET_BEGINNING, KafkaException, TopicPartition
 
-    consumer = KafkaConsumer(**kafka_client_kwargs(bootstrap, security, enable_auto_commit=False))
-    parts = consumer.partitions_for_topic(topic) or set()
-    tps = [TopicPartition(topic, p) for p in parts]
-    consumer.assign(tps)
-    consumer.seek_to_beginning(*tps)
-    records: list[Any] = []
-    deadline = time.monotonic() + timeout_s
-    last_new = time.monotonic()
+    consumer = reader(bootstrap, security, client_id="claimscrub-testing")
+    records: list[Received] = []
     try:
+        try:
+            parts = partitions(consumer, topic)
+        except TopicMissing:
+            parts = []
+        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in parts])
+        deadline = time.monotonic() + timeout_s
+        last_new = time.monotonic()
         while time.monotonic() < deadline:
-            batch = consumer.poll(timeout_ms=300)
-            got = [r for rs in batch.values() for r in rs]
+            got = consumer.consume(500, 0.3)
+            for msg in got:
+                if msg.error() is None:
+                    records.append(received(msg))
+                elif msg.error().fatal():
+                    raise KafkaException(msg.error())
+                # Others are librdkafka's reports, e.g. the unused group id's
+                # coordinator refused to a principal without that group.
             if got:
-                records.extend(got)
                 last_new = time.monotonic()
             elif len(records) >= until and time.monotonic() - last_new >= settle_s:
                 break
     finally:
         consumer.close()
     return records
+
+
+def end_offsets(
+    bootstrap: str, topic: str, *, security: KafkaSecurity | None = None
+) -> dict[int, int]:
+    """Each partition's end offset now (empty when the topic does not exist)."""
+    from confluent_kafka import TopicPartition
+
+    consumer = reader(bootstrap, security, client_id="claimscrub-testing")
+    try:
+        try:
+            parts = partitions(consumer, topic)
+        except TopicMissing:
+            return {}
+        return {
+            p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=30)[1]
+            for p in parts
+        }
+    finally:
+        consumer.close()
 
 
 def free_port() -> int:

@@ -262,37 +262,51 @@ def topic_configs(
     return {t.name: {**t.config, **kept.get(t.name, {})} for t in topics}
 
 
+#: How long one admin request (list, create, alter) may take.
+ADMIN_TIMEOUT_S = 30.0
+
+
 def create_topics(bootstrap: str, partitions: int, security: Any = None) -> list[str]:
     """Create any missing topic; returns the names created. Connects as
     ``security`` (a KafkaSecurity) or as the environment says."""
-    from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient, NewTopic
+    from confluent_kafka.admin import (
+        AdminClient,
+        AlterConfigOpType,
+        ConfigEntry,
+        ConfigResource,
+        NewTopic,
+    )
 
-    from claimscrub.runtime.kafka_config import kafka_client_kwargs
+    from claimscrub.runtime.kafka_config import client_config
 
     configs = topic_configs()  # a bad retention setting fails before any change
-    admin = KafkaAdminClient(
-        **kafka_client_kwargs(bootstrap, security, client_id="claimscrub-topics")
-    )
-    try:
-        existing = set(admin.list_topics())
-        missing = [t for t in ALL_TOPICS if t.name not in existing]
-        if missing:
-            admin.create_topics(
-                [NewTopic(t.name, partitions, 1, topic_configs=configs[t.name]) for t in missing]
+    admin = AdminClient(client_config(bootstrap, security, client_id="claimscrub-topics"))
+    existing = set(admin.list_topics(timeout=ADMIN_TIMEOUT_S).topics)
+    missing = [t for t in ALL_TOPICS if t.name not in existing]
+    if missing:
+        new = [NewTopic(t.name, partitions, 1, config=configs[t.name]) for t in missing]
+        for future in admin.create_topics(new, request_timeout=ADMIN_TIMEOUT_S).values():
+            future.result()
+    # Topics made before a retention was declared or changed get it too
+    # (incremental: other settings an operator made stay as they are).
+    present = [t for t in ALL_TOPICS if t.name in existing and configs[t.name]]
+    if present:
+        resources = [
+            ConfigResource(
+                "topic",
+                t.name,
+                incremental_configs=[
+                    ConfigEntry(k, v, incremental_operation=AlterConfigOpType.SET)
+                    for k, v in configs[t.name].items()
+                ],
             )
-        # Topics made before a retention was declared or changed get it too
-        # (incremental: other settings an operator made stay as they are).
-        present = [t for t in ALL_TOPICS if t.name in existing and configs[t.name]]
-        if present:
-            admin.alter_configs(
-                [
-                    ConfigResource(ConfigResourceType.TOPIC, t.name, configs=configs[t.name])
-                    for t in present
-                ]
-            )
-        return [t.name for t in missing]
-    finally:
-        admin.close()
+            for t in present
+        ]
+        for future in admin.incremental_alter_configs(
+            resources, request_timeout=ADMIN_TIMEOUT_S
+        ).values():
+            future.result()
+    return [t.name for t in missing]
 
 
 def main(argv: list[str] | None = None) -> int:

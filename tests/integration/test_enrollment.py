@@ -23,7 +23,8 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from claimscrub.cli.submit import submit
 from claimscrub.enrollment.client import DEFAULT_DEADLINE_S, channel
-from claimscrub.runtime.testing import LocalKafka, ServiceProcess, free_port
+from claimscrub.runtime.kafka_io import produce_all
+from claimscrub.runtime.testing import LocalKafka, ServiceProcess, end_offsets, free_port
 from claimscrub.runtime.topics import PROVIDERS_ENROLLMENT
 from claimscrub.v1 import claim_pb2
 from claimscrub.v1 import enrollment_service_pb2 as pb
@@ -142,12 +143,12 @@ def test_an_update_on_the_topic_changes_the_verdict_of_later_claims(
         assert _edits(result) == edits, n
 
     # A tombstone removes the record: no record is never a pass.
-    from kafka import KafkaProducer
-
-    producer = KafkaProducer(bootstrap_servers=kafka.bootstrap, acks="all")
-    producer.send(PROVIDERS_ENROLLMENT.name, key=f"{UPDATED_NPI}:MEDICARE".encode(), value=None)
-    producer.flush()
-    producer.close()
+    tombstone: tuple[bytes, None, list[tuple[str, bytes]]] = (
+        f"{UPDATED_NPI}:MEDICARE".encode(),
+        None,
+        [],
+    )
+    produce_all(kafka.bootstrap, PROVIDERS_ENROLLMENT.name, [tombstone], client_id="test")
     assert not _wait_for_lookup(target, UPDATED_NPI, lambda r: not r.found).found
     result = _scrub(kafka, _claim("ENR-UPD-deleted", UPDATED_NPI))
     assert result["status"] == "HOLD"
@@ -248,22 +249,14 @@ def test_enrollment_metrics_are_served(services: dict[str, ServiceProcess]) -> N
 
 
 def test_an_invalid_file_publishes_nothing(kafka: LocalKafka, tmp_path: Path) -> None:
-    from kafka import KafkaConsumer, TopicPartition
+    def ends() -> int:
+        return sum(end_offsets(kafka.bootstrap, PROVIDERS_ENROLLMENT.name).values())
 
-    def end_offsets() -> int:
-        consumer = KafkaConsumer(bootstrap_servers=kafka.bootstrap)
-        try:
-            parts = consumer.partitions_for_topic(PROVIDERS_ENROLLMENT.name) or set()
-            tps = [TopicPartition(PROVIDERS_ENROLLMENT.name, p) for p in parts]
-            return sum(consumer.end_offsets(tps).values())
-        finally:
-            consumer.close()
-
-    before = end_offsets()
+    before = ends()
     path = tmp_path / "mixed.json"
     good = {"npi": UNLISTED_NPI, "payerId": "MEDICARE", "status": "PENDING"}
     path.write_text(json.dumps([good, good | {"npi": "1765432190"}]))
     done = _load(kafka, path)
     assert done.returncode == 2
     assert "record 2: npi fails the check digit" in done.stderr
-    assert end_offsets() == before
+    assert ends() == before

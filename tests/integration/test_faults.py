@@ -258,11 +258,6 @@ def rig(tmp_path_factory: pytest.TempPathFactory, examples_dir: Path) -> Iterato
             "CLAIMSCRUB_NECESSITY_ADDR": f"127.0.0.1:{ports['necessity'][0]}",
             "CLAIMSCRUB_CHECK_TIMEOUT_SECONDS": "600",
             "CLAIMSCRUB_SHUTDOWN_GRACE_SECONDS": "1",
-            # Faust's own setting: a member killed with -9 leaves the group when
-            # its session expires (default 60 s); only then does the rebalance
-            # that lets its restarted self back in complete.
-            "BROKER_SESSION_TIMEOUT": "10",
-            "BROKER_HEARTBEAT_INTERVAL": "2",
         }
         for name in STREAM_SERVICES:
             procs[name] = ServiceProcess(name, modules[name], *ports[name], kafka, log_dir, env)

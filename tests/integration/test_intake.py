@@ -22,6 +22,7 @@ from claimscrub.intake.topology import (
     TRANSACTION_SET_HEADER,
 )
 from claimscrub.runtime.guard import REASON_HEADER
+from claimscrub.runtime.kafka_io import Tail
 from claimscrub.runtime.testing import (
     REPO_ROOT,
     LocalKafka,
@@ -109,17 +110,17 @@ def test_an_interchange_becomes_its_claims_results_and_one_999(
     scrubbed = consume_all(kafka.bootstrap, CLAIMS_SCRUBBED.name, until=CLAIMS)
     results = [decode_scrub_result(r.value) for r in scrubbed if r.key.startswith(b"X12-")]
     # Exactly one each: the three checks' verdicts on a claim join up (same version).
-    assert sorted(r.claim_id for r in results) == [f"X12-{i:04d}" for i in range(CLAIMS)]
+    assert sorted(res.claim_id for res in results) == [f"X12-{i:04d}" for i in range(CLAIMS)]
     # What an 837P cannot carry crosses Kafka (docs/x12.md "notChecked"): these
     # claims use the minutes convention, so all but TIMED_MINUTES.
-    for r in results:
-        assert set(r.not_checked) == {
+    for res in results:
+        assert set(res.not_checked) == {
             "PLAN_OF_CARE_CERTIFICATION",
             "PROGRESS_REPORT",
             "VISIT_LIMIT",
             "AUTHORIZATION",
             "KX_THRESHOLD",
-        }, r.claim_id
+        }, res.claim_id
 
     for value in (ack, services["intake"].log_path.read_text()):
         assert LAST_NAME.upper() not in value.upper()
@@ -156,25 +157,20 @@ def _records_where(
     """Every record of ``topic`` that ``keep`` accepts, read from the beginning
     until ``until`` of them came and no more for ``settle_s`` (so a copy
     would be seen), or the timeout."""
-    from kafka import KafkaConsumer, TopicPartition
-
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    tps = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or set()]
-    consumer.assign(tps)
-    consumer.seek_to_beginning(*tps)
+    tail = Tail(bootstrap, None, [topic], client_id="test", from_beginning=True)
     found: list[Any] = []
     deadline = time.monotonic() + timeout_s
     last_new = time.monotonic()
     try:
         while time.monotonic() < deadline:
-            got = [r for rs in consumer.poll(timeout_ms=300).values() for r in rs if keep(r)]
+            got = [r for r in tail.records(0.3) if keep(r)]
             if got:
                 found.extend(got)
                 last_new = time.monotonic()
             if len(found) >= until and time.monotonic() - last_new >= settle_s:
                 break
     finally:
-        consumer.close()
+        tail.close()
     return found
 
 

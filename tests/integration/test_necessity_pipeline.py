@@ -18,6 +18,7 @@ from claimscrub.core.codec import CONTENT_TYPE, decode_scrub_result, encode_clai
 from claimscrub.core.results import ScrubResult
 from claimscrub.necessity.rekey import TOKEN_PATTERN
 from claimscrub.necessity.topology import HISTORY_KEY
+from claimscrub.runtime.kafka_io import Tail
 from claimscrub.runtime.testing import LocalKafka, ServiceProcess, consume_all, produce
 from claimscrub.runtime.topics import (
     CLAIMS_SCRUBBED,
@@ -81,25 +82,20 @@ def _submit(kafka: LocalKafka, *claims: dict[str, Any]) -> None:
 
 
 def _results(kafka: LocalKafka, *claim_ids: str, timeout_s: float = 120) -> dict[str, ScrubResult]:
-    from kafka import KafkaConsumer, TopicPartition
-
     wanted = set(claim_ids)
     got: dict[str, ScrubResult] = {}
-    consumer = KafkaConsumer(bootstrap_servers=kafka.bootstrap, enable_auto_commit=False)
+    tail = Tail(
+        kafka.bootstrap, None, [CLAIMS_SCRUBBED.name], client_id="test", from_beginning=True
+    )
     try:
-        parts = consumer.partitions_for_topic(CLAIMS_SCRUBBED.name) or set()
-        tps = [TopicPartition(CLAIMS_SCRUBBED.name, p) for p in parts]
-        consumer.assign(tps)
-        consumer.seek_to_beginning(*tps)
         deadline = time.monotonic() + timeout_s
         while wanted - got.keys() and time.monotonic() < deadline:
-            for records in consumer.poll(timeout_ms=500).values():
-                for r in records:
-                    key = r.key.decode()
-                    if key in wanted:
-                        got[key] = decode_scrub_result(r.value)
+            for r in tail.records():
+                key = r.key.decode()
+                if key in wanted:
+                    got[key] = decode_scrub_result(r.value)
     finally:
-        consumer.close()
+        tail.close()
     assert set(got) == wanted, f"no result for {wanted - set(got)}"
     return got
 

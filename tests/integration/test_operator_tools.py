@@ -18,6 +18,7 @@ import pytest
 from claimscrub.cli.dlq import REPLAY_HEADER
 from claimscrub.core.codec import CONTENT_TYPE, decode_claim
 from claimscrub.runtime.guard import dlq_headers
+from claimscrub.runtime.kafka_io import partitions, reader, received
 from claimscrub.runtime.testing import REPO_ROOT, LocalKafka, produce
 from claimscrub.runtime.topics import CLAIMS_DLQ, CLAIMS_SUBMITTED
 
@@ -69,16 +70,15 @@ def _fixed_claim(tmp_path: Path, claim_id: str) -> Path:
 
 
 def _submitted_record(kafka: LocalKafka, partition: int, offset: int) -> Any:
-    from kafka import KafkaConsumer, TopicPartition
+    from confluent_kafka import TopicPartition
 
-    consumer = KafkaConsumer(bootstrap_servers=kafka.bootstrap, enable_auto_commit=False)
+    consumer = reader(kafka.bootstrap, None, client_id="test")
     try:
-        tp = TopicPartition(CLAIMS_SUBMITTED.name, partition)
-        consumer.assign([tp])
-        consumer.seek(tp, offset)
+        consumer.assign([TopicPartition(CLAIMS_SUBMITTED.name, partition, offset)])
         for _ in range(60):
-            for records in consumer.poll(timeout_ms=500, max_records=1).values():
-                return records[0]
+            msg = consumer.poll(0.5)
+            if msg is not None and msg.error() is None:
+                return received(msg)
     finally:
         consumer.close()
     raise AssertionError("the replayed record is not on claims.submitted")
@@ -130,33 +130,37 @@ def test_dlq_replay_refuses_another_claim_id_another_source_and_a_bad_offset(
 
 def _committed(kafka: LocalKafka, group: str, topic: str) -> int:
     """The group's committed offsets on ``topic``, summed over its partitions."""
-    from kafka import KafkaConsumer, TopicPartition
+    from confluent_kafka import Consumer, TopicPartition
 
-    reader = KafkaConsumer(
-        bootstrap_servers=kafka.bootstrap, group_id=group, enable_auto_commit=False
-    )
+    consumer = Consumer({"bootstrap.servers": kafka.bootstrap, "group.id": group})
     try:
-        parts = reader.partitions_for_topic(topic) or set()
-        return sum(reader.committed(TopicPartition(topic, p)) or 0 for p in parts)
+        parts = partitions(consumer, topic)
+        found = consumer.committed([TopicPartition(topic, p) for p in parts], timeout=30)
+        return sum(max(0, tp.offset) for tp in found)
     finally:
-        reader.close()
+        consumer.close()
 
 
 def test_groups_shows_lag_and_reset_offsets_moves_a_group_back(kafka: LocalKafka) -> None:
-    from kafka import KafkaConsumer
+    from confluent_kafka import Consumer, TopicPartition
 
     topic, group = f"ops-test-{uuid.uuid4().hex[:8]}", f"ops-group-{uuid.uuid4().hex[:8]}"
     produce(kafka.bootstrap, topic, [(b"k", b"v%d" % i, []) for i in range(5)])
-    consumer = KafkaConsumer(
-        topic, bootstrap_servers=kafka.bootstrap, group_id=group,
-        enable_auto_commit=False, auto_offset_reset="earliest",
-    )  # fmt: skip
+    consumer = Consumer({"bootstrap.servers": kafka.bootstrap, "group.id": group,
+                         "enable.auto.commit": False, "auto.offset.reset": "earliest"})  # fmt: skip
+    consumer.subscribe([topic])
     seen = 0
     for _ in range(60):
-        seen += sum(len(r) for r in consumer.poll(timeout_ms=500).values())
+        seen += sum(1 for m in consumer.consume(10, 0.5) if m.error() is None)
         if seen >= 5:
             break
-    consumer.commit()
+    # Every assigned partition's offset, the empty ones' too (0), so the group
+    # has a row for each partition.
+    positions = consumer.position(consumer.assignment())
+    consumer.commit(
+        offsets=[TopicPartition(tp.topic, tp.partition, max(0, tp.offset)) for tp in positions],
+        asynchronous=False,
+    )
     consumer.close()
     assert _committed(kafka, group, topic) == 5
     produce(kafka.bootstrap, topic, [(b"k", b"late", []) for _ in range(3)])

@@ -21,7 +21,8 @@ import pytest
 from google.protobuf import json_format
 
 from claimscrub.core.codec import CONTENT_TYPE, JSON, PROTOBUF, decode_scrub_result
-from claimscrub.runtime.kafka_config import kafka_client_kwargs
+from claimscrub.runtime.kafka_config import client_config
+from claimscrub.runtime.kafka_io import Tail
 from claimscrub.runtime.testing import LocalKafka, ServiceProcess
 from claimscrub.runtime.topics import CLAIMS_DLQ, CLAIMS_SCRUBBED, CLAIMS_SUBMITTED
 from claimscrub.v1 import claim_pb2
@@ -126,19 +127,28 @@ def _compressed_poison() -> list[Poison]:
 
 def _send(bootstrap: str, records: list[Poison], **options: Any) -> dict[int, Poison]:
     """Produce on KEY; returns each record by its offset."""
-    from kafka import KafkaProducer
+    from confluent_kafka import Producer
 
-    producer = KafkaProducer(**kafka_client_kwargs(bootstrap, None, acks="all", **options))
-    futures = []
+    producer = Producer(client_config(bootstrap, None, acks="all", **options))
+    sent: dict[int, Poison] = {}
+    failed: list[Any] = []
+
+    def delivered(record: Poison) -> Callable[[Any, Any], None]:
+        def done(error: Any, msg: Any) -> None:
+            if error is not None:
+                failed.append(error)
+            else:
+                sent[msg.offset()] = record
+
+        return done
+
     for record in records:
         _, value, ctype, _ = record
         headers = [] if ctype is None else [(CONTENT_TYPE, ctype)]
-        futures.append(
-            (record, producer.send(CLAIMS_SUBMITTED.name, key=KEY, value=value, headers=headers))
+        producer.produce(
+            CLAIMS_SUBMITTED.name, value, KEY, headers=headers, on_delivery=delivered(record)
         )
-    producer.flush()
-    sent = {f.get(timeout=30).offset: record for record, f in futures}
-    producer.close()
+    assert producer.flush(30) == 0 and not failed, failed
     return sent
 
 
@@ -147,25 +157,19 @@ def _read(
 ) -> list[Any]:
     """Records of ``topic`` from the start until ``done`` says so (then 2 s more,
     so a duplicate would show) or the timeout."""
-    from kafka import KafkaConsumer, TopicPartition
-
-    consumer = KafkaConsumer(**kafka_client_kwargs(bootstrap, None, enable_auto_commit=False))
-    tps = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
-    consumer.assign(tps)
-    consumer.seek_to_beginning(*tps)
+    tail = Tail(bootstrap, None, [topic], client_id="test", from_beginning=True)
     records: list[Any] = []
     deadline = time.monotonic() + timeout_s
     settle_until: float | None = None
     try:
         while time.monotonic() < deadline:
-            for batch in consumer.poll(timeout_ms=300).values():
-                records.extend(batch)
+            records.extend(tail.records(0.3))
             if settle_until is None and done(records):
                 settle_until = time.monotonic() + 2.0
             if settle_until is not None and time.monotonic() >= settle_until:
                 break
     finally:
-        consumer.close()
+        tail.close()
     return records
 
 
@@ -183,7 +187,7 @@ def test_poison_records_never_stop_a_partition(
     poison = _poison()
     compressed = _compressed_poison()
     sent = _send(kafka.bootstrap, poison, linger_ms=5)
-    sent |= _send(kafka.bootstrap, compressed, compression_type="gzip", max_request_size=64 << 20)
+    sent |= _send(kafka.bootstrap, compressed, compression_type="gzip", message_max_bytes=64 << 20)
     valid = [f"PZ-OK-{i:02d}" for i in range(50)]
     _send(
         kafka.bootstrap,

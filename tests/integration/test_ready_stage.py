@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from claimscrub.core.codec import CONTENT_TYPE, decode_scrub_result, encode_claim_json
-from claimscrub.runtime.kafka_config import kafka_client_kwargs
+from claimscrub.runtime.kafka_io import Tail
 from claimscrub.runtime.testing import LocalKafka, ServiceProcess, consume_all, produce
 from claimscrub.runtime.topics import (
     CLAIMS_DEIDENTIFIED,
@@ -54,27 +54,25 @@ def _produce(kafka: LocalKafka, records: dict[bytes, tuple[bytes, bytes]]) -> No
 
 def _committed(kafka: LocalKafka, topic: str, settle_s: float = 3.0) -> list[Any]:
     """Every committed record of ``topic`` (as the next stage reads it)."""
-    from kafka import KafkaConsumer, TopicPartition
-
-    consumer = KafkaConsumer(
-        **kafka_client_kwargs(
-            kafka.bootstrap, None, enable_auto_commit=False, isolation_level="read_committed"
-        )
+    tail = Tail(
+        kafka.bootstrap,
+        None,
+        [topic],
+        client_id="test",
+        from_beginning=True,
+        isolation_level="read_committed",
     )
     try:
-        tps = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or set()]
-        consumer.assign(tps)
-        consumer.seek_to_beginning(*tps)
         got: list[Any] = []
         last = time.monotonic()
         while time.monotonic() - last < settle_s:
-            batch = consumer.poll(timeout_ms=300)
-            for rs in batch.values():
-                got.extend(rs)
+            batch = tail.records(0.3)
+            if batch:
+                got.extend(batch)
                 last = time.monotonic()
         return got
     finally:
-        consumer.close()
+        tail.close()
 
 
 def _ready(kafka: LocalKafka, prefix: bytes, expect: int) -> dict[bytes, list[Any]]:

@@ -134,13 +134,10 @@ def _scrape(port: int) -> str:
 
 
 def _all_topics(kafka: LocalKafka) -> list[str]:
-    from kafka import KafkaConsumer
+    from confluent_kafka.admin import AdminClient
 
-    consumer = KafkaConsumer(bootstrap_servers=kafka.bootstrap)
-    try:
-        return sorted(consumer.topics())
-    finally:
-        consumer.close()
+    admin = AdminClient({"bootstrap.servers": kafka.bootstrap})
+    return sorted(t for t in admin.list_topics(timeout=30).topics if not t.startswith("__"))
 
 
 NEEDLES = [

@@ -4,8 +4,8 @@ CLAIMSCRUB_MODE=production with its own Kafka principal and gRPC mTLS.
 
 - A Kafka client with a wrong password, an unknown user or a certificate from
   another CA cannot connect.
-- The ACLs hold for the libraries the services use (aiokafka under Faust,
-  librdkafka under the stream engine):
+- The ACLs hold for the client the services use (librdkafka, through
+  confluent-kafka and the stream engine):
   units cannot consume claims.deidentified, analytics cannot consume
   claims.submitted, units cannot publish verdicts; each can use its own topics.
 - The pipeline still produces exactly one result per claim, every service
@@ -22,7 +22,6 @@ CLAIMSCRUB_MODE=production with its own Kafka principal and gRPC mTLS.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import subprocess
 import sys
@@ -40,7 +39,7 @@ from claimscrub.enrollment.records import read_records
 from claimscrub.runtime import grpc_client
 from claimscrub.runtime.devcerts import generate
 from claimscrub.runtime.grpc_tls import ClientTls
-from claimscrub.runtime.kafka_config import KafkaSecurity, kafka_client_kwargs
+from claimscrub.runtime.kafka_config import KafkaSecurity, client_config
 from claimscrub.runtime.pipeline import PIPELINE
 from claimscrub.runtime.secrets import Secret
 from claimscrub.runtime.testing import REPO_ROOT, LocalKafka, ServiceProcess, consume_all, free_port
@@ -53,8 +52,8 @@ from claimscrub.v1 import claim_pb2, units_service_pb2_grpc
 
 pytestmark = pytest.mark.kafka
 
-# The principal each service connects as, and how: redaction (Faust) and
-# enrollment (the stream engine) by certificate, the others by SCRAM.
+# The principal each service connects as, and how: redaction and enrollment
+# by certificate, the others by SCRAM.
 VIA = {"redaction": "ssl", "enrollment": "ssl"}
 
 
@@ -139,17 +138,16 @@ def _bad(kafka: LocalKafka, certs: Path, **change: str) -> KafkaSecurity:
     return KafkaSecurity.from_env({"KAFKA_SASL_PASSWORD": "not-the-password", **env})
 
 
-async def _connects(bootstrap: str, security: KafkaSecurity) -> bool:
-    from aiokafka import AIOKafkaProducer
-    from aiokafka.errors import KafkaError
+def _connects(bootstrap: str, security: KafkaSecurity) -> bool:
+    """Whether the client authenticates: it can read the cluster's metadata."""
+    from confluent_kafka import KafkaException
+    from confluent_kafka.admin import AdminClient
 
-    producer = AIOKafkaProducer(**kafka_client_kwargs(bootstrap, security))
+    admin = AdminClient(client_config(bootstrap, security, client_id="claimscrub-probe"))
     try:
-        await producer.start()
-    except KafkaError:
+        admin.list_topics(timeout=8)
+    except KafkaException:
         return False
-    finally:
-        await producer.stop()
     return True
 
 
@@ -168,23 +166,18 @@ def test_wrong_credentials_cannot_connect(
     no_cert = KafkaSecurity.from_env({"KAFKA_SECURITY_PROTOCOL": "SSL",
                                       "KAFKA_SSL_CA_FILE": str(certs / "ca.pem")})  # fmt: skip
 
-    async def main() -> dict[str, bool]:
-        return {
-            "wrong password": await _connects(secure_kafka.bootstrap, wrong_password),
-            "unknown user": await _connects(secure_kafka.bootstrap, unknown_user),
-            "certificate from another CA": await _connects(
-                secure_kafka.ssl_bootstrap, foreign_cert
-            ),
-            "no certificate": await _connects(secure_kafka.ssl_bootstrap, no_cert),
-            "plaintext": await _connects(secure_kafka.bootstrap, KafkaSecurity()),
-            # The controls: the right password and the right certificate do connect.
-            "units": await _connects(secure_kafka.bootstrap, secure_kafka.security("units")),
-            "units by certificate": await _connects(
-                secure_kafka.ssl_bootstrap, secure_kafka.security("units", "ssl")
-            ),
-        }
-
-    assert asyncio.run(main()) == {
+    assert {
+        "wrong password": _connects(secure_kafka.bootstrap, wrong_password),
+        "unknown user": _connects(secure_kafka.bootstrap, unknown_user),
+        "certificate from another CA": _connects(secure_kafka.ssl_bootstrap, foreign_cert),
+        "no certificate": _connects(secure_kafka.ssl_bootstrap, no_cert),
+        "plaintext": _connects(secure_kafka.bootstrap, KafkaSecurity()),
+        # The controls: the right password and the right certificate do connect.
+        "units": _connects(secure_kafka.bootstrap, secure_kafka.security("units")),
+        "units by certificate": _connects(
+            secure_kafka.ssl_bootstrap, secure_kafka.security("units", "ssl")
+        ),
+    } == {
         "wrong password": False,
         "unknown user": False,
         "certificate from another CA": False,
@@ -195,76 +188,77 @@ def test_wrong_credentials_cannot_connect(
     }
 
 
-async def _consume_one(bootstrap: str, security: KafkaSecurity, topic: str, group: str) -> str:
-    """What consuming ``topic`` as a group member gives: a record, or the error."""
-    from aiokafka import AIOKafkaConsumer
-    from aiokafka.errors import KafkaError
+def _consume_one(bootstrap: str, security: KafkaSecurity, topic: str, group: str) -> str:
+    """What consuming ``topic`` as a group member gives: a record, or the error's name."""
+    from confluent_kafka import Consumer
 
-    consumer = AIOKafkaConsumer(
-        topic,
-        **kafka_client_kwargs(bootstrap, security, group_id=group, auto_offset_reset="earliest"),
+    consumer = Consumer(
+        client_config(bootstrap, security, group_id=group, auto_offset_reset="earliest")
     )
     try:
-        await consumer.start()
+        consumer.subscribe([topic])
         for _ in range(40):
-            batch = await consumer.getmany(timeout_ms=500)
-            if any(batch.values()):
-                return "record"
+            msg = consumer.poll(0.5)
+            if msg is None:
+                continue
+            if (error := msg.error()) is not None:
+                return str(error.name())
+            return "record"
         return "nothing"
-    except KafkaError as exc:
-        return type(exc).__name__
     finally:
-        await consumer.stop()
+        consumer.close()
 
 
-async def _publish(bootstrap: str, security: KafkaSecurity, topic: str) -> str:
-    from aiokafka import AIOKafkaProducer
-    from aiokafka.errors import KafkaError
+def _publish(bootstrap: str, security: KafkaSecurity, topic: str) -> str:
+    from confluent_kafka import KafkaException, Producer
 
-    producer = AIOKafkaProducer(**kafka_client_kwargs(bootstrap, security))
+    producer = Producer(client_config(bootstrap, security, message_timeout_ms=20_000))
+    outcome: list[str] = []
+
+    def delivered(error: Any, _msg: Any) -> None:
+        outcome.append("published" if error is None else str(error.name()))
+
     try:
-        await producer.start()
-        await producer.send_and_wait(topic, b"acl-probe", key=b"acl-probe")
-        return "published"
-    except KafkaError as exc:
-        return type(exc).__name__
-    finally:
-        await producer.stop()
+        producer.produce(topic, b"acl-probe", key=b"acl-probe", on_delivery=delivered)
+        producer.flush(30)
+    except KafkaException as exc:
+        return str(exc.args[0].name())
+    return outcome[0] if outcome else "nothing"
 
 
 def test_each_principal_reaches_only_its_own_topics(secure_kafka: LocalKafka) -> None:
     k = secure_kafka
     units, analytics = k.security("units"), k.security("analytics", "ssl")
 
-    async def main() -> dict[str, str]:
+    def main() -> dict[str, str]:
         # A record on each topic, so "nothing" could not pass for "refused".
-        await _publish(k.bootstrap, k.security("submitter"), CLAIMS_SUBMITTED.name)
-        await _publish(k.bootstrap, k.security("redaction"), CLAIMS_DEIDENTIFIED.name)
+        _publish(k.bootstrap, k.security("submitter"), CLAIMS_SUBMITTED.name)
+        _publish(k.bootstrap, k.security("redaction"), CLAIMS_DEIDENTIFIED.name)
         return {
-            "units <- claims.deidentified": await _consume_one(
+            "units <- claims.deidentified": _consume_one(
                 k.bootstrap, units, CLAIMS_DEIDENTIFIED.name, "claimscrub-units"
             ),
-            "analytics <- claims.submitted": await _consume_one(
+            "analytics <- claims.submitted": _consume_one(
                 k.ssl_bootstrap, analytics, CLAIMS_SUBMITTED.name, "analytics-probe"
             ),
-            "units -> claims.scrubbed": await _publish(k.bootstrap, units, CLAIMS_SCRUBBED.name),
-            "submitter <- claims.submitted": await _consume_one(
+            "units -> claims.scrubbed": _publish(k.bootstrap, units, CLAIMS_SCRUBBED.name),
+            "submitter <- claims.submitted": _consume_one(
                 k.bootstrap, k.security("submitter"), CLAIMS_SUBMITTED.name, "submitter-probe"
             ),
             # The controls: each may use its own.
-            "units <- claims.submitted": await _consume_one(
+            "units <- claims.submitted": _consume_one(
                 k.bootstrap, units, CLAIMS_SUBMITTED.name, "claimscrub-units"
             ),
-            "analytics <- claims.deidentified": await _consume_one(
+            "analytics <- claims.deidentified": _consume_one(
                 k.ssl_bootstrap, analytics, CLAIMS_DEIDENTIFIED.name, "analytics-probe"
             ),
         }
 
-    assert asyncio.run(main()) == {
-        "units <- claims.deidentified": "TopicAuthorizationFailedError",
-        "analytics <- claims.submitted": "TopicAuthorizationFailedError",
-        "units -> claims.scrubbed": "TopicAuthorizationFailedError",
-        "submitter <- claims.submitted": "TopicAuthorizationFailedError",
+    assert main() == {
+        "units <- claims.deidentified": "TOPIC_AUTHORIZATION_FAILED",
+        "analytics <- claims.submitted": "TOPIC_AUTHORIZATION_FAILED",
+        "units -> claims.scrubbed": "TOPIC_AUTHORIZATION_FAILED",
+        "submitter <- claims.submitted": "TOPIC_AUTHORIZATION_FAILED",
         "units <- claims.submitted": "record",
         "analytics <- claims.deidentified": "record",
     }
@@ -666,7 +660,7 @@ def test_audit_query_as_the_auditor_and_nobody_else(
         assert refused.returncode != 0 and refused.stdout == "", intruder
     k = secure_kafka
     as_analytics = _consume_one(k.bootstrap, k.security("analytics"), "audit.access", "analytics-a")
-    assert asyncio.run(as_analytics) == "TopicAuthorizationFailedError"
+    assert as_analytics == "TOPIC_AUTHORIZATION_FAILED"
 
 
 def test_submit_wait_audits_each_result_it_shows(
@@ -692,7 +686,7 @@ def test_submit_wait_audits_each_result_it_shows(
 
 
 def test_the_phi_topics_carry_their_retention_on_the_broker(secure_kafka: LocalKafka) -> None:
-    from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient
+    from confluent_kafka.admin import AdminClient, ConfigResource
 
     from claimscrub.runtime.topics import topic_configs
 
@@ -702,19 +696,11 @@ def test_the_phi_topics_carry_their_retention_on_the_broker(secure_kafka: LocalK
         if "retention.ms" in configs
     }
     assert {"claims.submitted", "claims.dlq", "audit.access"} <= set(wanted)
-    admin = KafkaAdminClient(
-        **kafka_client_kwargs(secure_kafka.bootstrap, secure_kafka.security("admin"))
-    )
-    try:
-        found = admin.describe_configs(
-            [ConfigResource(ConfigResourceType.TOPIC, name) for name in wanted]
-        )
-    finally:
-        admin.close()
-    # {"topic": {name: {config: {"value": ..., "config_source": ...}}}}: the non-default ones.
+    admin = AdminClient(client_config(secure_kafka.bootstrap, secure_kafka.security("admin")))
+    found = admin.describe_configs([ConfigResource("topic", name) for name in wanted])
     on_broker = {
-        name: {k: v["value"] for k, v in configs.items()}
-        for name, configs in found["topic"].items()
+        resource.name: {k: entry.value for k, entry in future.result(timeout=30).items()}
+        for resource, future in found.items()
     }
     for name, configs in wanted.items():
         for key, value in configs.items():

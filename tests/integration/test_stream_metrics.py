@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from claimscrub.core.codec import CONTENT_TYPE, encode_claim_json
-from claimscrub.runtime.testing import LocalKafka, ServiceProcess, consume_all, produce
+from claimscrub.runtime.testing import LocalKafka, ServiceProcess, consume_all, end_offsets, produce
 from claimscrub.runtime.topics import AGGREGATOR_BY_FINGERPRINT, CLAIMS_SCRUBBED, CLAIMS_SUBMITTED
 
 pytestmark = pytest.mark.kafka
@@ -47,14 +47,7 @@ def _claim(i: int) -> dict[str, Any]:
 
 
 def _broker_end_offsets(bootstrap: str, topic: str) -> dict[str, int]:
-    from kafka import KafkaConsumer, TopicPartition
-
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap)
-    try:
-        tps = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
-        return {str(tp.partition): int(o) for tp, o in consumer.end_offsets(tps).items()}
-    finally:
-        consumer.close()
+    return {str(p): end for p, end in end_offsets(bootstrap, topic).items()}
 
 
 def test_idle_consumers_report_zero_lag_at_the_brokers_end_offsets(

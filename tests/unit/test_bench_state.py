@@ -9,7 +9,8 @@ from typing import Any
 
 from quixstreams.state.rocksdb import RocksDBStorePartition
 
-from claimscrub.bench.state import _HEADERS, changelog_record, murmur2_partition
+from claimscrub.bench.state import _HEADERS, changelog_record
+from claimscrub.runtime.partitioner import murmur2_partition
 
 
 class CapturedChangelog:

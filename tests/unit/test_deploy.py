@@ -368,7 +368,7 @@ def test_with_the_operators_keda_scales_on_lag_and_prometheus_finds_everything(
     for name, so in scaled.items():
         triggers = so["spec"]["triggers"]
         assert {t["metadata"]["topic"] for t in triggers} == set(chart_services()[name]["consumes"])
-        # Faust's consumer group is the app id: claimscrub-<service> (runtime.streams).
+        # The engine's consumer group: claimscrub-<service> (runtime.engine.consumer_group).
         assert {t["metadata"]["consumerGroup"] for t in triggers} == {f"claimscrub-{name}"}
         assert so["spec"]["maxReplicaCount"] <= partitions
     (monitor,) = [d for d in docs if d["kind"] == "ServiceMonitor"]

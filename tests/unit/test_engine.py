@@ -40,7 +40,7 @@ def test_the_application_reads_as_the_service_s_group_with_no_topic_creation(
     assert config.processing_guarantee == "at-least-once"
     assert config.commit_interval == 2.0
     assert config.auto_offset_reset == "earliest"
-    # A key's partition as aiokafka and the Java client choose it.
+    # A key's partition as the Java client chooses it.
     assert config.producer_extra_config["partitioner"] == "murmur2"
     # State follows the data directory unless CLAIMSCRUB_STATE_DIR says otherwise.
     assert config.state_dir == tmp_path / "data" / "state"

@@ -25,6 +25,9 @@ from claimscrub.runtime.topics import (
     AUDIT_ACCESS,
     CLAIMS_DEIDENTIFIED,
     CLAIMS_SCRUBBED,
+    ENGINE_CHANGELOG,
+    ENGINE_REPARTITION,
+    engine_topic_name,
     engine_topic_prefixes,
 )
 
@@ -51,7 +54,8 @@ def test_every_chart_service_is_a_principal_reading_what_it_consumes() -> None:
         for topic in svc["consumes"]:
             assert may(b, name, READ, topic), (name, topic)
         group = [x for x in b if x.principal == name and x.resource_type == "GROUP"]
-        # Faust's consumer group is the app id (runtime.streams).
+        # The engine's group (runtime.engine.consumer_group); the service's
+        # other consumers' group ids under its prefix.
         assert sorted((g.name, g.pattern) for g in group) == [
             (f"claimscrub-{name}", "LITERAL"),
             (f"claimscrub-{name}-", "PREFIXED"),
@@ -69,12 +73,18 @@ def test_each_service_reads_and_writes_exactly_its_registry_topics() -> None:
         assert {n for op, n in literal if op == WRITE} == set(s.writes), s.name
         assert {n for op, n in literal if op == DESCRIBE_CONFIGS} == {*s.reads, *s.writes}
         prefixes = {x.name for x in mine if x.pattern == "PREFIXED"}
-        assert prefixes == {f"{s.group}-", *engine_topic_prefixes(s.group)}, s.name
+        assert prefixes == set(engine_topic_prefixes(s.group)), s.name
 
 
-def test_only_registry_services_hold_their_own_prefix() -> None:
+def test_no_principal_may_create_topics() -> None:
+    """The engine's internal topics are created beforehand with the others
+    (runtime.topics): no service creates a topic in production."""
+    assert not [b for b in bindings() if b.operation == "CREATE"]
+
+
+def test_only_registry_services_hold_engine_grants() -> None:
     table = load_table()["principals"]
-    owners = {p for p, grants in table.items() if grants.get("ownPrefix")}
+    owners = {p for p, grants in table.items() if grants.get("engine")}
     assert owners == set(SERVICES)
 
 
@@ -115,11 +125,12 @@ def test_every_topic_has_a_writer_and_a_reader_or_is_a_dead_letter_queue() -> No
 def test_no_principal_may_touch_another_service_s_internal_topics() -> None:
     b = bindings()
     for owner in SERVICES:
-        internal = f"claimscrub-{owner}-some-table-changelog"
-        allowed = {
-            p for p in principals() if may(b, p, READ, internal) or may(b, p, WRITE, internal)
-        }
-        assert allowed == {owner}
+        for kind in (ENGINE_CHANGELOG, ENGINE_REPARTITION):
+            internal = engine_topic_name(kind, f"claimscrub-{owner}", None, "some-store")
+            allowed = {
+                p for p in principals() if may(b, p, READ, internal) or may(b, p, WRITE, internal)
+            }
+            assert allowed == {owner}, internal
 
 
 def test_the_broker_and_admin_are_the_only_super_users() -> None:

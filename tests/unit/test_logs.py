@@ -28,7 +28,7 @@ def _lines(stream: io.StringIO) -> list[dict[str, Any]]:
 
 
 def test_an_os_error_number_is_kept_and_a_name_beside_it_is_not(stream: io.StringIO) -> None:
-    logging.getLogger("aiokafka").error(
+    logging.getLogger("quixstreams.kafka.consumer").error(
         "Unable connect to node with id 1: [Errno 111] Connect call failed ('127.0.0.1', 9092)"
     )
     logs.get_logger("claimscrub.test").warning("failed for Maria Gonzalez: [Errno 2] No such file")
@@ -40,7 +40,7 @@ def test_an_os_error_number_is_kept_and_a_name_beside_it_is_not(stream: io.Strin
 
 
 def test_terminal_control_sequences_are_stripped(stream: io.StringIO) -> None:
-    logging.getLogger("faust").warning("\x1b[?25h\x1b[31mworker\x1b[0m ready\x07")
+    logging.getLogger("quixstreams").warning("\x1b[?25h\x1b[31mworker\x1b[0m ready\x07")
     logs.get_logger("claimscrub.test").info("step\x1b[2K done", detail="a\x1b[1mb\tc")
     first, second = _lines(stream)
     assert first["event"] == "worker ready"
@@ -56,7 +56,9 @@ class _Clock:
         return self.now
 
 
-def _record(msg: str, *args: Any, level: int = logging.ERROR, name: str = "aiokafka") -> Any:
+def _record(
+    msg: str, *args: Any, level: int = logging.ERROR, name: str = "quixstreams.kafka.consumer"
+) -> Any:
     return logging.LogRecord(name, level, __file__, 1, msg, args, None)
 
 
@@ -98,13 +100,17 @@ def test_configured_logging_reports_the_suppressed_count() -> None:
     logs.configure("test", "INFO", "json", out, repeat_window_s=3600)
     try:
         for _ in range(5):
-            logging.getLogger("aiokafka").error("Unable connect to node with id %s", 1)
+            logging.getLogger("quixstreams.kafka.consumer").error(
+                "Unable connect to node with id %s", 1
+            )
         lines = _lines(out)
         assert len(lines) == 1 and "suppressed" not in lines[0]
         handler = logging.getLogger().handlers[0]
         repeat = next(f for f in handler.filters if isinstance(f, logs.RepeatFilter))
         repeat._window_s = 1e-9  # the window is over
-        logging.getLogger("aiokafka").error("Unable connect to node with id %s", 1)
+        logging.getLogger("quixstreams.kafka.consumer").error(
+            "Unable connect to node with id %s", 1
+        )
         assert _lines(out)[-1]["suppressed"] == 4
     finally:
         logs.configure("test", "INFO", "json", io.StringIO())

@@ -92,20 +92,3 @@ def test_partitions_no_longer_assigned_disappear() -> None:
     assert r.get_sample_value("claimscrub_consumer_committed_offset", lag1) == 8
     topic = {"topic": "claims.submitted"}
     assert r.get_sample_value("claimscrub_consumer_assigned_partitions", topic) == 1
-
-
-def test_one_consumers_sample_keeps_the_partitions_another_consumer_reports() -> None:
-    """A batched service samples its own consumer and the Faust app's: the
-    Faust app's empty assignment must not erase the batched consumer's lag."""
-    r, m = _metrics()
-    m.observe_partitions(
-        [("claims.submitted", 0, 10, 4)], {"claims.submitted": 1}, source="claimscrub-units"
-    )
-    m.observe_partitions([], {}, source="faust")
-    lag0 = {"topic": "claims.submitted", "partition": "0"}
-    assert r.get_sample_value("claimscrub_consumer_lag", lag0) == 6
-    topic = {"topic": "claims.submitted"}
-    assert r.get_sample_value("claimscrub_consumer_assigned_partitions", topic) == 1
-    m.observe_partitions([], {}, source="claimscrub-units")
-    assert r.get_sample_value("claimscrub_consumer_lag", lag0) is None
-    assert r.get_sample_value("claimscrub_consumer_assigned_partitions", topic) is None

@@ -117,7 +117,9 @@ def test_log_lines_carry_no_phi_whatever_a_caller_passes(log_stream: io.StringIO
         raise KeyError(f"Mr. Quartermaine seen {DOS} at 7 Elmwood Lane, Fernhollow, ME 04619")
     except KeyError:
         log.exception("failed")
-    logging.getLogger("aiokafka").warning("record for Robert Hughes %s", "078-05-1120")
+    logging.getLogger("quixstreams.kafka.consumer").warning(
+        "record for Robert Hughes %s", "078-05-1120"
+    )
     text = log_stream.getvalue()
     assert len(text.splitlines()) == 5
     _assert_clean(text, "log")
@@ -129,9 +131,10 @@ def test_log_lines_carry_no_phi_whatever_a_caller_passes(log_stream: io.StringIO
     assert "KeyError" in lines[3]["exception"]
 
 
-# Class names as aiokafka, grpc and our own code put them in messages.
+# Class names as confluent-kafka, Quix Streams, grpc and our own code put them in messages.
 LIBRARY_CLASSES = (
-    "AIOKafkaConsumer",
+    "KafkaException",
+    "RowConsumer",
     "KafkaConnectionError",
     "GroupCoordinator",
     "ConsumerRebalanceListener",
@@ -156,9 +159,11 @@ RUN_TOGETHER_NAMES = (
 def test_log_lines_keep_library_class_names(log_stream: io.StringIO) -> None:
     for cls in LIBRARY_CLASSES:
         # Mid-sentence: a capitalised word opening a sentence is not taken for a name.
-        logging.getLogger("aiokafka").warning("node 1 is unreachable from %s, retrying", cls)
+        logging.getLogger("quixstreams.kafka.consumer").warning(
+            "node 1 is unreachable from %s, retrying", cls
+        )
     try:
-        raise ConnectionError("the AIOKafkaConsumer lost its connection for Maria Gonzalez")
+        raise ConnectionError("the RowConsumer lost its connection for Maria Gonzalez")
     except ConnectionError:
         logs.get_logger("claimscrub.test").exception("fetch_failed")
     text = log_stream.getvalue()
@@ -167,7 +172,7 @@ def test_log_lines_keep_library_class_names(log_stream: io.StringIO) -> None:
     for cls, line in zip(LIBRARY_CLASSES, lines, strict=False):
         assert line["event"] == f"node 1 is unreachable from {cls}, retrying"
     # The class name stays beside a name, which still goes.
-    assert "the AIOKafkaConsumer lost its connection for [NAME]" in lines[-1]["exception"]
+    assert "the RowConsumer lost its connection for [NAME]" in lines[-1]["exception"]
     assert "Maria" not in text and "Gonzalez" not in text
 
 

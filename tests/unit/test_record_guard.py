@@ -19,7 +19,6 @@ from claimscrub.core.codec import (
 from claimscrub.core.edits import CheckName, edit
 from claimscrub.core.results import CheckResult, ScrubResult, Status
 from claimscrub.runtime import metrics
-from claimscrub.runtime.batch_table import PartitionState
 from claimscrub.runtime.guard import DROPPED_HEADER, Outgoing, RecordGuard, Source
 from claimscrub.runtime.topics import (
     CLAIMS_CHECKS,
@@ -136,21 +135,6 @@ def test_a_dead_letter_too_large_to_keep_keeps_its_reason_not_its_value() -> Non
     assert headers["claimscrub-reason"] == b"claim too large"
     assert headers[DROPPED_HEADER] == str(LIMIT * 2).encode()
     assert _dlq_count(guard, "limit") == 1
-
-
-def test_rollback_undoes_only_the_failed_records_writes() -> None:
-    state = PartitionState(0)
-    state[b"a"] = {"n": 1}
-    state.begin()
-    state[b"a"] = {"n": 2}
-    state[b"b"] = {"n": 3}
-    del state[b"a"]
-    state.rollback()
-    assert state.get(b"a") == {"n": 1} and state.get(b"b") is None
-    state.begin()
-    state[b"c"] = 4
-    state.commit()
-    assert [k for k, _ in state.take_changes()] == [b"a", b"c"]
 
 
 def test_scrub_on_deeply_nested_json_exits_2_with_one_line(tmp_path: Path) -> None:

@@ -165,7 +165,8 @@ def test_a_service_added_to_the_registry_reaches_every_rendered_file(tmp_path: P
         "read": ["claims.submitted"],
         "write": ["claims.checks", "audit.access"],
         "groups": ["claimscrub-eligibility"],
-        "ownPrefix": "claimscrub-eligibility-",
+        "groupPrefix": "claimscrub-eligibility-",
+        "engine": True,
     }
     # The other principals' rows stay as they are.
     table = json.loads((REPO_ROOT / registry.ACL_TABLE).read_text())["principals"]

@@ -72,7 +72,8 @@ def _settings(env: dict[str, str]) -> Settings:
 
 def test_plaintext_is_the_local_default() -> None:
     s = _settings({})
-    assert s.kafka.protocol == "PLAINTEXT" and s.kafka.faust_options() == {}
+    assert s.kafka.protocol == "PLAINTEXT"
+    assert s.kafka.librdkafka_config() == {"security.protocol": "plaintext"}
     assert s.grpc_tls is None and s.grpc_client is None and s.health_port is None
 
 
@@ -81,12 +82,11 @@ def test_production_accepts_authenticated_tls_everywhere(certs: Path) -> None:
     assert s.kafka.protocol == "SASL_SSL" and s.kafka.sasl_mechanism == "SCRAM-SHA-512"
     assert s.grpc_tls is not None and s.grpc_tls.require_client_cert
     assert s.grpc_client is not None and s.grpc_client.cert_chain is not None
-    kwargs = s.kafka.client_kwargs()
-    assert kwargs["security_protocol"] == "SASL_SSL" and kwargs["ssl_context"].check_hostname
-    credentials = s.kafka.faust_options()["broker_credentials"]
-    assert credentials.protocol.value == "SASL_SSL" and credentials.mechanism.value == (
+    config = s.kafka.librdkafka_config()
+    assert config["security.protocol"] == "sasl_ssl" and config["sasl.mechanism"] == (
         "SCRAM-SHA-512"
     )
+    assert config["ssl.endpoint.identification.algorithm"] == "https"
 
 
 @pytest.mark.parametrize(
