@@ -99,7 +99,7 @@ demo: up ## start everything; the examples, a payer policy version and an 837P t
 	@trap '$(MAKE) --no-print-directory down' EXIT; deploy/local/demo.sh
 
 test: setup lint check-deploy ## lint, deployment checks, then every test (unit and against a real Kafka broker)
-	$(PY) -m pytest -q
+	PY=$(PY) RUN=$(RUN) tests/run_suite.sh
 
 test-unit: setup
 	$(PY) -m pytest -q tests/unit
