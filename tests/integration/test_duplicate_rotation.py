@@ -91,7 +91,7 @@ def _send_verdicts(kafka: LocalKafka, claim: dict[str, Any], env: dict[str, str]
     raw = json.dumps(claim).encode()
     parsed = parse_claim(claim)
     key, earlier = key_from_env(env), earlier_keys_from_env(env)
-    records = []
+    records: list[tuple[bytes, bytes, list[tuple[str, bytes]]]] = []
     for name in required_checks():
         verdict = CheckResult(claim["claimId"], CheckName(name), (), submitted_at_ms=1)
         stamped = stamp(verdict, parsed, raw, key, earlier)
