@@ -2,8 +2,12 @@
 
 Completed claim versions reach the publishing step keyed by their duplicate
 fingerprint (``claim:<claimId>`` when the claim has none), so every claim with
-the same services lands on one key, in one partition, in one instance. The
-ledger entry of a key, a JSON-able dict in the publish step's store::
+the same services lands on one key, in one partition, in one instance. After
+a key rotation they travel under the fingerprint of the ring's oldest key
+(:func:`routing_key`) and the entry is written under the current key's
+fingerprint; a claim first seen under an earlier key is found under that
+key's fingerprint (:func:`lookup`). The ledger entry of a key, a JSON-able
+dict in the publish step's store::
 
     {"p": 2, "owner": "CLM-1", "firstMs": ...,
      "published": {"CLM-1": {version: [atMs, incarnation]}, "CLM-9": {...}}}
@@ -29,7 +33,7 @@ at every partition assignment). See docs/aggregator.md.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,6 +51,36 @@ MAX_CLAIMS_PER_FINGERPRINT = 256
 
 def ledger_key(fingerprint: str, claim_id: str) -> str:
     return fingerprint if fingerprint else f"claim:{claim_id}"
+
+
+def routing_key(fingerprint: str, earlier: Sequence[str], claim_id: str) -> str:
+    """The key a completed version travels to the publish step under.
+
+    The fingerprint under the keyring's oldest key (``earlier`` is newest
+    first): the oldest key stays in the ring for good (docs/operations.md), so
+    a claim's entries under every key of the ring are in one partition's
+    store, where :func:`lookup` finds them. With one key, the fingerprint."""
+    if fingerprint and earlier:
+        return earlier[-1]
+    return ledger_key(fingerprint, claim_id)
+
+
+def lookup(current: Entry | None, earlier: Sequence[Entry | None]) -> Entry | None:
+    """The entry to decide on: the one under the current key's fingerprint;
+    without one, a new entry owned by the owner under the newest earlier key
+    that has an entry (the claim seen before a key rotation). Marks are not
+    carried over: claim versions are keyed too, so none can match."""
+    if current is not None:
+        return current
+    for entry in earlier:
+        if isinstance(entry, dict) and entry.get("owner"):
+            return {
+                "p": entry.get("p", 0),
+                "owner": entry["owner"],
+                "firstMs": entry.get("firstMs", 0),
+                "published": {},
+            }
+    return None
 
 
 def published_version(version: str, revision: int) -> str:

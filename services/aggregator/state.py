@@ -5,6 +5,7 @@ engine's state store (RocksDB, and its changelog topic)::
 
     {"p": 3,                                   # partition of claims.checks
      "pending": {version: {"checks": {"UNITS": [edit, ...]}, "fp": fingerprint,
+                           "efp": [earlier fingerprint, ...],  # after a key rotation
                            "firstMs": ..., "submittedAtMs": ...,
                            "notChecked": {"UNITS": [name, ...]}}},  # when any
      "done": {version: {"atMs": ..., "inc": incarnation, "fp": fingerprint,
@@ -55,6 +56,12 @@ class Completed:
     submitted_at_ms: int = 0
     #: Required checks that had not answered (CHECK_INCOMPLETE), in order.
     missing: tuple[str, ...] = ()
+    #: The fingerprint under the keyring's earlier keys (CheckResult's).
+    earlier_fingerprints: tuple[str, ...] = ()
+
+
+def _earlier(entry: Mapping[str, Any]) -> tuple[str, ...]:
+    return tuple(entry.get("efp", ()))
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,7 +123,10 @@ def _combined(
 
 
 def _done_entry(c: Completed, now_ms: int, incarnation: str) -> dict[str, Any]:
-    return {"atMs": now_ms, "inc": incarnation, "fp": c.fingerprint, "result": c.result.to_json()}
+    entry = {"atMs": now_ms, "inc": incarnation, "fp": c.fingerprint, "result": c.result.to_json()}
+    if c.earlier_fingerprints:
+        entry["efp"] = list(c.earlier_fingerprints)
+    return entry
 
 
 def collect(
@@ -168,6 +178,7 @@ def collect(
             version=version,
             fingerprint=entry.get("fp", ""),
             result=result_from_json(entry["result"]),
+            earlier_fingerprints=_earlier(entry),
         )
         return Collected({"p": partition, "pending": pending, "done": done}, again, True)
 
@@ -181,6 +192,8 @@ def collect(
             "firstMs": now_ms,
             "submittedAtMs": incoming.submitted_at_ms,
         }
+        if incoming.earlier_fingerprints:
+            mine["efp"] = list(incoming.earlier_fingerprints)
     checks = {**mine["checks"], check: [e.to_json() for e in incoming.edits]}
     versions = {**mine.get("versions", {}), check: dict(incoming.reference_versions)}
     not_checked: dict[str, list[str]] = dict(mine.get("notChecked", {}))
@@ -194,6 +207,8 @@ def collect(
     }
     if not_checked:
         mine["notChecked"] = not_checked
+    if not mine.get("efp") and incoming.earlier_fingerprints:
+        mine["efp"] = list(incoming.earlier_fingerprints)
     if not set(required) <= set(checks):
         pending[version] = mine
         return Collected({"p": partition, "pending": pending, "done": done}, None, False)
@@ -205,6 +220,7 @@ def collect(
         fingerprint=mine["fp"],
         result=_combined(incoming.claim_id, checks, versions, not_checked),
         submitted_at_ms=mine["submittedAtMs"],
+        earlier_fingerprints=_earlier(mine),
     )
     done[version] = _done_entry(completed, now_ms, incarnation)
     return Collected({"p": partition, "pending": pending, "done": done}, completed, False)
@@ -252,6 +268,7 @@ def _late_verdict(
         fingerprint=entry.get("fp", ""),
         result=result,
         submitted_at_ms=int(entry.get("submittedAtMs", 0)),
+        earlier_fingerprints=_earlier(entry),
     )
     rest = {k: v for k, v in entry.items() if k != "late"}
     done[version] = {
@@ -315,6 +332,7 @@ def expire(
             result=result,
             submitted_at_ms=mine["submittedAtMs"],
             missing=missing,
+            earlier_fingerprints=_earlier(mine),
         )
         del pending[version]
         entry = _done_entry(completed, now_ms, incarnation)

@@ -70,6 +70,9 @@ from claimscrub.v1 import results_pb2
 log = logs.get_logger(__name__)
 
 SUBMITTED_MS_HEADER = "claimscrub-submitted-ms"
+#: On a forwarded version after a key rotation: its fingerprint under the
+#: current key, then under each earlier key, comma-separated (ledger.lookup).
+FINGERPRINTS_HEADER = "claimscrub-fingerprints"
 INCOMPLETE_CODE = "CHECK_INCOMPLETE"
 STATE_TABLE = "claim-state"
 LEDGER_TABLE = "ledger"
@@ -88,12 +91,25 @@ def forward_record(c: Completed) -> Outgoing:
     am = aggregator_metrics()
     for check in c.missing:
         am.incomplete.labels(check, "stream").inc()
+    headers = [(SUBMITTED_MS_HEADER, str(c.submitted_at_ms).encode())]
+    if c.fingerprint and c.earlier_fingerprints:
+        fps = ",".join([c.fingerprint, *c.earlier_fingerprints])
+        headers.append((FINGERPRINTS_HEADER, fps.encode()))
     return Outgoing(
         AGGREGATOR_BY_FINGERPRINT.name,
-        ledger_rules.ledger_key(c.fingerprint, c.claim_id).encode(),
+        ledger_rules.routing_key(c.fingerprint, c.earlier_fingerprints, c.claim_id).encode(),
         encode_scrub_result(c.result, c.version),
-        [(SUBMITTED_MS_HEADER, str(c.submitted_at_ms).encode())],
+        headers,
     )
+
+
+def lookup_keys(rec: Record) -> list[bytes]:
+    """The ledger keys of a forwarded version: the one its entry is written
+    under (the current key's fingerprint), then the earlier keys' ones."""
+    fps = rec.header(FINGERPRINTS_HEADER)
+    if not fps:
+        return [rec.key]
+    return [fp for fp in fps.split(b",") if fp] or [rec.key]
 
 
 class TableSizes:
@@ -253,12 +269,17 @@ def topology(
             return [dead_letter(rec, "invalid ScrubResult")]
         if not result.claim_id:
             return [dead_letter(rec, "ScrubResult without claimId")]
-        st = states(rec.key)
+        key, *earlier_keys = lookup_keys(rec)
+        st = states(key)
         old = st.get(VALUE)
+        if old is None and earlier_keys:
+            base = ledger_rules.lookup(None, [states(k).get(VALUE) for k in earlier_keys])
+        else:
+            base = old
         trust = publisher.trust(rec.partition)
         incomplete = any(e.code == INCOMPLETE_CODE for e in result.edits)
         revision = ledger_rules.publish_as(
-            old,
+            base,
             result.claim_id,
             msg.claim_version,
             revision=result.revision,
@@ -266,10 +287,10 @@ def topology(
             trust=trust,
         )
         decision = ledger_rules.decide(
-            old,
+            base,
             result.claim_id,
             ledger_rules.published_version(msg.claim_version, revision),
-            fingerprinted=not rec.key.startswith(b"claim:"),
+            fingerprinted=not key.startswith(b"claim:"),
             now_ms=now,
             partition=rec.partition,
             trust=trust,
@@ -288,7 +309,7 @@ def topology(
         st.set(VALUE, decision.entry)
         if not isinstance(old, dict):
             index.keys(1)
-            index.schedule(rec.key, ledger_rules.oldest_mark_ms(decision.entry) + retention_ms, now)
+            index.schedule(key, ledger_rules.oldest_mark_ms(decision.entry) + retention_ms, now)
         m.result_published(result, submitted)
         return out
 

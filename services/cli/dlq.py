@@ -27,6 +27,7 @@ from claimscrub.core.claim import claim_id_of
 from claimscrub.core.codec import CONTENT_TYPE, UndecodableEvent, decode_claim, encode_claim_json
 from claimscrub.runtime.kafka_config import KafkaSecurity
 from claimscrub.runtime.kafka_io import (
+    OnRead,
     Received,
     TopicMissing,
     partitions,
@@ -76,9 +77,15 @@ def _entry(rec: Any) -> DlqEntry:
 
 
 def list_entries(
-    bootstrap: str, security: KafkaSecurity, *, limit: int, timeout_s: float
+    bootstrap: str,
+    security: KafkaSecurity,
+    *,
+    limit: int,
+    timeout_s: float,
+    on_read: OnRead | None = None,
 ) -> list[DlqEntry]:
-    """The newest ``limit`` records of claims.dlq (as of now), oldest first."""
+    """The newest ``limit`` records of claims.dlq (as of now), oldest first
+    (``on_read``: told of each record read, the PHI read audit)."""
     from confluent_kafka import KafkaException
 
     try:
@@ -91,6 +98,7 @@ def list_entries(
                 timeout_s=timeout_s,
                 last=limit,
                 security=security,
+                on_read=on_read,
             )
         )
     except TopicMissing:
@@ -120,7 +128,13 @@ def print_entries(entries: list[DlqEntry], out: TextIO, *, as_json: bool) -> Non
         )
 
 
-def _record_at(bootstrap: str, security: KafkaSecurity, partition: int, offset: int) -> Received:
+def _record_at(
+    bootstrap: str,
+    security: KafkaSecurity,
+    partition: int,
+    offset: int,
+    on_read: OnRead | None = None,
+) -> Received:
     from confluent_kafka import TopicPartition
 
     consumer = reader(bootstrap, security, client_id="claimscrub-dlq")
@@ -139,6 +153,8 @@ def _record_at(bootstrap: str, security: KafkaSecurity, partition: int, offset: 
         while time.monotonic() < deadline:
             msg = consumer.poll(0.5)
             if msg is not None and msg.error() is None and msg.offset() == offset:
+                if on_read is not None:
+                    on_read(msg.topic(), msg.partition(), msg.offset())
                 return received(msg)
         raise DlqError(f"timed out reading {CLAIMS_DLQ.name}/{partition}@{offset}")
     except TopicMissing:
@@ -148,7 +164,13 @@ def _record_at(bootstrap: str, security: KafkaSecurity, partition: int, offset: 
 
 
 def replay(
-    bootstrap: str, security: KafkaSecurity, *, partition: int, offset: int, fixed: Path
+    bootstrap: str,
+    security: KafkaSecurity,
+    *,
+    partition: int,
+    offset: int,
+    fixed: Path,
+    on_read: OnRead | None = None,
 ) -> tuple[DlqEntry, int, int]:
     """Publish the fixed claim for the DLQ record at ``partition@offset``;
     returns the record's metadata and where the claim went on claims.submitted."""
@@ -162,7 +184,7 @@ def replay(
         raise DlqError(f"{fixed} must hold one claim, not {len(claims)}")
     claim = claims[0]
     try:
-        entry = _entry(_record_at(bootstrap, security, partition, offset))
+        entry = _entry(_record_at(bootstrap, security, partition, offset, on_read))
         if not entry.source.startswith(f"{CLAIMS_SUBMITTED.name}/"):
             raise DlqError(
                 f"{CLAIMS_DLQ.name}/{partition}@{offset} came from "

@@ -506,6 +506,7 @@ def _submit(args: argparse.Namespace) -> int:
     bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
     audit = ReadAudit(CLAIMS_SCRUBBED.name) if args.wait else None
     on_result = audit.claim if audit is not None else None
+    reads = _topic_reads() if x12 and args.wait and args.ready_wait else None
     try:
         if x12:
             # Through the intake service, the one source of trusted notChecked.
@@ -520,6 +521,7 @@ def _submit(args: argparse.Namespace) -> int:
                 fmt=args.format,
                 ready_wait_s=args.ready_wait or 0.0,
                 on_result=on_result,
+                on_read=reads.observe if reads is not None else None,
             )
         claims = read_claims(args.claims)
         return submit(
@@ -537,6 +539,15 @@ def _submit(args: argparse.Namespace) -> int:
     finally:
         if audit is not None:
             _close_audit(audit)
+        if reads is not None:
+            _close_audit(reads)
+
+
+def _topic_reads() -> Any:
+    """The CLI's audit of its reads of PHI topics (runtime.audit.TopicReads), or None."""
+    from claimscrub.runtime.audit import topic_reads_from_env
+
+    return topic_reads_from_env("claimscrub-cli", "anonymous")
 
 
 def _close_audit(audit: Any) -> None:
@@ -667,20 +678,30 @@ def _dlq(args: argparse.Namespace) -> int:
 
     bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
     security = KafkaSecurity.from_env()
+    reads = _topic_reads()
+    on_read = reads.observe if reads is not None else None
     try:
         if args.dlq_command == "list":
             if args.limit < 1:
                 return _fail("dlq list: --limit must be at least 1")
             entries = dlq.list_entries(
-                bootstrap, security, limit=args.limit, timeout_s=args.timeout
+                bootstrap, security, limit=args.limit, timeout_s=args.timeout, on_read=on_read
             )
             dlq.print_entries(entries, sys.stdout, as_json=args.json)
             return 0
         entry, partition, offset = dlq.replay(
-            bootstrap, security, partition=args.partition, offset=args.offset, fixed=Path(args.file)
+            bootstrap,
+            security,
+            partition=args.partition,
+            offset=args.offset,
+            fixed=Path(args.file),
+            on_read=on_read,
         )
     except dlq.DlqError as exc:
         return _fail(str(exc))
+    finally:
+        if reads is not None:
+            _close_audit(reads)
     print(
         f"replayed claims.dlq/{args.partition}@{args.offset} (key {entry.key}) as "
         f"claims.submitted/{partition}@{offset}"

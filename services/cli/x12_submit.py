@@ -26,7 +26,7 @@ from claimscrub.cli.submit import BrokerError, already_scrubbed, render_results
 from claimscrub.core.codec import UndecodableEvent, decode_scrub_result, encode_claim_json
 from claimscrub.core.results import ScrubResult, Status
 from claimscrub.runtime.kafka_config import KafkaSecurity
-from claimscrub.runtime.kafka_io import Received, Tail, TopicMissing, produce_all
+from claimscrub.runtime.kafka_io import OnRead, Received, Tail, TopicMissing, produce_all
 from claimscrub.runtime.topics import CLAIMS_SCRUBBED, CLAIMS_X12, CLAIMS_X12_ACKS
 from claimscrub.x12.intake import claims_of, submitted_key
 from claimscrub.x12.reader import Interchange, NotX12, open_text
@@ -81,7 +81,9 @@ def submit_interchange(
     out: TextIO = sys.stdout,
     security: KafkaSecurity | None = None,
     on_result: Callable[[str], None] | None = None,
+    on_read: OnRead | None = None,
 ) -> int:
+    """``on_read``: told of each claims.ready record read (the PHI read audit)."""
     from confluent_kafka import KafkaException
 
     try:
@@ -99,7 +101,7 @@ def submit_interchange(
             # From the end as it is now, before anything is produced.
             tail = Tail(bootstrap, security, wanted, client_id="claimscrub-submit")
             if wait and ready_wait_s > 0:
-                ready = ReadyReader(bootstrap, security)
+                ready = ReadyReader(bootstrap, security, on_read)
             if wait:
                 earlier = already_scrubbed(
                     bootstrap, security, plan.keys, plan.encoded, sealed=True
@@ -218,13 +220,17 @@ class ReadyReader:
     allowed to read it: either is said in one line, never an error of the
     command (its 999 and results are already shown)."""
 
-    def __init__(self, bootstrap: str, security: KafkaSecurity) -> None:
+    def __init__(
+        self, bootstrap: str, security: KafkaSecurity, on_read: OnRead | None = None
+    ) -> None:
         from confluent_kafka import KafkaException
 
         self.problem = ""
         self._tail: Tail | None = None
         try:
-            self._tail = Tail(bootstrap, security, [READY_TOPIC], client_id="claimscrub-submit")
+            self._tail = Tail(
+                bootstrap, security, [READY_TOPIC], client_id="claimscrub-submit", on_read=on_read
+            )
         except TopicMissing:
             self.problem = f"no topic {READY_TOPIC} on this cluster"
         except KafkaException as exc:

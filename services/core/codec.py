@@ -265,6 +265,7 @@ def check_result_to_pb(r: CheckResult) -> results_pb2.CheckResult:
         producer=r.producer,
         claim_version=r.claim_version,
         content_fingerprint=r.fingerprint,
+        earlier_fingerprints=list(r.earlier_fingerprints),
         not_checked=list(r.not_checked),
         reference_versions=dict(r.reference_versions),
     )
@@ -279,6 +280,7 @@ def check_result_from_pb(m: results_pb2.CheckResult) -> CheckResult:
         producer=m.producer,
         claim_version=m.claim_version,
         fingerprint=m.content_fingerprint,
+        earlier_fingerprints=tuple(m.earlier_fingerprints),
         not_checked=tuple(m.not_checked),
         reference_versions=MappingProxyType(dict(m.reference_versions)),
     )

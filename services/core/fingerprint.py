@@ -154,13 +154,37 @@ def fingerprint_of(parsed: ParsedClaim, key: bytes) -> str:
     return ""
 
 
-def stamp(result: CheckResult, parsed: ParsedClaim, raw: bytes | None, key: bytes) -> CheckResult:
-    """The verdict with the claim's version and duplicate fingerprint on it."""
+def stamp(
+    result: CheckResult,
+    parsed: ParsedClaim,
+    raw: bytes | None,
+    key: bytes,
+    earlier: Sequence[bytes] = (),
+) -> CheckResult:
+    """The verdict with the claim's version and duplicate fingerprint on it,
+    and the fingerprints under the ``earlier`` keys (newest first) for the
+    ledger's lookup across a rotation."""
+    fingerprint = fingerprint_of(parsed, key)
+    others: tuple[str, ...] = ()
+    if fingerprint and earlier and parsed.claim is not None:
+        others = lookup_fingerprints(parsed.claim, [key, *earlier])[1:]
     return dataclasses.replace(
         result,
         claim_version=claim_version(parsed, raw, key),
-        fingerprint=fingerprint_of(parsed, key),
+        fingerprint=fingerprint,
+        earlier_fingerprints=others,
     )
+
+
+def earlier_keys_from_env(env: Mapping[str, str] | None = None) -> tuple[bytes, ...]:
+    """The keyring's keys that were current before the current one, newest
+    first (``Keyring.previous``); none without a ring."""
+    e = os.environ if env is None else env
+    if not (e.get(KEYS_VARIABLE) or e.get(f"{KEYS_VARIABLE}_FILE")):
+        return ()
+    from claimscrub.runtime.keyring import load_keyring
+
+    return tuple(k.reveal() for k in load_keyring(e, DEV_KEY).previous)
 
 
 def lookup_fingerprints(claim: Claim, keys: Sequence[bytes]) -> tuple[str, ...]:

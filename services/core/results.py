@@ -34,6 +34,8 @@ class CheckResult:
     #: Set by the stream's check agents (claimscrub.core.fingerprint.stamp).
     claim_version: str = ""
     fingerprint: str = ""
+    #: ``fingerprint`` under the keyring's earlier keys, newest first.
+    earlier_fingerprints: tuple[str, ...] = ()
     #: The claim's ``not_checked`` (claimscrub.core.not_checked), for the result.
     not_checked: tuple[str, ...] = ()
     #: Kind -> id(s) of the reference data versions the check read (core.versions).

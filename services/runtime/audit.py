@@ -17,6 +17,15 @@ event, and every drop or failed write is counted in
 availability of the claim pipeline is chosen over completeness of the trail,
 and the loss is visible. Buffered events are lost if the process dies.
 
+Consumers of the topics that carry PHI (``TopicSpec.clinical``:
+claims.submitted, claims.ready, claims.x12, claims.dlq, necessity's
+repartition topic) are audited by volume, not per record
+(:class:`TopicReads`): one event per principal, topic and partition per
+interval (``CLAIMSCRUB_AUDIT_READ_INTERVAL_SECONDS``), with the first and last
+offset read and the number of records, so an auditor can tell which
+principal read which offsets of which PHI topic when. The stream engine's
+services (runtime/engine.py) and the CLI's readers of those topics emit them.
+
 ``claimscrub audit query`` (:func:`query`) reads the topic back, as the
 auditor principal (the only one the ACL table lets read it).
 """
@@ -28,6 +37,7 @@ import json
 import os
 import queue
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -41,13 +51,17 @@ from claimscrub.runtime.kafka_config import KafkaSecurity, client_config
 from claimscrub.runtime.kafka_io import read_to_end
 from claimscrub.runtime.logs import get_logger
 from claimscrub.runtime.secrets import Mode, run_mode
-from claimscrub.runtime.topics import AUDIT_ACCESS
+from claimscrub.runtime.topics import ALL_TOPICS, AUDIT_ACCESS
 
 log = get_logger(__name__)
 
 ENABLED_VARIABLE = "CLAIMSCRUB_AUDIT"
 BUFFER_VARIABLE = "CLAIMSCRUB_AUDIT_BUFFER"
 DEFAULT_BUFFER = 10_000
+READ_INTERVAL_VARIABLE = "CLAIMSCRUB_AUDIT_READ_INTERVAL_SECONDS"
+#: One read event per partition per minute of reading at most: a busy
+#: consumer's trail grows with its partitions, not with its records.
+DEFAULT_READ_INTERVAL_S = 60.0
 OUTCOMES = ("written", "dropped", "failed")
 #: The pseudonym prefix of a claimId (redaction/data/deidentify_policy.json).
 CLAIM_PREFIX = "clm"
@@ -63,6 +77,13 @@ class AccessEvent:
     topic: str | None = None  # a consumer's read
     claim_token: str | None = None
     recorded_by: str = ""
+    #: A consumer's read of a topic partition (:class:`TopicReads`).
+    partition: int | None = None
+    first_offset: int | None = None
+    last_offset: int | None = None
+    records: int | None = None
+    #: When the first of those records was read (``time``: when the event was made).
+    read_from: str | None = None
 
     def key(self) -> bytes:
         return self.principal.encode("utf-8")
@@ -74,6 +95,11 @@ class AccessEvent:
             "method": self.method,
             "topic": self.topic,
             "claimToken": self.claim_token,
+            "partition": self.partition,
+            "firstOffset": self.first_offset,
+            "lastOffset": self.last_offset,
+            "records": self.records,
+            "readFrom": self.read_from,
             "outcome": self.outcome,
             "recordedBy": self.recorded_by,
         }
@@ -324,6 +350,143 @@ class ReadAudit:
             return 0
         unsettled = self.sink.close(timeout_s)
         return unsettled + self.sink.counts["dropped"] + self.sink.counts["failed"]
+
+
+def phi_topics() -> frozenset[str]:
+    """The topics whose readers are audited: those inside the clinical boundary."""
+    return frozenset(t.name for t in ALL_TOPICS if t.clinical)
+
+
+@dataclass(slots=True)
+class _Window:
+    first: int
+    last: int
+    count: int
+    opened: float  # monotonic
+    read_from: str
+
+
+class TopicReads:
+    """Which offsets of which PHI topic partitions a consumer read: one
+    :class:`AccessEvent` per partition per ``interval_s`` (outcome ``read``,
+    the offsets ``first..last`` and the number of records read), made when
+    the interval has passed (checked as records arrive and by a timer
+    thread) and at :meth:`close`. Reads of other topics are not recorded.
+
+    A record seen again at the last offset (a second step of the same
+    record) is not counted twice; an offset at or below the window's last
+    one (a replay after a restart or a rebalance) closes the window and
+    opens another, so every event's range is one that was read in order."""
+
+    def __init__(
+        self,
+        sink: KafkaAuditSink,
+        principal: str,
+        *,
+        interval_s: float = DEFAULT_READ_INTERVAL_S,
+        topics: frozenset[str] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        timer: bool = True,
+    ) -> None:
+        self.sink = sink
+        self.principal = principal
+        self._interval = interval_s
+        self._topics = phi_topics() if topics is None else topics
+        self._clock = clock
+        self._windows: dict[tuple[str, int], _Window] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        if timer:
+            self._thread = threading.Thread(target=self._tick, name="audit-reads", daemon=True)
+            self._thread.start()
+
+    def observe(self, topic: str, partition: int, offset: int) -> None:
+        if topic not in self._topics:
+            return
+        now = self._clock()
+        with self._lock:
+            w = self._windows.get((topic, partition))
+            if w is not None and offset == w.last:
+                return
+            if w is not None and offset > w.last:
+                w.last = offset
+                w.count += 1
+            else:
+                if w is not None:
+                    self._emit(topic, partition, w)
+                self._windows[(topic, partition)] = _Window(offset, offset, 1, now, now_iso())
+                return
+            if now - w.opened >= self._interval:
+                self._emit(topic, partition, self._windows.pop((topic, partition)))
+
+    def _emit(self, topic: str, partition: int, w: _Window) -> None:
+        self.sink.record(
+            AccessEvent(
+                now_iso(),
+                self.principal,
+                "read",
+                topic=topic,
+                recorded_by=self.sink.recorded_by,
+                partition=partition,
+                first_offset=w.first,
+                last_offset=w.last,
+                records=w.count,
+                read_from=w.read_from,
+            )
+        )
+
+    def flush(self, *, due_only: bool = False) -> None:
+        """Make the events of the open windows (``due_only``: of those whose
+        interval has passed)."""
+        now = self._clock()
+        with self._lock:
+            for tp, w in list(self._windows.items()):
+                if not due_only or now - w.opened >= self._interval:
+                    del self._windows[tp]
+                    self._emit(tp[0], tp[1], w)
+
+    def _tick(self) -> None:
+        while not self._stop.wait(min(self._interval, 1.0)):
+            self.flush(due_only=True)
+
+    def close(self, timeout_s: float = 5.0) -> int:
+        """Make the open windows' events and flush the sink; how many events
+        were not written (dropped, failed or unsettled)."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout_s)
+        self.flush()
+        unsettled = self.sink.close(timeout_s)
+        return unsettled + self.sink.counts["dropped"] + self.sink.counts["failed"]
+
+
+def read_interval_s(env: Mapping[str, str]) -> float:
+    raw = env.get(READ_INTERVAL_VARIABLE, "").strip()
+    try:
+        value = float(raw) if raw else DEFAULT_READ_INTERVAL_S
+    except ValueError:
+        raise SettingsError(f"{READ_INTERVAL_VARIABLE} must be a number of seconds") from None
+    if not 0 < value <= 3600:
+        raise SettingsError(f"{READ_INTERVAL_VARIABLE} must be above 0 and at most 3600")
+    return value
+
+
+def topic_reads_from_env(
+    recorded_by: str, default_principal: str, env: Mapping[str, str] | None = None
+) -> TopicReads | None:
+    """The consumer read audit of this process, when CLAIMSCRUB_AUDIT is on.
+    The principal is the one it connects to Kafka as (:func:`kafka_principal`);
+    on a plaintext broker, CLAIMSCRUB_AUDIT_PRINCIPAL or ``default_principal``."""
+    e = os.environ if env is None else env
+    sink = sink_from_env(recorded_by, e)
+    if sink is None:
+        return None
+    security = KafkaSecurity.from_env(e)
+    principal = kafka_principal(security, {**e, "CLAIMSCRUB_AUDIT_PRINCIPAL": ""})
+    if principal == "anonymous":
+        principal = e.get("CLAIMSCRUB_AUDIT_PRINCIPAL", "").strip() or default_principal
+    return TopicReads(sink, principal, interval_s=read_interval_s(e))
 
 
 def parse_since(text: str) -> dt.datetime:

@@ -16,7 +16,7 @@ from claimscrub.core.checks import Check, Rules
 from claimscrub.core.claim import Claim, ParsedClaim
 from claimscrub.core.codec import UndecodableEvent, decode_claim, encode_check_result
 from claimscrub.core.edits import edit
-from claimscrub.core.fingerprint import key_from_env, stamp
+from claimscrub.core.fingerprint import earlier_keys_from_env, key_from_env, stamp
 from claimscrub.core.not_checked_seal import honoured
 from claimscrub.core.results import CheckResult
 from claimscrub.runtime import logs
@@ -79,6 +79,7 @@ class ClaimJudge:
         self._m.expect_check(settings.service, check.name)
         # Claim version and duplicate fingerprint for the aggregator (core.fingerprint).
         self._fingerprint_key = key_from_env()
+        self._earlier_keys = earlier_keys_from_env()
 
     def _dead_letter(self, event: ClaimEvent, reason: str) -> Outgoing:
         service = self._settings.service
@@ -156,7 +157,7 @@ class ClaimJudge:
             result = failed_result(
                 self._check, parsed.claim_id, event.timestamp_ms, self._settings.instance
             )
-        result = stamp(result, parsed, event.value, self._fingerprint_key)
+        result = stamp(result, parsed, event.value, self._fingerprint_key, self._earlier_keys)
         self._m.check_latency.labels(service, check_name).observe(time.perf_counter() - started)
         self._m.checks.labels(service, check_name).inc()
         for e in result.edits:

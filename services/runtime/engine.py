@@ -282,8 +282,20 @@ def guarded_store(
     return send(app, stepped, outputs)
 
 
+#: Told (topic, partition, offset) of every record a step is given: the PHI
+#: read audit (runtime.audit.TopicReads), set by the runner when it is on.
+_read_audit: Callable[[str, int, int], None] | None = None
+
+
+def set_read_audit(observe: Callable[[str, int, int], None] | None) -> None:
+    global _read_audit
+    _read_audit = observe
+
+
 def _record(value: bytes | None, key: bytes | None, timestamp: int, headers: Any) -> Record:
     ctx = message_context()
+    if _read_audit is not None:
+        _read_audit(ctx.topic, ctx.partition, ctx.offset)
     return Record(
         key=key or b"",
         value=value,

@@ -11,7 +11,7 @@ commit nothing, so they need READ on their topics only.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +21,11 @@ from claimscrub.runtime.kafka_config import KafkaSecurity, client_config
 BATCH = 5000
 #: How long one metadata or offsets request may take.
 REQUEST_TIMEOUT_S = 30.0
+
+
+#: Told (topic, partition, offset) of each record a reader hands out: the
+#: consumer read audit (runtime.audit.TopicReads.observe).
+OnRead = Callable[[str, int, int], None]
 
 
 class TopicMissing(LookupError):
@@ -93,13 +98,15 @@ def read_to_end(
     since_ms: int | None = None,
     last: int | None = None,
     security: KafkaSecurity | None = None,
+    on_read: OnRead | None = None,
     **extra: Any,
 ) -> Iterator[Received]:
     """Every record of ``topic`` from ``since_ms`` (record time; None: the
     beginning), or the ``last`` records of each partition, to the end offsets
     it has now, each partition in offset order. :class:`TopicMissing` when
     the topic does not exist or is not readable, ``TimeoutError`` when it is
-    not read to that end within ``timeout_s``."""
+    not read to that end within ``timeout_s``. ``on_read(topic, partition,
+    offset)`` is told of each record yielded (runtime.audit.TopicReads)."""
     from confluent_kafka import TopicPartition
 
     consumer = reader(bootstrap, security, client_id=client_id, **extra)
@@ -130,6 +137,8 @@ def read_to_end(
                 raise TimeoutError(f"{topic} not read to its end within {timeout_s:g}s")
             for msg in consumer.consume(BATCH, 0.2):
                 if msg.error() is None and msg.offset() < ends[msg.partition()]:
+                    if on_read is not None:
+                        on_read(msg.topic(), msg.partition(), msg.offset())
                     yield received(msg)
             for tp in consumer.position([TopicPartition(topic, p) for p in todo]):
                 if tp.offset >= ends[tp.partition]:
@@ -143,7 +152,7 @@ class Tail:
     """Every partition of ``topics`` from the end offsets they have when it is
     made (taken then, so records produced afterwards are all read), or with
     ``from_beginning`` from their first records (``extra``: librdkafka
-    properties, ``_`` for ``.``).
+    properties, ``_`` for ``.``; ``on_read`` as :func:`read_to_end`'s).
     :class:`TopicMissing` names a topic that does not exist or is not readable."""
 
     def __init__(
@@ -155,10 +164,12 @@ class Tail:
         client_id: str,
         timeout_s: float = REQUEST_TIMEOUT_S,
         from_beginning: bool = False,
+        on_read: OnRead | None = None,
         **extra: Any,
     ) -> None:
         from confluent_kafka import OFFSET_BEGINNING, TopicPartition
 
+        self._on_read = on_read
         self._consumer = reader(bootstrap, security, client_id=client_id, **extra)
 
         def start(topic: str, p: int) -> int:
@@ -182,7 +193,11 @@ class Tail:
 
     def records(self, timeout_s: float = 0.5) -> list[Received]:
         """What arrived, waiting up to ``timeout_s`` for the first of it."""
-        return [received(m) for m in self._consumer.consume(BATCH, timeout_s) if not m.error()]
+        out = [received(m) for m in self._consumer.consume(BATCH, timeout_s) if not m.error()]
+        if self._on_read is not None:
+            for r in out:
+                self._on_read(r.topic, r.partition, r.offset)
+        return out
 
     def close(self) -> None:
         self._consumer.close()

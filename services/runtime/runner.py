@@ -37,7 +37,8 @@ from quixstreams.checkpointing.exceptions import CheckpointProducerTimeout
 from quixstreams.kafka.exceptions import BaseKafkaException, KafkaBrokerUnavailableError
 from quixstreams.models.topics.exceptions import TopicNotFoundError
 
-from claimscrub.runtime import logs, metrics
+from claimscrub.runtime import engine, logs, metrics
+from claimscrub.runtime.audit import TopicReads, topic_reads_from_env
 from claimscrub.runtime.engine import make_application
 from claimscrub.runtime.grpc_server import GrpcServer, Registrar, start_grpc_server
 from claimscrub.runtime.settings import Settings
@@ -163,7 +164,12 @@ def run(
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     code = 0
+    reads: TopicReads | None = None
     try:
+        # Who read which offsets of the PHI topics (runtime.audit): every
+        # record the engine hands a step is observed (engine.set_read_audit).
+        reads = topic_reads_from_env(settings.service, _principal(settings.service))
+        engine.set_read_audit(reads.observe if reads is not None else None)
         if prepare is not None and not prepare(stopping):
             return
         grpc_started = False
@@ -191,11 +197,23 @@ def run(
     finally:
         if grpc is not None:
             grpc.stop(0 if code else settings.shutdown_grace_s)
+        if reads is not None:
+            engine.set_read_audit(None)
+            lost = reads.close()
+            if lost:
+                log.warning("audit_read_events_lost", events=lost)
         if on_stop is not None:
             on_stop()
         log.info("service_stopped", code=code)
     if code:
         sys.exit(code)
+
+
+def _principal(service: str) -> str:
+    """The service's principal in the registry (its Kafka and gRPC identity)."""
+    from claimscrub.runtime.registry import services
+
+    return next((s.principal for s in services() if s.name == service), service)
 
 
 def _build(
