@@ -173,6 +173,13 @@ def kafka_client_kwargs(
     return {"bootstrap_servers": bootstrap, **sec.client_kwargs(), **extra}
 
 
+#: librdkafka's name for the Java client's default partitioner: murmur2 of the
+#: key (a record without a key goes to a random partition). librdkafka's own
+#: default (``consistent_random``, CRC32) puts a key in another partition than
+#: the stream engine, Quix's state recovery and runtime/partitioner.py expect.
+JAVA_PARTITIONER = "murmur2_random"
+
+
 def client_config(
     bootstrap: str, security: KafkaSecurity | None = None, **extra: Any
 ) -> dict[str, Any]:
@@ -182,6 +189,14 @@ def client_config(
     sec = security if security is not None else KafkaSecurity.from_env()
     options = {name.replace("_", "."): value for name, value in extra.items()}
     return {"bootstrap.servers": bootstrap, **sec.librdkafka_config(), **options}
+
+
+def producer_config(
+    bootstrap: str, security: KafkaSecurity | None = None, **extra: Any
+) -> dict[str, Any]:
+    """:func:`client_config` of a producer: keys placed by :data:`JAVA_PARTITIONER`,
+    as every other writer of the project's topics places them."""
+    return {**client_config(bootstrap, security, **extra), "partitioner": JAVA_PARTITIONER}
 
 
 def production_mode(env: Mapping[str, str] | None = None) -> bool:

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from claimscrub.runtime.kafka_config import KafkaSecurity, client_config
+from claimscrub.runtime.kafka_config import KafkaSecurity, client_config, producer_config
 
 #: Records fetched per call to a consumer.
 BATCH = 5000
@@ -57,8 +57,16 @@ def received(msg: Any) -> Received:
     )
 
 
-def reader(bootstrap: str, security: KafkaSecurity | None, *, client_id: str, **extra: Any) -> Any:
-    """A consumer for ``assign()`` only (``extra``: librdkafka properties, ``_`` for ``.``)."""
+def reader(
+    bootstrap: str,
+    security: KafkaSecurity | None,
+    *,
+    client_id: str,
+    group_id: str | None = None,
+    **extra: Any,
+) -> Any:
+    """A consumer for ``assign()`` only (``extra``: librdkafka properties, ``_``
+    for ``.``); ``group_id`` names a group whose committed offsets it reads."""
     from confluent_kafka import Consumer
 
     return Consumer(
@@ -68,7 +76,7 @@ def reader(bootstrap: str, security: KafkaSecurity | None, *, client_id: str, **
             # Required by librdkafka; never joined or committed to. A principal
             # without this group sees its coordinator refused (an error event
             # the readers pass over), nothing else.
-            group_id=f"{client_id}-unused",
+            group_id=group_id or f"{client_id}-unused",
             client_id=client_id,
             enable_auto_commit=False,
             **extra,
@@ -208,7 +216,7 @@ def produce_all(
     # Idempotent: librdkafka retries a send until it times out, and a retry
     # must not write a record twice.
     producer = Producer(
-        client_config(
+        producer_config(
             bootstrap,
             security,
             acks="all",
