@@ -31,6 +31,7 @@ from claimscrub.runtime.kafka_io import (
     TopicMissing,
     partitions,
     produce_all,
+    read_failures,
     read_to_end,
     reader,
     received,
@@ -79,9 +80,7 @@ def list_entries(
     bootstrap: str, security: KafkaSecurity, *, limit: int, timeout_s: float
 ) -> list[DlqEntry]:
     """The newest ``limit`` records of claims.dlq (as of now), oldest first."""
-    from confluent_kafka import KafkaException
-
-    try:
+    with read_failures(CLAIMS_DLQ.name, timeout_s, DlqError):
         # The last `limit` of each partition is enough for the newest `limit` overall.
         found = list(
             read_to_end(
@@ -93,12 +92,6 @@ def list_entries(
                 security=security,
             )
         )
-    except TopicMissing:
-        raise DlqError(f"topic {CLAIMS_DLQ.name} does not exist") from None
-    except TimeoutError:
-        raise DlqError(f"timed out after {timeout_s:g}s reading {CLAIMS_DLQ.name}") from None
-    except KafkaException as exc:
-        raise DlqError(f"cannot read {CLAIMS_DLQ.name}: {exc.args[0].name()}") from None
     found.sort(key=lambda r: (r.timestamp, r.partition, r.offset))
     return [_entry(r) for r in found[-limit:]]
 

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from claimscrub.necessity.beneficiary import token_key_id
 from claimscrub.necessity.rekey import rekey_request, target_key_id, tokens_in
 from claimscrub.runtime.kafka_config import KafkaSecurity
-from claimscrub.runtime.kafka_io import TopicMissing, produce_all, read_to_end
+from claimscrub.runtime.kafka_io import produce_all, read_failures, read_to_end
 from claimscrub.runtime.keyring import KEYS_VARIABLE, Keyring, KeySource
 
 
@@ -157,14 +157,8 @@ def apply(
     """Send a rekey request for every stale token; (requests sent, unknown key ids)."""
     from confluent_kafka import KafkaException
 
-    try:
+    with read_failures(changelog, timeout_s, KeysError):
         keys = _latest_keys(bootstrap, security, changelog, timeout_s)
-    except TopicMissing:
-        raise KeysError(f"topic {changelog} does not exist") from None
-    except TimeoutError:
-        raise KeysError(f"timed out after {timeout_s:g}s reading {changelog}") from None
-    except KafkaException as exc:
-        raise KeysError(f"cannot read {changelog}: {exc.args[0].name()}") from None
     stale, unknown = stale_tokens(keys, ring)
     if not stale:
         return 0, unknown

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -145,6 +146,22 @@ def read_to_end(
                     consumer.pause([TopicPartition(topic, tp.partition)])
     finally:
         consumer.close()
+
+
+@contextmanager
+def read_failures(topic: str, timeout_s: float, error: type[Exception]) -> Iterator[None]:
+    """Raises ``error`` with a one-line reason (a topic and a Kafka error name,
+    never record content) for what :func:`read_to_end` raises on ``topic``."""
+    from confluent_kafka import KafkaException
+
+    try:
+        yield
+    except TopicMissing:
+        raise error(f"topic {topic} does not exist") from None
+    except TimeoutError:
+        raise error(f"timed out after {timeout_s:g}s reading {topic}") from None
+    except KafkaException as exc:
+        raise error(f"cannot read {topic}: {exc.args[0].name()}") from None
 
 
 class Tail:
