@@ -38,6 +38,7 @@ from typing import Any
 from quixstreams import State
 
 from claimscrub.runtime import logs
+from claimscrub.runtime.kafka_config import producer_config
 from claimscrub.runtime.partitioner import murmur2_partition
 from claimscrub.runtime.settings import Settings
 from claimscrub.runtime.topics import CLAIMS_CHECKS
@@ -88,14 +89,14 @@ class TickSource:
 
         s = self._settings
         producer = Producer(
-            {
-                "bootstrap.servers": s.kafka_bootstrap,
-                **s.kafka.librdkafka_config(),
-                "client.id": f"{s.instance}-ticks",
-                "linger.ms": 5,
+            producer_config(
+                s.kafka_bootstrap,
+                s.kafka,
+                client_id=f"{s.instance}-ticks",
+                linger_ms=5,
                 # A tick that cannot be sent soon is useless: the next one follows.
-                "message.timeout.ms": 10_000,
-            }
+                message_timeout_ms=10_000,
+            )
         )
         keys: list[bytes] = []
         warned = False

@@ -14,9 +14,9 @@ how far back a replay can reach and reads the results published since then:
 2. Every (claimId, version) published on claims.scrubbed since that time is
    read back: those are published, whatever the marks say.
 
-It runs kafka-python, blocking, on the engine's thread before the partition's
-next record; it reads only keys and the small ScrubResult of each record
-since the replay point (seconds of traffic after a crash or a rebalance).
+It reads with runtime/kafka_io.py's consumers, blocking, on the engine's
+thread before the partition's next record; it reads only keys and the small
+ScrubResult of each record since the replay point (seconds of traffic after a crash or a rebalance).
 """
 
 from __future__ import annotations
@@ -24,11 +24,10 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
 
 from claimscrub.aggregator import ledger as ledger_rules
 from claimscrub.runtime import logs
-from claimscrub.runtime.kafka_config import kafka_client_kwargs
+from claimscrub.runtime.kafka_io import TopicMissing, read_to_end, reader
 from claimscrub.runtime.topics import AGGREGATOR_BY_FINGERPRINT, CLAIMS_SCRUBBED
 from claimscrub.v1 import results_pb2
 
@@ -53,39 +52,39 @@ def replay_start_ms(
     bootstrap: str, group_id: str, topic: str, partitions: Iterable[int], *, timeout_s: float
 ) -> int | None:
     """Timestamp of the oldest input record that may be processed again, or None."""
-    from kafka import KafkaConsumer, TopicPartition
+    from confluent_kafka import TopicPartition
 
-    consumer = KafkaConsumer(
-        **kafka_client_kwargs(
-            bootstrap, group_id=group_id, enable_auto_commit=False, client_id=f"{group_id}-readback"
-        )
-    )
+    parts = sorted(partitions)
+    if not parts:
+        return None
+    # The group's committed offsets are read, never written: assign() only.
+    consumer = reader(bootstrap, None, client_id=f"{group_id}-readback", group_id=group_id)
     try:
-        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
-        if not tps:
-            return None
-        begin = consumer.beginning_offsets(tps)
-        end = consumer.end_offsets(tps)
-        starts: dict[Any, int] = {}
-        for tp in tps:
-            committed = consumer.committed(tp)
-            start = max(committed if committed is not None else 0, begin[tp])
-            if start < end[tp]:
-                starts[tp] = start
+        committed = {
+            tp.partition: tp.offset
+            for tp in consumer.committed(
+                [TopicPartition(topic, p) for p in parts], timeout=timeout_s
+            )
+        }
+        starts: dict[int, int] = {}
+        for p in parts:
+            begin, end = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=timeout_s)
+            # A partition the group never committed has a negative (logical) offset.
+            start = max(committed.get(p, -1), 0, begin)
+            if start < end:
+                starts[p] = start
         if not starts:
             return None
-        consumer.assign(list(starts))
-        for tp, offset in starts.items():
-            consumer.seek(tp, offset)
-        first: dict[Any, int] = {}
+        consumer.assign([TopicPartition(topic, p, offset) for p, offset in starts.items()])
+        first: dict[int, int] = {}
         deadline = time.monotonic() + timeout_s
         while len(first) < len(starts):
             if time.monotonic() > deadline:
                 raise RecoveryError("replay point not readable in time")
-            for tp, records in consumer.poll(timeout_ms=200).items():
-                if records and tp not in first:
-                    first[tp] = int(records[0].timestamp)
-                    consumer.pause(tp)
+            for msg in consumer.consume(100, 0.2):
+                if msg.error() is None and msg.partition() not in first:
+                    first[msg.partition()] = int(msg.timestamp()[1])
+                    consumer.pause([TopicPartition(topic, msg.partition())])
         return min(first.values())
     finally:
         consumer.close()
@@ -96,51 +95,30 @@ def published_since(
 ) -> tuple[frozenset[tuple[str, str]], int]:
     """(claimId, name) of every result on ``topic`` since ``since_ms``
     (:func:`~claimscrub.aggregator.ledger.published_names`)."""
-    from kafka import KafkaConsumer, TopicPartition
-
-    consumer = KafkaConsumer(
-        **kafka_client_kwargs(bootstrap, enable_auto_commit=False, client_id="aggregator-readback")
+    out: set[tuple[str, str]] = set()
+    count = 0
+    records = read_to_end(
+        bootstrap, topic, client_id="aggregator-readback", timeout_s=timeout_s, since_ms=since_ms
     )
     try:
-        parts = consumer.partitions_for_topic(topic) or set()
-        tps = [TopicPartition(topic, p) for p in sorted(parts)]
-        if not tps:
-            return frozenset(), 0
-        end = consumer.end_offsets(tps)
-        found = consumer.offsets_for_times({tp: max(0, since_ms) for tp in tps})
-        todo = {tp for tp in tps if found.get(tp) is not None and found[tp].offset < end[tp]}
-        if not todo:
-            return frozenset(), 0
-        consumer.assign(list(todo))
-        for tp in todo:
-            consumer.seek(tp, found[tp].offset)
-        out: set[tuple[str, str]] = set()
-        count = 0
-        deadline = time.monotonic() + timeout_s
-        while todo:
-            if time.monotonic() > deadline:
-                raise RecoveryError("claims.scrubbed not read back in time")
-            for records in consumer.poll(timeout_ms=200, max_records=5000).values():
-                for rec in records:
-                    count += 1
-                    msg = results_pb2.ScrubResult()
-                    try:
-                        msg.ParseFromString(rec.value or b"")
-                    except Exception:  # not ours to judge here; it cannot be a mark
-                        continue
-                    key = (rec.key or b"").decode("utf-8", "replace")
-                    incomplete = any(e.code == "CHECK_INCOMPLETE" for e in msg.edits)
-                    for name in ledger_rules.published_names(
-                        msg.claim_version, msg.revision, incomplete=incomplete
-                    ):
-                        out.add((msg.claim_id or key, name))
-            for tp in list(todo):
-                if consumer.position(tp) >= end[tp]:
-                    todo.discard(tp)
-                    consumer.pause(tp)
-        return frozenset(out), count
-    finally:
-        consumer.close()
+        for rec in records:
+            count += 1
+            msg = results_pb2.ScrubResult()
+            try:
+                msg.ParseFromString(rec.value)
+            except Exception:  # not ours to judge here; it cannot be a mark
+                continue
+            key = rec.key.decode("utf-8", "replace")
+            incomplete = any(e.code == "CHECK_INCOMPLETE" for e in msg.edits)
+            for name in ledger_rules.published_names(
+                msg.claim_version, msg.revision, incomplete=incomplete
+            ):
+                out.add((msg.claim_id or key, name))
+    except TopicMissing:
+        return frozenset(), 0
+    except TimeoutError:
+        raise RecoveryError("claims.scrubbed not read back in time") from None
+    return frozenset(out), count
 
 
 def read_back(

@@ -28,7 +28,7 @@ from confluent_kafka.admin import AdminClient, OffsetSpec
 
 from claimscrub.bench.claims import make_claims
 from claimscrub.core.codec import CONTENT_TYPE, encode_claim_json
-from claimscrub.runtime.kafka_config import KafkaSecurity
+from claimscrub.runtime.kafka_config import KafkaSecurity, producer_config
 from claimscrub.runtime.topics import (
     AGGREGATOR_BY_FINGERPRINT,
     CLAIMS_CHECKS,
@@ -193,7 +193,7 @@ def _produce(
     on_progress: Callable[[int, int], None],
 ) -> None:
     producer = Producer(
-        client_config(bootstrap, **{"acks": 1, "linger.ms": 2, "batch.size": 256 * 1024})
+        producer_config(bootstrap, None, **{"acks": 1, "linger.ms": 2, "batch.size": 256 * 1024})
     )
     failed: list[str] = []
 

@@ -36,8 +36,8 @@ from quixstreams.state.metadata import (
 from quixstreams.utils.json import dumps
 
 from claimscrub.aggregator.topology import VALUE as LEDGER_VALUE_KEY
-from claimscrub.bench.load import client_config
 from claimscrub.necessity.topology import HISTORY_KEY
+from claimscrub.runtime.kafka_config import producer_config
 from claimscrub.runtime.partitioner import murmur2_partition
 
 ChangelogRecord = tuple[bytes, bytes, int]  # key, value, partition
@@ -74,15 +74,13 @@ def produce_changelog(
 ) -> int:
     """Write ``records`` to ``topic`` (each to its partition); returns how many."""
     producer = Producer(
-        client_config(
+        producer_config(
             bootstrap,
-            **{
-                "acks": "all",
-                "linger.ms": 20,
-                "batch.size": 1_000_000,
-                "compression.type": "lz4",
-                "queue.buffering.max.messages": 500_000,
-            },
+            acks="all",
+            linger_ms=20,
+            batch_size=1_000_000,
+            compression_type="lz4",
+            queue_buffering_max_messages=500_000,
         )
     )
     failed: list[str] = []

@@ -32,6 +32,7 @@ from claimscrub.runtime.kafka_io import (
     TopicMissing,
     partitions,
     produce_all,
+    read_failures,
     read_to_end,
     reader,
     received,
@@ -86,9 +87,7 @@ def list_entries(
 ) -> list[DlqEntry]:
     """The newest ``limit`` records of claims.dlq (as of now), oldest first
     (``on_read``: told of each record read, the PHI read audit)."""
-    from confluent_kafka import KafkaException
-
-    try:
+    with read_failures(CLAIMS_DLQ.name, timeout_s, DlqError):
         # The last `limit` of each partition is enough for the newest `limit` overall.
         found = list(
             read_to_end(
@@ -101,12 +100,6 @@ def list_entries(
                 on_read=on_read,
             )
         )
-    except TopicMissing:
-        raise DlqError(f"topic {CLAIMS_DLQ.name} does not exist") from None
-    except TimeoutError:
-        raise DlqError(f"timed out after {timeout_s:g}s reading {CLAIMS_DLQ.name}") from None
-    except KafkaException as exc:
-        raise DlqError(f"cannot read {CLAIMS_DLQ.name}: {exc.args[0].name()}") from None
     found.sort(key=lambda r: (r.timestamp, r.partition, r.offset))
     return [_entry(r) for r in found[-limit:]]
 

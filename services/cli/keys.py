@@ -13,13 +13,12 @@ from __future__ import annotations
 
 import json
 import textwrap
-import time
 from collections.abc import Mapping
-from typing import Any
 
 from claimscrub.necessity.beneficiary import token_key_id
 from claimscrub.necessity.rekey import rekey_request, target_key_id, tokens_in
-from claimscrub.runtime.kafka_config import KafkaSecurity, kafka_client_kwargs
+from claimscrub.runtime.kafka_config import KafkaSecurity
+from claimscrub.runtime.kafka_io import produce_all, read_failures, read_to_end
 from claimscrub.runtime.keyring import KEYS_VARIABLE, Keyring, KeySource
 
 
@@ -117,35 +116,21 @@ def rotate_steps(ring: Keyring) -> str:
     return "\n".join(out)
 
 
-def _latest_keys(consumer: Any, topic: str, timeout_s: float) -> set[bytes]:
-    """The keys of ``topic`` whose latest record is not a tombstone, read to its end."""
-    from kafka import TopicPartition
-
-    parts = consumer.partitions_for_topic(topic)
-    if not parts:
-        raise KeysError(f"topic {topic} does not exist")
-    tps = [TopicPartition(topic, p) for p in sorted(parts)]
-    consumer.assign(tps)
-    consumer.seek_to_beginning(*tps)
-    ends = consumer.end_offsets(tps)
+def _latest_keys(
+    bootstrap: str, security: KafkaSecurity, topic: str, timeout_s: float
+) -> set[bytes]:
+    """The keys of ``topic`` whose latest record is not a tombstone, read to its end
+    (a stored history is never empty, so an empty value is a tombstone)."""
     live: set[bytes] = set()
-    todo = {tp for tp in tps if ends[tp] > 0}
-    deadline = time.monotonic() + timeout_s
-    while todo and time.monotonic() < deadline:
-        for tp, records in consumer.poll(timeout_ms=500).items():
-            for r in records:
-                if r.offset >= ends[tp] or r.key is None:
-                    continue
-                if r.value is None:
-                    live.discard(r.key)
-                else:
-                    live.add(r.key)
-        for tp in list(todo):
-            if consumer.position(tp) >= ends[tp]:
-                todo.discard(tp)
-                consumer.pause(tp)
-    if todo:
-        raise KeysError(f"timed out after {timeout_s:g}s reading {topic}")
+    for r in read_to_end(
+        bootstrap, topic, client_id="claimscrub-keys", timeout_s=timeout_s, security=security
+    ):
+        if not r.key:
+            continue
+        if r.value:
+            live.add(r.key)
+        else:
+            live.discard(r.key)
     return live
 
 
@@ -170,37 +155,22 @@ def apply(
     timeout_s: float,
 ) -> tuple[int, int]:
     """Send a rekey request for every stale token; (requests sent, unknown key ids)."""
-    from kafka import KafkaConsumer, KafkaProducer
-    from kafka.errors import KafkaError
+    from confluent_kafka import KafkaException
 
-    try:
-        consumer = KafkaConsumer(
-            **kafka_client_kwargs(
-                bootstrap, security, enable_auto_commit=False, client_id="claimscrub-keys"
-            )
-        )
-    except KafkaError as exc:
-        raise KeysError(f"cannot reach {bootstrap}: {type(exc).__name__}") from None
-    try:
-        keys = _latest_keys(consumer, changelog, timeout_s)
-    except KafkaError as exc:
-        raise KeysError(f"cannot read {changelog}: {type(exc).__name__}") from None
-    finally:
-        consumer.close()
+    with read_failures(changelog, timeout_s, KeysError):
+        keys = _latest_keys(bootstrap, security, changelog, timeout_s)
     stale, unknown = stale_tokens(keys, ring)
     if not stale:
         return 0, unknown
     try:
-        producer = KafkaProducer(
-            **kafka_client_kwargs(bootstrap, security, acks="all", client_id="claimscrub-keys")
+        produce_all(
+            bootstrap,
+            topic,
+            (rekey_request(token) for token in stale),
+            client_id="claimscrub-keys",
+            timeout_s=timeout_s,
+            security=security,
         )
-        try:
-            for token in stale:
-                rec = rekey_request(token)
-                producer.send(topic, key=rec.key, value=rec.value, headers=rec.headers)
-            producer.flush(timeout=timeout_s)
-        finally:
-            producer.close()
-    except KafkaError as exc:
-        raise KeysError(f"cannot write {topic}: {type(exc).__name__}") from None
+    except KafkaException as exc:
+        raise KeysError(f"cannot write {topic}: {exc.args[0].name()}") from None
     return len(stale), unknown

@@ -41,7 +41,7 @@ from claimscrub.reference.wire import (
     parse_table_key,
     withdrawal_records,
 )
-from claimscrub.runtime.kafka_config import KafkaSecurity
+from claimscrub.runtime.kafka_config import KafkaSecurity, producer_config
 from claimscrub.runtime.topics import REFERENCE_PAYERS, REFERENCE_TABLES
 
 _JSON = b"application/json"
@@ -155,13 +155,14 @@ def _produce(
             failed.append(err.name())
 
     producer = Producer(
-        {
-            **_config(bootstrap, security),
-            "acks": "all",
-            "enable.idempotence": True,
-            "linger.ms": 5,
-            "client.id": "claimscrub-reference-loader",
-        }
+        producer_config(
+            bootstrap,
+            security,
+            acks="all",
+            enable_idempotence=True,
+            linger_ms=5,
+            client_id="claimscrub-reference-loader",
+        )
     )
     try:
         for key, value in records:

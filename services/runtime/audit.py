@@ -47,7 +47,7 @@ from prometheus_client import Counter
 from claimscrub.core.fingerprint import DEV_KEY, key_from_env
 from claimscrub.redaction.pseudonym import Pseudonymizer
 from claimscrub.runtime.env import SettingsError, env_bool
-from claimscrub.runtime.kafka_config import KafkaSecurity, client_config
+from claimscrub.runtime.kafka_config import KafkaSecurity, producer_config
 from claimscrub.runtime.kafka_io import read_to_end
 from claimscrub.runtime.logs import get_logger
 from claimscrub.runtime.secrets import Mode, run_mode
@@ -200,7 +200,7 @@ class KafkaAuditSink:
         from confluent_kafka import Producer
 
         return Producer(
-            client_config(
+            producer_config(
                 self._bootstrap,
                 self._security,
                 acks="all",

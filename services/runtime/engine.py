@@ -43,6 +43,7 @@ from quixstreams.models.serializers import SerializationContext, Serializer
 
 from claimscrub.runtime import logs
 from claimscrub.runtime.guard import Outgoing, RecordGuard, Source
+from claimscrub.runtime.kafka_config import JAVA_PARTITIONER
 from claimscrub.runtime.metrics import ServiceMetrics, service_metrics
 from claimscrub.runtime.settings import Settings
 from claimscrub.runtime.topics import TopicSpec
@@ -112,11 +113,11 @@ def make_application(settings: Settings, **overrides: Any) -> Application:
             **settings.membership.librdkafka_config(settings.instance),
         },
         "producer_extra_config": {
-            # Kafka's Java partitioner (Quix's default too, stated here because
-            # it must hold): every producer of claims.checks places a key in the
-            # same partition, which keeps the verdicts co-partitioned with the
-            # aggregator's state whoever wrote them.
-            "partitioner": "murmur2",
+            # Kafka's Java partitioner, as every producer of the project
+            # (runtime/kafka_config.py): every producer of claims.checks places
+            # a key in the same partition, which keeps the verdicts
+            # co-partitioned with the aggregator's state whoever wrote them.
+            "partitioner": JAVA_PARTITIONER,
             # A few milliseconds let librdkafka batch a claim's records with
             # the others' (one produce request per partition, not per record).
             "linger.ms": 5,

@@ -15,9 +15,10 @@ Read once from the environment (docs/configuration.md, "Kafka security"):
 without a password, SSL without a client certificate (nothing would
 authenticate the client) and hostname checks turned off.
 
-librdkafka's clients (confluent-kafka, also under Quix Streams) take file paths
-and dotted names (:meth:`KafkaSecurity.librdkafka_config`, :func:`client_config`);
-the two kafka-python ones take an SSL context (:func:`kafka_client_kwargs`).
+Every client is librdkafka's (confluent-kafka, also under Quix Streams): they
+take file paths and dotted names (:meth:`KafkaSecurity.librdkafka_config`,
+:func:`client_config`); every producer places keys as Java's does
+(:func:`producer_config`, :data:`JAVA_PARTITIONER`).
 """
 
 from __future__ import annotations
@@ -126,19 +127,6 @@ class KafkaSecurity:
         context.minimum_version = ssl.TLSVersion.TLSv1_2
         return context
 
-    def client_kwargs(self) -> dict[str, Any]:
-        """Keyword arguments for a kafka-python client (the aggregator's read-back,
-        claimscrub keys)."""
-        kwargs: dict[str, Any] = {"security_protocol": self.protocol}
-        if self.uses_tls:
-            kwargs["ssl_context"] = self.ssl_context()
-        if self.uses_sasl:
-            assert self.password is not None
-            kwargs["sasl_mechanism"] = self.sasl_mechanism
-            kwargs["sasl_plain_username"] = self.username
-            kwargs["sasl_plain_password"] = self.password.text()
-        return kwargs
-
     def librdkafka_config(self) -> dict[str, str]:
         """The same settings as librdkafka properties (CONFIGURATION.md of
         librdkafka): empty for PLAINTEXT. Without a CA file the system's trust
@@ -164,13 +152,11 @@ class KafkaSecurity:
 PLAINTEXT = KafkaSecurity()
 
 
-def kafka_client_kwargs(
-    bootstrap: str, security: KafkaSecurity | None = None, **extra: Any
-) -> dict[str, Any]:
-    """Everything a kafka-python client needs to connect as configured:
-    ``KafkaProducer(**kafka_client_kwargs(bootstrap, acks="all"))``."""
-    sec = security if security is not None else KafkaSecurity.from_env()
-    return {"bootstrap_servers": bootstrap, **sec.client_kwargs(), **extra}
+#: librdkafka's name for the Java client's default partitioner: murmur2 of the
+#: key (a record without a key goes to a random partition). librdkafka's own
+#: default (``consistent_random``, CRC32) puts a key in another partition than
+#: the stream engine, Quix's state recovery and runtime/partitioner.py expect.
+JAVA_PARTITIONER = "murmur2_random"
 
 
 def client_config(
@@ -182,6 +168,14 @@ def client_config(
     sec = security if security is not None else KafkaSecurity.from_env()
     options = {name.replace("_", "."): value for name, value in extra.items()}
     return {"bootstrap.servers": bootstrap, **sec.librdkafka_config(), **options}
+
+
+def producer_config(
+    bootstrap: str, security: KafkaSecurity | None = None, **extra: Any
+) -> dict[str, Any]:
+    """:func:`client_config` of a producer: keys placed by :data:`JAVA_PARTITIONER`,
+    as every other writer of the project's topics places them."""
+    return {**client_config(bootstrap, security, **extra), "partitioner": JAVA_PARTITIONER}
 
 
 def production_mode(env: Mapping[str, str] | None = None) -> bool:

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from claimscrub.runtime.kafka_config import KafkaSecurity, client_config
+from claimscrub.runtime.kafka_config import KafkaSecurity, client_config, producer_config
 
 #: Records fetched per call to a consumer.
 BATCH = 5000
@@ -62,8 +63,16 @@ def received(msg: Any) -> Received:
     )
 
 
-def reader(bootstrap: str, security: KafkaSecurity | None, *, client_id: str, **extra: Any) -> Any:
-    """A consumer for ``assign()`` only (``extra``: librdkafka properties, ``_`` for ``.``)."""
+def reader(
+    bootstrap: str,
+    security: KafkaSecurity | None,
+    *,
+    client_id: str,
+    group_id: str | None = None,
+    **extra: Any,
+) -> Any:
+    """A consumer for ``assign()`` only (``extra``: librdkafka properties, ``_``
+    for ``.``); ``group_id`` names a group whose committed offsets it reads."""
     from confluent_kafka import Consumer
 
     return Consumer(
@@ -73,7 +82,7 @@ def reader(bootstrap: str, security: KafkaSecurity | None, *, client_id: str, **
             # Required by librdkafka; never joined or committed to. A principal
             # without this group sees its coordinator refused (an error event
             # the readers pass over), nothing else.
-            group_id=f"{client_id}-unused",
+            group_id=group_id or f"{client_id}-unused",
             client_id=client_id,
             enable_auto_commit=False,
             **extra,
@@ -146,6 +155,22 @@ def read_to_end(
                     consumer.pause([TopicPartition(topic, tp.partition)])
     finally:
         consumer.close()
+
+
+@contextmanager
+def read_failures(topic: str, timeout_s: float, error: type[Exception]) -> Iterator[None]:
+    """Raises ``error`` with a one-line reason (a topic and a Kafka error name,
+    never record content) for what :func:`read_to_end` raises on ``topic``."""
+    from confluent_kafka import KafkaException
+
+    try:
+        yield
+    except TopicMissing:
+        raise error(f"topic {topic} does not exist") from None
+    except TimeoutError:
+        raise error(f"timed out after {timeout_s:g}s reading {topic}") from None
+    except KafkaException as exc:
+        raise error(f"cannot read {topic}: {exc.args[0].name()}") from None
 
 
 class Tail:
@@ -223,7 +248,7 @@ def produce_all(
     # Idempotent: librdkafka retries a send until it times out, and a retry
     # must not write a record twice.
     producer = Producer(
-        client_config(
+        producer_config(
             bootstrap,
             security,
             acks="all",

@@ -199,11 +199,12 @@ class ServiceProcess:
 def produce(
     bootstrap: str,
     topic: str,
-    records: Iterable[tuple[bytes, bytes, Sequence[tuple[str, bytes]]]],
+    records: Iterable[tuple[bytes, bytes | None, Sequence[tuple[str, bytes]]]],
     *,
     security: KafkaSecurity | None = None,
 ) -> int:
-    """Publish (key, value, headers) records and wait for every ack."""
+    """Publish (key, value, headers) records and wait for every ack (a ``None``
+    value is a tombstone)."""
     placed = produce_all(
         bootstrap, topic, records, client_id="claimscrub-testing", security=security, linger_ms=5
     )

@@ -8,6 +8,7 @@ from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from claimscrub.bench.load import wait_idle
+from claimscrub.runtime.kafka_config import PLAINTEXT, producer_config
 from claimscrub.runtime.testing import LocalKafka
 
 
@@ -25,7 +26,7 @@ def test_waits_while_a_group_lags_and_returns_once_it_caught_up(kafka: LocalKafk
     admin = AdminClient({"bootstrap.servers": kafka.bootstrap})
     for future in admin.create_topics([NewTopic(topic, 1, 1)]).values():
         future.result(30)
-    producer = Producer({"bootstrap.servers": kafka.bootstrap})
+    producer = Producer(producer_config(kafka.bootstrap, PLAINTEXT))
     for i in range(10):
         producer.produce(topic, f"r{i}".encode())
     assert producer.flush(30) == 0

@@ -41,6 +41,7 @@ import pytest
 from claimscrub.cli.enrollment import publish_records
 from claimscrub.core.results import ScrubResult
 from claimscrub.enrollment.records import read_records
+from claimscrub.runtime.kafka_config import PLAINTEXT, producer_config
 from claimscrub.runtime.pipeline import PIPELINE
 from claimscrub.runtime.testing import REPO_ROOT, LocalKafka, ServiceProcess, free_port
 from claimscrub.runtime.topics import CLAIMS_SUBMITTED
@@ -139,7 +140,7 @@ class Feeder:
     def _run(self) -> None:
         from confluent_kafka import KafkaException, Producer
 
-        producer = Producer({"bootstrap.servers": self._bootstrap, "acks": "all", "linger.ms": 5})
+        producer = Producer(producer_config(self._bootstrap, PLAINTEXT, acks="all", linger_ms=5))
         failed: list[str] = []
 
         def delivered(err: object, _msg: object) -> None:

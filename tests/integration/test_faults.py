@@ -29,12 +29,14 @@ from pathlib import Path
 
 import grpc
 import pytest
+from confluent_kafka import KafkaException
 
 from claimscrub.cli.enrollment import publish_records
 from claimscrub.core.codec import CONTENT_TYPE, JSON, PROTOBUF, decode_check_result
 from claimscrub.core.codec import decode_scrub_result as decode_result
 from claimscrub.core.results import ScrubResult
 from claimscrub.enrollment.records import read_records
+from claimscrub.runtime.kafka_io import Tail, TopicMissing, produce_all
 from claimscrub.runtime.pipeline import PIPELINE
 from claimscrub.runtime.testing import (
     REPO_ROOT,
@@ -109,16 +111,15 @@ def expected_codes(claim_id: str) -> list[str]:
 
 
 def fast_produce(bootstrap: str, topic: str, records: Sequence[Record]) -> None:
-    from kafka import KafkaProducer
-
-    producer = KafkaProducer(
-        bootstrap_servers=bootstrap, acks="all", linger_ms=20, batch_size=256 * 1024
+    produce_all(
+        bootstrap,
+        topic,
+        records,
+        client_id="test-load",
+        timeout_s=120,
+        linger_ms=20,
+        batch_size=256 * 1024,
     )
-    futures = [producer.send(topic, key=k, value=v, headers=h) for k, v, h in records]
-    producer.flush(timeout=120)
-    for f in futures:
-        f.get(timeout=120)
-    producer.close()
 
 
 # --- results, read continuously by one consumer ----------------------------------------
@@ -126,7 +127,7 @@ def fast_produce(bootstrap: str, topic: str, records: Sequence[Record]) -> None:
 
 class ResultLog:
     """Every record of claims.scrubbed since the broker started, as it arrives
-    (one kafka-python consumer in a thread; it reconnects through a broker restart)."""
+    (one consumer in a thread; librdkafka reconnects through a broker restart)."""
 
     def __init__(self, bootstrap: str) -> None:
         self._bootstrap = bootstrap
@@ -137,30 +138,30 @@ class ResultLog:
         self._thread.start()
 
     def _run(self) -> None:
-        from kafka import KafkaConsumer, TopicPartition
-
-        consumer = KafkaConsumer(bootstrap_servers=self._bootstrap, enable_auto_commit=False)
+        tail: Tail | None = None
+        while tail is None and not self._stop.is_set():
+            try:
+                tail = Tail(
+                    self._bootstrap,
+                    None,
+                    [CLAIMS_SCRUBBED.name],
+                    client_id="result-log",
+                    from_beginning=True,
+                )
+            except (TopicMissing, KafkaException):  # not created yet, or the broker is away
+                time.sleep(0.5)
+        if tail is None:
+            return
         try:
-            parts: set[int] = set()
-            while not parts and not self._stop.is_set():
-                parts = consumer.partitions_for_topic(CLAIMS_SCRUBBED.name) or set()
-            tps = [TopicPartition(CLAIMS_SCRUBBED.name, p) for p in parts]
-            consumer.assign(tps)
-            consumer.seek_to_beginning(*tps)
             while not self._stop.is_set():
-                try:
-                    batch = consumer.poll(timeout_ms=200)
-                except Exception:  # the broker is restarting
-                    time.sleep(0.5)
-                    continue
+                batch = tail.records(0.2)
                 now = time.monotonic()
                 with self._lock:
-                    for records in batch.values():
-                        for r in records:
-                            key = (r.key or b"").decode()
-                            self._by_key.setdefault(key, []).append((now, decode_result(r.value)))
+                    for r in batch:
+                        key = r.key.decode()
+                        self._by_key.setdefault(key, []).append((now, decode_result(r.value)))
         finally:
-            consumer.close()
+            tail.close()
 
     def stop(self) -> None:
         self._stop.set()

@@ -27,6 +27,7 @@ from claimscrub.core.results import CheckResult
 from claimscrub.necessity.beneficiary import DEV_HMAC_KEY, beneficiary_token
 from claimscrub.necessity.rekey import REKEY_REQUEST_HEADER, tokens_in
 from claimscrub.necessity.topology import CLAIM_KEY_HEADER, STORE_NAME
+from claimscrub.runtime.kafka_io import Tail
 from claimscrub.runtime.keyring import Keyring, derived_id, load_keyring
 from claimscrub.runtime.testing import (
     REPO_ROOT,
@@ -86,19 +87,10 @@ def test_apply_requests_a_rekey_for_each_live_token_of_an_older_key(
             (dropped.encode(), history, CHANGELOG_HEADERS),
             (done.encode(), history, CHANGELOG_HEADERS),
             (prefixed.encode() + b'|"history"', history, CHANGELOG_HEADERS),
+            # A tombstone: that history was deleted.
+            (dropped.encode(), None, CHANGELOG_HEADERS),
         ],
     )
-    # A tombstone: that history was deleted.
-    from kafka import KafkaProducer
-
-    producer = KafkaProducer(bootstrap_servers=kafka.bootstrap, acks="all")
-    producer.send(
-        NECESSITY_HISTORY_CHANGELOG.name,
-        key=dropped.encode(),
-        value=None,
-        headers=CHANGELOG_HEADERS,
-    ).get(30)
-    producer.close()
 
     env = {
         "PATH": "/usr/bin:/bin",
@@ -168,32 +160,23 @@ def _claim(claim_id: str, charge: str, dos: str) -> dict[str, Any]:
 
 def _necessity_verdict(kafka: LocalKafka, claim: dict[str, Any]) -> CheckResult:
     """Submit ``claim``; necessity's result for it on claims.checks."""
-    from kafka import KafkaConsumer, TopicPartition
-
     value, ctype = encode_claim_json(claim)
-    produce(
-        kafka.bootstrap,
-        CLAIMS_SUBMITTED.name,
-        [(claim["claimId"].encode(), value, [(CONTENT_TYPE, ctype)])],
-    )
-    consumer = KafkaConsumer(bootstrap_servers=kafka.bootstrap, enable_auto_commit=False)
+    results = Tail(kafka.bootstrap, None, [CLAIMS_CHECKS.name], client_id="test-keys")
     try:
-        tps = [
-            TopicPartition(CLAIMS_CHECKS.name, p)
-            for p in consumer.partitions_for_topic(CLAIMS_CHECKS.name) or ()
-        ]
-        consumer.assign(tps)
-        consumer.seek_to_beginning(*tps)
+        produce(
+            kafka.bootstrap,
+            CLAIMS_SUBMITTED.name,
+            [(claim["claimId"].encode(), value, [(CONTENT_TYPE, ctype)])],
+        )
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
-            for records in consumer.poll(timeout_ms=500).values():
-                for r in records:
-                    if r.key == claim["claimId"].encode():
-                        result = decode_check_result(r.value)
-                        if result.check.value == "NECESSITY":
-                            return result
+            for r in results.records():
+                if r.key == claim["claimId"].encode():
+                    result = decode_check_result(r.value)
+                    if result.check.value == "NECESSITY":
+                        return result
     finally:
-        consumer.close()
+        results.close()
     raise AssertionError(f"no necessity result for {claim['claimId']}")
 
 
@@ -227,7 +210,8 @@ def _live_histories(kafka: LocalKafka) -> dict[str, dict[str, Any]]:
         token = tokens_in(r.key)
         if token is not None and r.key.endswith(b'|"history"'):
             latest[token] = r.value
-    return {t: json.loads(v) for t, v in latest.items() if v is not None}
+    # A tombstone reads as an empty value (runtime/kafka_io.Received).
+    return {t: json.loads(v) for t, v in latest.items() if v}
 
 
 def test_a_rotation_by_the_runbook_keeps_a_beneficiary_s_year_to_date_amount(

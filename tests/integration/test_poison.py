@@ -21,7 +21,7 @@ import pytest
 from google.protobuf import json_format
 
 from claimscrub.core.codec import CONTENT_TYPE, JSON, PROTOBUF, decode_scrub_result
-from claimscrub.runtime.kafka_config import client_config
+from claimscrub.runtime.kafka_config import producer_config
 from claimscrub.runtime.kafka_io import Tail
 from claimscrub.runtime.testing import LocalKafka, ServiceProcess
 from claimscrub.runtime.topics import CLAIMS_DLQ, CLAIMS_SCRUBBED, CLAIMS_SUBMITTED
@@ -129,7 +129,7 @@ def _send(bootstrap: str, records: list[Poison], **options: Any) -> dict[int, Po
     """Produce on KEY; returns each record by its offset."""
     from confluent_kafka import Producer
 
-    producer = Producer(client_config(bootstrap, None, acks="all", **options))
+    producer = Producer(producer_config(bootstrap, None, acks="all", **options))
     sent: dict[int, Poison] = {}
     failed: list[Any] = []
 

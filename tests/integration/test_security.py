@@ -39,7 +39,7 @@ from claimscrub.enrollment.records import read_records
 from claimscrub.runtime import grpc_client
 from claimscrub.runtime.devcerts import generate
 from claimscrub.runtime.grpc_tls import ClientTls
-from claimscrub.runtime.kafka_config import KafkaSecurity, client_config
+from claimscrub.runtime.kafka_config import KafkaSecurity, client_config, producer_config
 from claimscrub.runtime.pipeline import PIPELINE
 from claimscrub.runtime.secrets import Secret
 from claimscrub.runtime.testing import REPO_ROOT, LocalKafka, ServiceProcess, consume_all, free_port
@@ -212,7 +212,7 @@ def _consume_one(bootstrap: str, security: KafkaSecurity, topic: str, group: str
 def _publish(bootstrap: str, security: KafkaSecurity, topic: str) -> str:
     from confluent_kafka import KafkaException, Producer
 
-    producer = Producer(client_config(bootstrap, security, message_timeout_ms=20_000))
+    producer = Producer(producer_config(bootstrap, security, message_timeout_ms=20_000))
     outcome: list[str] = []
 
     def delivered(error: Any, _msg: Any) -> None:

@@ -41,7 +41,7 @@ def test_the_application_reads_as_the_service_s_group_with_no_topic_creation(
     assert config.commit_interval == 2.0
     assert config.auto_offset_reset == "earliest"
     # A key's partition as the Java client chooses it.
-    assert config.producer_extra_config["partitioner"] == "murmur2"
+    assert config.producer_extra_config["partitioner"] == "murmur2_random"
     # State follows the data directory unless CLAIMSCRUB_STATE_DIR says otherwise.
     assert config.state_dir == tmp_path / "data" / "state"
     other = _settings(tmp_path, CLAIMSCRUB_STATE_DIR=str(tmp_path / "rocks"))
