@@ -13,7 +13,7 @@ cli=${CLAIMSCRUB_CLI:-$root/.venv/bin/claimscrub}
 security=${KAFKA_SECURITY:-plaintext}
 # The necessity service's metrics (deploy/local/stack.sh): where the demo sees
 # the new payer version in force before it submits the claim it judges.
-necessity_metrics=${CLAIMSCRUB_DEMO_NECESSITY_METRICS:-127.0.0.1:9102}
+necessity_metrics=${CLAIMSCRUB_DEMO_NECESSITY_METRICS:-127.0.0.1:$("$root/deploy/local/stack.sh" ports | awk '$1 == "necessity" {print $3}')}
 
 # Run a claimscrub command as principal $1.
 as() {
