@@ -51,4 +51,7 @@ echo "--- a claim of 2026-07-06 judged by ACME-COMMERCIAL's version from 2026-07
 as submitter submit examples/payer-policy-claim.json --wait --timeout 60 --format detail
 
 echo "--- an 837P interchange through the intake service (claims.x12 -> claims.submitted):"
-as submitter submit examples/therapy.837 --wait --timeout 120 --format table --ready-wait 15
+as submitter submit examples/therapy.837 --wait --timeout 120 --format table
+# Its CLEAN claim as the next stage reads it: the sender principal (the
+# submitter may not read claims.ready).
+as sender ready X12-DEMO-01 --timeout 30
