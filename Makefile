@@ -25,7 +25,10 @@ REGIONS := $(patsubst $(CHART)/values-%.yaml,%,$(wildcard $(CHART)/values-*.yaml
 # The operators' APIs, to render the KEDA/prometheus-operator branch too.
 OPERATOR_APIS := --api-versions keda.sh/v1alpha1/ScaledObject \
   --api-versions monitoring.coreos.com/v1/ServiceMonitor --api-versions monitoring.coreos.com/v1/PrometheusRule
-export KAFKA_BOOTSTRAP_SERVERS ?= 127.0.0.1:9092
+# The local broker's client port (deploy/kafka/kafka.sh; another stack beside
+# this one: KAFKA_PORT and CLAIMSCRUB_PORT_BASE, deploy/local/stack.sh).
+export KAFKA_PORT ?= 9092
+export KAFKA_BOOTSTRAP_SERVERS ?= 127.0.0.1:$(KAFKA_PORT)
 # Provider enrollment records `make up` publishes to providers.enrollment.
 ENROLLMENT_FILE ?= examples/enrollment.json
 # KAFKA_SECURITY=secure: the local broker with TLS, SCRAM users and ACLs, the

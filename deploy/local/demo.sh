@@ -13,7 +13,7 @@ cli=${CLAIMSCRUB_CLI:-$root/.venv/bin/claimscrub}
 security=${KAFKA_SECURITY:-plaintext}
 # The necessity service's metrics (deploy/local/stack.sh): where the demo sees
 # the new payer version in force before it submits the claim it judges.
-necessity_metrics=${CLAIMSCRUB_DEMO_NECESSITY_METRICS:-127.0.0.1:9102}
+necessity_metrics=${CLAIMSCRUB_DEMO_NECESSITY_METRICS:-127.0.0.1:$("$root/deploy/local/stack.sh" ports | awk '$1 == "necessity" {print $3}')}
 
 # Run a claimscrub command as principal $1.
 as() {
@@ -51,4 +51,7 @@ echo "--- a claim of 2026-07-06 judged by ACME-COMMERCIAL's version from 2026-07
 as submitter submit examples/payer-policy-claim.json --wait --timeout 60 --format detail
 
 echo "--- an 837P interchange through the intake service (claims.x12 -> claims.submitted):"
-as submitter submit examples/therapy.837 --wait --timeout 120 --format table --ready-wait 15
+as submitter submit examples/therapy.837 --wait --timeout 120 --format table
+# Its CLEAN claim as the next stage reads it: the sender principal (the
+# submitter may not read claims.ready).
+as sender ready X12-DEMO-01 --timeout 30

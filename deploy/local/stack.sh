@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
 # Run every claimscrub service as a background process on this machine.
-#   stack.sh start|stop|status
 # Logs: .run/logs/<service>.log   pids: .run/pids/<service>.pid
 # The services read reference data from the same files as `claimscrub scrub`
 # (CLAIMSCRUB_PAYERS_FILE defaults to examples/payers.json here, for the demo).
 # KAFKA_SECURITY=secure (with `KAFKA_SECURITY=secure make up`): each service
 # connects to the secured local broker as its own principal and serves gRPC
 # with mTLS, in CLAIMSCRUB_MODE=production, from the files of `make certs`.
+# Ports: the registry's (docs/configuration.md "Ports"); CLAIMSCRUB_PORT_BASE=N
+# moves them, for a second stack beside another on this machine: the i-th
+# service in start order serves gRPC on N+2i and metrics on N+2i+1 (with
+# KAFKA_PORT for the broker). `stack.sh ports` prints them.
+#   stack.sh start|stop|status|ports
 set -euo pipefail
 root=$(realpath "$(dirname "$0")/../..")
 run=${CLAIMSCRUB_RUN_DIR:-$root/.run}
@@ -26,12 +30,21 @@ certs=${KAFKA_CERTS_DIR:-$run/certs}
 # registry (services/runtime/data/services.json).
 table=$("$py" -m claimscrub.runtime.registry stack)
 mapfile -t services <<<"$table"
-# The necessity check asks the enrollment service for provider roles the claim's taxonomy does not give.
+base=${CLAIMSCRUB_PORT_BASE:-}
+if [[ -n $base ]]; then
+  [[ $base =~ ^[0-9]+$ ]] || { echo "stack.sh: CLAIMSCRUB_PORT_BASE must be a port number" >&2; exit 2; }
+  for i in "${!services[@]}"; do
+    read -r svc module _ _ <<<"${services[$i]}"
+    services[i]="$svc $module $((base + 2 * i)) $((base + 2 * i + 1))"
+  done
+fi
+# Each service's gRPC address for its callers (CLAIMSCRUB_<NAME>_ADDR): the
+# aggregator asks the checks' Check, necessity asks enrollment for provider
+# roles the claim's taxonomy does not give.
 for s in "${services[@]}"; do
   read -r svc _ gport _ <<<"$s"
-  if [[ $svc == enrollment ]]; then
-    export CLAIMSCRUB_ENROLLMENT_ADDR=${CLAIMSCRUB_ENROLLMENT_ADDR:-127.0.0.1:$gport}
-  fi
+  var="CLAIMSCRUB_${svc^^}_ADDR"
+  export "$var=${!var:-127.0.0.1:$gport}"
 done
 
 # NAME=value lines: service $1's own credentials when secure, nothing otherwise.
@@ -117,5 +130,10 @@ case ${1:-} in
       if pid=$(live_pid "$1" "$2"); then echo "$1 running (pid $pid)"
       else echo "$1 not running"; fi
     done ;;
-  *) echo "usage: $0 start|stop|status" >&2; exit 2 ;;
+  ports)
+    for s in "${services[@]}"; do
+      read -r svc _ gport mport <<<"$s"
+      echo "$svc $gport $mport"
+    done ;;
+  *) echo "usage: $0 start|stop|status|ports" >&2; exit 2 ;;
 esac

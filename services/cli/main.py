@@ -351,6 +351,20 @@ def _add_redaction_commands(sub: Any) -> None:
         help="dates cut to the year, or shifted per patient (default: CLAIMSCRUB_DATE_MODE "
         "or year)",
     )
+    ready = sub.add_parser(
+        "ready",
+        help="print claims' records from claims.ready (Kafka)",
+        description="Print the ready records (the CLEAN claims as submitted) of each "
+        "CLAIM_ID from claims.ready, as the next stage reads them (the sender principal).",
+    )
+    ready.add_argument("claim_ids", nargs="+", metavar="CLAIM_ID")
+    ready.add_argument(
+        "--timeout",
+        type=_positive,
+        default=30.0,
+        metavar="SECONDS",
+        help="how long to wait for them (default 30)",
+    )
     reader = sub.add_parser(
         "deidentified",
         help="print records from claims.deidentified (Kafka)",
@@ -625,6 +639,24 @@ def _redact(args: argparse.Namespace) -> int:
         return _fail(str(exc))
 
 
+def _ready(args: argparse.Namespace) -> int:
+    from claimscrub.cli.x12_submit import READY_TOPIC, print_ready
+    from claimscrub.runtime.audit import ReadAudit
+
+    bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
+    audit = ReadAudit(READY_TOPIC)
+    try:
+        return print_ready(
+            bootstrap,
+            list(args.claim_ids),
+            timeout_s=args.timeout,
+            out=sys.stdout,
+            on_record=lambda claim_id: audit.claim(claim_id),
+        )
+    finally:
+        _close_audit(audit)
+
+
 def _deidentified(args: argparse.Namespace) -> int:
     from claimscrub.cli.redact import print_deidentified
     from claimscrub.runtime.audit import ReadAudit
@@ -747,6 +779,7 @@ def main(argv: list[str] | None = None) -> int:
         "scrub": _scrub,
         "submit": _submit,
         "redact": _redact,
+        "ready": _ready,
         "deidentified": _deidentified,
         "enrollment": _enrollment,
         "reference": _reference,

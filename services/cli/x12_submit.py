@@ -252,15 +252,63 @@ class ReadyReader:
                             found.setdefault(key, rec)
             except KafkaException as exc:
                 self.problem = f"cannot read {READY_TOPIC} ({exc.args[0].name()})"
-        for key in [k for k in clean if k in found]:
-            rec = found[key]
-            headers = dict(rec.headers)
-            content_type = headers.get("content-type", b"").decode("ascii", "replace")
-            print(f"{key} ({content_type or 'no content type'}, {len(rec.value)} bytes)", file=out)
-            print(rec.value.decode("latin-1").rstrip(), file=out)
-        if not found:
-            print(f"none yet{': ' + self.problem if self.problem else ''}", file=out)
+        _print_ready(clean, found, self.problem, out)
 
     def close(self) -> None:
         if self._tail is not None:
             self._tail.close()
+
+
+def _print_ready(clean: list[str], found: dict[str, Received], problem: str, out: TextIO) -> None:
+    for key in [k for k in clean if k in found]:
+        rec = found[key]
+        headers = dict(rec.headers)
+        content_type = headers.get("content-type", b"").decode("ascii", "replace")
+        print(f"{key} ({content_type or 'no content type'}, {len(rec.value)} bytes)", file=out)
+        print(rec.value.decode("latin-1").rstrip(), file=out)
+    if not found:
+        print(f"none yet{': ' + problem if problem else ''}", file=out)
+
+
+def print_ready(
+    bootstrap: str,
+    claim_ids: list[str],
+    *,
+    timeout_s: float,
+    out: TextIO,
+    security: KafkaSecurity | None = None,
+    on_record: Callable[[str], None] | None = None,
+) -> int:
+    """``claimscrub ready CLAIM_ID...``: the ready records of these claims on
+    claims.ready (committed only), read from the beginning, as the next stage
+    (the ``sender`` principal) reads them; ``on_record`` gets each printed
+    claim id (the audit). Exit 0 when every claim's record was printed, 1 when
+    some did not come within ``timeout_s``."""
+    from confluent_kafka import KafkaException
+
+    try:
+        tail = Tail(bootstrap, security, [READY_TOPIC], client_id="claimscrub-ready",
+                    from_beginning=True)  # fmt: skip
+    except TopicMissing:
+        print(f"claimscrub: topic {READY_TOPIC} does not exist or is not readable", file=sys.stderr)
+        return 1
+    found: dict[str, Received] = {}
+    wanted = set(claim_ids)
+    problem = ""
+    try:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline and wanted - found.keys():
+            for rec in tail.records():
+                key = rec.key.decode("utf-8", "replace")
+                if key in wanted:
+                    found[key] = rec  # the latest record of the claim
+    except KafkaException as exc:
+        problem = f"cannot read {READY_TOPIC} ({exc.args[0].name()})"
+    finally:
+        tail.close()
+    print(f"--- ready claims from {READY_TOPIC}:", file=out)
+    _print_ready(claim_ids, found, problem, out)
+    for key in claim_ids:
+        if key in found and on_record is not None:
+            on_record(key)
+    return 0 if wanted <= found.keys() else 1

@@ -247,8 +247,13 @@ class ReferenceFollower:
         return snapshot
 
     def _apply(self, msg: Any) -> bool:
-        if msg.error():
-            log.warning("reference_consume_error", error=str(msg.error().name()))
+        if (error := msg.error()) is not None:
+            from confluent_kafka import KafkaError
+
+            # assign() only: the group librdkafka looks up is never used, and a
+            # secured broker need not grant it.
+            if error.code() != KafkaError.GROUP_AUTHORIZATION_FAILED:
+                log.warning("reference_consume_error", error=str(error.name()))
             return False
         return self.state.apply(msg.topic(), msg.key(), msg.value())
 

@@ -52,10 +52,6 @@ from claimscrub.v1 import claim_pb2, units_service_pb2_grpc
 
 pytestmark = pytest.mark.kafka
 
-# The principal each service connects as, and how: redaction and enrollment
-# by certificate, the others by SCRAM.
-VIA = {"redaction": "ssl", "enrollment": "ssl"}
-
 
 @pytest.fixture(scope="module")
 def other_ca(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -65,33 +61,9 @@ def other_ca(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def hmac_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    import secrets
-
-    path = tmp_path_factory.mktemp("hmac") / "hmac.key"
-    path.write_text(secrets.token_urlsafe(48) + "\n")
-    path.chmod(0o600)
-    return path
-
-
-def _service_env(kafka: LocalKafka, certs: Path, name: str, hmac_file: Path) -> dict[str, str]:
-    return {
-        **kafka.client_env(name, VIA.get(name, "sasl")),
-        "CLAIMSCRUB_MODE": "production",
-        "CLAIMSCRUB_GRPC_TLS_CERT": str(certs / f"{name}.pem"),
-        "CLAIMSCRUB_GRPC_TLS_KEY": str(certs / f"{name}-key.pem"),
-        "CLAIMSCRUB_GRPC_TLS_CA": str(certs / "ca.pem"),
-        "CLAIMSCRUB_GRPC_REQUIRE_CLIENT_CERT": "true",
-        "CLAIMSCRUB_HEALTH_PORT": str(free_port()),
-        "CLAIMSCRUB_HMAC_KEY_FILE": str(hmac_file),
-    }
-
-
-@pytest.fixture(scope="module")
 def secure_services(
     secure_kafka: LocalKafka,
-    certs: Path,
-    hmac_file: Path,
+    secure_service_env: Callable[[str], dict[str, str]],
     tmp_path_factory: pytest.TempPathFactory,
     examples_dir: Path,
 ) -> Iterator[dict[str, ServiceProcess]]:
@@ -114,7 +86,7 @@ def secure_services(
             *ports[name],
             secure_kafka,
             log_dir,
-            {**shared, **_service_env(secure_kafka, certs, name, hmac_file)},
+            {**shared, **secure_service_env(name)},
         )
         for name, module in PIPELINE
     }

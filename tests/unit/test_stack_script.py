@@ -62,3 +62,22 @@ def test_a_live_service_process_is_running(tmp_path: Path) -> None:
     finally:
         fake.kill()
         fake.wait()
+
+
+def test_ports_are_the_registrys_and_a_base_moves_every_one(tmp_path: Path) -> None:
+    from claimscrub.runtime.registry import services
+
+    def ports(**env: str) -> list[list[str]]:
+        done = subprocess.run(
+            ["bash", str(STACK), "ports"],
+            env={**os.environ, "CLAIMSCRUB_RUN_DIR": str(tmp_path), **env},
+            capture_output=True, text=True, timeout=60, check=True,
+        )  # fmt: skip
+        return [line.split() for line in done.stdout.splitlines()]
+
+    reg = services()
+    assert ports() == [[s.name, str(s.grpc_port), str(s.metrics_port)] for s in reg]
+    # CLAIMSCRUB_PORT_BASE=N: the i-th service in start order on N+2i and N+2i+1.
+    assert ports(CLAIMSCRUB_PORT_BASE="29340") == [
+        [s.name, str(29340 + 2 * i), str(29341 + 2 * i)] for i, s in enumerate(reg)
+    ]
