@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import NamedTuple
 
 from claimscrub.core.claim import Claim, ServiceLine
+from claimscrub.core.payers import PayerPolicy
 from claimscrub.necessity.reference import NecessityReference
 
 
@@ -86,4 +88,48 @@ def line_roles(claim: Claim, ref: NecessityReference) -> tuple[LineRole, ...]:
         )
     found = tuple(out)
     _last = (claim, ref, found)
+    return found
+
+
+class LineContext(NamedTuple):
+    """What a claim's lines are judged under, one entry per line in line order:
+    the payer's policy version and the reference data in force on each line's
+    date of service (``PayerPolicies.for_payer``, ``NecessityReference.on``)."""
+
+    policies: tuple[PayerPolicy, ...]
+    refs: tuple[NecessityReference, ...]
+
+
+_last_context: tuple[Claim, NecessityReference, LineContext] | None = None
+
+
+def line_context(claim: Claim, ref: NecessityReference) -> LineContext:
+    """The claim's :class:`LineContext`: most rules ask for both per line, so they
+    are looked up once per date of service and claim (the last claim's are kept,
+    by identity, as :func:`line_roles` keeps its roles)."""
+    global _last_context
+    last = _last_context
+    if last is not None and last[0] is claim and last[1] is ref:
+        return last[2]
+    lines = claim.service_lines
+    for_payer = ref.payers.for_payer
+    payer_id = claim.payer_id
+    first = lines[0].date_of_service if lines else None
+    if first is None:
+        found = LineContext((), ())
+    elif all(line.date_of_service == first for line in lines):
+        # The usual claim: every line on one date.
+        n = len(lines)
+        found = LineContext((for_payer(payer_id, first),) * n, (ref.on(first),) * n)
+    else:
+        by_date: dict[dt.date, tuple[PayerPolicy, NecessityReference]] = {}
+        for line in lines:
+            dos = line.date_of_service
+            if dos not in by_date:
+                by_date[dos] = (for_payer(payer_id, dos), ref.on(dos))
+        found = LineContext(
+            tuple(by_date[line.date_of_service][0] for line in lines),
+            tuple(by_date[line.date_of_service][1] for line in lines),
+        )
+    _last_context = (claim, ref, found)
     return found

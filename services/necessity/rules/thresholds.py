@@ -38,7 +38,7 @@ from claimscrub.core.edits import Edit, edit
 from claimscrub.core.not_checked import NotChecked
 from claimscrub.necessity.accrual import Accrual, claim_accruals, ytd_before
 from claimscrub.necessity.history import History, seen_amount, seen_incomplete
-from claimscrub.necessity.lines import code_label, line_roles
+from claimscrub.necessity.lines import code_label, line_context, line_roles
 from claimscrub.necessity.reference import NecessityReference, Threshold
 
 
@@ -91,14 +91,16 @@ def _reached(
 
 
 def threshold_edits(claim: Claim, ref: NecessityReference, history: History | None) -> list[Edit]:
-    for_payer = ref.payers.for_payer
-    payer_id = claim.payer_id
     counted: list[tuple[ServiceLine, Accrual, str | None]] = []
     claim_groups: set[str] = set()
-    for line, accrual, role in zip(
-        claim.service_lines, claim_accruals(claim, ref), line_roles(claim, ref), strict=True
+    for line, accrual, role, policy in zip(
+        claim.service_lines,
+        claim_accruals(claim, ref),
+        line_roles(claim, ref),
+        line_context(claim, ref).policies,
+        strict=True,
     ):
-        if role.therapy and for_payer(payer_id, line.date_of_service).medicare_rules:
+        if role.therapy and policy.medicare_rules:
             counted.append((line, accrual, role.group))
             if role.group is not None:
                 claim_groups.add(role.group)
