@@ -98,10 +98,21 @@ def rendering_npi(claim: Claim) -> str:
     return (claim.rendering_provider.npi if claim.rendering_provider else None) or ""
 
 
+# Normalised modifiers per modifiers as given: a billing run uses a handful of
+# combinations. Bounded by clearing.
+_MODIFIERS: dict[tuple[str, ...], tuple[str, ...]] = {}
+_MODIFIERS_MAX = 4_096
+
+
 def line_modifiers(modifiers: tuple[str, ...]) -> tuple[str, ...]:
     if not modifiers:
         return ()
-    return tuple(sorted([m.strip().upper() for m in modifiers]))
+    found = _MODIFIERS.get(modifiers)
+    if found is None:
+        if len(_MODIFIERS) >= _MODIFIERS_MAX:
+            _MODIFIERS.clear()
+        found = _MODIFIERS[modifiers] = tuple(sorted([m.strip().upper() for m in modifiers]))
+    return found
 
 
 def contribution(claim: Claim, ref: NecessityReference) -> dict[str, Any]:
