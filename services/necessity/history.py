@@ -52,6 +52,7 @@ import hashlib
 import hmac
 from collections.abc import Callable, Mapping
 from decimal import Decimal
+from types import MappingProxyType
 from typing import Any, NamedTuple
 
 from claimscrub.core.claim import Claim
@@ -72,6 +73,9 @@ YEARS_KEPT = 1
 
 def empty() -> History:
     return {"v": 1, "claims": {}, "progress": {}}
+
+
+_EMPTY: Mapping[str, Any] = MappingProxyType(empty())
 
 
 # --- what a claim contributes ---------------------------------------------------
@@ -252,11 +256,11 @@ def reported_discipline(claim: Claim, ref: NecessityReference) -> str | None:
 def record_claim(history: History | None, claim: Claim, ref: NecessityReference) -> History:
     """The history with ``claim`` recorded (replacing an earlier version of it, in its
     place: the order of first recording is the order :func:`seen_lines` reads)."""
-    current = history or empty()
-    claims = dict(current.get("claims", {}))
+    current = history or _EMPTY
+    claims = dict(current["claims"]) if current.get("claims") else {}
     mine = contribution(claim, ref)
     claims[claim.claim_id] = mine
-    progress = dict(current.get("progress", {}))
+    progress = dict(current["progress"]) if current.get("progress") else {}
     reported = claim.therapy.treatment_days_since_progress_report if claim.therapy else None
     discipline = reported_discipline(claim, ref)
     if reported is not None and discipline is not None:
