@@ -40,8 +40,8 @@ def timely_filing_edits(parsed: ParsedClaim, payers: PayerPolicies, today: dt.da
         return []
     submitted = claim.submission_date or today
     out: list[Edit] = []
-    for line in claim.service_lines:
-        limit = payers.for_payer(claim.payer_id, line.date_of_service).timely_filing
+    for line, policy in zip(claim.service_lines, payers.for_lines(claim), strict=True):
+        limit = policy.timely_filing
         age = (submitted - line.date_of_service).days
         if age <= limit.least_days:
             continue  # within any reading of the limit: the usual line, no due date needed

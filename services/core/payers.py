@@ -29,12 +29,15 @@ from functools import cache
 from importlib import resources
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jsonschema
 
 from claimscrub.core.edits import Severity
 from claimscrub.core.versions import content_hash, join_ids, version_id
+
+if TYPE_CHECKING:
+    from claimscrub.core.claim import Claim
 
 _PACKAGE = "claimscrub.core"
 SCHEMA_RESOURCE = "data/payer_policy.schema.json"
@@ -324,6 +327,7 @@ def _bundled_defaults() -> tuple[_Defaults, PayerPolicy]:
 
 
 _CHOSEN_MAX = 65_536
+_last_lines: tuple[Claim, PayerPolicies, tuple[PayerPolicy, ...]] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -349,6 +353,30 @@ class PayerPolicies:
                 self._chosen.clear()
             chosen = self._chosen[key] = self._version(payer_id, dos)
         return chosen
+
+    def for_lines(self, claim: Claim) -> tuple[PayerPolicy, ...]:
+        """:meth:`for_payer` on each service line's date of service, in line order.
+
+        The checks of one process judge the same claim one after the other and
+        most judge each line under its policy: the last claim's answer is kept
+        (claims are immutable; the entry holds the claim, so identity says it
+        still holds)."""
+        global _last_lines
+        last = _last_lines
+        if last is not None and last[0] is claim and last[1] is self:
+            return last[2]
+        lines = claim.service_lines
+        payer_id = claim.payer_id
+        if not lines:
+            found: tuple[PayerPolicy, ...] = ()
+        else:
+            first = lines[0].date_of_service
+            if all(line.date_of_service == first for line in lines):
+                found = (self.for_payer(payer_id, first),) * len(lines)
+            else:
+                found = tuple(self.for_payer(payer_id, line.date_of_service) for line in lines)
+        _last_lines = (claim, self, found)
+        return found
 
     def any_version(self, payer_id: str, test: Callable[[PayerPolicy], object]) -> bool:
         """Whether any version of the payer's policy passes ``test``: a rule whose

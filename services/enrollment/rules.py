@@ -167,9 +167,9 @@ def _enrollment_edits(
     other = table.other_payers(npi, claim.payer_id) if record is None else 0
     edits = [edit(code, 0, msg) for code, msg in standing_findings(record, other, subject)]
     if record is not None:
-        for line in claim.service_lines:
+        for line, policy in zip(claim.service_lines, payers.for_lines(claim), strict=True):
             dos = line.date_of_service
-            days = payers.for_payer(claim.payer_id, dos).retroactive_enrollment_days
+            days = policy.retroactive_enrollment_days
             for code, msg in date_findings(record, dos, ref, subject, days):
                 edits.append(edit(code, line.line_number, msg))
     return edits

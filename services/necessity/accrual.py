@@ -18,6 +18,7 @@ from typing import NamedTuple
 
 from claimscrub.core.claim import Claim, ServiceLine
 from claimscrub.necessity.fee_schedule import FeeSchedule
+from claimscrub.necessity.lines import line_context
 from claimscrub.necessity.reference import NecessityReference
 
 ALLOWED = "allowed amount"
@@ -75,10 +76,9 @@ def claim_accruals(claim: Claim, ref: NecessityReference) -> tuple[Accrual, ...]
     if last is not None and last[0] is claim and last[1] is ref:
         return last[2]
     payer_id = claim.payer_id
-    on = ref.on
     found = tuple(
-        _accrual(line, payer_id, on(line.date_of_service).fee_schedule)
-        for line in claim.service_lines
+        _accrual(line, payer_id, on.fee_schedule)
+        for line, on in zip(claim.service_lines, line_context(claim, ref).refs, strict=True)
     )
     _last = (claim, ref, found)
     return found

@@ -52,6 +52,7 @@ import hashlib
 import hmac
 from collections.abc import Callable, Mapping
 from decimal import Decimal
+from types import MappingProxyType
 from typing import Any, NamedTuple
 
 from claimscrub.core.claim import Claim
@@ -72,6 +73,9 @@ YEARS_KEPT = 1
 
 def empty() -> History:
     return {"v": 1, "claims": {}, "progress": {}}
+
+
+_EMPTY: Mapping[str, Any] = MappingProxyType(empty())
 
 
 # --- what a claim contributes ---------------------------------------------------
@@ -98,58 +102,72 @@ def rendering_npi(claim: Claim) -> str:
     return (claim.rendering_provider.npi if claim.rendering_provider else None) or ""
 
 
+# Normalised modifiers per modifiers as given: a billing run uses a handful of
+# combinations. Bounded by clearing.
+_MODIFIERS: dict[tuple[str, ...], tuple[str, ...]] = {}
+_MODIFIERS_MAX = 4_096
+
+
 def line_modifiers(modifiers: tuple[str, ...]) -> tuple[str, ...]:
     if not modifiers:
         return ()
-    return tuple(sorted([m.strip().upper() for m in modifiers]))
-
-
-def _lines(claim: Claim, iso: Mapping[dt.date, str]) -> list[list[Any]]:
-    npi = rendering_npi(claim)
-    return [
-        [
-            line.line_number,
-            npi,
-            iso[line.date_of_service],
-            line.procedure_code.strip().upper(),
-            sorted([m.strip().upper() for m in line.modifiers]),
-            line.units,
-        ]
-        for line in claim.service_lines
-    ]
+    found = _MODIFIERS.get(modifiers)
+    if found is None:
+        if len(_MODIFIERS) >= _MODIFIERS_MAX:
+            _MODIFIERS.clear()
+        found = _MODIFIERS[modifiers] = tuple(sorted([m.strip().upper() for m in modifiers]))
+    return found
 
 
 def contribution(claim: Claim, ref: NecessityReference) -> dict[str, Any]:
+    """What ``claim`` adds to its beneficiary's history, in the layout the module
+    docstring shows. Sequences are tuples (the same JSON as lists): a tuple of
+    strings and numbers is one object the cycle collector stops walking, and
+    the CLI keeps every beneficiary's history of a batch in memory."""
     amounts: dict[str, Decimal] = {}
     incomplete: set[str] = set()
     days: dict[str, set[str]] = {}
+    npi = rendering_npi(claim)
+    stored: list[tuple[int, str, str, str, tuple[str, ...], int]] = []
     # Each date's text once: a claim's lines mostly share one or two dates.
-    iso = {line.date_of_service: "" for line in claim.service_lines}
-    for d in iso:
-        iso[d] = d.isoformat()
+    iso: dict[dt.date, str] = {}
     for line, accrual, role in zip(
         claim.service_lines, claim_accruals(claim, ref), line_roles(claim, ref), strict=True
     ):
+        dos = line.date_of_service
+        text = iso.get(dos)
+        if text is None:
+            text = iso[dos] = dos.isoformat()
+        stored.append(
+            (
+                line.line_number,
+                npi,
+                text,
+                line.procedure_code.strip().upper(),
+                line_modifiers(line.modifiers),
+                line.units,
+            )
+        )
         discipline = role.discipline
         if not role.therapy or discipline is None:
             continue
-        days.setdefault(discipline, set()).add(iso[line.date_of_service])
+        days.setdefault(discipline, set()).add(text)
         group = role.group
         if group is None:
             continue
-        key = _key(line.date_of_service.year, group)
+        key = _key(dos.year, group)
         amount = accrual.amount
         if amount is None:
             incomplete.add(key)
         else:
             amounts[key] = amounts.get(key, Decimal(0)) + amount
     out: dict[str, Any] = {
-        "amounts": {k: str(v) for k, v in sorted(amounts.items())},
-        "days": {k: sorted(v) for k, v in sorted(days.items())},
+        "amounts": {k: str(amounts[k]) for k in sorted(amounts)},
+        "days": {k: tuple(sorted(days[k])) for k in sorted(days)},
     }
     if incomplete:
-        out["incomplete"] = sorted(incomplete)
-    out["lines"] = _lines(claim, iso)
+        out["incomplete"] = tuple(sorted(incomplete))
+    out["lines"] = tuple(stored)
     return out
 
 
@@ -238,11 +256,11 @@ def reported_discipline(claim: Claim, ref: NecessityReference) -> str | None:
 def record_claim(history: History | None, claim: Claim, ref: NecessityReference) -> History:
     """The history with ``claim`` recorded (replacing an earlier version of it, in its
     place: the order of first recording is the order :func:`seen_lines` reads)."""
-    current = history or empty()
-    claims = dict(current.get("claims", {}))
+    current = history or _EMPTY
+    claims = dict(current["claims"]) if current.get("claims") else {}
     mine = contribution(claim, ref)
     claims[claim.claim_id] = mine
-    progress = dict(current.get("progress", {}))
+    progress = dict(current["progress"]) if current.get("progress") else {}
     reported = claim.therapy.treatment_days_since_progress_report if claim.therapy else None
     discipline = reported_discipline(claim, ref)
     if reported is not None and discipline is not None:
@@ -289,7 +307,7 @@ def _without_old_lines(claims: dict[str, Any], days: int) -> dict[str, Any]:
     for cid, c in claims.items():
         lines = c.get("lines")
         if lines and any(line[2] < horizon for line in lines):
-            c = {**c, "lines": [line for line in lines if line[2] >= horizon]}
+            c = {**c, "lines": tuple(line for line in lines if line[2] >= horizon)}
         out[cid] = c
     return out
 
@@ -339,13 +357,20 @@ def _move(history: History, days: int) -> History:
 
 
 def _map_dates(history: History, move: Callable[[str], str]) -> History:
+    """``history`` with every date moved, in :func:`contribution`'s layout (tuples),
+    whether it was read from JSON (lists) or built in memory."""
     claims = {
         cid: {
             "amounts": dict(c.get("amounts", {})),
-            **({"incomplete": list(c["incomplete"])} if c.get("incomplete") else {}),
-            "days": {k: [move(d) for d in v] for k, v in c.get("days", {}).items()},
+            **({"incomplete": tuple(c["incomplete"])} if c.get("incomplete") else {}),
+            "days": {k: tuple([move(d) for d in v]) for k, v in c.get("days", {}).items()},
             **(
-                {"lines": [[n, npi, move(d), *rest] for n, npi, d, *rest in c["lines"]]}
+                {
+                    "lines": tuple(
+                        (n, npi, move(d), code, tuple(mods), units)
+                        for n, npi, d, code, mods, units in c["lines"]
+                    )
+                }
                 if "lines" in c
                 else {}
             ),

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from claimscrub.core.claim import Claim, ServiceLine
+from claimscrub.necessity.lines import line_context
 from claimscrub.necessity.reference import NecessityReference
 
 
@@ -65,12 +66,12 @@ def role_needed(claim: Claim, ref: NecessityReference) -> bool:
     # Runs twice per claim (role lookup, assistant edits): plain loops.
     assistant = ref.assistant_modifiers.keys()
     therapy = ref.therapy_modifiers
-    for line in claim.service_lines:
+    for line, policy in zip(claim.service_lines, line_context(claim, ref).policies, strict=True):
         if not assistant.isdisjoint(line.modifiers):
             continue
         for m in line.modifiers:
             if m in therapy and ref.assistant_modifier_for(therapy[m]):
-                if medicare_rules_on(claim, line, ref):
+                if policy.medicare_rules:
                     return True
                 break
     return False

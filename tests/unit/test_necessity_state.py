@@ -57,12 +57,13 @@ def test_history_records_amounts_by_year_and_group_and_is_json() -> None:
             ],
         )
     )
-    history = record_claim(None, claim, ref)
-    assert json.loads(json.dumps(history)) == history  # lives in a Faust table as JSON
-    assert seen_amount(history, 2026, "PT_SLP", "B") == Decimal("84.00")
-    assert seen_amount(history, 2026, "OT", "B") == Decimal("50.00")
-    assert seen_amount(history, 2026, "PT_SLP", "A") == Decimal(0)  # its own claim excluded
-    assert {d.isoformat() for d in seen_days(history, "OT", "B")} == {"2026-05-05"}
+    recorded = record_claim(None, claim, ref)
+    # Lives in the stream's state as JSON: read back from it, it says the same.
+    for history in (recorded, json.loads(json.dumps(recorded))):
+        assert seen_amount(history, 2026, "PT_SLP", "B") == Decimal("84.00")
+        assert seen_amount(history, 2026, "OT", "B") == Decimal("50.00")
+        assert seen_amount(history, 2026, "PT_SLP", "A") == Decimal(0)  # its own claim excluded
+        assert {d.isoformat() for d in seen_days(history, "OT", "B")} == {"2026-05-05"}
 
 
 def test_recording_a_claim_again_replaces_it() -> None:
@@ -107,7 +108,8 @@ def test_the_stored_history_carries_no_real_date_and_unseals_exactly() -> None:
     text = repr(stored)
     assert "2026-05-04" not in text and "2026-05-06" not in text
     assert stored["claims"]["A"]["amounts"] == {"2026/PT_SLP": "84.00"}
-    assert unseal(stored, shift) == history
+    # Stored as JSON (the state and its changelog): read back and unsealed, the same history.
+    assert json.loads(json.dumps(unseal(json.loads(json.dumps(stored)), shift))) == history
     # Keyed per beneficiary: another token or another key moves dates differently.
     assert date_shift("b-other", b"a key") != shift or date_shift("b-token", b"b key") != shift
     assert shift >= 365
@@ -127,3 +129,70 @@ def test_recording_a_line_near_year_one_keeps_it_instead_of_overflowing() -> Non
     history = record_claim(None, ancient, ref)
     later = record_claim(history, dataclasses.replace(claim, claim_id="B"), ref)
     assert set(later["claims"]) >= {"B"}
+
+
+# The v1 layout (necessity/history.py's docstring) as the changelog holds it:
+# JSON arrays. Histories already stored in changelogs must keep loading.
+_NPI = "1234567893"
+V1_CLAIM_A = {
+    "amounts": {"2026/PT_SLP": "84.00"},
+    "incomplete": ["2026/OT"],
+    "days": {"OT": ["2026-05-04"], "PT": ["2026-05-04"]},
+    "lines": [
+        [1, _NPI, "2026-05-04", "97110", ["GP"], 2],
+        [2, _NPI, "2026-05-04", "97535", ["GO"], 1],
+    ],
+}
+V1_TEXT = json.dumps(
+    {
+        "v": 1,
+        "claims": {"A": V1_CLAIM_A},
+        "progress": {"PT": {"through": "2026-05-04", "days": 4, "claim": "A"}},
+    }
+)
+
+
+def test_a_v1_encoded_history_still_loads_and_reads_as_written() -> None:
+    from claimscrub.necessity.history import (
+        PastLine,
+        progress_anchor,
+        seen_incomplete,
+        seen_lines,
+    )
+
+    history = json.loads(V1_TEXT)
+    may4 = dt.date(2026, 5, 4)
+    assert seen_amount(history, 2026, "PT_SLP", "B") == Decimal("84.00")
+    assert seen_incomplete(history, 2026, "OT", "B")
+    assert not seen_incomplete(history, 2026, "PT_SLP", "B")
+    assert seen_days(history, "PT", "B") == {may4}
+    assert seen_lines(history, "B") == [
+        PastLine("A", 1, _NPI, may4, "97110", ("GP",), 2),
+        PastLine("A", 2, _NPI, may4, "97535", ("GO",), 1),
+    ]
+    assert progress_anchor(history, "PT", "B") == (may4, 4)
+    # Another claim recorded on top keeps A's entry, whose JSON is still v1's.
+    ref = bundled_ref()
+    later = parse(
+        base_claim(claimId="B", serviceLines=[line(1, "97110", "GP", dateOfService="2026-05-06")])
+    )
+    updated = json.loads(json.dumps(record_claim(history, later, ref)))
+    assert updated["v"] == 1
+    assert updated["claims"]["A"] == V1_CLAIM_A
+    assert list(updated["claims"]) == ["A", "B"]
+
+
+def test_a_recorded_claim_is_stored_in_the_v1_layout() -> None:
+    ref = bundled_ref()
+    claim = parse(
+        base_claim(
+            claimId="A",
+            serviceLines=[
+                line(1, "97110", "GP", units=2, chargeAmount="84.00"),
+                # No amount at all: the group's sum is a lower bound ("incomplete").
+                line(2, "97535", "GO", chargeAmount=None),
+            ],
+        )
+    )
+    history = json.loads(json.dumps(record_claim(None, claim, ref)))
+    assert history["claims"]["A"] == V1_CLAIM_A

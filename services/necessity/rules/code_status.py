@@ -17,16 +17,17 @@ from __future__ import annotations
 
 from claimscrub.core.claim import Claim
 from claimscrub.core.edits import Edit, edit
-from claimscrub.necessity.lines import code_label
+from claimscrub.necessity.lines import code_label, line_context
 from claimscrub.necessity.reference import NecessityReference
 
 
 def code_status_edits(claim: Claim, ref: NecessityReference) -> list[Edit]:
     edits: list[Edit] = []
-    for line in claim.service_lines:
-        if not ref.payers.for_payer(claim.payer_id, line.date_of_service).medicare_rules:
+    context = line_context(claim, ref)
+    for line, policy, on in zip(claim.service_lines, context.policies, context.refs, strict=True):
+        if not policy.medicare_rules:
             continue
-        table = ref.on(line.date_of_service).code_status  # the version in force that day
+        table = on.code_status  # the version in force that day
         sample = " (sample PFS status)" if table.is_sample else ""
         status = table.status_on(line.procedure_code, line.date_of_service)
         meaning = ref.status_meanings.get(status) if status else None

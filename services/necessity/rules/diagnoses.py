@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from claimscrub.core.claim import Claim
 from claimscrub.core.edits import Edit, edit
 from claimscrub.necessity.coverage import CoveragePolicy, normalise_diagnosis
-from claimscrub.necessity.lines import code_label
+from claimscrub.necessity.lines import code_label, line_context
 from claimscrub.necessity.reference import NecessityReference
 
 ICD10CM = re.compile(r"^[A-Z][0-9][0-9A-Z](?:\.?[0-9A-Z]{1,4})?$")
@@ -40,7 +40,7 @@ def diagnosis_edits(claim: Claim, ref: NecessityReference) -> list[Edit]:
     # claim, not once per line that points at it.
     normalised: dict[int, str] = {}
     supported: dict[tuple[int, str], bool] = {}
-    for line in claim.service_lines:
+    for line, on in zip(claim.service_lines, line_context(claim, ref).refs, strict=True):
         code = line.procedure_code  # labelled (code_label) only in a message: most lines get none
         if not line.diagnosis_pointers:
             edits.append(
@@ -62,7 +62,7 @@ def diagnosis_edits(claim: Claim, ref: NecessityReference) -> list[Edit]:
                     f"(the claim has {count})",
                 )
             )
-        coverage = ref.on(line.date_of_service).coverage  # the version in force that day
+        coverage = on.coverage  # the version in force that day
         policies = coverage.covering(claim.payer_id, line.procedure_code)
         if not policies:
             continue

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from claimscrub.core.claim import Claim, ServiceLine
 from claimscrub.core.edits import Edit, edit
-from claimscrub.necessity.lines import code_label
+from claimscrub.necessity.lines import code_label, line_context
 from claimscrub.necessity.reference import NecessityReference
 from claimscrub.necessity.roles import ProviderRole, medicare_rules_on, role_needed
 
@@ -99,12 +99,8 @@ def _line_edits(line: ServiceLine, ref: NecessityReference, modifier_required: b
 def therapy_modifier_edits(claim: Claim, ref: NecessityReference) -> list[Edit]:
     return [
         e
-        for line in claim.service_lines
-        for e in _line_edits(
-            line,
-            ref,
-            ref.payers.for_payer(claim.payer_id, line.date_of_service).therapy_modifiers_required,
-        )
+        for line, policy in zip(claim.service_lines, line_context(claim, ref).policies, strict=True)
+        for e in _line_edits(line, ref, policy.therapy_modifiers_required)
     ]
 
 

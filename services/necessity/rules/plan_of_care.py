@@ -40,16 +40,26 @@ from claimscrub.necessity.history import (
     reported_discipline,
     seen_days,
 )
-from claimscrub.necessity.lines import code_label, is_therapy_line, line_discipline
+from claimscrub.necessity.lines import (
+    code_label,
+    is_therapy_line,
+    line_context,
+    line_discipline,
+    line_roles,
+)
 from claimscrub.necessity.reference import NecessityReference
 
 
 def plan_of_care_edits(claim: Claim, ref: NecessityReference) -> list[Edit]:
     lines = [
         ln
-        for ln in claim.service_lines
-        if is_therapy_line(ln, ref)
-        and ref.payers.for_payer(claim.payer_id, ln.date_of_service).plan_of_care_required
+        for ln, role, policy in zip(
+            claim.service_lines,
+            line_roles(claim, ref),
+            line_context(claim, ref).policies,
+            strict=True,
+        )
+        if role.therapy and policy.plan_of_care_required
     ]
     if not lines:
         return []
@@ -87,10 +97,10 @@ def plan_of_care_edits(claim: Claim, ref: NecessityReference) -> list[Edit]:
         anchor, anchor_name = plan.certified_date, "certification (no initial treatment date)"
     limit = ref.certification_max_days
     for line in lines:
-        label = code_label(line.procedure_code, ref)
         dos = line.date_of_service
         if start is not None and dos < start:
             days = (start - dos).days
+            label = code_label(line.procedure_code, ref)  # only for a message
             edits.append(
                 edit(
                     "PLAN_OF_CARE_MISSING",
@@ -102,6 +112,7 @@ def plan_of_care_edits(claim: Claim, ref: NecessityReference) -> list[Edit]:
             continue
         if plan.end_date is not None and dos > plan.end_date:
             days = (dos - plan.end_date).days
+            label = code_label(line.procedure_code, ref)
             edits.append(
                 edit(
                     "PLAN_OF_CARE_EXPIRED",
@@ -112,6 +123,7 @@ def plan_of_care_edits(claim: Claim, ref: NecessityReference) -> list[Edit]:
             continue
         since = (dos - anchor).days
         if since > limit:
+            label = code_label(line.procedure_code, ref)
             edits.append(
                 edit(
                     "PLAN_OF_CARE_EXPIRED",

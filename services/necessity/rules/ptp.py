@@ -32,7 +32,7 @@ from collections.abc import Sequence
 from claimscrub.core.claim import Claim, ServiceLine
 from claimscrub.core.edits import Edit, edit
 from claimscrub.necessity.history import History, rendering_npi, seen_lines
-from claimscrub.necessity.lines import code_label, is_therapy_line
+from claimscrub.necessity.lines import code_label, is_therapy_line, line_context
 from claimscrub.necessity.reference import NecessityReference
 from claimscrub.necessity.rules.cross_claim import distinct_past, repeated_lines
 
@@ -118,8 +118,8 @@ def _day_edits(
 
 def ptp_edits(claim: Claim, ref: NecessityReference, history: History | None = None) -> list[Edit]:
     days: dict[object, list[ServiceLine]] = {}
-    for line in claim.service_lines:
-        if line.procedure_code in ref.on(line.date_of_service).ptp.codes:
+    for line, on in zip(claim.service_lines, line_context(claim, ref).refs, strict=True):
+        if line.procedure_code in on.ptp.codes:
             days.setdefault(line.date_of_service, []).append(line)
     past = seen_lines(history, claim.claim_id) if days else []
     earlier: dict[object, list[ServiceLine]] = {}

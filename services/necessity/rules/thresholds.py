@@ -38,7 +38,7 @@ from claimscrub.core.edits import Edit, edit
 from claimscrub.core.not_checked import NotChecked
 from claimscrub.necessity.accrual import Accrual, claim_accruals, ytd_before
 from claimscrub.necessity.history import History, seen_amount, seen_incomplete
-from claimscrub.necessity.lines import code_label, line_roles
+from claimscrub.necessity.lines import code_label, line_context, line_roles
 from claimscrub.necessity.reference import NecessityReference, Threshold
 
 
@@ -91,14 +91,16 @@ def _reached(
 
 
 def threshold_edits(claim: Claim, ref: NecessityReference, history: History | None) -> list[Edit]:
-    for_payer = ref.payers.for_payer
-    payer_id = claim.payer_id
     counted: list[tuple[ServiceLine, Accrual, str | None]] = []
     claim_groups: set[str] = set()
-    for line, accrual, role in zip(
-        claim.service_lines, claim_accruals(claim, ref), line_roles(claim, ref), strict=True
+    for line, accrual, role, policy in zip(
+        claim.service_lines,
+        claim_accruals(claim, ref),
+        line_roles(claim, ref),
+        line_context(claim, ref).policies,
+        strict=True,
     ):
-        if role.therapy and for_payer(payer_id, line.date_of_service).medicare_rules:
+        if role.therapy and policy.medicare_rules:
             counted.append((line, accrual, role.group))
             if role.group is not None:
                 claim_groups.add(role.group)
@@ -121,6 +123,8 @@ def threshold_edits(claim: Claim, ref: NecessityReference, history: History | No
     reviewed: set[tuple[int, str]] = set()
     edits: list[Edit] = []
     unverified: list[str] = []
+    review = ref.review_threshold
+    review_through = ref.review_through_year
     for line, accrual, group in counted:
         if group is None:
             continue  # no discipline: THERAPY_MODIFIER_MISSING/CONFLICT already says why
@@ -144,39 +148,43 @@ def threshold_edits(claim: Claim, ref: NecessityReference, history: History | No
                     start += ytd.amount
             running[key] = (start, exact)
         before, exact = running[key]
-        after = before + (accrual.amount or Decimal(0))
-        exact = exact and accrual.amount is not None
-        if accrual.amount is None or key in history_gap:
+        amount = accrual.amount
+        if amount is None:
+            after = before
+            exact = False
             amount_gap.add(key)
+        else:
+            after = before + amount
+            if key in history_gap:
+                amount_gap.add(key)
         running[key] = (after, exact)
-        group_label = ref.group_labels.get(group, group)
-        threshold = ref.kx_thresholds.get(year)
         if kx not in line.modifiers:
+            threshold = ref.kx_thresholds.get(year)
             if threshold is None:
                 unverified.append(f"no KX threshold on file for {year}")
             elif after > threshold.amount:
+                label = ref.group_labels.get(group, group)  # only for a message
                 edits.append(
                     edit(
                         "KX_MODIFIER_REQUIRED",
                         line.line_number,
-                        f"{_reached(line, ref, group_label, year, after, exact, accrual)}, over "
+                        f"{_reached(line, ref, label, year, after, exact, accrual)}, over "
                         f"{_threshold_text(year, threshold)}; the line needs KX",
                     )
                 )
             elif not exact and not (key in ytd_untold and key not in amount_gap):
+                label = ref.group_labels.get(group, group)
                 unverified.append(
-                    _why_unknown(
-                        key, line.line_number, accrual, ytd_problem, history_gap, group_label
-                    )
+                    _why_unknown(key, line.line_number, accrual, ytd_problem, history_gap, label)
                 )
-        review = ref.review_threshold
-        if key not in reviewed and year <= ref.review_through_year and after > review.amount:
+        if key not in reviewed and year <= review_through and after > review.amount:
             reviewed.add(key)
+            label = ref.group_labels.get(group, group)
             edits.append(
                 edit(
                     "MEDICAL_REVIEW_THRESHOLD",
                     line.line_number,
-                    f"{_reached(line, ref, group_label, year, after, exact, accrual)}, over the "
+                    f"{_reached(line, ref, label, year, after, exact, accrual)}, over the "
                     f"{_money(review.amount)} targeted medical review "
                     "threshold",
                 )
