@@ -93,7 +93,7 @@ class EngineMemory:
             )
         return m
 
-    def rocksdb_options(self) -> RocksDBOptions:
+    def rocksdb_options(self) -> BoundedRocksDBOptions:
         return BoundedRocksDBOptions(
             write_buffer_size=self.write_buffer_mb * MB,
             max_write_buffer_number=WRITE_BUFFERS,
