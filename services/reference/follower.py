@@ -21,11 +21,12 @@ from types import MappingProxyType
 from typing import Any
 
 from claimscrub.core.payers import PayerPolicies, ReferenceDataError
-from claimscrub.core.versions import Dated, Version
-from claimscrub.reference.kinds import read_version
-from claimscrub.reference.wire import TableAssembler, TableVersion, WireError, decode_payer
+from claimscrub.core.versions import TABLE_KINDS, Dated, Version
+from claimscrub.reference.kinds import read_payload
+from claimscrub.reference.wire import Payload, TableAssembler, WireError, decode_payer
 from claimscrub.runtime import logs
 from claimscrub.runtime.kafka_config import KafkaSecurity
+from claimscrub.runtime.memory import DEFAULT_CONSUMER_QUEUE_KB
 from claimscrub.runtime.topics import REFERENCE_PAYERS, REFERENCE_TABLES
 
 log = logs.get_logger(__name__)
@@ -59,7 +60,9 @@ class ReferenceState:
 
     def __init__(self, kinds: Sequence[str]) -> None:
         self._kinds = frozenset(kinds)
-        self._assembler = TableAssembler()
+        # Only the kinds this service uses are assembled; the others' chunks
+        # are passed over on their keys.
+        self._assembler = TableAssembler(k for k in kinds if k in TABLE_KINDS)
         #: kind -> version id -> (version, when published)
         self._tables: dict[str, dict[str, tuple[Version[Any], str]]] = {}
         self._payers: dict[str, PayerPolicies] = {}
@@ -95,18 +98,23 @@ class ReferenceState:
             return False
         return self._load(done)
 
-    def _load(self, v: TableVersion) -> bool:
+    def _load(self, v: Payload) -> bool:
         started = time.perf_counter()
-        version = read_version(v)
-        self._tables.setdefault(v.kind, {})[v.version] = (version, v.published_at)
+        version = read_payload(v)
+        m = v.manifest
+        self._tables.setdefault(m.kind, {})[m.version] = (version, m.published_at)
         log.info(
             "reference_version_read",
-            kind=v.kind,
-            version=v.version,
-            effective=v.effective.isoformat() if v.effective else "",
+            kind=m.kind,
+            version=m.version,
+            effective=m.effective.isoformat() if m.effective else "",
             seconds=round(time.perf_counter() - started, 2),
         )
         return True
+
+    def held_bytes(self) -> int:
+        """Bytes of table chunks held for versions not yet whole."""
+        return self._assembler.held_bytes()
 
     def snapshot(self) -> ReferenceSet:
         tables = {k: Dated.of(_in_force(vs.values())) for k, vs in self._tables.items() if vs}
@@ -173,8 +181,10 @@ class ReferenceFollower:
         on_change: Callable[[ReferenceSet], None],
         client_id: str = "claimscrub-reference",
         security: KafkaSecurity | None = None,
+        queue_kb: int = DEFAULT_CONSUMER_QUEUE_KB,
     ) -> None:
         self.state = ReferenceState(kinds)
+        self._queue_kb = queue_kb
         self.topics = topics_for(kinds)
         self._on_change = on_change
         self._bootstrap = bootstrap
@@ -195,6 +205,9 @@ class ReferenceFollower:
             "enable.auto.commit": False,
             "auto.offset.reset": "earliest",
             "fetch.message.max.bytes": 4 * 1024 * 1024,
+            # Prefetched records held by librdkafka (runtime.memory): the
+            # chunks of kinds this service passes over are fetched too.
+            "queued.max.messages.kbytes": self._queue_kb,
             # librdkafka's own lines through the service's JSON log pipeline (with
             # its repeat suppression), not raw on stderr.
             "logger": _LIBRDKAFKA_LOG,

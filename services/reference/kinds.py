@@ -16,7 +16,7 @@ from typing import Any
 
 from claimscrub.core.payers import PayerPolicies, ReferenceDataError
 from claimscrub.core.versions import MUE, TABLE_KINDS, Version, content_hash, version_id
-from claimscrub.reference.wire import TableVersion
+from claimscrub.reference.wire import Payload, TableVersion
 
 
 def new_version_id(
@@ -28,17 +28,12 @@ def new_version_id(
 
 def read_version(v: TableVersion) -> Version[Any]:
     """The table of a version's files; raises ReferenceDataError."""
-    if v.kind not in TABLE_KINDS:
-        raise ReferenceDataError(f"not a reference table kind: {v.kind}")
-    if not v.files:
-        raise ReferenceDataError(f"{v.kind} version {v.version}: no file")
+    _check(v.kind, len(v.files), v.version)
     source = ", ".join(name for name, _ in v.files)
     if v.kind == MUE:
         from claimscrub.units.reference import mue_version
 
         return mue_version(v.files, v.effective, v.version)
-    from claimscrub.necessity.reference import load_table
-
     # The necessity loaders read paths (the PTP one streams a file of 1.5 million
     # rows line by line): the files go to a private directory for the read.
     with tempfile.TemporaryDirectory(prefix="claimscrub-reference-") as tmp:
@@ -48,8 +43,34 @@ def read_version(v: TableVersion) -> Version[Any]:
             path.parent.mkdir()
             path.write_bytes(raw)
             paths.append(path)
-        table = load_table(v.kind, paths)
-    return Version(v.kind, v.version, v.effective, table, source)
+        return Version(v.kind, v.version, v.effective, _load_paths(v.kind, paths), source)
+
+
+def read_payload(p: Payload) -> Version[Any]:
+    """:func:`read_version` of a version as it came off the topic. The kinds
+    read from paths are decompressed straight to files, so the decompressed
+    payload (95 MB for a quarter's PTP files) is never held in memory."""
+    m = p.manifest
+    _check(m.kind, len(m.files), m.version)
+    if m.kind == MUE:
+        return read_version(p.unpack())
+    source = ", ".join(name for name, _ in m.files)
+    with tempfile.TemporaryDirectory(prefix="claimscrub-reference-") as tmp:
+        paths = p.unpack_to(Path(tmp))
+        return Version(m.kind, m.version, m.effective, _load_paths(m.kind, paths), source)
+
+
+def _check(kind: str, files: int, version: str) -> None:
+    if kind not in TABLE_KINDS:
+        raise ReferenceDataError(f"not a reference table kind: {kind}")
+    if not files:
+        raise ReferenceDataError(f"{kind} version {version}: no file")
+
+
+def _load_paths(kind: str, paths: Sequence[Path]) -> Any:
+    from claimscrub.necessity.reference import load_table
+
+    return load_table(kind, paths)
 
 
 def with_effective(records: Iterable[Any], effective: dt.date | None) -> list[Any]:

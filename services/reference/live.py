@@ -148,6 +148,7 @@ def follow_reference(
         on_change=live.update,
         client_id=f"{settings.instance}-reference",
         security=settings.kafka,
+        queue_kb=settings.memory.consumer_queue_kb,
     )
     follower.catch_up()
     follower.start()

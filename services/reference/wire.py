@@ -21,8 +21,10 @@ import gzip
 import hashlib
 import json
 import re
-from collections.abc import Iterator, Mapping, Sequence
+import zlib
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from claimscrub.core.versions import TABLE_KINDS
@@ -146,6 +148,91 @@ def parse_table_key(key: bytes | None) -> TableKey:
     return TableKey(parts[0], parts[1], int(parts[2]))
 
 
+@dataclass(frozen=True, slots=True)
+class Payload:
+    """A whole version as it travelled: its manifest and its compressed chunks,
+    checked against the manifest's checksum. Unpacked by a reader of its kind
+    only, a file at a time: the whole decompressed payload is never held."""
+
+    manifest: Manifest
+    chunks: tuple[bytes, ...]
+
+    @property
+    def kind(self) -> str:
+        return self.manifest.kind
+
+    def unpack(self) -> TableVersion:
+        """The version with its files in memory."""
+        m = self.manifest
+        files = tuple(
+            (name, b"".join(pieces)) for name, pieces in zip(_names(m), _split(self), strict=True)
+        )
+        return TableVersion(m.kind, m.version, m.effective, files, m.published_at)
+
+    def unpack_to(self, directory: Path) -> list[Path]:
+        """The version's files written under ``directory`` (one folder each, so
+        two files of one name stay apart), in payload order."""
+        paths: list[Path] = []
+        for i, (name, pieces) in enumerate(zip(_names(self.manifest), _split(self), strict=True)):
+            path = directory / f"{i:02d}" / (Path(name).name or "file")
+            path.parent.mkdir(parents=True)
+            with path.open("wb") as out:
+                for piece in pieces:
+                    out.write(piece)
+            paths.append(path)
+        return paths
+
+
+#: Decompressed bytes produced per step while unpacking.
+_INFLATE_BLOCK = 1024 * 1024
+
+
+def _names(m: Manifest) -> list[str]:
+    return [name for name, _ in m.files]
+
+
+def _inflate(chunks: Sequence[bytes]) -> Iterator[bytes]:
+    d = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)  # gzip's header and trailer
+    try:
+        for chunk in chunks:
+            data = chunk
+            while True:
+                out = d.decompress(data, _INFLATE_BLOCK)
+                if out:
+                    yield out
+                data = d.unconsumed_tail
+                if not data and len(out) < _INFLATE_BLOCK:
+                    break
+        rest = d.flush()
+    except zlib.error:
+        raise WireError("payload is not gzip data") from None
+    if rest:
+        yield rest
+    if not d.eof:
+        raise WireError("payload ends inside its gzip stream")
+
+
+def _split(p: Payload) -> Iterator[list[bytes]]:
+    """Each file's decompressed pieces, in payload order (one file's at a time)."""
+    blocks = _inflate(p.chunks)
+    carry = b""
+    for _, size in p.manifest.files:
+        pieces: list[bytes] = []
+        need = size
+        while need:
+            block = carry or next(blocks, b"")
+            carry = b""
+            if not block:
+                raise WireError("payload shorter than its manifest's files")
+            if len(block) > need:
+                block, carry = block[:need], block[need:]
+            pieces.append(block)
+            need -= len(block)
+        yield pieces
+    if carry or next(blocks, b""):
+        raise WireError("payload longer than its manifest's files")
+
+
 @dataclass(slots=True)
 class _Pending:
     manifest: Manifest | None = None
@@ -158,18 +245,21 @@ class TableAssembler:
     :meth:`apply` takes one record and returns what changed: a version that
     just became whole (and checks out), or the (kind, version) withdrawn.
     Records may come in any order across partitions; a version is whole once
-    its manifest and every chunk it names are here.
+    its manifest and every chunk it names are here. Records of a kind not in
+    ``kinds`` (default: every kind) are passed over on their key alone: a
+    service holds no chunk of a table it does not use.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, kinds: Iterable[str] | None = None) -> None:
+        self._kinds = frozenset(TABLE_KINDS if kinds is None else kinds)
         self._pending: dict[tuple[str, str], _Pending] = {}
         #: (kind, version) -> the checksum of the version handed out
         self._complete: dict[tuple[str, str], str] = {}
 
-    def apply(
-        self, key: bytes | None, value: bytes | None
-    ) -> TableVersion | tuple[str, str] | None:
+    def apply(self, key: bytes | None, value: bytes | None) -> Payload | tuple[str, str] | None:
         k = parse_table_key(key)
+        if k.kind not in self._kinds:
+            return None
         ident = (k.kind, k.version)
         if value is None:
             if k.chunk is None:
@@ -194,26 +284,27 @@ class TableAssembler:
             pending.chunks[k.chunk] = value
         return self._whole(ident, pending)
 
-    def _whole(self, ident: tuple[str, str], pending: _Pending) -> TableVersion | None:
+    def _whole(self, ident: tuple[str, str], pending: _Pending) -> Payload | None:
         m = pending.manifest
         if m is None or any(i not in pending.chunks for i in range(m.chunks)):
             return None
-        payload = b"".join(pending.chunks[i] for i in range(m.chunks))
-        if hashlib.sha256(payload).hexdigest() != m.sha256:
+        chunks = tuple(pending.chunks[i] for i in range(m.chunks))
+        digest = hashlib.sha256()
+        for chunk in chunks:
+            digest.update(chunk)
+        if digest.hexdigest() != m.sha256:
             return None  # a chunk of another load of this id: wait for the rest
         del self._pending[ident]
         self._complete[ident] = m.sha256
-        data = gzip.decompress(payload)
-        files: list[tuple[str, bytes]] = []
-        at = 0
-        for name, size in m.files:
-            files.append((name, data[at : at + size]))
-            at += size
-        return TableVersion(m.kind, m.version, m.effective, tuple(files), m.published_at)
+        return Payload(m, chunks)
 
     def waiting(self) -> int:
         """Versions with a manifest still missing chunks (a loader at work, or one that died)."""
         return sum(1 for p in self._pending.values() if p.manifest is not None)
+
+    def held_bytes(self) -> int:
+        """Bytes of chunks held for versions not yet whole."""
+        return sum(len(c) for p in self._pending.values() for c in p.chunks.values())
 
 
 def encode_payer(payer_id: str, versions: Sequence[Mapping[str, Any]]) -> tuple[bytes, bytes]:

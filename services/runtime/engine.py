@@ -14,7 +14,8 @@ fixes for all of them:
 - at-least-once: Quix flushes its producer (results and changelogs) before it
   commits the input's offsets, every ``CLAIMSCRUB_COMMIT_INTERVAL_SECONDS``;
   the aggregator ignores a verdict it has already counted;
-- state (RocksDB) under ``CLAIMSCRUB_STATE_DIR``, backed by changelog topics;
+- state (RocksDB) under ``CLAIMSCRUB_STATE_DIR``, backed by changelog topics,
+  its memory and the consumer's prefetch bounded (:mod:`claimscrub.runtime.memory`);
 - no topic creation: every topic, the changelog and repartition topics Quix
   derives included, is declared in :mod:`claimscrub.runtime.topics` and made
   by ``python -m claimscrub.runtime.topics create`` (``kafka.sh topics``, the
@@ -96,6 +97,8 @@ def make_application(settings: Settings, **overrides: Any) -> Application:
         "auto_offset_reset": "earliest",
         "commit_interval": settings.commit_interval_s,
         "state_dir": settings.state_dir,
+        # Memtables, block cache and prefetch bounded per process (runtime.memory).
+        "rocksdb_options": settings.memory.rocksdb_options(),
         "auto_create_topics": False,
         "processing_guarantee": "at-least-once",
         # Logging is the service's (runtime.logs): Quix's records go through it.
@@ -111,6 +114,7 @@ def make_application(settings: Settings, **overrides: Any) -> Application:
             "client.id": settings.instance,
             # Failover timings and static membership (runtime.membership).
             **settings.membership.librdkafka_config(settings.instance),
+            **settings.memory.consumer_config(),
         },
         "producer_extra_config": {
             # Kafka's Java partitioner, as every producer of the project

@@ -18,6 +18,7 @@ from claimscrub.runtime.env import SettingsError
 from claimscrub.runtime.grpc_tls import ClientTls, ServerTls
 from claimscrub.runtime.kafka_config import PLAINTEXT, KafkaSecurity
 from claimscrub.runtime.membership import GroupMembership
+from claimscrub.runtime.memory import EngineMemory
 from claimscrub.runtime.secrets import Mode, run_mode
 
 __all__ = ["Settings", "SettingsError"]
@@ -119,6 +120,9 @@ class Settings:
     #: Session timeout, heartbeat, poll interval and static membership of the
     #: stream engine's consumer (runtime.membership, docs/operations.md "Failover").
     membership: GroupMembership = field(default_factory=GroupMembership)
+    #: RocksDB's memtables and block cache, librdkafka's consumer queue
+    #: (runtime.memory, docs/configuration.md).
+    memory: EngineMemory = field(default_factory=EngineMemory)
 
     @property
     def broker_url(self) -> str:
@@ -183,4 +187,5 @@ class Settings:
             metrics_host=e.get("CLAIMSCRUB_METRICS_HOST", default_bind_host(e)),
             log_repeat_window_s=_float(e, "CLAIMSCRUB_LOG_REPEAT_SECONDS", 10.0),
             membership=GroupMembership.from_env(e),
+            memory=EngineMemory.from_env(e),
         )

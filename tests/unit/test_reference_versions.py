@@ -18,6 +18,7 @@ from claimscrub.core.versions import MUE, Dated, Version, merge_versions
 from claimscrub.reference.kinds import merge_payer_versions, read_version, with_effective
 from claimscrub.reference.wire import (
     CHUNK_BYTES,
+    Payload,
     TableAssembler,
     TableVersion,
     decode_manifest,
@@ -139,7 +140,9 @@ def test_a_version_goes_out_in_chunks_under_the_size_and_reads_back_in_any_order
     assembler = TableAssembler()
     outcomes = [assembler.apply(k, v) for k, v in manifest_first]
     assert outcomes[:-1] == [None] * (len(records) - 1)  # nothing until every chunk is in
-    assert outcomes[-1] == version
+    whole = outcomes[-1]
+    assert isinstance(whole, Payload)
+    assert whole.unpack() == version
     # withdrawn: the manifest's tombstone names the version
     tombstones = withdrawal_records(decode_manifest(records[-1][1]))
     assert tombstones[0] == (b"ptp:2026-04-01.abc", None)
