@@ -6,6 +6,9 @@ doubles nor loses one; the claims' PHI is on no other output."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 from typing import Any
 
@@ -190,3 +193,36 @@ def test_review_claims_come_out_when_the_ready_statuses_say_so(
     finally:
         reviewing.terminate()
         redaction.start()
+
+
+def _ready_cli(kafka: LocalKafka, *claim_ids: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "claimscrub.cli.main", "ready", *claim_ids, "--timeout", "5"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap},
+    )
+
+
+def test_the_ready_command_prints_a_clean_claim_as_submitted_and_fails_for_a_held_one(
+    kafka: LocalKafka, services: dict[str, ServiceProcess]
+) -> None:
+    records = _records("CLI", 300_000, {0: CLEAN, 1: HOLD})
+    _produce(kafka, records)
+    statuses = _results(kafka, b"CLI-", len(records))
+    assert statuses == {"CLI-00000": "CLEAN", "CLI-00001": "HOLD"}
+    _assert_ready_once(_ready(kafka, b"CLI-", 1), records, {b"CLI-00000"})
+
+    clean = _ready_cli(kafka, "CLI-00000")
+    assert clean.returncode == 0, clean.stderr
+    value, ctype = records[b"CLI-00000"]
+    assert f"CLI-00000 ({ctype.decode()}, {len(value)} bytes)" in clean.stdout
+    assert value.decode() in clean.stdout
+
+    # A HOLD claim never reaches claims.ready: the command says so by its exit
+    # status after its timeout, and still prints the clean one it was asked for.
+    both = _ready_cli(kafka, "CLI-00000", "CLI-00001")
+    assert both.returncode == 1
+    assert "CLI-00000 (" in both.stdout
+    assert "CLI-00001" not in both.stdout
