@@ -123,8 +123,9 @@ def main(argv: list[str] | None = None) -> int:
     kafka = bench_kafka()
     work = Path(tempfile.mkdtemp(prefix="claimscrub-hops-"))
     print(f"starting a private Kafka on {kafka.bootstrap}", file=sys.stderr)
-    kafka.start()
     try:
+        # Inside: a broker that started but failed its topics step is stopped too.
+        kafka.start()
         stamp_on_append(kafka.bootstrap)
         procs = start_pipeline(kafka, work, bench_env())
         try:
