@@ -37,8 +37,13 @@ from claimscrub.runtime.env import SettingsError, env_seconds
 
 DEFAULT_COMMIT_INTERVAL_S = 1.0
 DEFAULT_COMMIT_EVERY = 0
-DEFAULT_FETCH_WAIT_MS = 500
-DEFAULT_FETCH_MIN_BYTES = 1
+#: A fetch answered once 256 KB wait or after 20 ms: each consumer asks the
+#: broker at most about 50 times a second, however many produce requests
+#: reach its partitions (at 1 byte, nearly one fetch per produce request);
+#: the broker's CPU per claim is what this saves (docs/performance.md,
+#: 2026-12-05). An idle consumer asks as often, each an empty answer.
+DEFAULT_FETCH_WAIT_MS = 20
+DEFAULT_FETCH_MIN_BYTES = 262_144
 DEFAULT_LINGER_MS = 5
 
 

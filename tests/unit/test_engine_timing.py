@@ -22,8 +22,15 @@ def _settings(tmp_path: Path, **env: str) -> Settings:
     )
 
 
-def test_unset_variables_give_the_documented_defaults() -> None:
+def test_unset_variables_give_the_documented_defaults(tmp_path: Path) -> None:
+    # docs/configuration.md: commit every second, fetch after 20 ms or 256 KB, linger 5 ms.
     assert EngineTiming.from_env({}) == EngineTiming()
+    config = make_application(_settings(tmp_path)).config
+    assert config.commit_interval == 1.0
+    assert config.commit_every == 0
+    assert config.consumer_extra_config["fetch.wait.max.ms"] == 20
+    assert config.consumer_extra_config["fetch.min.bytes"] == 262_144
+    assert config.producer_extra_config["linger.ms"] == 5
 
 
 def test_each_variable_reaches_its_quix_or_librdkafka_setting(tmp_path: Path) -> None:
