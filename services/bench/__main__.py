@@ -269,8 +269,9 @@ def pipeline_and_passthrough(
     env["CLAIMSCRUB_STATE_DIR"] = str(work / "state")
     figures: dict[str, Any] = {}
     _say(f"starting a private Kafka on {kafka.bootstrap}")
-    kafka.start()
     try:
+        # Inside: a broker that started but failed its topics step is stopped too.
+        kafka.start()
         procs = start_pipeline(kafka, work, env)
         try:
             _warm_up(kafka, "pipeline warm-up", "WU")
@@ -414,8 +415,9 @@ def state_at_scale(histories: int, fingerprints: int, claims: int) -> dict[str, 
     records = claim_records(claims, "SS")
     figures: dict[str, Any] = {}
     _say(f"state at scale: a private Kafka on {kafka.bootstrap}")
-    kafka.start()
     try:
+        # Inside: a broker that started but failed its topics step is stopped too.
+        kafka.start()
         key, _ = hmac_key(env)  # the services' own (the development key in the bench)
         history_parts = _partitions(kafka.bootstrap, NECESSITY_HISTORY_CHANGELOG.name)
         ledger_parts = _partitions(kafka.bootstrap, AGGREGATOR_LEDGER_CHANGELOG.name)

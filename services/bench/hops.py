@@ -32,6 +32,34 @@ from claimscrub.runtime.topics import (
 )
 
 PREFIX = "HOP"
+#: The topics whose records' timestamps give the hops.
+MEASURED = (
+    CLAIMS_SUBMITTED,
+    NECESSITY_BY_BENEFICIARY,
+    CLAIMS_CHECKS,
+    AGGREGATOR_BY_FINGERPRINT,
+    CLAIMS_SCRUBBED,
+)
+
+
+def stamp_on_append(bootstrap: str) -> None:
+    """The measured topics of this private broker stamp each record with the
+    time the broker appended it: the engine's outputs carry their input's
+    timestamp (runtime.engine.guarded), so producer timestamps tell no hop."""
+    from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource
+
+    from claimscrub.bench.load import client_config
+
+    admin = AdminClient(client_config(bootstrap))
+    entry = ConfigEntry(
+        "message.timestamp.type", "LogAppendTime", incremental_operation=AlterConfigOpType.SET
+    )
+    resources = [
+        ConfigResource("topic", spec.name, incremental_configs=[entry]) for spec in MEASURED
+    ]
+    # Incremental: the topics' other settings (retention, message size) stay.
+    for future in admin.incremental_alter_configs(resources).values():
+        future.result()
 
 
 def _timestamps(bootstrap: str, topic: str) -> list[Any]:
@@ -95,8 +123,10 @@ def main(argv: list[str] | None = None) -> int:
     kafka = bench_kafka()
     work = Path(tempfile.mkdtemp(prefix="claimscrub-hops-"))
     print(f"starting a private Kafka on {kafka.bootstrap}", file=sys.stderr)
-    kafka.start()
     try:
+        # Inside: a broker that started but failed its topics step is stopped too.
+        kafka.start()
+        stamp_on_append(kafka.bootstrap)
         procs = start_pipeline(kafka, work, bench_env())
         try:
             _warm_up(kafka, "warm-up", "HW")

@@ -118,6 +118,7 @@ class ClaimJudge:
         *,
         bind: Binder | None = None,
         consumed: bool = True,
+        decoded: ParsedClaim | None = None,
     ) -> Outgoing:
         """The verdict on ``event`` for claims.checks, or the record for claims.dlq.
 
@@ -125,10 +126,14 @@ class ClaimJudge:
         well-formed claim's state and what records the claim once it is
         judged; a rule or a record that raises gives CHECK_INCOMPLETE and
         records nothing. ``consumed=False``: the service has counted this
-        claim already (a record it routed to itself)."""
-        decoded = self.decode(event, today, count=consumed)
-        if isinstance(decoded, Outgoing):
-            return decoded
+        claim already (a record it routed to itself). ``decoded``: what
+        :meth:`decode` gave for this very record and day, if the service kept
+        it (necessity's router)."""
+        if decoded is None:
+            undecided = self.decode(event, today, count=consumed)
+            if isinstance(undecided, Outgoing):
+                return undecided
+            decoded = undecided
         parsed = honoured(decoded, event.not_checked_seal, self._fingerprint_key)
         service = self._settings.service
         check = self._check.current() if bind is not None else self._check

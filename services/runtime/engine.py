@@ -12,7 +12,8 @@ fixes for all of them:
   KEDA's lag trigger of every transport before it), its session timeout and
   static membership (:mod:`claimscrub.runtime.membership`);
 - at-least-once: Quix flushes its producer (results and changelogs) before it
-  commits the input's offsets, every ``CLAIMSCRUB_COMMIT_INTERVAL_SECONDS``;
+  commits the input's offsets, every ``CLAIMSCRUB_COMMIT_INTERVAL_SECONDS``
+  (with the fetch and send timings: :mod:`claimscrub.runtime.engine_timing`);
   the aggregator ignores a verdict it has already counted;
 - state (RocksDB) under ``CLAIMSCRUB_STATE_DIR``, backed by changelog topics,
   its memory and the consumer's prefetch bounded (:mod:`claimscrub.runtime.memory`);
@@ -95,7 +96,8 @@ def make_application(settings: Settings, **overrides: Any) -> Application:
     options: dict[str, Any] = {
         "consumer_group": consumer_group(settings),
         "auto_offset_reset": "earliest",
-        "commit_interval": settings.commit_interval_s,
+        # Checkpoint, fetch and send timings (runtime.engine_timing).
+        **settings.timing.application_options(),
         "state_dir": settings.state_dir,
         # Memtables, block cache and prefetch bounded per process (runtime.memory).
         "rocksdb_options": settings.memory.rocksdb_options(),
@@ -112,6 +114,7 @@ def make_application(settings: Settings, **overrides: Any) -> Application:
             # Records up to the topics' message size (CLAIMSCRUB_MAX_MESSAGE_BYTES).
             "max.partition.fetch.bytes": max(1_048_576, settings.max_message_bytes),
             "client.id": settings.instance,
+            **settings.timing.consumer_config(),
             # Failover timings and static membership (runtime.membership).
             **settings.membership.librdkafka_config(settings.instance),
             **settings.memory.consumer_config(),
@@ -124,7 +127,7 @@ def make_application(settings: Settings, **overrides: Any) -> Application:
             "partitioner": JAVA_PARTITIONER,
             # A few milliseconds let librdkafka batch a claim's records with
             # the others' (one produce request per partition, not per record).
-            "linger.ms": 5,
+            **settings.timing.producer_config(),
             "message.max.bytes": max(1_000_000, settings.max_message_bytes + 65_536),
             "client.id": settings.instance,
         },

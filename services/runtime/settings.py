@@ -14,6 +14,7 @@ from pathlib import Path
 
 from claimscrub.core.limits import Limits, LimitsError
 from claimscrub.runtime import registry
+from claimscrub.runtime.engine_timing import EngineTiming
 from claimscrub.runtime.env import SettingsError
 from claimscrub.runtime.grpc_tls import ClientTls, ServerTls
 from claimscrub.runtime.kafka_config import PLAINTEXT, KafkaSecurity
@@ -91,9 +92,8 @@ class Settings:
     mue_file: Path | None
     payers_file: Path | None
     shutdown_grace_s: float
-    #: How often the stream engine flushes its state stores and commits the
-    #: consumed offsets (at-least-once: a crash replays at most this long).
-    commit_interval_s: float = 1.0
+    #: The stream engine's checkpoint, fetch and send timings (runtime.engine_timing).
+    timing: EngineTiming = field(default_factory=EngineTiming)
     #: The stream engine's local state (RocksDB stores, one folder per consumer
     #: group): a cache of the changelog topics, rebuilt from them when lost.
     #: Default: ``state`` under the data directory.
@@ -123,6 +123,12 @@ class Settings:
     #: RocksDB's memtables and block cache, librdkafka's consumer queue
     #: (runtime.memory, docs/configuration.md).
     memory: EngineMemory = field(default_factory=EngineMemory)
+
+    @property
+    def commit_interval_s(self) -> float:
+        """How often the stream engine flushes its state stores and commits the
+        consumed offsets (at-least-once: a crash replays at most this long)."""
+        return self.timing.commit_interval_s
 
     @property
     def broker_url(self) -> str:
@@ -172,7 +178,7 @@ class Settings:
             mue_file=_path(e, "CLAIMSCRUB_MUE_FILE"),
             payers_file=_path(e, "CLAIMSCRUB_PAYERS_FILE"),
             shutdown_grace_s=_float(e, "CLAIMSCRUB_SHUTDOWN_GRACE_SECONDS", 10.0),
-            commit_interval_s=_float(e, "CLAIMSCRUB_COMMIT_INTERVAL_SECONDS", 1.0),
+            timing=EngineTiming.from_env(e),
             state_dir=Path(
                 e.get("CLAIMSCRUB_STATE_DIR")
                 or Path(e.get("CLAIMSCRUB_DATA_DIR", f".run/data/{service}")) / "state"

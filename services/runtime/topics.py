@@ -269,6 +269,7 @@ ADMIN_TIMEOUT_S = 30.0
 def create_topics(bootstrap: str, partitions: int, security: Any = None) -> list[str]:
     """Create any missing topic; returns the names created. Connects as
     ``security`` (a KafkaSecurity) or as the environment says."""
+    from confluent_kafka import KafkaError, KafkaException
     from confluent_kafka.admin import (
         AdminClient,
         AlterConfigOpType,
@@ -286,7 +287,13 @@ def create_topics(bootstrap: str, partitions: int, security: Any = None) -> list
     if missing:
         new = [NewTopic(t.name, partitions, 1, config=configs[t.name]) for t in missing]
         for future in admin.create_topics(new, request_timeout=ADMIN_TIMEOUT_S).values():
-            future.result()
+            try:
+                future.result()
+            except KafkaException as exc:
+                # Made meanwhile (an earlier attempt whose answer timed out on a
+                # busy broker, whose metadata had not listed it yet): it exists.
+                if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
+                    raise
     # Topics made before a retention was declared or changed get it too
     # (incremental: other settings an operator made stay as they are).
     present = [t for t in ALL_TOPICS if t.name in existing and configs[t.name]]

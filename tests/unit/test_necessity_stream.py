@@ -208,6 +208,58 @@ def test_a_malformed_claim_is_answered_alone_and_joins_no_history(tmp_path: Path
     assert state.writes == 0
 
 
+def test_a_claim_routed_here_or_by_another_instance_gets_the_same_verdict(
+    tmp_path: Path,
+) -> None:
+    # The router's decode is reused by this process's check step; a check
+    # step that did not route the claim (another instance) decodes it again.
+    claim = _kx_claim("K-1", "2400.00", "150.00", "2026-05-04")
+    here = _steps(tmp_path)
+    [mine] = here.check(_repartitioned(here, claim), FakeState())  # type: ignore[arg-type]
+    elsewhere = _steps(tmp_path)
+    rec = _repartitioned(_steps(tmp_path), claim)
+    [theirs] = elsewhere.check(rec, FakeState())  # type: ignore[arg-type]
+    assert decode_check_result(mine.value).edits == decode_check_result(theirs.value).edits
+    assert [e.code for e in decode_check_result(mine.value).edits] == ["KX_MODIFIER_REQUIRED"]
+
+
+def test_a_routed_claim_is_taken_once_for_the_same_key_bytes_type_and_day() -> None:
+    from claimscrub.core.claim import ParsedClaim
+    from claimscrub.necessity.topology import RoutedClaims
+    from claimscrub.runtime.claim_judge import ClaimEvent
+
+    def event(value: bytes, ctype: bytes = b"application/json") -> ClaimEvent:
+        return ClaimEvent(b"C-1", value, ctype, "t", 0, 0, 0)
+
+    kept = RoutedClaims(kept=2)
+    parsed = ParsedClaim("C-1", None, ["x"])
+    kept.keep(event(b"v1"), TODAY, parsed)
+    assert kept.take(event(b"v1"), TODAY + dt.timedelta(days=1)) is None  # another day
+    kept.keep(event(b"v1"), TODAY, parsed)
+    assert kept.take(event(b"v2"), TODAY) is None  # other bytes
+    kept.keep(event(b"v1"), TODAY, parsed)
+    assert kept.take(event(b"v1", b"application/x-protobuf"), TODAY) is None
+    kept.keep(event(b"v1"), TODAY, parsed)
+    assert kept.take(event(b"v1"), TODAY) is parsed
+    assert kept.take(event(b"v1"), TODAY) is None  # taken once
+    for i in range(3):  # the oldest goes beyond the bound
+        kept.keep(ClaimEvent(f"K-{i}".encode(), b"v", None, "t", 0, 0, 0), TODAY, parsed)
+    assert kept.take(ClaimEvent(b"K-0", b"v", None, "t", 0, 0, 0), TODAY) is None
+    assert kept.take(ClaimEvent(b"K-2", b"v", None, "t", 0, 0, 0), TODAY) is parsed
+
+
+def test_a_record_unlike_the_routed_claim_is_judged_on_its_own_bytes(tmp_path: Path) -> None:
+    # Routed: a claim under the KX threshold; checked under the same claim key:
+    # another version of it, over the threshold. The verdict is the checked one's.
+    steps = _steps(tmp_path)
+    under = _kx_claim("K-2", "2300.00", "100.00", "2026-05-04")
+    over = _kx_claim("K-2", "2400.00", "150.00", "2026-05-04")
+    steps.route(_submitted(under))
+    rec = _repartitioned(_steps(tmp_path), over)
+    [out] = steps.check(rec, FakeState())  # type: ignore[arg-type]
+    assert [e.code for e in decode_check_result(out.value).edits] == ["KX_MODIFIER_REQUIRED"]
+
+
 # --- check: the history in the key's state ------------------------------------------
 
 
