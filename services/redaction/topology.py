@@ -44,7 +44,14 @@ from claimscrub.redaction import join, ready
 from claimscrub.redaction.decode import Undecodable, decode_claim_dict
 from claimscrub.redaction.deidentify import Deidentifier
 from claimscrub.redaction.metrics import redaction_metrics
-from claimscrub.runtime.engine import Record, guarded_stateful, raw_topic
+from claimscrub.runtime.engine import (
+    OutgoingValue,
+    Record,
+    guard_steps,
+    guarded_stateful,
+    raw_topic,
+    send,
+)
 from claimscrub.runtime.guard import Outgoing
 from claimscrub.runtime.settings import Settings
 from claimscrub.runtime.topics import (
@@ -53,6 +60,8 @@ from claimscrub.runtime.topics import (
     CLAIMS_READY,
     CLAIMS_SCRUBBED,
     CLAIMS_SUBMITTED,
+    REDACTION_BY_CLAIM,
+    REDACTION_GROUP_BY,
 )
 from claimscrub.v1 import results_pb2
 from claimscrub.x12.one_claim import ONE_CLAIM_HEADER, X12_CONTENT_TYPE
@@ -89,9 +98,10 @@ class RedactionStep:
         self._m = redaction_metrics()
 
     def __call__(self, rec: Record, state: State[Any, Any]) -> list[Outgoing]:
-        if rec.topic == CLAIMS_SUBMITTED.name:
-            return self._claim(rec, state)
-        return self._result(rec, state)
+        if rec.topic == CLAIMS_SCRUBBED.name:
+            return self._result(rec, state)
+        # claims.submitted, as the repartition topic brings it (or read directly).
+        return self._claim(rec, state)
 
     def _claim(self, rec: Record, state: State[Any, Any]) -> list[Outgoing]:
         m = self._m
@@ -196,11 +206,36 @@ class RedactionStep:
         return Outgoing(CLAIMS_READY.name, key, claim.value, claim.headers)
 
 
+def _by_claim(rec: Record) -> list[Outgoing]:
+    """A claim of claims.submitted, as it goes onto the repartition topic:
+    its own key, value and headers (the join step reads it as submitted)."""
+    return [Outgoing(REDACTION_BY_CLAIM.name, rec.key, rec.value or b"", list(rec.headers))]
+
+
 def topology(
     app: Application, settings: Settings, deid: Deidentifier, statuses: frozenset[str]
 ) -> StreamingDataFrame:
     step = RedactionStep(settings, deid, statuses, key_from_env())
-    claims = app.dataframe(raw_topic(app, CLAIMS_SUBMITTED))
+    submitted = app.dataframe(raw_topic(app, CLAIMS_SUBMITTED))
+    # Co-partitioning is not in the contract: a billing platform's client may
+    # place claimIds by any partitioner (librdkafka's default is CRC32), while
+    # claims.scrubbed is placed by the engine's murmur2. Written back by the
+    # engine, each claim reaches the partition of its claimId's result.
+    routed = guard_steps(submitted, settings, _by_claim)
+    # What the record guard answers instead of a claim (none expected) leaves here.
+    send(app, routed.filter(lambda out: out.topic == CLAIMS_DLQ.name), (CLAIMS_DLQ,))
+    claims = (
+        routed.filter(lambda out: out.topic == REDACTION_BY_CLAIM.name)
+        .set_headers(lambda out, *_: out.headers)
+        .group_by(
+            lambda out: out.key,
+            name=REDACTION_GROUP_BY,
+            key_serializer="bytes",
+            value_serializer=OutgoingValue(),
+            key_deserializer="bytes",
+            value_deserializer="bytes",
+        )
+    )
     results = app.dataframe(raw_topic(app, CLAIMS_SCRUBBED))
     both = claims.concat(results)
     return guarded_stateful(
