@@ -1,12 +1,22 @@
 """The redaction service's stream: claims.submitted and claims.scrubbed, joined
 per claimId into claims.deidentified and claims.ready.
 
-Both inputs are keyed by claimId with the same partition count, so a claim
-and its result come to the same partition of one instance. They are read as
-one dataframe (``concat`` of the two topics' dataframes), the record's topic
-telling a claim from a result: a Quix state store belongs to one stream, so
-two separate dataframes would each have a store of their own and could not
-see each other's side of the join. Quix's own joins do not fit either:
+    claims.submitted (key claimId, placed by the producer's partitioner)
+        -> group_by "claimId"                         (repartition topic, murmur2)
+    REDACTION_BY_CLAIM  +  claims.scrubbed (key claimId, murmur2)
+        -> the join step, with the claimId's state
+    claims.deidentified, claims.ready                 (a failing step -> claims.dlq)
+
+The join is right only if a claim and its result come to the same partition
+number (co-partitioning). The engine writes claims.scrubbed by murmur2 of the
+claimId, but the contract (§6) asks the billing platforms that write
+claims.submitted for no partitioner, and librdkafka's default (CRC32) puts
+most keys elsewhere; so claims reach the join through the engine's own
+repartition topic, keyed and placed like their results. The two are read as
+one dataframe (``concat``), the record's topic telling a result from a
+claim: a Quix state store belongs to one stream, so two separate dataframes
+would each have a store of their own and could not see each other's side of
+the join. Quix's own joins do not fit either:
 ``join_asof`` and ``join_lookup`` emit on one side's arrival only, and
 ``join_interval`` needs a time bound, while a verdict may come an hour after
 its claim (revision 2, contract §3) and each side must be kept only as long
@@ -18,11 +28,12 @@ The state of a claimId (RocksDB, with its changelog topic
 - ``join``: the de-identified claim or result waiting for its pair
   (redaction.join), then only the fact that the record went out;
 - ``ready``: the claim as submitted, waiting for a verdict that makes it
-  ready (redaction.ready). PHI: the store and its changelog are inside the
-  clinical boundary, like claims.submitted (docs/architecture.md).
+  ready (redaction.ready). PHI: the store, its changelog and the repartition
+  topic are inside the clinical boundary, like claims.submitted
+  (docs/architecture.md).
 
-The service runs exactly-once (Quix's Kafka transactions): its outputs, its
-changelog and its input offsets commit together, so a kill -9 between
+The service runs exactly-once (Quix's Kafka transactions): its outputs, the
+repartitioned claims, its changelog and its input offsets commit together, so a kill -9 between
 publishing a ready claim and recording that it did cannot publish it twice
 to a reader that reads committed records (``isolation.level=read_committed``).
 """
