@@ -10,8 +10,8 @@ rules, no claim versions, no state changelogs.
   re-keying hop, here under the same key) -> a verdict on claims.checks;
 * ``aggregator``: claims.checks -> aggregator.claims-by-fingerprint once a
   claim has the three verdicts -> a CLEAN result on claims.scrubbed;
-* ``redaction``: claims.submitted and claims.scrubbed -> claims.deidentified
-  once it has both.
+* ``redaction``: claims.submitted -> its repartition topic (its re-keying
+  hop), which with claims.scrubbed -> claims.deidentified once it has both.
 
 It answers "how fast is the plumbing alone": the issue's passthrough is one
 hop, and every record a claim crosses in the pipeline costs the broker and
@@ -45,6 +45,7 @@ from claimscrub.runtime.topics import (
     CLAIMS_SCRUBBED,
     CLAIMS_SUBMITTED,
     NECESSITY_BY_BENEFICIARY,
+    REDACTION_BY_CLAIM,
     TopicSpec,
 )
 
@@ -110,7 +111,8 @@ def _steps(role: str) -> list[tuple[TopicSpec, TopicSpec, Step]]:
         # One count for both inputs: a claim is joined by its second record.
         join = _after(2, CLAIMS_DEIDENTIFIED.name, b"")
         return [
-            (CLAIMS_SUBMITTED, CLAIMS_DEIDENTIFIED, join),
+            (CLAIMS_SUBMITTED, REDACTION_BY_CLAIM, _forward(REDACTION_BY_CLAIM.name)),
+            (REDACTION_BY_CLAIM, CLAIMS_DEIDENTIFIED, join),
             (CLAIMS_SCRUBBED, CLAIMS_DEIDENTIFIED, join),
         ]
     raise SystemExit(f"skeleton: {ROLE_VARIABLE} must be one of {', '.join(ROLES)}, not {role!r}")

@@ -1,12 +1,22 @@
 """The redaction service's stream: claims.submitted and claims.scrubbed, joined
 per claimId into claims.deidentified and claims.ready.
 
-Both inputs are keyed by claimId with the same partition count, so a claim
-and its result come to the same partition of one instance. They are read as
-one dataframe (``concat`` of the two topics' dataframes), the record's topic
-telling a claim from a result: a Quix state store belongs to one stream, so
-two separate dataframes would each have a store of their own and could not
-see each other's side of the join. Quix's own joins do not fit either:
+    claims.submitted (key claimId, placed by the producer's partitioner)
+        -> group_by "claimId"                         (repartition topic, murmur2)
+    REDACTION_BY_CLAIM  +  claims.scrubbed (key claimId, murmur2)
+        -> the join step, with the claimId's state
+    claims.deidentified, claims.ready                 (a failing step -> claims.dlq)
+
+The join is right only if a claim and its result come to the same partition
+number (co-partitioning). The engine writes claims.scrubbed by murmur2 of the
+claimId, but the contract (§6) asks the billing platforms that write
+claims.submitted for no partitioner, and librdkafka's default (CRC32) puts
+most keys elsewhere; so claims reach the join through the engine's own
+repartition topic, keyed and placed like their results. The two are read as
+one dataframe (``concat``), the record's topic telling a result from a
+claim: a Quix state store belongs to one stream, so two separate dataframes
+would each have a store of their own and could not see each other's side of
+the join. Quix's own joins do not fit either:
 ``join_asof`` and ``join_lookup`` emit on one side's arrival only, and
 ``join_interval`` needs a time bound, while a verdict may come an hour after
 its claim (revision 2, contract §3) and each side must be kept only as long
@@ -18,11 +28,12 @@ The state of a claimId (RocksDB, with its changelog topic
 - ``join``: the de-identified claim or result waiting for its pair
   (redaction.join), then only the fact that the record went out;
 - ``ready``: the claim as submitted, waiting for a verdict that makes it
-  ready (redaction.ready). PHI: the store and its changelog are inside the
-  clinical boundary, like claims.submitted (docs/architecture.md).
+  ready (redaction.ready). PHI: the store, its changelog and the repartition
+  topic are inside the clinical boundary, like claims.submitted
+  (docs/architecture.md).
 
-The service runs exactly-once (Quix's Kafka transactions): its outputs, its
-changelog and its input offsets commit together, so a kill -9 between
+The service runs exactly-once (Quix's Kafka transactions): its outputs, the
+repartitioned claims, its changelog and its input offsets commit together, so a kill -9 between
 publishing a ready claim and recording that it did cannot publish it twice
 to a reader that reads committed records (``isolation.level=read_committed``).
 """
@@ -44,7 +55,14 @@ from claimscrub.redaction import join, ready
 from claimscrub.redaction.decode import Undecodable, decode_claim_dict
 from claimscrub.redaction.deidentify import Deidentifier
 from claimscrub.redaction.metrics import redaction_metrics
-from claimscrub.runtime.engine import Record, guarded_stateful, raw_topic
+from claimscrub.runtime.engine import (
+    OutgoingValue,
+    Record,
+    guard_steps,
+    guarded_stateful,
+    raw_topic,
+    send,
+)
 from claimscrub.runtime.guard import Outgoing
 from claimscrub.runtime.settings import Settings
 from claimscrub.runtime.topics import (
@@ -53,6 +71,8 @@ from claimscrub.runtime.topics import (
     CLAIMS_READY,
     CLAIMS_SCRUBBED,
     CLAIMS_SUBMITTED,
+    REDACTION_BY_CLAIM,
+    REDACTION_GROUP_BY,
 )
 from claimscrub.v1 import results_pb2
 from claimscrub.x12.one_claim import ONE_CLAIM_HEADER, X12_CONTENT_TYPE
@@ -89,9 +109,10 @@ class RedactionStep:
         self._m = redaction_metrics()
 
     def __call__(self, rec: Record, state: State[Any, Any]) -> list[Outgoing]:
-        if rec.topic == CLAIMS_SUBMITTED.name:
-            return self._claim(rec, state)
-        return self._result(rec, state)
+        if rec.topic == CLAIMS_SCRUBBED.name:
+            return self._result(rec, state)
+        # claims.submitted, as the repartition topic brings it (or read directly).
+        return self._claim(rec, state)
 
     def _claim(self, rec: Record, state: State[Any, Any]) -> list[Outgoing]:
         m = self._m
@@ -196,11 +217,36 @@ class RedactionStep:
         return Outgoing(CLAIMS_READY.name, key, claim.value, claim.headers)
 
 
+def _by_claim(rec: Record) -> list[Outgoing]:
+    """A claim of claims.submitted, as it goes onto the repartition topic:
+    its own key, value and headers (the join step reads it as submitted)."""
+    return [Outgoing(REDACTION_BY_CLAIM.name, rec.key, rec.value or b"", list(rec.headers))]
+
+
 def topology(
     app: Application, settings: Settings, deid: Deidentifier, statuses: frozenset[str]
 ) -> StreamingDataFrame:
     step = RedactionStep(settings, deid, statuses, key_from_env())
-    claims = app.dataframe(raw_topic(app, CLAIMS_SUBMITTED))
+    submitted = app.dataframe(raw_topic(app, CLAIMS_SUBMITTED))
+    # Co-partitioning is not in the contract: a billing platform's client may
+    # place claimIds by any partitioner (librdkafka's default is CRC32), while
+    # claims.scrubbed is placed by the engine's murmur2. Written back by the
+    # engine, each claim reaches the partition of its claimId's result.
+    routed = guard_steps(submitted, settings, _by_claim)
+    # What the record guard answers instead of a claim (none expected) leaves here.
+    send(app, routed.filter(lambda out: out.topic == CLAIMS_DLQ.name), (CLAIMS_DLQ,))
+    claims = (
+        routed.filter(lambda out: out.topic == REDACTION_BY_CLAIM.name)
+        .set_headers(lambda out, *_: out.headers)
+        .group_by(
+            lambda out: out.key,
+            name=REDACTION_GROUP_BY,
+            key_serializer="bytes",
+            value_serializer=OutgoingValue(),
+            key_deserializer="bytes",
+            value_deserializer="bytes",
+        )
+    )
     results = app.dataframe(raw_topic(app, CLAIMS_SCRUBBED))
     both = claims.concat(results)
     return guarded_stateful(

@@ -18,8 +18,8 @@ availability of the claim pipeline is chosen over completeness of the trail,
 and the loss is visible. Buffered events are lost if the process dies.
 
 Consumers of the topics that carry PHI (``TopicSpec.clinical``:
-claims.submitted, claims.ready, claims.x12, claims.dlq, necessity's
-repartition topic) are audited by volume, not per record
+claims.submitted, claims.ready, claims.x12, claims.dlq, necessity's and
+redaction's repartition topics) are audited by volume, not per record
 (:class:`TopicReads`): one event per principal, topic and partition per
 interval (``CLAIMSCRUB_AUDIT_READ_INTERVAL_SECONDS``), with the first and last
 offset read and the number of records, so an auditor can tell which

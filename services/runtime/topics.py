@@ -120,15 +120,31 @@ AGGREGATOR_LEDGER_CHANGELOG = TopicSpec(
     "aggregator ledger: fingerprint owner and published versions (JSON)",
     {"cleanup.policy": "compact"},
 )
-# The redaction service's join store (Quix state over claims.submitted and
-# claims.scrubbed read as one stream, redaction/topology.py): per claimId the
-# de-identified half join and the claim as submitted waiting for a ready
-# verdict, so it is inside the clinical boundary like claims.submitted.
+# The redaction service's engine topics (redaction/topology.py): claims.submitted
+# re-keyed by its own key (group_by "claimId"), so that a claim reaches the
+# partition the stream engine's murmur2 partitioner gives its claimId, the
+# partition its result has on claims.scrubbed, whatever partitioner its
+# producer used (the contract asks none of producers). It carries the claim as
+# submitted: inside the clinical boundary, like its source.
+REDACTION_GROUP = "claimscrub-redaction"
+REDACTION_GROUP_BY = "claimId"
+REDACTION_BY_CLAIM = TopicSpec(
+    engine_topic_name(
+        ENGINE_REPARTITION, REDACTION_GROUP, CLAIMS_SUBMITTED.name, REDACTION_GROUP_BY
+    ),
+    "claimId",
+    "claimscrub.v1.Claim as submitted",
+    clinical=True,
+)
+# The redaction service's join store (Quix state over the re-keyed claims and
+# claims.scrubbed read as one stream): per claimId the de-identified half join
+# and the claim as submitted waiting for a ready verdict, so it is inside the
+# clinical boundary like claims.submitted.
 REDACTION_JOIN_CHANGELOG = TopicSpec(
     engine_topic_name(
         ENGINE_CHANGELOG,
-        "claimscrub-redaction",
-        "claims.scrubbed--claims.submitted",
+        REDACTION_GROUP,
+        f"{CLAIMS_SCRUBBED.name}--{REDACTION_BY_CLAIM.name}",
         "default",
     ),
     "claimId (Quix state key under it)",
@@ -197,6 +213,7 @@ ALL_TOPICS: tuple[TopicSpec, ...] = (
     AGGREGATOR_BY_FINGERPRINT,
     AGGREGATOR_STATE_CHANGELOG,
     AGGREGATOR_LEDGER_CHANGELOG,
+    REDACTION_BY_CLAIM,
     REDACTION_JOIN_CHANGELOG,
     NECESSITY_BY_BENEFICIARY,
     NECESSITY_HISTORY_CHANGELOG,

@@ -27,6 +27,7 @@ from claimscrub.runtime.topics import (
     CLAIMS_SUBMITTED,
     CLAIMS_X12,
     NECESSITY_BY_BENEFICIARY,
+    REDACTION_BY_CLAIM,
 )
 
 SUBMITTED = CLAIMS_SUBMITTED.name
@@ -73,6 +74,7 @@ def test_the_phi_topics_are_the_ones_the_issue_names() -> None:
         CLAIMS_X12.name,
         CLAIMS_DLQ.name,
         NECESSITY_BY_BENEFICIARY.name,
+        REDACTION_BY_CLAIM.name,
     }
     assert CLAIMS_CHECKS.name not in phi_topics()
     assert CLAIMS_SCRUBBED.name not in phi_topics()

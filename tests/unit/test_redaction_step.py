@@ -7,18 +7,24 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
+from quixstreams.models.topics import TopicConfig
+
 from claimscrub.core.codec import CONTENT_TYPE, encode_claim_json, encode_scrub_result
 from claimscrub.core.results import ScrubResult, Status
 from claimscrub.redaction.config import RedactionConfig
 from claimscrub.redaction.deidentify import Deidentifier, to_json
-from claimscrub.redaction.topology import RedactionStep
-from claimscrub.runtime.engine import Record
+from claimscrub.redaction.topology import RedactionStep, topology
+from claimscrub.runtime.engine import Record, make_application
 from claimscrub.runtime.settings import Settings
 from claimscrub.runtime.topics import (
+    ALL_TOPICS,
     CLAIMS_DEIDENTIFIED,
     CLAIMS_READY,
     CLAIMS_SCRUBBED,
     CLAIMS_SUBMITTED,
+    REDACTION_BY_CLAIM,
+    REDACTION_JOIN_CHANGELOG,
 )
 from claimscrub.v1 import redaction_service_pb2
 from claimscrub.x12.one_claim import ONE_CLAIM_HEADER, X12_CONTENT_TYPE
@@ -116,3 +122,43 @@ def test_undecodable_claims_and_results_are_skipped(tmp_path: Path) -> None:
     bad = Record(b"K", b"\xff\xfe", [], CLAIMS_SCRUBBED.name, 0, 0, 0)
     assert step(bad, state) == []  # type: ignore[arg-type]
     assert state.data == {}
+
+
+def test_the_topology_reads_claims_through_its_declared_repartition_topic(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Claims reach the join through the engine's own repartition topic (placed
+    # by murmur2 of the claimId, like claims.scrubbed), never straight from
+    # claims.submitted, whose producers may place keys by any partitioner.
+    env = {"CLAIMSCRUB_DATA_DIR": str(tmp_path)}
+    settings = Settings.from_env("redaction", grpc_port=0, metrics_port=0, env=env)
+    app = make_application(settings, processing_guarantee="exactly-once")
+    declared = {t.name for t in ALL_TOPICS}
+    asked: list[str] = []
+
+    def inspect(names: list[str], timeout: float = 30) -> dict[str, TopicConfig | None]:
+        # The broker as `topics create` leaves it: every declared topic, nothing else.
+        asked.extend(names)
+        return {
+            n: TopicConfig(6, 1, {"retention.ms": "604800000"}) if n in declared else None
+            for n in names
+        }
+
+    monkeypatch.setattr(app._topic_manager._admin, "inspect_topics", inspect)
+    topology(app, settings, DEID, frozenset({"CLEAN"}))
+    manager = app._topic_manager
+    assert set(manager.repartition_topics) == {REDACTION_BY_CLAIM.name}
+    assert [t.name for t in manager.changelog_topics_list] == [REDACTION_JOIN_CHANGELOG.name]
+    assert set(asked) <= declared
+    assert REDACTION_BY_CLAIM.clinical and REDACTION_JOIN_CHANGELOG.clinical
+
+
+def test_a_claim_read_from_the_repartition_topic_is_joined_as_a_claim(tmp_path: Path) -> None:
+    step, state = _step(tmp_path), DictState()
+    claim = _claim_record()
+    repartitioned = Record(claim.key, claim.value, claim.headers, REDACTION_BY_CLAIM.name, 1, 0, 0)
+    out = step(repartitioned, state)  # type: ignore[arg-type]
+    assert [o.topic for o in out] == []  # half a join, waiting for its result
+    assert set(state.data) == {"join", "ready"}
+    out = step(_result_record(step, state, Status.CLEAN), state)  # type: ignore[arg-type]
+    assert sorted(o.topic for o in out) == [CLAIMS_DEIDENTIFIED.name, CLAIMS_READY.name]
