@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -42,7 +41,7 @@ from claimscrub.reference.wire import (
     parse_table_key,
     withdrawal_records,
 )
-from claimscrub.runtime.kafka_config import KafkaSecurity, producer_config
+from claimscrub.runtime.kafka_config import LIBRDKAFKA_LOG, KafkaSecurity, producer_config
 from claimscrub.runtime.topics import REFERENCE_PAYERS, REFERENCE_TABLES
 
 _JSON = b"application/json"
@@ -61,15 +60,9 @@ class Published:
     payers: dict[str, list[Any]]
 
 
-#: librdkafka's own lines (a topic's partition count, a reconnect) through
-#: Python logging, never raw on stderr: a load the broker refuses is the one
-#: line the CLI prints for it.
-_LIBRDKAFKA_LOG = logging.getLogger("claimscrub.reference.librdkafka")
-
-
 def _config(bootstrap: str, security: KafkaSecurity | None) -> dict[str, Any]:
     sec = security or KafkaSecurity.from_env()
-    return {"bootstrap.servers": bootstrap, "logger": _LIBRDKAFKA_LOG, **sec.librdkafka_config()}
+    return {"bootstrap.servers": bootstrap, "logger": LIBRDKAFKA_LOG, **sec.librdkafka_config()}
 
 
 def read_published(

@@ -23,6 +23,7 @@ take file paths and dotted names (:meth:`KafkaSecurity.librdkafka_config`,
 
 from __future__ import annotations
 
+import logging
 import os
 import ssl
 from collections.abc import Mapping
@@ -159,6 +160,12 @@ PLAINTEXT = KafkaSecurity()
 JAVA_PARTITIONER = "murmur2_random"
 
 
+#: librdkafka's own lines (a partition count changing, a coordinator still
+#: loading) go through Python logging, never raw on stderr: a service's JSON
+#: log holds them, and a CLI refusal stays the one line it prints.
+LIBRDKAFKA_LOG = logging.getLogger("claimscrub.librdkafka")
+
+
 def client_config(
     bootstrap: str, security: KafkaSecurity | None = None, **extra: Any
 ) -> dict[str, Any]:
@@ -167,7 +174,12 @@ def client_config(
     librdkafka's with ``_`` for ``.`` (``client_id`` is ``client.id``)."""
     sec = security if security is not None else KafkaSecurity.from_env()
     options = {name.replace("_", "."): value for name, value in extra.items()}
-    return {"bootstrap.servers": bootstrap, **sec.librdkafka_config(), **options}
+    return {
+        "bootstrap.servers": bootstrap,
+        "logger": LIBRDKAFKA_LOG,
+        **sec.librdkafka_config(),
+        **options,
+    }
 
 
 def producer_config(
