@@ -66,3 +66,23 @@ _EXAMPLE: dict[str, Any] = {
 
 def contract_example() -> dict[str, Any]:
     return copy.deepcopy(_EXAMPLE)
+
+
+def units_example(claim_id: str) -> dict[str, Any]:
+    """The claim behind §3's example edit: 97530 billed 3 units for 30 timed
+    minutes, which support 2 (UNITS_EXCEED_TIME on line 1), and nothing else."""
+    return {
+        "claimId": claim_id,
+        "payerId": "MEDICARE",
+        "submissionDate": "2026-06-01",
+        "serviceLines": [
+            {
+                "lineNumber": 1,
+                "dateOfService": "2026-05-04",
+                "procedureCode": "97530",
+                "modifiers": ["GP"],
+                "units": 3,
+                "minutes": 30,
+            }
+        ],
+    }

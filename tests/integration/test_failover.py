@@ -29,7 +29,6 @@ check come in. ``pytest -s`` shows the figures (docs/operations.md "Failover").
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections.abc import Iterator
@@ -38,13 +37,13 @@ from pathlib import Path
 
 import pytest
 
-from claimscrub.cli.enrollment import publish_records
 from claimscrub.core.results import ScrubResult
-from claimscrub.enrollment.records import read_records
 from claimscrub.runtime.kafka_config import PLAINTEXT, producer_config
 from claimscrub.runtime.pipeline import PIPELINE
-from claimscrub.runtime.testing import REPO_ROOT, LocalKafka, ServiceProcess, free_port
+from claimscrub.runtime.testing import LocalKafka, ServiceProcess
 from claimscrub.runtime.topics import CLAIMS_SUBMITTED
+from tests.brokers import own_broker
+from tests.integration.helpers import prepare_pipeline
 from tests.integration.test_faults import (
     STREAM_SERVICES,
     Record,
@@ -78,42 +77,36 @@ class Stack:
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory, examples_dir: Path) -> Iterator[Stack]:
-    port = int(os.environ.get("CLAIMSCRUB_TEST_KAFKA_PORT", "19092")) + 40
-    kafka = LocalKafka(port=port, run_dir=REPO_ROOT / ".run" / f"test-kafka-failover-{port}")
-    kafka.start()
-    log_dir = tmp_path_factory.mktemp("failover")
-    procs: dict[str, ServiceProcess] = {}
-    log: ResultLog | None = None
-    try:
-        publish_records(read_records(examples_dir / "enrollment.json"), kafka.bootstrap)
-        modules = dict(PIPELINE)
-        ports = {name: (free_port(), free_port()) for name in STREAM_SERVICES}
-        env = {
-            "CLAIMSCRUB_PAYERS_FILE": str(examples_dir / "payers.json"),
-            "CLAIMSCRUB_ENROLLMENT_ADDR": f"127.0.0.1:{ports['enrollment'][0]}",
-            "CLAIMSCRUB_UNITS_ADDR": f"127.0.0.1:{ports['units'][0]}",
-            "CLAIMSCRUB_NECESSITY_ADDR": f"127.0.0.1:{ports['necessity'][0]}",
-            "CLAIMSCRUB_SHUTDOWN_GRACE_SECONDS": "1",
-            "CLAIMSCRUB_STATIC_MEMBERSHIP": "true",
-        }
-        for name in STREAM_SERVICES:
-            procs[name] = ServiceProcess(
-                name,
-                modules[name],
-                *ports[name],
-                kafka,
-                log_dir,
-                {**env, "CLAIMSCRUB_INSTANCE": f"{name}-failover"},
+    with own_broker(40, "failover") as kafka:
+        log_dir = tmp_path_factory.mktemp("failover")
+        procs: dict[str, ServiceProcess] = {}
+        log: ResultLog | None = None
+        try:
+            modules = dict(PIPELINE)
+            ports, env = prepare_pipeline(kafka, examples_dir, STREAM_SERVICES)
+            env.update(
+                {
+                    "CLAIMSCRUB_SHUTDOWN_GRACE_SECONDS": "1",
+                    "CLAIMSCRUB_STATIC_MEMBERSHIP": "true",
+                }
             )
-            procs[name].start()
-        log = ResultLog(kafka.bootstrap)
-        yield Stack(kafka, procs, log)
-    finally:
-        if log is not None:
-            log.stop()
-        for p in procs.values():
-            p.terminate(15)
-        kafka.stop()
+            for name in STREAM_SERVICES:
+                procs[name] = ServiceProcess(
+                    name,
+                    modules[name],
+                    *ports[name],
+                    kafka,
+                    log_dir,
+                    {**env, "CLAIMSCRUB_INSTANCE": f"{name}-failover"},
+                )
+                procs[name].start()
+            log = ResultLog(kafka.bootstrap)
+            yield Stack(kafka, procs, log)
+        finally:
+            if log is not None:
+                log.stop()
+            for p in procs.values():
+                p.terminate(15)
 
 
 class Feeder:
