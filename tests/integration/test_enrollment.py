@@ -28,7 +28,7 @@ from claimscrub.runtime.topics import PROVIDERS_ENROLLMENT
 from claimscrub.v1 import claim_pb2
 from claimscrub.v1 import enrollment_service_pb2 as pb
 from claimscrub.v1 import enrollment_service_pb2_grpc as rpc
-from tests.integration.helpers import scrape
+from tests.integration.helpers import base_claim, scrape
 
 pytestmark = pytest.mark.kafka
 
@@ -73,24 +73,9 @@ def _load(kafka: LocalKafka, path: Path) -> subprocess.CompletedProcess[str]:
 
 
 def _claim(claim_id: str, rendering_npi: str) -> dict[str, Any]:
-    return {
-        "claimId": claim_id,
-        "payerId": "MEDICARE",
-        "submissionDate": "2026-06-01",
-        "patient": {"firstName": "Zebulon", "lastName": "Quartermaine", "memberId": "ZQ99887766"},
-        "billingProvider": {"npi": "1558598797"},
-        "renderingProvider": {"npi": rendering_npi, "taxonomy": "225100000X"},
-        "serviceLines": [
-            {
-                "lineNumber": 1,
-                "dateOfService": "2026-05-04",
-                "procedureCode": "97110",
-                "modifiers": ["GP"],
-                "units": 2,
-                "minutes": 30,
-            }
-        ],
-    }
+    patient = {"firstName": "Zebulon", "lastName": "Quartermaine", "memberId": "ZQ99887766"}
+    rendering = {"npi": rendering_npi, "taxonomy": "225100000X"}
+    return base_claim(claim_id, patient, renderingProvider=rendering)
 
 
 def _scrub(kafka: LocalKafka, claim: dict[str, Any]) -> dict[str, Any]:

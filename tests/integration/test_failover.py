@@ -32,25 +32,20 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from claimscrub.core.results import ScrubResult
 from claimscrub.runtime.kafka_config import PLAINTEXT, producer_config
-from claimscrub.runtime.pipeline import PIPELINE
-from claimscrub.runtime.testing import LocalKafka, ServiceProcess
 from claimscrub.runtime.topics import CLAIMS_SUBMITTED
-from tests.brokers import own_broker
-from tests.integration.helpers import prepare_pipeline
 from tests.integration.test_faults import (
-    STREAM_SERVICES,
     Record,
-    ResultLog,
+    Rig,
     _kill9,
     claim_records,
     expected_codes,
+    stream_rig,
 )
 
 pytestmark = pytest.mark.kafka
@@ -68,45 +63,22 @@ KILL_ORDER = ("units", "necessity", "enrollment", "aggregator")
 MAX_INCOMPLETE_SHARE = 0.01
 
 
-@dataclass
-class Stack:
-    kafka: LocalKafka
-    procs: dict[str, ServiceProcess]
-    log: ResultLog
-
-
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory, examples_dir: Path) -> Iterator[Stack]:
-    with own_broker(40, "failover") as kafka:
-        log_dir = tmp_path_factory.mktemp("failover")
-        procs: dict[str, ServiceProcess] = {}
-        log: ResultLog | None = None
-        try:
-            modules = dict(PIPELINE)
-            ports, env = prepare_pipeline(kafka, examples_dir, STREAM_SERVICES)
-            env.update(
-                {
-                    "CLAIMSCRUB_SHUTDOWN_GRACE_SECONDS": "1",
-                    "CLAIMSCRUB_STATIC_MEMBERSHIP": "true",
-                }
-            )
-            for name in STREAM_SERVICES:
-                procs[name] = ServiceProcess(
-                    name,
-                    modules[name],
-                    *ports[name],
-                    kafka,
-                    log_dir,
-                    {**env, "CLAIMSCRUB_INSTANCE": f"{name}-failover"},
-                )
-                procs[name].start()
-            log = ResultLog(kafka.bootstrap)
-            yield Stack(kafka, procs, log)
-        finally:
-            if log is not None:
-                log.stop()
-            for p in procs.values():
-                p.terminate(15)
+def stack(tmp_path_factory: pytest.TempPathFactory, examples_dir: Path) -> Iterator[Rig]:
+    settings = {
+        "CLAIMSCRUB_SHUTDOWN_GRACE_SECONDS": "1",
+        "CLAIMSCRUB_STATIC_MEMBERSHIP": "true",
+    }
+    log_dir = tmp_path_factory.mktemp("failover")
+    with stream_rig(
+        40,
+        "failover",
+        log_dir,
+        examples_dir,
+        settings,
+        lambda name: {"CLAIMSCRUB_INSTANCE": f"{name}-failover"},
+    ) as running:
+        yield running
 
 
 class Feeder:
@@ -173,7 +145,7 @@ def _incomplete(result: ScrubResult) -> bool:
     return any(e.code == "CHECK_INCOMPLETE" for e in result.edits)
 
 
-def test_kill_9_of_each_service_down_a_minute_under_40_claims_a_second(stack: Stack) -> None:
+def test_kill_9_of_each_service_down_a_minute_under_40_claims_a_second(stack: Rig) -> None:
     capacity = int((LEAD_S * 2 + STAGGER_S * (len(KILL_ORDER) - 1) + DOWN_S + 30) * RATE_PER_S)
     records = claim_records(TAG, capacity)
     events: list[tuple[float, str, str]] = []

@@ -23,6 +23,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -236,26 +237,36 @@ def stop(p: ServiceProcess, timeout_s: float = 20.0) -> None:
     p.terminate(timeout_s)
 
 
-@pytest.fixture(scope="module")
-def rig(tmp_path_factory: pytest.TempPathFactory, examples_dir: Path) -> Iterator[Rig]:
-    with own_broker(20, "faults") as kafka:
-        log_dir = tmp_path_factory.mktemp("faults")
+@contextmanager
+def stream_rig(
+    offset: int,
+    name: str,
+    log_dir: Path,
+    examples_dir: Path,
+    settings: dict[str, str],
+    instance: Callable[[str], dict[str, str]] = lambda _: {},
+) -> Iterator[Rig]:
+    """Every stream service on a broker of its own (``offset``, ``name``: see
+    tests.brokers.own_broker) with ``settings`` and each ``instance(name)``'s
+    variables, and a :class:`ResultLog` of claims.scrubbed."""
+    with own_broker(offset, name) as kafka:
         procs: dict[str, ServiceProcess] = {}
         extra: list[ServiceProcess] = []
         log: ResultLog | None = None
         try:
             modules = dict(PIPELINE)
             ports, env = prepare_pipeline(kafka, examples_dir, STREAM_SERVICES)
-            env.update(
-                {
-                    "CLAIMSCRUB_ENROLLMENT_TIMEOUT_SECONDS": "1",
-                    "CLAIMSCRUB_CHECK_TIMEOUT_SECONDS": "600",
-                    "CLAIMSCRUB_SHUTDOWN_GRACE_SECONDS": "1",
-                }
-            )
-            for name in STREAM_SERVICES:
-                procs[name] = ServiceProcess(name, modules[name], *ports[name], kafka, log_dir, env)
-                procs[name].start()
+            env.update(settings)
+            for service in STREAM_SERVICES:
+                procs[service] = ServiceProcess(
+                    service,
+                    modules[service],
+                    *ports[service],
+                    kafka,
+                    log_dir,
+                    {**env, **instance(service)},
+                )
+                procs[service].start()
             log = ResultLog(kafka.bootstrap)
             yield Rig(kafka, log_dir, env, procs, log, extra)
         finally:
@@ -263,6 +274,18 @@ def rig(tmp_path_factory: pytest.TempPathFactory, examples_dir: Path) -> Iterato
                 log.stop()
             for p in [*procs.values(), *extra]:
                 stop(p, 15)
+
+
+@pytest.fixture(scope="module")
+def rig(tmp_path_factory: pytest.TempPathFactory, examples_dir: Path) -> Iterator[Rig]:
+    settings = {
+        "CLAIMSCRUB_ENROLLMENT_TIMEOUT_SECONDS": "1",
+        "CLAIMSCRUB_CHECK_TIMEOUT_SECONDS": "600",
+        "CLAIMSCRUB_SHUTDOWN_GRACE_SECONDS": "1",
+    }
+    log_dir = tmp_path_factory.mktemp("faults")
+    with stream_rig(20, "faults", log_dir, examples_dir, settings) as running:
+        yield running
 
 
 def _kill9(p: ServiceProcess) -> None:
