@@ -17,19 +17,17 @@ from pathlib import Path
 import pytest
 
 from claimscrub.runtime.testing import REPO_ROOT, LocalKafka
+from tests.brokers import base_port, running
 
 EXAMPLES = REPO_ROOT / "examples"
 
 
 @pytest.fixture(scope="session")
 def kafka() -> Iterator[LocalKafka]:
-    port = int(os.environ.get("CLAIMSCRUB_TEST_KAFKA_PORT", "19092"))
+    port = base_port()
     broker = LocalKafka(port=port, run_dir=REPO_ROOT / ".run" / f"test-kafka-{port}")
-    broker.start()
-    try:
+    with running(broker):
         yield broker
-    finally:
-        broker.stop()
 
 
 @pytest.fixture(scope="session")
@@ -44,19 +42,15 @@ def certs(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def secure_kafka(certs: Path) -> Iterator[LocalKafka]:
-    plain = int(os.environ.get("CLAIMSCRUB_TEST_KAFKA_PORT", "19092"))
-    port = int(os.environ.get("CLAIMSCRUB_TEST_SECURE_KAFKA_PORT", str(plain + 10)))
+    port = int(os.environ.get("CLAIMSCRUB_TEST_SECURE_KAFKA_PORT", str(base_port() + 10)))
     broker = LocalKafka(
         port=port,
         run_dir=REPO_ROOT / ".run" / f"test-kafka-secure-{port}",
         secure=True,
         certs_dir=certs,
     )
-    broker.start()
-    try:
+    with running(broker):
         yield broker
-    finally:
-        broker.stop()
 
 
 @pytest.fixture(scope="session")

@@ -64,5 +64,18 @@ _EXAMPLE: dict[str, Any] = {
 }
 
 
+#: The line fields :func:`units_example` keeps of the example.
+_UNITS_FIELDS = ("lineNumber", "dateOfService", "procedureCode", "modifiers", "minutes")
+
+
 def contract_example() -> dict[str, Any]:
     return copy.deepcopy(_EXAMPLE)
+
+
+def units_example(claim_id: str) -> dict[str, Any]:
+    """§3's example edit: the example's line billed 3 units for its 30 timed
+    minutes, which support 2 (UNITS_EXCEED_TIME on line 1); of the rest only
+    the payer and the submission date."""
+    line = {k: _EXAMPLE["serviceLines"][0][k] for k in _UNITS_FIELDS}
+    claim = {k: _EXAMPLE[k] for k in ("payerId", "submissionDate")}
+    return copy.deepcopy({"claimId": claim_id, **claim, "serviceLines": [{**line, "units": 3}]})

@@ -388,7 +388,7 @@ def _first_answer(kafka: LocalKafka, prefix: str, deadline_s: float) -> float | 
 def _partitions(bootstrap: str, topic: str) -> int:
     from confluent_kafka.admin import AdminClient
 
-    from claimscrub.bench.load import client_config
+    from claimscrub.runtime.kafka_config import client_config
 
     return len(
         AdminClient(client_config(bootstrap))

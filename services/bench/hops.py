@@ -48,7 +48,7 @@ def stamp_on_append(bootstrap: str) -> None:
     timestamp (runtime.engine.guarded), so producer timestamps tell no hop."""
     from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource
 
-    from claimscrub.bench.load import client_config
+    from claimscrub.runtime.kafka_config import client_config
 
     admin = AdminClient(client_config(bootstrap))
     entry = ConfigEntry(

@@ -28,7 +28,7 @@ from confluent_kafka.admin import AdminClient, OffsetSpec
 
 from claimscrub.bench.claims import make_claims
 from claimscrub.core.codec import CONTENT_TYPE, encode_claim_json
-from claimscrub.runtime.kafka_config import KafkaSecurity, producer_config
+from claimscrub.runtime.kafka_config import client_config, producer_config
 from claimscrub.runtime.topics import (
     AGGREGATOR_BY_FINGERPRINT,
     CLAIMS_CHECKS,
@@ -37,16 +37,6 @@ from claimscrub.runtime.topics import (
 )
 
 Record = tuple[bytes, bytes, list[tuple[str, bytes]]]
-
-
-def client_config(bootstrap: str, **extra: Any) -> dict[str, Any]:
-    """librdkafka properties of a bench client: ``bootstrap`` with the
-    security the environment configures (KAFKA_SECURITY_PROTOCOL...)."""
-    return {
-        "bootstrap.servers": bootstrap,
-        **KafkaSecurity.from_env().librdkafka_config(),
-        **extra,
-    }
 
 
 def claim_records(n: int, prefix: str) -> list[Record]:
@@ -122,12 +112,10 @@ class ResultCollector(threading.Thread):
         consumer = Consumer(
             client_config(
                 self._servers,
-                **{
-                    # Assigned, never subscribed: the group only names the client.
-                    "group.id": "claimscrub-bench-collector",
-                    "enable.auto.commit": False,
-                    "fetch.wait.max.ms": 50,
-                },
+                # Assigned, never subscribed: the group only names the client.
+                group_id="claimscrub-bench-collector",
+                enable_auto_commit=False,
+                fetch_wait_max_ms=50,
             )
         )
         try:

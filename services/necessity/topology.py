@@ -47,7 +47,6 @@ from quixstreams.dataframe import StreamingDataFrame
 from claimscrub.core.checks import Check, Rules
 from claimscrub.core.claim import Claim, ParsedClaim
 from claimscrub.core.codec import CONTENT_TYPE
-from claimscrub.core.not_checked_seal import SEAL_HEADER
 from claimscrub.necessity import rekey
 from claimscrub.necessity.beneficiary import Key, beneficiary_token, unlinked_token
 from claimscrub.necessity.check import bound_rules
@@ -55,6 +54,7 @@ from claimscrub.necessity.history import History, date_shift, record_claim, seal
 from claimscrub.necessity.reference import NecessityReference
 from claimscrub.necessity.roles import SyncRoleLookup, resolve_role_sync
 from claimscrub.runtime import engine
+from claimscrub.runtime.check_topology import claim_event
 from claimscrub.runtime.claim_judge import ClaimEvent, ClaimJudge
 from claimscrub.runtime.guard import Outgoing
 from claimscrub.runtime.keyring import Keyring
@@ -111,15 +111,7 @@ class NecessitySteps:
 
     def route(self, rec: engine.Record) -> list[Outgoing]:
         """claims.submitted -> the claim under its beneficiary token (or claims.dlq)."""
-        event = ClaimEvent(
-            key=rec.key,
-            value=rec.value,
-            content_type=rec.header(CONTENT_TYPE),
-            topic=rec.topic,
-            partition=rec.partition,
-            offset=rec.offset,
-            timestamp_ms=rec.timestamp_ms,
-        )
+        event = claim_event(rec)
         today = self._today()
         decoded = self._judge.decode(event, today)
         if isinstance(decoded, Outgoing):
@@ -141,17 +133,9 @@ class NecessitySteps:
             return self._migrate(rec, token, state)
         if rec.header(rekey.REKEY_REQUEST_HEADER) is not None:
             return self._rekey(token, state)
-        event = ClaimEvent(
-            key=rec.header(CLAIM_KEY_HEADER) or b"",
-            value=rec.value,
-            content_type=rec.header(CONTENT_TYPE),
-            topic=rec.topic,
-            partition=rec.partition,
-            offset=rec.offset,
-            timestamp_ms=rec.timestamp_ms,
-            # The intake's seal, passed on by route() with the other headers.
-            not_checked_seal=rec.header(SEAL_HEADER),
-        )
+        # The claim's own key, and the intake's seal, passed on by route()
+        # with the other headers.
+        event = claim_event(rec, key=rec.header(CLAIM_KEY_HEADER) or b"")
 
         def bind(check: Check, claim: Claim) -> tuple[Rules, Callable[[], None]]:
             # The check in force and the reference it reads, as one pair for the claim.

@@ -24,21 +24,26 @@ from claimscrub.runtime.settings import Settings
 from claimscrub.runtime.topics import CLAIMS_CHECKS, CLAIMS_DLQ, CLAIMS_SUBMITTED
 
 
+def claim_event(rec: Record, key: bytes | None = None) -> ClaimEvent:
+    """``rec`` as the judge reads it, under ``key`` where the claim's own key
+    is not the record's (a record repartitioned under another key)."""
+    return ClaimEvent(
+        key=rec.key if key is None else key,
+        value=rec.value,
+        content_type=rec.header(CONTENT_TYPE),
+        topic=rec.topic,
+        partition=rec.partition,
+        offset=rec.offset,
+        timestamp_ms=rec.timestamp_ms,
+        not_checked_seal=rec.header(SEAL_HEADER),
+    )
+
+
 def check_topology(app: Application, settings: Settings, check: Check) -> StreamingDataFrame:
     judge = ClaimJudge(settings, check)
 
     def step(rec: Record) -> list[Outgoing]:
-        event = ClaimEvent(
-            key=rec.key,
-            value=rec.value,
-            content_type=rec.header(CONTENT_TYPE),
-            topic=rec.topic,
-            partition=rec.partition,
-            offset=rec.offset,
-            timestamp_ms=rec.timestamp_ms,
-            not_checked_seal=rec.header(SEAL_HEADER),
-        )
-        return [judge.judge(event, dt.date.today())]
+        return [judge.judge(claim_event(rec), dt.date.today())]
 
     claims = app.dataframe(raw_topic(app, CLAIMS_SUBMITTED))
     return guarded(app, claims, settings, step, outputs=(CLAIMS_CHECKS, CLAIMS_DLQ))

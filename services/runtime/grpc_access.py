@@ -40,12 +40,7 @@ import grpc
 from prometheus_client import Counter
 
 from claimscrub.runtime.env import SettingsError
-from claimscrub.runtime.grpc_metrics import (
-    GO_CODE_NAMES,
-    HANDLER_BEHAVIOR,
-    HANDLER_FACTORIES,
-    split_method,
-)
+from claimscrub.runtime.grpc_metrics import GO_CODE_NAMES, rewrapped, split_method
 
 POLICY_VARIABLE = "CLAIMSCRUB_GRPC_POLICY_FILE"
 ANYONE = "*"
@@ -360,13 +355,10 @@ class AccessInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
             return None
         method: str = handler_call_details.method
         rule = self._policy.rule(method)
-        shape = (bool(handler.request_streaming), bool(handler.response_streaming))
-        behavior = getattr(handler, HANDLER_BEHAVIOR[shape])
-        wrapped = self._wrap(behavior, method, rule)
-        return HANDLER_FACTORIES[shape](
-            wrapped,
-            request_deserializer=self._deserializer(handler, rule),
-            response_serializer=handler.response_serializer,
+        return rewrapped(
+            handler,
+            lambda behavior: self._wrap(behavior, method, rule),
+            self._deserializer(handler, rule),
         )
 
     def _wrap(
@@ -375,39 +367,37 @@ class AccessInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         if inspect.isasyncgenfunction(behavior):
 
             async def async_gen(request: Any, context: Any) -> AsyncIterator[Any]:
-                principal = self.principal(context)
-                failure: BaseException | None = None
-                try:
-                    self._admit(method, rule, principal, request)
+                async with self._guarded(method, rule, request, context):
                     async for response in behavior(request, context):
                         yield response
-                except Refused as refused:
-                    failure = refused
-                    await context.abort(refused.code, refused.details)
-                except BaseException as exc:
-                    failure = exc
-                    raise
-                finally:
-                    self._record(method, rule, principal, request, _outcome(context, failure))
 
             return async_gen
 
         async def coroutine(request: Any, context: Any) -> Any:
-            principal = self.principal(context)
-            failure: BaseException | None = None
-            try:
-                self._admit(method, rule, principal, request)
+            async with self._guarded(method, rule, request, context):
                 response = behavior(request, context)
                 if inspect.isawaitable(response):
                     response = await response
                 return response
-            except Refused as refused:
-                failure = refused
-                await context.abort(refused.code, refused.details)
-            except BaseException as exc:
-                failure = exc
-                raise
-            finally:
-                self._record(method, rule, principal, request, _outcome(context, failure))
 
         return coroutine
+
+    @contextlib.asynccontextmanager
+    async def _guarded(
+        self, method: str, rule: MethodRule | None, request: Any, context: Any
+    ) -> AsyncIterator[None]:
+        """Admits the call or aborts it with the refusal; records the outcome
+        either way."""
+        principal = self.principal(context)
+        failure: BaseException | None = None
+        try:
+            self._admit(method, rule, principal, request)
+            yield
+        except Refused as refused:
+            failure = refused
+            await context.abort(refused.code, refused.details)
+        except BaseException as exc:
+            failure = exc
+            raise
+        finally:
+            self._record(method, rule, principal, request, _outcome(context, failure))

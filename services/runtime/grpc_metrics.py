@@ -249,6 +249,21 @@ HANDLER_BEHAVIOR = {
 }
 
 
+def rewrapped(
+    handler: Any,
+    wrap: Callable[[Callable[..., Any]], Callable[..., Any]],
+    request_deserializer: Callable[[bytes], Any] | None = None,
+) -> Any:
+    """A method handler like ``handler`` whose behaviour is ``wrap`` of its
+    own, reading requests with ``request_deserializer`` (default its own)."""
+    shape = (bool(handler.request_streaming), bool(handler.response_streaming))
+    return HANDLER_FACTORIES[shape](
+        wrap(getattr(handler, HANDLER_BEHAVIOR[shape])),
+        request_deserializer=request_deserializer or handler.request_deserializer,
+        response_serializer=handler.response_serializer,
+    )
+
+
 class MetricsInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
     """Counts and times every RPC the server handles."""
 
@@ -263,13 +278,7 @@ class MetricsInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         handler = await continuation(handler_call_details)
         if handler is None:
             return None
-        shape = (bool(handler.request_streaming), bool(handler.response_streaming))
-        behavior = getattr(handler, HANDLER_BEHAVIOR[shape])
+        streaming = (bool(handler.request_streaming), bool(handler.response_streaming))
         service, method = split_method(handler_call_details.method)
-        labels = (rpc_type(*shape), service, method)
-        wrapped = _wrap(behavior, labels, shape[0], shape[1], self._m)
-        return HANDLER_FACTORIES[shape](
-            wrapped,
-            request_deserializer=handler.request_deserializer,
-            response_serializer=handler.response_serializer,
-        )
+        labels = (rpc_type(*streaming), service, method)
+        return rewrapped(handler, lambda behavior: _wrap(behavior, labels, *streaming, self._m))

@@ -15,7 +15,7 @@ from pathlib import Path
 from claimscrub.core.limits import Limits, LimitsError
 from claimscrub.runtime import registry
 from claimscrub.runtime.engine_timing import EngineTiming
-from claimscrub.runtime.env import SettingsError
+from claimscrub.runtime.env import SettingsError, env_file, env_seconds
 from claimscrub.runtime.grpc_tls import ClientTls, ServerTls
 from claimscrub.runtime.kafka_config import PLAINTEXT, KafkaSecurity
 from claimscrub.runtime.membership import GroupMembership
@@ -38,34 +38,11 @@ def _int(env: Mapping[str, str], name: str, default: int, *, minimum: int = 0) -
     return value
 
 
-def _float(env: Mapping[str, str], name: str, default: float) -> float:
-    raw = env.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise SettingsError(f"{name} must be a number") from None
-    if value <= 0:
-        raise SettingsError(f"{name} must be positive")
-    return value
-
-
 def _choice(env: Mapping[str, str], name: str, allowed: tuple[str, ...], default: str) -> str:
     value = env.get(name) or default
     if value not in allowed:
         raise SettingsError(f"{name} must be one of {', '.join(allowed)}")
     return value
-
-
-def _path(env: Mapping[str, str], name: str) -> Path | None:
-    raw = env.get(name)
-    if not raw:
-        return None
-    path = Path(raw)
-    if not path.is_file():
-        raise SettingsError(f"{name} names a file that does not exist: {raw}")
-    return path
 
 
 def default_bind_host(env: Mapping[str, str]) -> str:
@@ -175,9 +152,9 @@ class Settings:
             data_dir=Path(e.get("CLAIMSCRUB_DATA_DIR", f".run/data/{service}")),
             instance=e.get("CLAIMSCRUB_INSTANCE", f"{service}@{socket.gethostname()}"),
             required_checks=required,
-            mue_file=_path(e, "CLAIMSCRUB_MUE_FILE"),
-            payers_file=_path(e, "CLAIMSCRUB_PAYERS_FILE"),
-            shutdown_grace_s=_float(e, "CLAIMSCRUB_SHUTDOWN_GRACE_SECONDS", 10.0),
+            mue_file=env_file(e, "CLAIMSCRUB_MUE_FILE"),
+            payers_file=env_file(e, "CLAIMSCRUB_PAYERS_FILE"),
+            shutdown_grace_s=env_seconds(e, "CLAIMSCRUB_SHUTDOWN_GRACE_SECONDS", 10.0),
             timing=EngineTiming.from_env(e),
             state_dir=Path(
                 e.get("CLAIMSCRUB_STATE_DIR")
@@ -191,7 +168,7 @@ class Settings:
             max_message_bytes=max_message,
             limits=limits,
             metrics_host=e.get("CLAIMSCRUB_METRICS_HOST", default_bind_host(e)),
-            log_repeat_window_s=_float(e, "CLAIMSCRUB_LOG_REPEAT_SECONDS", 10.0),
+            log_repeat_window_s=env_seconds(e, "CLAIMSCRUB_LOG_REPEAT_SECONDS", 10.0),
             membership=GroupMembership.from_env(e),
             memory=EngineMemory.from_env(e),
         )

@@ -24,7 +24,7 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from claimscrub.core.codec import CONTENT_TYPE, encode_claim_json
+from claimscrub.core.codec import encode_claim_json
 from claimscrub.runtime.kafka_io import Tail
 from claimscrub.runtime.testing import (
     REPO_ROOT,
@@ -35,6 +35,8 @@ from claimscrub.runtime.testing import (
     produce,
 )
 from claimscrub.runtime.topics import AUDIT_ACCESS, CLAIMS_CHECKS, CLAIMS_DLQ, CLAIMS_SUBMITTED
+from tests.brokers import own_broker
+from tests.integration.helpers import base_claim, send_claims, service_line
 
 pytestmark = pytest.mark.kafka
 
@@ -45,44 +47,20 @@ PHI = [f"Zelda{RUN}", f"Quartermain{RUN}", f"9AU{RUN.upper()}", "1931-07-14", "5
 
 @pytest.fixture(scope="module")
 def own_kafka() -> Iterator[LocalKafka]:
-    port = int(os.environ.get("CLAIMSCRUB_TEST_KAFKA_PORT", "19092")) + 60
-    broker = LocalKafka(port=port, run_dir=REPO_ROOT / ".run" / f"test-kafka-audit-{port}")
-    broker.start()
-    try:
+    with own_broker(60, "audit") as broker:
         yield broker
-    finally:
-        broker.stop()
 
 
 def _claim(n: int) -> dict[str, Any]:
-    return {
-        "claimId": f"AU-{RUN}-{n}",
-        "payerId": "MEDICARE",
-        "submissionDate": "2026-06-01",
-        "patient": {
-            "memberId": PHI[2],
-            "firstName": PHI[0],
-            "lastName": PHI[1],
-            "dateOfBirth": PHI[3],
-            "phone": PHI[4],
-        },
-        "billingProvider": {"npi": "1558598797"},
-        "renderingProvider": {"npi": "1234567893", "taxonomy": "225100000X"},
-        "diagnoses": ["M62.81"],
-        "serviceLines": [
-            {
-                "lineNumber": 1,
-                "dateOfService": "2026-05-04",
-                "procedureCode": "97110",
-                "modifiers": ["GP"],
-                "units": 2,
-                "minutes": 30,
-                "chargeAmount": "84.00",
-                "diagnosisPointers": [1],
-            }
-        ],
-        "note": f"{PHI[0]} {PHI[1]} did sit-to-stand transfers",
+    patient = {
+        "memberId": PHI[2],
+        "firstName": PHI[0],
+        "lastName": PHI[1],
+        "dateOfBirth": PHI[3],
+        "phone": PHI[4],
     }
+    note = f"{PHI[0]} {PHI[1]} did sit-to-stand transfers"
+    return base_claim(f"AU-{RUN}-{n}", patient, service_line(chargeAmount="84.00"), note=note)
 
 
 def _env(kafka: LocalKafka, principal: str) -> dict[str, str]:
@@ -155,11 +133,7 @@ def test_a_service_and_a_cli_reader_record_which_offsets_of_a_phi_topic_they_rea
     kafka = own_kafka
     since = (dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)).isoformat()
     claims = [_claim(n) for n in range(12)]
-    records = []
-    for c in claims:
-        value, ctype = encode_claim_json(c)
-        records.append((c["claimId"].encode(), value, [(CONTENT_TYPE, ctype)]))
-    produce(kafka.bootstrap, CLAIMS_SUBMITTED.name, records)
+    send_claims(kafka, *claims)
     submitted_ends = end_offsets(kafka.bootstrap, CLAIMS_SUBMITTED.name)
     assert sum(submitted_ends.values()) == len(claims)
 
@@ -208,7 +182,10 @@ def test_a_service_and_a_cli_reader_record_which_offsets_of_a_phi_topic_they_rea
     produce(
         kafka.bootstrap,
         CLAIMS_DLQ.name,
-        [(r[0], r[1], [("claimscrub-dlq-reason", b"test")]) for r in records[:5]],
+        [
+            (c["claimId"].encode(), encode_claim_json(c)[0], [("claimscrub-dlq-reason", b"test")])
+            for c in claims[:5]
+        ],
     )
     dlq_ends = end_offsets(kafka.bootstrap, CLAIMS_DLQ.name)
     cli_principal = f"cli-{RUN}"

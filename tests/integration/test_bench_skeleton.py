@@ -10,7 +10,6 @@ them whole).
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time
@@ -26,6 +25,7 @@ from claimscrub.bench import skeleton
 from claimscrub.bench.load import claim_records, drive
 from claimscrub.runtime.testing import REPO_ROOT, LocalKafka
 from claimscrub.runtime.topics import CLAIMS_DEIDENTIFIED
+from tests.brokers import own_broker
 
 
 def _deidentified(bootstrap: str, keys: set[bytes], timeout_s: float) -> Counter[bytes]:
@@ -61,13 +61,8 @@ def _deidentified(bootstrap: str, keys: set[bytes], timeout_s: float) -> Counter
 @pytest.fixture(scope="module")
 def own_kafka() -> Iterator[LocalKafka]:
     # Beside the session's brokers (+0 plain, +10 secure, +20 the fault tests').
-    port = int(os.environ.get("CLAIMSCRUB_TEST_KAFKA_PORT", "19092")) + 30
-    broker = LocalKafka(port=port, run_dir=REPO_ROOT / ".run" / f"test-kafka-skeleton-{port}")
-    broker.start()
-    try:
+    with own_broker(30, "skeleton") as broker:
         yield broker
-    finally:
-        broker.stop()
 
 
 def test_the_skeleton_answers_and_joins_every_claim_once(

@@ -5,11 +5,8 @@ published, reads the same history from the necessity service's table."""
 
 from __future__ import annotations
 
-import datetime as dt
 import io
 import json
-import subprocess
-import sys
 import uuid
 from pathlib import Path
 from typing import Any
@@ -23,35 +20,9 @@ from claimscrub.core.codec import scrub_result_from_pb
 from claimscrub.runtime.testing import LocalKafka, ServiceProcess
 from claimscrub.v1 import claim_pb2, scrub_service_pb2_grpc
 from tests.cross_claim_example import EXPECTED_B, cross_claim_sequence, cross_edits
+from tests.integration.helpers import cli_scrub
 
 pytestmark = pytest.mark.kafka
-
-
-def _cli(examples_dir: Path, claims: list[dict[str, Any]], tmp: Path) -> list[dict[str, Any]]:
-    path = tmp / "cross.json"
-    path.write_text(json.dumps(claims))
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "claimscrub.cli.main",
-            "scrub",
-            str(path),
-            "--format",
-            "json",
-            "--payers",
-            str(examples_dir / "payers.json"),
-            "--enrollment",
-            str(examples_dir / "enrollment.json"),
-            "--as-of",
-            dt.date.today().isoformat(),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert done.returncode == 0, done.stderr
-    return [json.loads(line) for line in done.stdout.splitlines()]
 
 
 def _sync(target: str, claim: dict[str, Any]) -> dict[str, Any]:
@@ -73,7 +44,7 @@ def test_claims_published_in_order_get_the_cross_claim_edits_the_cli_gives(
     kafka: LocalKafka, services: dict[str, ServiceProcess], examples_dir: Path, tmp_path: Path
 ) -> None:
     claims = cross_claim_sequence(f"XC{uuid.uuid4().hex[:6]}")
-    cli = _cli(examples_dir, claims, tmp_path)
+    cli = cli_scrub(examples_dir, claims, tmp_path)
     target = f"127.0.0.1:{services['aggregator'].grpc_port}"
     sync: list[dict[str, Any]] = []
     stream: list[dict[str, Any]] = []

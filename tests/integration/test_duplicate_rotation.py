@@ -14,7 +14,6 @@ real aggregator process publishes the results."""
 from __future__ import annotations
 
 import json
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,14 +22,14 @@ from typing import Any
 import pytest
 
 from claimscrub.core.claim import parse_claim
-from claimscrub.core.codec import decode_scrub_result, encode_check_result
+from claimscrub.core.codec import encode_check_result
 from claimscrub.core.edits import CheckName
 from claimscrub.core.fingerprint import earlier_keys_from_env, key_from_env, stamp
 from claimscrub.core.results import CheckResult, ScrubResult
-from claimscrub.runtime.kafka_io import Tail
 from claimscrub.runtime.registry import required_checks
 from claimscrub.runtime.testing import LocalKafka, ServiceProcess, free_port, produce
-from claimscrub.runtime.topics import CLAIMS_CHECKS, CLAIMS_SCRUBBED
+from claimscrub.runtime.topics import CLAIMS_CHECKS
+from tests.integration.helpers import base_claim, results, service_line
 
 pytestmark = pytest.mark.kafka
 
@@ -62,27 +61,7 @@ def aggregator(kafka: LocalKafka, tmp_path: Path) -> Iterator[ServiceProcess]:
 
 
 def _claim(claim_id: str, member_id: str) -> dict[str, Any]:
-    return {
-        "claimId": claim_id,
-        "payerId": "MEDICARE",
-        "submissionDate": "2026-06-01",
-        "patient": {"memberId": member_id},
-        "billingProvider": {"npi": "1558598797"},
-        "renderingProvider": {"npi": "1234567893", "taxonomy": "225100000X"},
-        "diagnoses": ["M62.81"],
-        "serviceLines": [
-            {
-                "lineNumber": 1,
-                "dateOfService": "2026-05-04",
-                "procedureCode": "97110",
-                "modifiers": ["GP"],
-                "units": 2,
-                "minutes": 30,
-                "chargeAmount": "84.00",
-                "diagnosisPointers": [1],
-            }
-        ],
-    }
+    return base_claim(claim_id, {"memberId": member_id}, service_line(chargeAmount="84.00"))
 
 
 def _send_verdicts(kafka: LocalKafka, claim: dict[str, Any], env: dict[str, str]) -> None:
@@ -99,17 +78,8 @@ def _send_verdicts(kafka: LocalKafka, claim: dict[str, Any], env: dict[str, str]
     produce(kafka.bootstrap, CLAIMS_CHECKS.name, records)
 
 
-def _result(kafka: LocalKafka, claim_id: str, timeout_s: float = 120) -> ScrubResult:
-    tail = Tail(kafka.bootstrap, None, [CLAIMS_SCRUBBED.name], client_id="t", from_beginning=True)
-    try:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            for r in tail.records():
-                if r.key == claim_id.encode():
-                    return decode_scrub_result(r.value)
-    finally:
-        tail.close()
-    raise AssertionError(f"no result for {claim_id}")
+def _result(kafka: LocalKafka, claim_id: str) -> ScrubResult:
+    return results(kafka, claim_id)[claim_id]
 
 
 def test_a_duplicate_sent_after_the_rotation_of_a_claim_scrubbed_before_it_is_found(

@@ -10,7 +10,6 @@ import os
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -29,6 +28,7 @@ from claimscrub.runtime.topics import PROVIDERS_ENROLLMENT
 from claimscrub.v1 import claim_pb2
 from claimscrub.v1 import enrollment_service_pb2 as pb
 from claimscrub.v1 import enrollment_service_pb2_grpc as rpc
+from tests.integration.helpers import base_claim, scrape
 
 pytestmark = pytest.mark.kafka
 
@@ -73,24 +73,9 @@ def _load(kafka: LocalKafka, path: Path) -> subprocess.CompletedProcess[str]:
 
 
 def _claim(claim_id: str, rendering_npi: str) -> dict[str, Any]:
-    return {
-        "claimId": claim_id,
-        "payerId": "MEDICARE",
-        "submissionDate": "2026-06-01",
-        "patient": {"firstName": "Zebulon", "lastName": "Quartermaine", "memberId": "ZQ99887766"},
-        "billingProvider": {"npi": "1558598797"},
-        "renderingProvider": {"npi": rendering_npi, "taxonomy": "225100000X"},
-        "serviceLines": [
-            {
-                "lineNumber": 1,
-                "dateOfService": "2026-05-04",
-                "procedureCode": "97110",
-                "modifiers": ["GP"],
-                "units": 2,
-                "minutes": 30,
-            }
-        ],
-    }
+    patient = {"firstName": "Zebulon", "lastName": "Quartermaine", "memberId": "ZQ99887766"}
+    rendering = {"npi": rendering_npi, "taxonomy": "225100000X"}
+    return base_claim(claim_id, patient, renderingProvider=rendering)
 
 
 def _scrub(kafka: LocalKafka, claim: dict[str, Any]) -> dict[str, Any]:
@@ -206,16 +191,6 @@ def test_check_health_and_reflection_on_the_running_server(
     assert "claimscrub.v1.EnrollmentService" in names
 
 
-def _scrape(port: int) -> dict[str, float]:
-    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
-    samples: dict[str, float] = {}
-    for line in text.splitlines():
-        if line and not line.startswith("#"):
-            name, _, value = line.rpartition(" ")
-            samples[name] = float(value)
-    return samples
-
-
 def test_a_new_instance_serves_only_once_its_table_is_loaded(
     kafka: LocalKafka, services: dict[str, ServiceProcess], tmp_path: Path
 ) -> None:
@@ -232,7 +207,7 @@ def test_a_new_instance_serves_only_once_its_table_is_loaded(
         # No waiting: serving means the compacted topic has been read.
         reply = _lookup(f"127.0.0.1:{second.grpc_port}", "1234567893")
         assert reply.found and reply.enrolled_on_date
-        metrics = _scrape(second.metrics_port)
+        metrics = scrape(second.metrics_port)
         assert metrics["claimscrub_enrollment_table_ready"] == 1
         assert metrics["claimscrub_enrollment_records"] >= 15
     finally:
@@ -241,7 +216,7 @@ def test_a_new_instance_serves_only_once_its_table_is_loaded(
 
 def test_enrollment_metrics_are_served(services: dict[str, ServiceProcess]) -> None:
     _lookup(_target(services), "1234567893")
-    m = _scrape(services["enrollment"].metrics_port)
+    m = scrape(services["enrollment"].metrics_port)
     assert m['claimscrub_enrollment_events_total{outcome="applied"}'] >= 15
     assert m['claimscrub_enrollment_lookups_total{enrolled="true"}'] >= 1
     assert m["claimscrub_enrollment_lookup_duration_seconds_count"] >= 1

@@ -29,29 +29,23 @@ check come in. ``pytest -s`` shows the figures (docs/operations.md "Failover").
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from claimscrub.cli.enrollment import publish_records
 from claimscrub.core.results import ScrubResult
-from claimscrub.enrollment.records import read_records
 from claimscrub.runtime.kafka_config import PLAINTEXT, producer_config
-from claimscrub.runtime.pipeline import PIPELINE
-from claimscrub.runtime.testing import REPO_ROOT, LocalKafka, ServiceProcess, free_port
 from claimscrub.runtime.topics import CLAIMS_SUBMITTED
 from tests.integration.test_faults import (
-    STREAM_SERVICES,
     Record,
-    ResultLog,
+    Rig,
     _kill9,
     claim_records,
     expected_codes,
+    stream_rig,
 )
 
 pytestmark = pytest.mark.kafka
@@ -69,51 +63,22 @@ KILL_ORDER = ("units", "necessity", "enrollment", "aggregator")
 MAX_INCOMPLETE_SHARE = 0.01
 
 
-@dataclass
-class Stack:
-    kafka: LocalKafka
-    procs: dict[str, ServiceProcess]
-    log: ResultLog
-
-
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory, examples_dir: Path) -> Iterator[Stack]:
-    port = int(os.environ.get("CLAIMSCRUB_TEST_KAFKA_PORT", "19092")) + 40
-    kafka = LocalKafka(port=port, run_dir=REPO_ROOT / ".run" / f"test-kafka-failover-{port}")
-    kafka.start()
+def stack(tmp_path_factory: pytest.TempPathFactory, examples_dir: Path) -> Iterator[Rig]:
+    settings = {
+        "CLAIMSCRUB_SHUTDOWN_GRACE_SECONDS": "1",
+        "CLAIMSCRUB_STATIC_MEMBERSHIP": "true",
+    }
     log_dir = tmp_path_factory.mktemp("failover")
-    procs: dict[str, ServiceProcess] = {}
-    log: ResultLog | None = None
-    try:
-        publish_records(read_records(examples_dir / "enrollment.json"), kafka.bootstrap)
-        modules = dict(PIPELINE)
-        ports = {name: (free_port(), free_port()) for name in STREAM_SERVICES}
-        env = {
-            "CLAIMSCRUB_PAYERS_FILE": str(examples_dir / "payers.json"),
-            "CLAIMSCRUB_ENROLLMENT_ADDR": f"127.0.0.1:{ports['enrollment'][0]}",
-            "CLAIMSCRUB_UNITS_ADDR": f"127.0.0.1:{ports['units'][0]}",
-            "CLAIMSCRUB_NECESSITY_ADDR": f"127.0.0.1:{ports['necessity'][0]}",
-            "CLAIMSCRUB_SHUTDOWN_GRACE_SECONDS": "1",
-            "CLAIMSCRUB_STATIC_MEMBERSHIP": "true",
-        }
-        for name in STREAM_SERVICES:
-            procs[name] = ServiceProcess(
-                name,
-                modules[name],
-                *ports[name],
-                kafka,
-                log_dir,
-                {**env, "CLAIMSCRUB_INSTANCE": f"{name}-failover"},
-            )
-            procs[name].start()
-        log = ResultLog(kafka.bootstrap)
-        yield Stack(kafka, procs, log)
-    finally:
-        if log is not None:
-            log.stop()
-        for p in procs.values():
-            p.terminate(15)
-        kafka.stop()
+    with stream_rig(
+        40,
+        "failover",
+        log_dir,
+        examples_dir,
+        settings,
+        lambda name: {"CLAIMSCRUB_INSTANCE": f"{name}-failover"},
+    ) as running:
+        yield running
 
 
 class Feeder:
@@ -180,7 +145,7 @@ def _incomplete(result: ScrubResult) -> bool:
     return any(e.code == "CHECK_INCOMPLETE" for e in result.edits)
 
 
-def test_kill_9_of_each_service_down_a_minute_under_40_claims_a_second(stack: Stack) -> None:
+def test_kill_9_of_each_service_down_a_minute_under_40_claims_a_second(stack: Rig) -> None:
     capacity = int((LEAD_S * 2 + STAGGER_S * (len(KILL_ORDER) - 1) + DOWN_S + 30) * RATE_PER_S)
     records = claim_records(TAG, capacity)
     events: list[tuple[float, str, str]] = []

@@ -19,11 +19,11 @@ last test, so a CHECK_INCOMPLETE in tests 1-4 would mean a claim was stuck.
 
 from __future__ import annotations
 
-import os
 import signal
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,15 +31,12 @@ import grpc
 import pytest
 from confluent_kafka import KafkaException
 
-from claimscrub.cli.enrollment import publish_records
 from claimscrub.core.codec import CONTENT_TYPE, JSON, PROTOBUF, decode_check_result
 from claimscrub.core.codec import decode_scrub_result as decode_result
 from claimscrub.core.results import ScrubResult
-from claimscrub.enrollment.records import read_records
 from claimscrub.runtime.kafka_io import Tail, TopicMissing, produce_all
 from claimscrub.runtime.pipeline import PIPELINE
 from claimscrub.runtime.testing import (
-    REPO_ROOT,
     LocalKafka,
     ServiceProcess,
     consume_all,
@@ -53,6 +50,8 @@ from claimscrub.runtime.topics import (
     CLAIMS_SUBMITTED,
 )
 from claimscrub.v1 import claim_pb2, scrub_service_pb2_grpc
+from tests.brokers import own_broker
+from tests.integration.helpers import prepare_pipeline, scrape, wait_until
 
 pytestmark = pytest.mark.kafka
 
@@ -238,39 +237,55 @@ def stop(p: ServiceProcess, timeout_s: float = 20.0) -> None:
     p.terminate(timeout_s)
 
 
+@contextmanager
+def stream_rig(
+    offset: int,
+    name: str,
+    log_dir: Path,
+    examples_dir: Path,
+    settings: dict[str, str],
+    instance: Callable[[str], dict[str, str]] = lambda _: {},
+) -> Iterator[Rig]:
+    """Every stream service on a broker of its own (``offset``, ``name``: see
+    tests.brokers.own_broker) with ``settings`` and each ``instance(name)``'s
+    variables, and a :class:`ResultLog` of claims.scrubbed."""
+    with own_broker(offset, name) as kafka:
+        procs: dict[str, ServiceProcess] = {}
+        extra: list[ServiceProcess] = []
+        log: ResultLog | None = None
+        try:
+            modules = dict(PIPELINE)
+            ports, env = prepare_pipeline(kafka, examples_dir, STREAM_SERVICES)
+            env.update(settings)
+            for service in STREAM_SERVICES:
+                procs[service] = ServiceProcess(
+                    service,
+                    modules[service],
+                    *ports[service],
+                    kafka,
+                    log_dir,
+                    {**env, **instance(service)},
+                )
+                procs[service].start()
+            log = ResultLog(kafka.bootstrap)
+            yield Rig(kafka, log_dir, env, procs, log, extra)
+        finally:
+            if log is not None:
+                log.stop()
+            for p in [*procs.values(), *extra]:
+                stop(p, 15)
+
+
 @pytest.fixture(scope="module")
 def rig(tmp_path_factory: pytest.TempPathFactory, examples_dir: Path) -> Iterator[Rig]:
-    port = int(os.environ.get("CLAIMSCRUB_TEST_KAFKA_PORT", "19092")) + 20
-    kafka = LocalKafka(port=port, run_dir=REPO_ROOT / ".run" / f"test-kafka-faults-{port}")
-    kafka.start()
+    settings = {
+        "CLAIMSCRUB_ENROLLMENT_TIMEOUT_SECONDS": "1",
+        "CLAIMSCRUB_CHECK_TIMEOUT_SECONDS": "600",
+        "CLAIMSCRUB_SHUTDOWN_GRACE_SECONDS": "1",
+    }
     log_dir = tmp_path_factory.mktemp("faults")
-    procs: dict[str, ServiceProcess] = {}
-    extra: list[ServiceProcess] = []
-    log: ResultLog | None = None
-    try:
-        publish_records(read_records(examples_dir / "enrollment.json"), kafka.bootstrap)
-        modules = dict(PIPELINE)
-        ports = {name: (free_port(), free_port()) for name in STREAM_SERVICES}
-        env = {
-            "CLAIMSCRUB_PAYERS_FILE": str(examples_dir / "payers.json"),
-            "CLAIMSCRUB_ENROLLMENT_ADDR": f"127.0.0.1:{ports['enrollment'][0]}",
-            "CLAIMSCRUB_ENROLLMENT_TIMEOUT_SECONDS": "1",
-            "CLAIMSCRUB_UNITS_ADDR": f"127.0.0.1:{ports['units'][0]}",
-            "CLAIMSCRUB_NECESSITY_ADDR": f"127.0.0.1:{ports['necessity'][0]}",
-            "CLAIMSCRUB_CHECK_TIMEOUT_SECONDS": "600",
-            "CLAIMSCRUB_SHUTDOWN_GRACE_SECONDS": "1",
-        }
-        for name in STREAM_SERVICES:
-            procs[name] = ServiceProcess(name, modules[name], *ports[name], kafka, log_dir, env)
-            procs[name].start()
-        log = ResultLog(kafka.bootstrap)
-        yield Rig(kafka, log_dir, env, procs, log, extra)
-    finally:
-        if log is not None:
-            log.stop()
-        for p in [*procs.values(), *extra]:
-            stop(p, 15)
-        kafka.stop()
+    with stream_rig(20, "faults", log_dir, examples_dir, settings) as running:
+        yield running
 
 
 def _kill9(p: ServiceProcess) -> None:
@@ -283,18 +298,6 @@ def _grown(log: ResultLog, prefix: str, by: int) -> Callable[[], bool]:
     """True once ``by`` more claims with ``prefix`` have a result than now."""
     start = log.count(prefix)
     return lambda: log.count(prefix) >= start + by
-
-
-def _wait_until(pred: Callable[[], bool], timeout_s: float) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while not pred():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.1)
-    return True
-
-
-# --- 1. garbage and malformed claims --------------------------------------------------
 
 
 def test_undecodable_events_and_malformed_claims_do_not_stop_a_partition(rig: Rig) -> None:
@@ -395,25 +398,13 @@ def _check_results(bootstrap: str, prefix: str, check: str) -> dict[str, int]:
     return counts
 
 
-def _scrape(metrics_port: int) -> dict[str, float]:
-    import urllib.request
-
-    text = urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5).read()
-    samples: dict[str, float] = {}
-    for line in text.decode().splitlines():
-        if line and not line.startswith("#"):
-            name, _, value = line.rpartition(" ")
-            samples[name] = float(value)
-    return samples
-
-
 def _assigned(metrics_port: int) -> float:
     name = f'claimscrub_consumer_assigned_partitions{{topic="{CLAIMS_SUBMITTED.name}"}}'
-    return _scrape(metrics_port).get(name, 0.0)
+    return scrape(metrics_port).get(name, 0.0)
 
 
 def _consumed(metrics_port: int) -> float:
-    return _scrape(metrics_port).get('claimscrub_claims_consumed_total{service="units"}', 0.0)
+    return scrape(metrics_port).get('claimscrub_claims_consumed_total{service="units"}', 0.0)
 
 
 def test_two_instances_of_a_check_share_its_partitions_through_rebalances(rig: Rig) -> None:
@@ -424,15 +415,15 @@ def test_two_instances_of_a_check_share_its_partitions_through_rebalances(rig: R
     second = rig.spawn("units-2", "claimscrub.units.main")
     started = time.monotonic()
     fast_produce(rig.kafka.bootstrap, CLAIMS_SUBMITTED.name, records[:1500])
-    assert _wait_until(lambda: rig.log.count(tag) >= 200, 120)
+    assert wait_until(lambda: rig.log.count(tag) >= 200, 120)
     second.start()  # joins the group: the partitions are split between the two
     # The second half goes out once the split is done, so both instances
     # have claims to take however fast the first drains the first half.
-    assert _wait_until(lambda: _assigned(second.metrics_port) > 0, 120)
+    assert wait_until(lambda: _assigned(second.metrics_port) > 0, 120)
     joined = time.monotonic() - started
     fast_produce(rig.kafka.bootstrap, CLAIMS_SUBMITTED.name, records[1500:])
     at_join = rig.log.count(tag)
-    assert _wait_until(lambda: rig.log.count(tag) >= at_join + 300, 180)
+    assert wait_until(lambda: rig.log.count(tag) >= at_join + 300, 180)
     stop(first)  # leaves the group: the second instance takes every partition
     left = time.monotonic() - started
     got = rig.log.wait_for(tag, len(keys), timeout_s=300, settle_s=3)
@@ -478,7 +469,7 @@ def test_kill_9_of_each_service_mid_stream_loses_and_doubles_nothing(rig: Rig) -
     sent = len(chunks[0])
     for n, name in enumerate(STREAM_SERVICES, start=1):
         # Mid-stream: results are flowing and most of what was sent is not done.
-        assert _wait_until(_grown(rig.log, tag, 100), 300), name
+        assert wait_until(_grown(rig.log, tag, 100), 300), name
         p = rig.procs[name]
         killed_at = time.monotonic()
         _kill9(p)
@@ -489,7 +480,7 @@ def test_kill_9_of_each_service_mid_stream_loses_and_doubles_nothing(rig: Rig) -
         recovery[name] = f"healthy after {healthy:.1f} s"
     got = rig.log.wait_for(tag, total, timeout_s=600, settle_s=5)
     answered, extra = tally(got, keys)
-    aggregator = _scrape(rig.procs["aggregator"].metrics_port)
+    aggregator = scrape(rig.procs["aggregator"].metrics_port)
     incomplete = sum(
         1
         for k in keys
@@ -532,7 +523,7 @@ def test_broker_restart_mid_stream_loses_and_doubles_nothing(rig: Rig) -> None:
     keys = [k.decode() for k, _, _ in records]
     started = time.monotonic()
     fast_produce(rig.kafka.bootstrap, CLAIMS_SUBMITTED.name, records)
-    assert _wait_until(lambda: rig.log.count(tag) >= 200, 300)
+    assert wait_until(lambda: rig.log.count(tag) >= 200, 300)
     at_stop = rig.log.count(tag)
     down_at = time.monotonic()
     rig.kafka.stop()
@@ -540,7 +531,7 @@ def test_broker_restart_mid_stream_loses_and_doubles_nothing(rig: Rig) -> None:
     rig.kafka.restart()
     up_at = time.monotonic()
     up_after = up_at - down_at
-    resumed = _wait_until(lambda: rig.log.count(tag) > at_stop, 300)
+    resumed = wait_until(lambda: rig.log.count(tag) > at_stop, 300)
     got = rig.log.wait_for(tag, len(keys), timeout_s=600, settle_s=5)
     answered, extra = tally(got, keys)
     incomplete = sum(
@@ -674,7 +665,7 @@ def test_a_check_back_after_the_timeout_gives_revision_2_once(rig: Rig) -> None:
         got = rig.log.results(tag)
         return sum(1 for k in keys if len(got.get(k, ())) >= 2)
 
-    _wait_until(lambda: revised() == len(keys), 180)
+    wait_until(lambda: revised() == len(keys), 180)
     all_in = time.monotonic() - started
     time.sleep(8)  # a third result would show
     got = rig.log.results(tag)

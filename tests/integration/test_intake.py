@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from claimscrub.cli.x12_submit import submit_interchange
-from claimscrub.core.codec import CONTENT_TYPE, decode_scrub_result, encode_claim_json
+from claimscrub.core.codec import decode_scrub_result
 from claimscrub.intake.topology import (
     INTERCHANGE_HEADER,
     TRANSACTION_SET_HEADER,
@@ -40,6 +40,7 @@ from claimscrub.runtime.topics import (
 from claimscrub.x12.compose import interchange
 from claimscrub.x12.intake import claims_of
 from claimscrub.x12.reader import Interchange, open_text
+from tests.integration.helpers import send_claims, service_line, wait_until
 
 pytestmark = pytest.mark.kafka
 
@@ -65,18 +66,7 @@ def _claim(i: int) -> dict[str, Any]:
         "billingProvider": {"npi": "1558598797", "name": "CLINIC", "taxId": "123456789"},
         "renderingProvider": {"npi": "1234567893", "taxonomy": "225100000X"},
         "diagnoses": ["M62.81"],
-        "serviceLines": [
-            {
-                "lineNumber": 1,
-                "dateOfService": "2026-05-04",
-                "procedureCode": "97110",
-                "modifiers": ["GP"],
-                "units": 2,
-                "minutes": 30,
-                "chargeAmount": "42.00",
-                "diagnosisPointers": [1],
-            }
-        ],
+        "serviceLines": [service_line()],
         "therapy": {"planOfCare": {"startDate": "2026-04-20"}},
     }
 
@@ -198,9 +188,7 @@ def test_not_checked_is_honoured_from_the_intake_only(
     direct = {**claim.event(), "claimId": "TRUST-JSON"}
     direct["patient"] = {**direct["patient"], "memberId": "QT0000002"}
     assert direct["notChecked"]
-    value, content_type = encode_claim_json(direct)
-    headers = [(CONTENT_TYPE, content_type)]
-    produce(kafka.bootstrap, CLAIMS_SUBMITTED.name, [(b"TRUST-JSON", value, headers)])
+    send_claims(kafka, direct)
 
     wanted = {b"TRUST-X12", b"TRUST-JSON"}
     records = _records_where(
@@ -263,7 +251,7 @@ def test_an_intake_killed_mid_interchange_loses_and_doubles_no_claim(
         intake.start(wait_s=180)
     # The restarted intake joins the group once the killed one's session
     # expires, and reads the uncommitted interchange again.
-    assert _wait_for(lambda: _acknowledged(intake, icn_text) >= 2, 240), intake.tail()
+    assert wait_until(lambda: _acknowledged(intake, icn_text) >= 2, 240, 0.5), intake.tail()
 
     scrubbed = _records_where(
         kafka.bootstrap, CLAIMS_SCRUBBED.name, lambda r: r.key in ids, until=CLAIMS, timeout_s=300
@@ -299,15 +287,6 @@ def _acknowledged(service: ServiceProcess, icn: bytes) -> int:
         for line in text.splitlines()
         if '"interchange_acknowledged"' in line and f'"interchange": "{icn.decode()}"' in line
     )
-
-
-def _wait_for(pred: Callable[[], bool], timeout_s: float) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while not pred():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.5)
-    return True
 
 
 def test_submit_sends_an_837p_to_the_intake_and_prints_its_999_and_results(

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import subprocess
 import sys
 import time
@@ -22,7 +21,7 @@ from quixstreams.state.metadata import CHANGELOG_CF_MESSAGE_HEADER
 
 from claimscrub.bench.load import wait_idle
 from claimscrub.core.claim import parse_claim
-from claimscrub.core.codec import CONTENT_TYPE, decode_check_result, encode_claim_json
+from claimscrub.core.codec import decode_check_result
 from claimscrub.core.results import CheckResult
 from claimscrub.necessity.beneficiary import DEV_HMAC_KEY, beneficiary_token
 from claimscrub.necessity.rekey import REKEY_REQUEST_HEADER, tokens_in
@@ -38,11 +37,12 @@ from claimscrub.runtime.testing import (
 )
 from claimscrub.runtime.topics import (
     CLAIMS_CHECKS,
-    CLAIMS_SUBMITTED,
     NECESSITY_BY_BENEFICIARY,
     NECESSITY_GROUP,
     NECESSITY_HISTORY_CHANGELOG,
 )
+from tests.brokers import own_broker
+from tests.integration.helpers import base_claim, send_claims, service_line, therapy
 
 pytestmark = pytest.mark.kafka
 
@@ -61,13 +61,8 @@ RING = json.dumps(
 def own_kafka() -> Iterator[LocalKafka]:
     """A broker of this test's own: `keys rotate --apply` reads every history of
     the changelog, and the shared broker's hold other tests' beneficiaries."""
-    port = int(os.environ.get("CLAIMSCRUB_TEST_KAFKA_PORT", "19092")) + 50
-    broker = LocalKafka(port=port, run_dir=REPO_ROOT / ".run" / f"test-kafka-keys-{port}")
-    broker.start()
-    try:
+    with own_broker(50, "keys") as broker:
         yield broker
-    finally:
-        broker.stop()
 
 
 def test_apply_requests_a_rekey_for_each_live_token_of_an_older_key(
@@ -92,18 +87,7 @@ def test_apply_requests_a_rekey_for_each_live_token_of_an_older_key(
         ],
     )
 
-    env = {
-        "PATH": "/usr/bin:/bin",
-        "KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap,
-        "CLAIMSCRUB_HMAC_KEYS": RING,
-    }
-    run = subprocess.run(
-        [sys.executable, "-m", "claimscrub.cli.main", "keys", "rotate", "--apply"],
-        env=env, capture_output=True, text=True, timeout=180, cwd=REPO_ROOT,
-    )  # fmt: skip
-    assert run.returncode == 0, run.stderr
-    assert "sent 2 rekey request(s) towards key k2" in run.stdout
-    assert OLD not in run.stdout + run.stderr and NEW not in run.stdout + run.stderr
+    assert "sent 2 rekey request(s) towards key k2" in _apply(kafka, RING, OLD, NEW)
 
     records = consume_all(kafka.bootstrap, NECESSITY_BY_BENEFICIARY.name, until=2, settle_s=2)
     requests = [r for r in records if dict(r.headers).get(REKEY_REQUEST_HEADER) == b"1"]
@@ -129,45 +113,16 @@ def _ring(current: str, *ids: str) -> str:
 def _claim(claim_id: str, charge: str, dos: str) -> dict[str, Any]:
     # Eligibility says 2,300 used of the 2026 PT/SLP KX threshold ($2,480,
     # docs/necessity.md); every claim of this beneficiary adds its charge.
-    return {
-        "claimId": claim_id,
-        "payerId": "MEDICARE",
-        "submissionDate": "2026-06-01",
-        "patient": {"memberId": MEMBER},
-        "billingProvider": {"npi": "1558598797"},
-        "renderingProvider": {"npi": "1234567893", "taxonomy": "225100000X"},
-        "diagnoses": ["M62.81"],
-        "serviceLines": [
-            {
-                "lineNumber": 1,
-                "dateOfService": dos,
-                "procedureCode": "97110",
-                "modifiers": ["GP"],
-                "units": 2,
-                "minutes": 30,
-                "chargeAmount": charge,
-                "diagnosisPointers": [1],
-            }
-        ],
-        "therapy": {
-            "discipline": "PT",
-            "planOfCare": {"certifiedDate": "2026-04-20", "endDate": "2026-07-18"},
-            "treatmentDaysSinceProgressReport": 1,
-            "amountUsedYtd": "2300.00",
-        },
-    }
+    line = service_line(dateOfService=dos, chargeAmount=charge)
+    used = therapy(treatmentDaysSinceProgressReport=1, amountUsedYtd="2300.00")
+    return base_claim(claim_id, {"memberId": MEMBER}, line, therapy=used)
 
 
 def _necessity_verdict(kafka: LocalKafka, claim: dict[str, Any]) -> CheckResult:
     """Submit ``claim``; necessity's result for it on claims.checks."""
-    value, ctype = encode_claim_json(claim)
     results = Tail(kafka.bootstrap, None, [CLAIMS_CHECKS.name], client_id="test-keys")
     try:
-        produce(
-            kafka.bootstrap,
-            CLAIMS_SUBMITTED.name,
-            [(claim["claimId"].encode(), value, [(CONTENT_TYPE, ctype)])],
-        )
+        send_claims(kafka, claim)
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             for r in results.records():
@@ -187,8 +142,9 @@ def _wait_for_lag_zero(kafka: LocalKafka) -> None:
     assert waited is not None, "necessity's consumer lag did not reach 0"
 
 
-def _apply(kafka: LocalKafka, ring: str) -> str:
-    """`claimscrub keys rotate --apply` as an operator runs it, with the ring."""
+def _apply(kafka: LocalKafka, ring: str, *secrets: str) -> str:
+    """`claimscrub keys rotate --apply` as an operator runs it, with the ring;
+    its output, which holds none of ``secrets``."""
     env = {
         "PATH": "/usr/bin:/bin",
         "KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap,
@@ -199,7 +155,7 @@ def _apply(kafka: LocalKafka, ring: str) -> str:
         env=env, capture_output=True, text=True, timeout=180, cwd=REPO_ROOT,
     )  # fmt: skip
     assert run.returncode == 0, run.stderr
-    assert NEW_SECRET not in run.stdout + run.stderr
+    assert not any(secret in run.stdout + run.stderr for secret in secrets)
     return run.stdout
 
 
@@ -247,7 +203,7 @@ def test_a_rotation_by_the_runbook_keeps_a_beneficiary_s_year_to_date_amount(
         assert _necessity_verdict(kafka, _claim("KR-2", "50.00", "2026-05-05")).edits == ()
         # Step 3: apply, then wait for necessity's lag to reach 0.
         assert f"rekey request(s) towards key {NEW_ID}" in _apply(
-            kafka, _ring(OLD_ID, OLD_ID, NEW_ID)
+            kafka, _ring(OLD_ID, OLD_ID, NEW_ID), NEW_SECRET
         )
         _wait_for_lag_zero(kafka)
         # Step 4: the new key current. The next claim is routed under the new
@@ -266,7 +222,7 @@ def test_a_rotation_by_the_runbook_keeps_a_beneficiary_s_year_to_date_amount(
         assert old_token in histories  # copied, not moved, until step 5
         # Step 5: apply again; the old token's history is moved, then gone.
         assert f"rekey request(s) towards key {NEW_ID}" in _apply(
-            kafka, _ring(NEW_ID, OLD_ID, NEW_ID)
+            kafka, _ring(NEW_ID, OLD_ID, NEW_ID), NEW_SECRET
         )
         _wait_for_lag_zero(kafka)
         histories = _live_histories(kafka)

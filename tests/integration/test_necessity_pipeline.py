@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import copy
 import shutil
-import time
 from typing import Any
 
 import grpc
@@ -14,19 +13,16 @@ import pytest
 from google.protobuf import json_format
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from claimscrub.core.codec import CONTENT_TYPE, decode_scrub_result, encode_claim_json
 from claimscrub.core.results import ScrubResult
 from claimscrub.necessity.rekey import TOKEN_PATTERN
 from claimscrub.necessity.topology import HISTORY_KEY
-from claimscrub.runtime.kafka_io import Tail
-from claimscrub.runtime.testing import LocalKafka, ServiceProcess, consume_all, produce
+from claimscrub.runtime.testing import LocalKafka, ServiceProcess, consume_all
 from claimscrub.runtime.topics import (
-    CLAIMS_SCRUBBED,
-    CLAIMS_SUBMITTED,
     NECESSITY_BY_BENEFICIARY,
     NECESSITY_HISTORY_CHANGELOG,
 )
 from claimscrub.v1 import claim_pb2, necessity_service_pb2_grpc
+from tests.integration.helpers import base_claim, results, send_claims, service_line, therapy
 
 pytestmark = pytest.mark.kafka
 
@@ -35,69 +31,20 @@ PHI = ("Philippa", "Nightingale-Quorn", MEMBER, "77 Quill Lane")
 
 
 def _claim(claim_id: str, ytd: str, charge: str, **changes: Any) -> dict[str, Any]:
-    claim: dict[str, Any] = {
-        "claimId": claim_id,
-        "payerId": "MEDICARE",
-        "submissionDate": "2026-06-01",
-        "patient": {
-            "memberId": MEMBER,
-            "firstName": "Philippa",
-            "lastName": "Nightingale-Quorn",
-            "address": {"line1": "77 Quill Lane", "city": "Sampletown", "state": "NY"},
-        },
-        # Enrolled with MEDICARE in examples/enrollment.json (loaded by conftest).
-        "billingProvider": {"npi": "1558598797"},
-        "renderingProvider": {"npi": "1234567893", "taxonomy": "225100000X"},
-        "diagnoses": ["M62.81"],
-        "serviceLines": [
-            {
-                "lineNumber": 1,
-                "dateOfService": "2026-05-04",
-                "procedureCode": "97110",
-                "modifiers": ["GP"],
-                "units": 2,
-                "minutes": 30,
-                "chargeAmount": charge,
-                "diagnosisPointers": [1],
-            }
-        ],
-        "therapy": {
-            "discipline": "PT",
-            "planOfCare": {"certifiedDate": "2026-04-20", "endDate": "2026-07-18"},
-            "treatmentDaysSinceProgressReport": 1,
-            "amountUsedYtd": ytd,
-        },
-        "note": "Therapeutic exercise 30 min for Philippa: hip strengthening. Tolerated well.",
+    patient = {
+        "memberId": MEMBER,
+        "firstName": "Philippa",
+        "lastName": "Nightingale-Quorn",
+        "address": {"line1": "77 Quill Lane", "city": "Sampletown", "state": "NY"},
     }
-    claim.update(changes)
-    return claim
-
-
-def _submit(kafka: LocalKafka, *claims: dict[str, Any]) -> None:
-    records = []
-    for c in claims:
-        value, ctype = encode_claim_json(c)
-        records.append((c["claimId"].encode(), value, [(CONTENT_TYPE, ctype)]))
-    produce(kafka.bootstrap, CLAIMS_SUBMITTED.name, records)
-
-
-def _results(kafka: LocalKafka, *claim_ids: str, timeout_s: float = 120) -> dict[str, ScrubResult]:
-    wanted = set(claim_ids)
-    got: dict[str, ScrubResult] = {}
-    tail = Tail(
-        kafka.bootstrap, None, [CLAIMS_SCRUBBED.name], client_id="test", from_beginning=True
+    data = base_claim(
+        claim_id,
+        patient,
+        service_line(chargeAmount=charge),
+        therapy=therapy(treatmentDaysSinceProgressReport=1, amountUsedYtd=ytd),
+        note="Therapeutic exercise 30 min for Philippa: hip strengthening. Tolerated well.",
     )
-    try:
-        deadline = time.monotonic() + timeout_s
-        while wanted - got.keys() and time.monotonic() < deadline:
-            for r in tail.records():
-                key = r.key.decode()
-                if key in wanted:
-                    got[key] = decode_scrub_result(r.value)
-    finally:
-        tail.close()
-    assert set(got) == wanted, f"no result for {wanted - set(got)}"
-    return got
+    return {**data, **changes}
 
 
 def _codes(result: ScrubResult) -> list[tuple[str, int]]:
@@ -112,8 +59,8 @@ def test_unreachable_enrollment_neither_hangs_nor_crashes(
     claim = _claim("NE-UNREACHABLE", "100.00", "84.00")
     claim["renderingProvider"] = {"npi": "1245319599"}
     claim["patient"] = {"memberId": "NQ-OTHER-1"}
-    _submit(kafka, claim)
-    result = _results(kafka, "NE-UNREACHABLE")["NE-UNREACHABLE"]
+    send_claims(kafka, claim)
+    result = results(kafka, "NE-UNREACHABLE")["NE-UNREACHABLE"]
     incomplete = [e for e in result.edits if e.code == "CHECK_INCOMPLETE"]
     assert [e.message.split(":")[0] for e in incomplete] == ["NECESSITY could not verify CQ/CO"]
     assert result.status.value == "HOLD"
@@ -155,15 +102,15 @@ def test_state_survives_a_restart_between_two_claims_of_one_beneficiary(
     first = _claim("NE-RESTART-1", "2300.00", "150.00")
     second = copy.deepcopy(_claim("NE-RESTART-2", "2300.00", "100.00"))
     second["serviceLines"][0]["dateOfService"] = "2026-05-06"
-    _submit(kafka, first)
-    assert _codes(_results(kafka, "NE-RESTART-1")["NE-RESTART-1"]) == []
+    send_claims(kafka, first)
+    assert _codes(results(kafka, "NE-RESTART-1")["NE-RESTART-1"]) == []
 
     necessity = services["necessity"]
     assert necessity.terminate() == 0
     necessity.start()
 
-    _submit(kafka, second)
-    result = _results(kafka, "NE-RESTART-2")["NE-RESTART-2"]
+    send_claims(kafka, second)
+    result = results(kafka, "NE-RESTART-2")["NE-RESTART-2"]
     assert _codes(result) == [("KX_MODIFIER_REQUIRED", 1)]
     assert "2,550.00" in result.edits[0].message
 
@@ -177,8 +124,8 @@ def test_histories_are_restored_from_the_changelog_when_the_state_dir_is_lost(
     first = _claim("NE-WIPED-1", "2300.00", "150.00", patient={"memberId": "NQ-WIPED"})
     second = _claim("NE-WIPED-2", "2300.00", "100.00", patient={"memberId": "NQ-WIPED"})
     second["serviceLines"][0]["dateOfService"] = "2026-05-06"
-    _submit(kafka, first)
-    assert _codes(_results(kafka, "NE-WIPED-1")["NE-WIPED-1"]) == []
+    send_claims(kafka, first)
+    assert _codes(results(kafka, "NE-WIPED-1")["NE-WIPED-1"]) == []
 
     necessity = services["necessity"]
     assert necessity.terminate() == 0
@@ -187,8 +134,8 @@ def test_histories_are_restored_from_the_changelog_when_the_state_dir_is_lost(
     shutil.rmtree(state_dir)
     necessity.start()
 
-    _submit(kafka, second)
-    result = _results(kafka, "NE-WIPED-2")["NE-WIPED-2"]
+    send_claims(kafka, second)
+    result = results(kafka, "NE-WIPED-2")["NE-WIPED-2"]
     assert _codes(result) == [("KX_MODIFIER_REQUIRED", 1)]
     assert "2,550.00" in result.edits[0].message
     # gRPC Check reads the same restored state (the second claim's own entry

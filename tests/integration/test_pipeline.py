@@ -12,44 +12,16 @@ import pytest
 from claimscrub.core.codec import CONTENT_TYPE, JSON, decode_scrub_result, encode_claim_json
 from claimscrub.runtime.testing import LocalKafka, ServiceProcess, consume_all, produce
 from claimscrub.runtime.topics import CLAIMS_DLQ, CLAIMS_SCRUBBED, CLAIMS_SUBMITTED
+from tests.integration.helpers import base_claim, send_claims, service_line, therapy
 
 pytestmark = pytest.mark.kafka
 
 
 def _claim(i: int, minutes: int, units: int) -> dict[str, Any]:
-    return {
-        "claimId": f"IT-{i:05d}",
-        "payerId": "MEDICARE",
-        "submissionDate": "2026-06-01",
-        "patient": {
-            "firstName": "Zebulon",
-            "lastName": "Quartermaine",
-            "memberId": f"ZQ99887766-{i}",
-        },
-        # Enrolled with MEDICARE in examples/enrollment.json (loaded by conftest).
-        "billingProvider": {"npi": "1558598797"},
-        "renderingProvider": {"npi": "1234567893", "taxonomy": "225100000X"},
-        "diagnoses": ["M62.81"],
-        "serviceLines": [
-            {
-                "lineNumber": 1,
-                "dateOfService": "2026-05-04",
-                "procedureCode": "97110",
-                "modifiers": ["GP"],
-                "units": units,
-                "minutes": minutes,
-                "chargeAmount": "42.00",
-                "diagnosisPointers": [1],
-            },
-        ],
-        # Complete for the NECESSITY check, so only the units arithmetic varies.
-        "therapy": {
-            "discipline": "PT",
-            "planOfCare": {"certifiedDate": "2026-04-20", "endDate": "2026-07-18"},
-            "treatmentDaysSinceProgressReport": 0,
-            "amountUsedYtd": "0.00",
-        },
-    }
+    patient = {"firstName": "Zebulon", "lastName": "Quartermaine", "memberId": f"ZQ99887766-{i}"}
+    # Complete for the NECESSITY check, so only the units arithmetic varies.
+    line = service_line(units=units, minutes=minutes)
+    return base_claim(f"IT-{i:05d}", patient, line, therapy=therapy())
 
 
 def _expected_codes(minutes: int, units: int) -> set[str]:
@@ -70,11 +42,7 @@ def test_every_claim_gets_exactly_one_result_with_the_expected_edits(
 ) -> None:
     rng = random.Random(7)
     cases = {i: (rng.randint(0, 80), rng.randint(0, 5)) for i in range(300)}
-    records = []
-    for i, (minutes, units) in cases.items():
-        value, ctype = encode_claim_json(_claim(i, minutes, units))
-        records.append((f"IT-{i:05d}".encode(), value, [(CONTENT_TYPE, ctype)]))
-    produce(kafka.bootstrap, CLAIMS_SUBMITTED.name, records)
+    send_claims(kafka, *(_claim(i, minutes, units) for i, (minutes, units) in cases.items()))
 
     got = consume_all(kafka.bootstrap, CLAIMS_SCRUBBED.name, until=len(cases))
     results = [decode_scrub_result(r.value) for r in got if r.key.startswith(b"IT-")]

@@ -26,6 +26,7 @@ from claimscrub.runtime.kafka_io import Tail
 from claimscrub.runtime.testing import LocalKafka, ServiceProcess
 from claimscrub.runtime.topics import CLAIMS_DLQ, CLAIMS_SCRUBBED, CLAIMS_SUBMITTED
 from claimscrub.v1 import claim_pb2
+from tests.integration.helpers import base_claim, service_line, therapy
 
 pytestmark = pytest.mark.kafka
 
@@ -36,40 +37,12 @@ GIB = 1 << 30
 
 def _claim(claim_id: str, **changes: Any) -> dict[str, Any]:
     """A claim every check passes (30 minutes, 2 units of 97110, enrolled providers)."""
-    data: dict[str, Any] = {
-        "claimId": claim_id,
-        "payerId": "MEDICARE",
-        "submissionDate": "2026-06-01",
-        "patient": {"firstName": "Zebulon", "memberId": f"PZM-{claim_id}"},
-        "billingProvider": {"npi": "1558598797"},
-        "renderingProvider": {"npi": "1234567893", "taxonomy": "225100000X"},
-        "diagnoses": ["M62.81"],
-        "serviceLines": [
-            {
-                "lineNumber": 1,
-                "dateOfService": "2026-05-04",
-                "procedureCode": "97110",
-                "modifiers": ["GP"],
-                "units": 2,
-                "minutes": 30,
-                "chargeAmount": "42.00",
-                "diagnosisPointers": [1],
-            }
-        ],
-        "therapy": {
-            "discipline": "PT",
-            "planOfCare": {"certifiedDate": "2026-04-20", "endDate": "2026-07-18"},
-            "treatmentDaysSinceProgressReport": 0,
-            "amountUsedYtd": "0.00",
-        },
-    }
-    data.update(changes)
-    return data
+    patient = {"firstName": "Zebulon", "memberId": f"PZM-{claim_id}"}
+    return {**base_claim(claim_id, patient, therapy=therapy()), **changes}
 
 
 def _lines(n: int) -> list[dict[str, Any]]:
-    line = _claim("x")["serviceLines"][0]
-    return [{**line, "lineNumber": i} for i in range(1, n + 1)]
+    return [service_line(lineNumber=i) for i in range(1, n + 1)]
 
 
 def _json(data: Any) -> bytes:
@@ -77,9 +50,7 @@ def _json(data: Any) -> bytes:
 
 
 def _with_line(claim_id: str, **line: Any) -> dict[str, Any]:
-    data = _claim(claim_id)
-    data["serviceLines"][0].update(line)
-    return data
+    return _claim(claim_id, serviceLines=[service_line(**line)])
 
 
 # (name, value, content type, expected: a DLQ reason prefix, or "MALFORMED" for a result)

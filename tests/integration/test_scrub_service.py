@@ -5,7 +5,6 @@ and the stream's once-per-version and DUPLICATE_CLAIM rules."""
 from __future__ import annotations
 
 import copy
-import datetime as dt
 import io
 import json
 import subprocess
@@ -20,10 +19,11 @@ import pytest
 from google.protobuf import json_format
 
 from claimscrub.cli.submit import submit
-from claimscrub.core.codec import CONTENT_TYPE, decode_scrub_result, encode_claim_json
-from claimscrub.runtime.testing import LocalKafka, ServiceProcess, consume_all, produce
-from claimscrub.runtime.topics import CLAIMS_SCRUBBED, CLAIMS_SUBMITTED
+from claimscrub.core.codec import decode_scrub_result
+from claimscrub.runtime.testing import LocalKafka, ServiceProcess, consume_all
+from claimscrub.runtime.topics import CLAIMS_SCRUBBED
 from claimscrub.v1 import claim_pb2, scrub_service_pb2_grpc
+from tests.integration.helpers import base_claim, cli_scrub, send_claims, service_line, therapy
 
 pytestmark = pytest.mark.kafka
 
@@ -39,36 +39,6 @@ def _examples(examples_dir: Path, tag: str) -> list[dict[str, Any]]:
         c["patient"]["memberId"] = f"{tag}{c['patient']['memberId']}"
         out.append(c)
     return out
-
-
-def _cli(examples_dir: Path, claims: Sequence[Any], tmp: Path, *extra: str) -> list[dict[str, Any]]:
-    path = tmp / f"claims-{uuid.uuid4().hex[:6]}.json"
-    path.write_text(json.dumps(list(claims)))
-    args = list(extra) or [
-        "--payers",
-        str(examples_dir / "payers.json"),
-        "--enrollment",
-        str(examples_dir / "enrollment.json"),
-        "--as-of",
-        dt.date.today().isoformat(),
-    ]
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "claimscrub.cli.main",
-            "scrub",
-            str(path),
-            "--format",
-            "json",
-            *args,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert done.returncode == 0, done.stderr
-    return [json.loads(line) for line in done.stdout.splitlines()]
 
 
 def _scrub_stub(services: dict[str, ServiceProcess]) -> tuple[grpc.Channel, Any]:
@@ -115,7 +85,7 @@ def test_cli_synchronous_api_and_stream_agree_on_every_example(
     # just before its wave is submitted, so it reads the history of exactly the
     # claims before it.
     claims = _examples(examples_dir, f"PAR{uuid.uuid4().hex[:6]}")
-    cli = {r["claimId"]: r for r in _cli(examples_dir, claims, tmp_path)}
+    cli = {r["claimId"]: r for r in cli_scrub(examples_dir, claims, tmp_path)}
     sync: dict[str, dict[str, Any]] = {}
     stream: dict[str, dict[str, Any]] = {}
     channel, stub = _scrub_stub(services)
@@ -146,8 +116,8 @@ def test_scrub_remote_gives_what_scrub_gives(
         c["patient"]["memberId"] += f"-{i}"
     twin = dict(copy.deepcopy(claims[0]), claimId=f"{tag}-TWIN")
     claims.append(twin)
-    local = _cli(examples_dir, claims, tmp_path)
-    remote = _cli(
+    local = cli_scrub(examples_dir, claims, tmp_path)
+    remote = cli_scrub(
         examples_dir, claims, tmp_path, "--remote", f"127.0.0.1:{services['aggregator'].grpc_port}"
     )
     assert remote == local
@@ -177,42 +147,8 @@ def test_remote_refuses_local_reference_options(services: dict[str, ServiceProce
 
 
 def _claim(claim_id: str, member: str, units: int = 2, note: str = "") -> dict[str, Any]:
-    return {
-        "claimId": claim_id,
-        "payerId": "MEDICARE",
-        "submissionDate": "2026-06-01",
-        "patient": {"memberId": member, "firstName": "Zebulon"},
-        "billingProvider": {"npi": "1558598797"},
-        "renderingProvider": {"npi": "1234567893", "taxonomy": "225100000X"},
-        "diagnoses": ["M62.81"],
-        "serviceLines": [
-            {
-                "lineNumber": 1,
-                "dateOfService": "2026-05-04",
-                "procedureCode": "97110",
-                "modifiers": ["GP"],
-                "units": units,
-                "minutes": 30,
-                "chargeAmount": "42.00",
-                "diagnosisPointers": [1],
-            }
-        ],
-        "therapy": {
-            "discipline": "PT",
-            "planOfCare": {"certifiedDate": "2026-04-20", "endDate": "2026-07-18"},
-            "treatmentDaysSinceProgressReport": 0,
-            "amountUsedYtd": "0.00",
-        },
-        "note": note,
-    }
-
-
-def _produce(kafka: LocalKafka, *claims: dict[str, Any]) -> None:
-    records = []
-    for c in claims:
-        value, ctype = encode_claim_json(c)
-        records.append((c["claimId"].encode(), value, [(CONTENT_TYPE, ctype)]))
-    produce(kafka.bootstrap, CLAIMS_SUBMITTED.name, records)
+    patient = {"memberId": member, "firstName": "Zebulon"}
+    return base_claim(claim_id, patient, service_line(units=units), therapy=therapy(), note=note)
 
 
 def _results(kafka: LocalKafka, prefix: str, until: int) -> dict[str, list[Any]]:
@@ -239,8 +175,8 @@ def test_stream_publishes_once_per_version_and_flags_duplicates(
     # version of it gets its own. Same key, same partition: the redelivery
     # reaches the aggregator before the change does.
     changed = _claim(f"{tag}-1", member, units=3)
-    _produce(kafka, first)
-    _produce(kafka, changed)
+    send_claims(kafka, first)
+    send_claims(kafka, changed)
     by_id = _results(kafka, tag, until=3)
     assert [r.status.value for r in by_id[f"{tag}-1"]] == ["CLEAN", "HOLD"]
     assert [e.code for e in by_id[f"{tag}-1"][1].edits] == ["UNITS_EXCEED_TIME"]

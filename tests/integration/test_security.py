@@ -49,6 +49,7 @@ from claimscrub.runtime.topics import (
     CLAIMS_SUBMITTED,
 )
 from claimscrub.v1 import claim_pb2, units_service_pb2_grpc
+from tests.integration.helpers import started
 
 pytestmark = pytest.mark.kafka
 
@@ -90,15 +91,8 @@ def secure_services(
         )
         for name, module in PIPELINE
     }
-    started: list[ServiceProcess] = []
-    try:
-        for p in procs.values():
-            p.start()
-            started.append(p)
-        yield procs
-    finally:
-        for p in started:
-            p.terminate()
+    with started(procs) as running:
+        yield running
 
 
 # --- Kafka authentication and ACLs (no services needed) ---

@@ -4,7 +4,6 @@ on a real server, /metrics scraped over HTTP, and a graceful SIGTERM."""
 from __future__ import annotations
 
 import json
-import urllib.request
 from pathlib import Path
 
 import grpc
@@ -15,6 +14,8 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from claimscrub.runtime.testing import LocalKafka, ServiceProcess, free_port
 from claimscrub.v1 import claim_pb2, units_service_pb2_grpc
+from tests.contract_example import units_example
+from tests.integration.helpers import scrape
 
 pytestmark = pytest.mark.kafka
 
@@ -26,24 +27,7 @@ def _units_target(services: dict[str, ServiceProcess]) -> str:
 def test_units_grpc_check_answers_like_the_contract_example(
     services: dict[str, ServiceProcess],
 ) -> None:
-    claim = json_format.ParseDict(
-        {
-            "claimId": "GRPC-1",
-            "payerId": "MEDICARE",
-            "submissionDate": "2026-06-01",
-            "serviceLines": [
-                {
-                    "lineNumber": 1,
-                    "dateOfService": "2026-05-04",
-                    "procedureCode": "97530",
-                    "modifiers": ["GP"],
-                    "units": 3,
-                    "minutes": 30,
-                }
-            ],
-        },
-        claim_pb2.Claim(),
-    )
+    claim = json_format.ParseDict(units_example("GRPC-1"), claim_pb2.Claim())
     with grpc.insecure_channel(_units_target(services)) as channel:
         reply = units_service_pb2_grpc.UnitsServiceStub(channel).Check(claim, timeout=10)
     assert reply.claim_id == "GRPC-1"
@@ -68,16 +52,6 @@ def test_grpc_health_and_reflection_are_served(services: dict[str, ServiceProces
     assert {"claimscrub.v1.UnitsService", "grpc.health.v1.Health"} <= names
 
 
-def _scrape(port: int) -> dict[str, float]:
-    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
-    samples: dict[str, float] = {}
-    for line in text.splitlines():
-        if line and not line.startswith("#"):
-            name, _, value = line.rpartition(" ")
-            samples[name] = float(value)
-    return samples
-
-
 def test_metrics_endpoint_counts_claims_and_results(
     services: dict[str, ServiceProcess], examples_dir: Path
 ) -> None:
@@ -91,8 +65,8 @@ def test_metrics_endpoint_counts_claims_and_results(
     assert code == 0
     assert len(out.read_text().splitlines()) == len(claims)
 
-    units = _scrape(services["units"].metrics_port)
-    agg = _scrape(services["aggregator"].metrics_port)
+    units = scrape(services["units"].metrics_port)
+    agg = scrape(services["aggregator"].metrics_port)
     assert units['claimscrub_claims_consumed_total{service="units"}'] >= len(claims)
     assert units['claimscrub_checks_total{check="UNITS",service="units"}'] >= len(claims)
     assert any(k.startswith("claimscrub_edits_total{") for k in units)

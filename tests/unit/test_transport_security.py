@@ -36,6 +36,7 @@ from claimscrub.runtime.testing import REPO_ROOT, free_port
 from claimscrub.units.check import load_units_check
 from claimscrub.units.servicer import registrar
 from claimscrub.v1 import claim_pb2, units_service_pb2_grpc
+from tests.contract_example import units_example
 
 PASSWORD = "pw-" + "q" * 30
 HMAC = "hmac-" + "z" * 40
@@ -182,21 +183,7 @@ def test_the_cli_in_production_refuses_plaintext_kafka(tmp_path: Path) -> None:
 
 # --- gRPC over TLS, real servers on localhost ---
 
-UNITS_CLAIM = {
-    "claimId": "TLS-1",
-    "payerId": "MEDICARE",
-    "submissionDate": "2026-06-01",
-    "serviceLines": [
-        {
-            "lineNumber": 1,
-            "dateOfService": "2026-05-04",
-            "procedureCode": "97530",
-            "modifiers": ["GP"],
-            "units": 3,
-            "minutes": 30,
-        }
-    ],
-}
+UNITS_CLAIM = units_example("TLS-1")
 
 Scenario = Callable[[int, int], Awaitable[None]]
 
