@@ -44,7 +44,7 @@ MIGRATION_HEADER = "claimscrub-history-migration"
 #: On a rekey request: the record's key is an old token; its value is empty.
 REKEY_REQUEST_HEADER = "claimscrub-rekey-request"
 
-#: A token inside a record key (Faust's raw key, or a state store's prefixed key).
+#: A token inside a record key (a topic's raw key, or a state store's prefixed key).
 TOKEN_PATTERN = re.compile(r"\b[bc]-(?:[A-Za-z0-9][A-Za-z0-9_.]{0,31}-)?[0-9a-f]{64}\b")
 
 

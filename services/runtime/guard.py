@@ -1,8 +1,7 @@
 """One record's processing made total: its outputs, or the record on claims.dlq.
 
-Every consume loop (the stream engine's, the batched transport's and the
-Faust agents') runs each record's step through :meth:`RecordGuard.run_sync`
-or :meth:`RecordGuard.run`. Whatever the step raises, the
+The stream engine (runtime.engine) runs each record's step through
+:meth:`RecordGuard.run_sync`. Whatever the step raises, the
 record goes to ``claims.dlq`` with the exception's class name as its reason
 (never its message: messages can quote claim values) and the loop goes on
 with the next record, so one record can never stop its partition or
@@ -16,7 +15,7 @@ Engine-agnostic on purpose: it sees a record's coordinates and bytes and the
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from google.protobuf.message import DecodeError
@@ -79,7 +78,6 @@ def dlq_headers(
     ]
 
 
-Step = Callable[[], Awaitable[Iterable[Outgoing]]]
 SyncStep = Callable[[], Iterable[Outgoing]]
 
 
@@ -109,15 +107,9 @@ class RecordGuard:
             dlq_headers(self.service, reason, src.topic, src.partition, src.offset),
         )
 
-    async def run(self, src: Source, step: Step) -> list[Outgoing]:
-        try:
-            outputs = list(await step())
-        except Exception as exc:
-            outputs = [self._failed(src, exc)]
-        return [self.fit(o, src) for o in outputs]
-
     def run_sync(self, src: Source, step: SyncStep) -> list[Outgoing]:
-        """:meth:`run` for a step that is a plain function (the stream engine's)."""
+        """The step's outputs, each fitted to the message size, or the record
+        on claims.dlq when the step raises."""
         try:
             outputs = list(step())
         except Exception as exc:

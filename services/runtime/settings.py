@@ -107,11 +107,6 @@ class Settings:
         consumed offsets (at-least-once: a crash replays at most this long)."""
         return self.timing.commit_interval_s
 
-    @property
-    def broker_url(self) -> str:
-        """Faust's form of the bootstrap list: kafka://h1:9092;h2:9092."""
-        return "kafka://" + ";".join(s.strip() for s in self.kafka_bootstrap.split(",") if s)
-
     @classmethod
     def from_env(
         cls,

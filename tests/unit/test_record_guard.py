@@ -3,7 +3,6 @@ loop goes on; outputs beyond the message size are answered in a size that fits."
 
 from __future__ import annotations
 
-import asyncio
 import subprocess
 import sys
 from pathlib import Path
@@ -48,10 +47,10 @@ def _headers(out: Outgoing) -> dict[str, bytes]:
 def test_a_failing_step_dead_letters_the_record_with_its_exception_class() -> None:
     guard = _guard()
 
-    async def step() -> list[Outgoing]:
+    def step() -> list[Outgoing]:
         raise ZeroDivisionError("Ada Lovelace 1950-03-02")
 
-    [out] = asyncio.run(guard.run(SRC, step))
+    [out] = guard.run_sync(SRC, step)
     assert (out.topic, out.key, out.value) == (CLAIMS_DLQ.name, b"G-1", b"claim bytes")
     headers = _headers(out)
     assert headers["claimscrub-reason"] == b"ZeroDivisionError"
@@ -63,10 +62,10 @@ def test_a_failing_step_dead_letters_the_record_with_its_exception_class() -> No
 def test_a_step_that_succeeds_keeps_its_outputs() -> None:
     out = Outgoing(CLAIMS_CHECKS.name, b"G-1", b"v")
 
-    async def step() -> list[Outgoing]:
+    def step() -> list[Outgoing]:
         return [out]
 
-    assert asyncio.run(_guard().run(SRC, step)) == [out]
+    assert _guard().run_sync(SRC, step) == [out]
 
 
 def test_the_engine_s_plain_steps_are_guarded_alike() -> None:
