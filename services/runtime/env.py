@@ -32,8 +32,11 @@ def env_file(env: Mapping[str, str], name: str) -> Path | None:
     return path
 
 
-def env_seconds(env: Mapping[str, str], name: str, default: float) -> float:
-    """A positive number of seconds from ``name``; ``default`` when unset or empty."""
+def env_seconds(
+    env: Mapping[str, str], name: str, default: float, *, zero_allowed: bool = False
+) -> float:
+    """A positive number of seconds from ``name`` (or 0 where ``zero_allowed``,
+    for settings whose 0 means "off"); ``default`` when unset or empty."""
     raw = env.get(name, "")
     if not raw:
         return default
@@ -41,6 +44,6 @@ def env_seconds(env: Mapping[str, str], name: str, default: float) -> float:
         value = float(raw)
     except ValueError:
         raise SettingsError(f"{name} must be a number of seconds") from None
-    if value <= 0:
-        raise SettingsError(f"{name} must be positive")
+    if value < 0 or (value == 0 and not zero_allowed):
+        raise SettingsError(f"{name} must be {'0 or more' if zero_allowed else 'positive'}")
     return value

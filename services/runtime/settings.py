@@ -163,7 +163,10 @@ class Settings:
             max_message_bytes=max_message,
             limits=limits,
             metrics_host=e.get("CLAIMSCRUB_METRICS_HOST", default_bind_host(e)),
-            log_repeat_window_s=env_seconds(e, "CLAIMSCRUB_LOG_REPEAT_SECONDS", 10.0),
+            # 0: every repeat is logged (docs/configuration.md).
+            log_repeat_window_s=env_seconds(
+                e, "CLAIMSCRUB_LOG_REPEAT_SECONDS", 10.0, zero_allowed=True
+            ),
             membership=GroupMembership.from_env(e),
             memory=EngineMemory.from_env(e),
         )

@@ -114,3 +114,17 @@ def test_configured_logging_reports_the_suppressed_count() -> None:
         assert _lines(out)[-1]["suppressed"] == 4
     finally:
         logs.configure("test", "INFO", "json", io.StringIO())
+
+
+def test_log_repeat_seconds_takes_0_for_every_repeat_and_refuses_a_negative() -> None:
+    from claimscrub.runtime.env import SettingsError
+    from claimscrub.runtime.settings import Settings
+
+    def window(value: str) -> float:
+        env = {"CLAIMSCRUB_LOG_REPEAT_SECONDS": value}
+        return Settings.from_env("units", grpc_port=0, metrics_port=0, env=env).log_repeat_window_s
+
+    assert window("0") == 0
+    assert window("2.5") == 2.5
+    with pytest.raises(SettingsError, match="CLAIMSCRUB_LOG_REPEAT_SECONDS must be 0 or more"):
+        window("-1")
