@@ -208,7 +208,8 @@ def _ready_cli(kafka: LocalKafka, *claim_ids: str) -> subprocess.CompletedProces
 def test_the_ready_command_prints_a_clean_claim_as_submitted_and_fails_for_a_held_one(
     kafka: LocalKafka, services: dict[str, ServiceProcess]
 ) -> None:
-    records = _records("CLI", 300_000, {0: CLEAN, 1: HOLD})
+    # Patients of their own (600_000 + i): no other test's claim is a duplicate of these.
+    records = _records("CLI", 600_000, {0: CLEAN, 1: HOLD})
     _produce(kafka, records)
     statuses = _results(kafka, b"CLI-", len(records))
     assert statuses == {"CLI-00000": "CLEAN", "CLI-00001": "HOLD"}
