@@ -33,7 +33,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from claimscrub.runtime.env import SettingsError, env_seconds
+from claimscrub.runtime.env import env_int, env_seconds
 
 DEFAULT_COMMIT_INTERVAL_S = 1.0
 DEFAULT_COMMIT_EVERY = 0
@@ -45,19 +45,6 @@ DEFAULT_COMMIT_EVERY = 0
 DEFAULT_FETCH_WAIT_MS = 20
 DEFAULT_FETCH_MIN_BYTES = 262_144
 DEFAULT_LINGER_MS = 5
-
-
-def _count(env: Mapping[str, str], name: str, default: int, *, minimum: int) -> int:
-    raw = env.get(name, "")
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise SettingsError(f"{name} must be an integer") from None
-    if value < minimum:
-        raise SettingsError(f"{name} must be at least {minimum}")
-    return value
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,12 +61,14 @@ class EngineTiming:
             commit_interval_s=env_seconds(
                 env, "CLAIMSCRUB_COMMIT_INTERVAL_SECONDS", DEFAULT_COMMIT_INTERVAL_S
             ),
-            commit_every=_count(env, "CLAIMSCRUB_COMMIT_EVERY", DEFAULT_COMMIT_EVERY, minimum=0),
-            fetch_wait_ms=_count(env, "CLAIMSCRUB_FETCH_WAIT_MS", DEFAULT_FETCH_WAIT_MS, minimum=0),
-            fetch_min_bytes=_count(
+            commit_every=env_int(env, "CLAIMSCRUB_COMMIT_EVERY", DEFAULT_COMMIT_EVERY, minimum=0),
+            fetch_wait_ms=env_int(
+                env, "CLAIMSCRUB_FETCH_WAIT_MS", DEFAULT_FETCH_WAIT_MS, minimum=0
+            ),
+            fetch_min_bytes=env_int(
                 env, "CLAIMSCRUB_FETCH_MIN_BYTES", DEFAULT_FETCH_MIN_BYTES, minimum=1
             ),
-            linger_ms=_count(env, "CLAIMSCRUB_LINGER_MS", DEFAULT_LINGER_MS, minimum=0),
+            linger_ms=env_int(env, "CLAIMSCRUB_LINGER_MS", DEFAULT_LINGER_MS, minimum=0),
         )
 
     def application_options(self) -> dict[str, Any]:

@@ -47,3 +47,18 @@ def env_seconds(
     if value < 0 or (value == 0 and not zero_allowed):
         raise SettingsError(f"{name} must be {'0 or more' if zero_allowed else 'positive'}")
     return value
+
+
+def env_int(env: Mapping[str, str], name: str, default: int, *, minimum: int = 0) -> int:
+    """A whole number of at least ``minimum`` from ``name``; ``default`` when
+    unset or blank."""
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a whole number") from None
+    if value < minimum:
+        raise SettingsError(f"{name} must be at least {minimum}")
+    return value

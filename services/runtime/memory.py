@@ -41,7 +41,7 @@ from typing import Any
 import rocksdict
 from quixstreams.state.rocksdb import RocksDBOptions
 
-from claimscrub.runtime.env import SettingsError
+from claimscrub.runtime.env import SettingsError, env_int
 
 MB = 1024 * 1024
 
@@ -51,19 +51,6 @@ DEFAULT_BLOCK_CACHE_MB = 32
 DEFAULT_CONSUMER_QUEUE_KB = 2048
 #: One memtable written to while the previous one is flushed.
 WRITE_BUFFERS = 2
-
-
-def _positive(env: Mapping[str, str], name: str, default: int) -> int:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise SettingsError(f"{name} must be a whole number") from None
-    if value < 1:
-        raise SettingsError(f"{name} must be at least 1")
-    return value
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,15 +63,17 @@ class EngineMemory:
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> EngineMemory:
         m = cls(
-            memtable_mb=_positive(env, "CLAIMSCRUB_STATE_MEMTABLE_MB", DEFAULT_MEMTABLE_MB),
-            write_buffer_mb=_positive(
-                env, "CLAIMSCRUB_STATE_WRITE_BUFFER_MB", DEFAULT_WRITE_BUFFER_MB
+            memtable_mb=env_int(
+                env, "CLAIMSCRUB_STATE_MEMTABLE_MB", DEFAULT_MEMTABLE_MB, minimum=1
             ),
-            block_cache_mb=_positive(
-                env, "CLAIMSCRUB_STATE_BLOCK_CACHE_MB", DEFAULT_BLOCK_CACHE_MB
+            write_buffer_mb=env_int(
+                env, "CLAIMSCRUB_STATE_WRITE_BUFFER_MB", DEFAULT_WRITE_BUFFER_MB, minimum=1
             ),
-            consumer_queue_kb=_positive(
-                env, "CLAIMSCRUB_CONSUMER_QUEUE_KB", DEFAULT_CONSUMER_QUEUE_KB
+            block_cache_mb=env_int(
+                env, "CLAIMSCRUB_STATE_BLOCK_CACHE_MB", DEFAULT_BLOCK_CACHE_MB, minimum=1
+            ),
+            consumer_queue_kb=env_int(
+                env, "CLAIMSCRUB_CONSUMER_QUEUE_KB", DEFAULT_CONSUMER_QUEUE_KB, minimum=1
             ),
         )
         if m.write_buffer_mb > m.memtable_mb:

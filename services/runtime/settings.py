@@ -15,7 +15,7 @@ from pathlib import Path
 from claimscrub.core.limits import Limits, LimitsError
 from claimscrub.runtime import registry
 from claimscrub.runtime.engine_timing import EngineTiming
-from claimscrub.runtime.env import SettingsError, env_file, env_seconds
+from claimscrub.runtime.env import SettingsError, env_file, env_int, env_seconds
 from claimscrub.runtime.grpc_tls import ClientTls, ServerTls
 from claimscrub.runtime.kafka_config import PLAINTEXT, KafkaSecurity
 from claimscrub.runtime.membership import GroupMembership
@@ -23,19 +23,6 @@ from claimscrub.runtime.memory import EngineMemory
 from claimscrub.runtime.secrets import Mode, run_mode
 
 __all__ = ["Settings", "SettingsError"]
-
-
-def _int(env: Mapping[str, str], name: str, default: int, *, minimum: int = 0) -> int:
-    raw = env.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise SettingsError(f"{name} must be an integer") from None
-    if value < minimum:
-        raise SettingsError(f"{name} must be at least {minimum}")
-    return value
 
 
 def _choice(env: Mapping[str, str], name: str, allowed: tuple[str, ...], default: str) -> str:
@@ -126,7 +113,7 @@ class Settings:
             limits = Limits.from_env(e)
         except LimitsError as exc:
             raise SettingsError(str(exc)) from None
-        max_message = _int(e, "CLAIMSCRUB_MAX_MESSAGE_BYTES", 1_000_000, minimum=65_536)
+        max_message = env_int(e, "CLAIMSCRUB_MAX_MESSAGE_BYTES", 1_000_000, minimum=65_536)
         if limits.max_claim_bytes > max_message // 2:
             # necessity forwards a claim with headers; the DLQ keeps it with its reason.
             raise SettingsError(
@@ -139,11 +126,11 @@ class Settings:
             service=service,
             kafka_bootstrap=e.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092"),
             grpc_host=e.get("CLAIMSCRUB_GRPC_HOST", default_bind_host(e)),
-            grpc_port=_int(e, "CLAIMSCRUB_GRPC_PORT", grpc_port),
-            metrics_port=_int(e, "CLAIMSCRUB_METRICS_PORT", metrics_port),
+            grpc_port=env_int(e, "CLAIMSCRUB_GRPC_PORT", grpc_port),
+            metrics_port=env_int(e, "CLAIMSCRUB_METRICS_PORT", metrics_port),
             log_level=e.get("CLAIMSCRUB_LOG_LEVEL", "INFO").upper(),
             log_format=log_format,
-            topic_partitions=_int(e, "CLAIMSCRUB_TOPIC_PARTITIONS", 6, minimum=1),
+            topic_partitions=env_int(e, "CLAIMSCRUB_TOPIC_PARTITIONS", 6, minimum=1),
             data_dir=Path(e.get("CLAIMSCRUB_DATA_DIR", f".run/data/{service}")),
             instance=e.get("CLAIMSCRUB_INSTANCE", f"{service}@{socket.gethostname()}"),
             required_checks=required,
@@ -159,7 +146,7 @@ class Settings:
             kafka=KafkaSecurity.from_env(e),
             grpc_tls=ServerTls.from_env(e),
             grpc_client=ClientTls.from_env(e),
-            health_port=_int(e, "CLAIMSCRUB_HEALTH_PORT", 0) or None,
+            health_port=env_int(e, "CLAIMSCRUB_HEALTH_PORT", 0) or None,
             max_message_bytes=max_message,
             limits=limits,
             metrics_host=e.get("CLAIMSCRUB_METRICS_HOST", default_bind_host(e)),
