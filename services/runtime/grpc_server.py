@@ -119,6 +119,12 @@ class GrpcServer:
             await asyncio.to_thread(self.audit.close)
 
 
+# gRPC sets SO_REUSEPORT by default on Linux, so a second server on a taken
+# port binds without error and the kernel splits connections between the two:
+# a stray process would silently answer half the calls. One owner per port.
+EXCLUSIVE_PORT = [("grpc.so_reuseport", 0)]
+
+
 async def start_grpc_server(
     host: str,
     port: int,
@@ -145,7 +151,7 @@ async def start_grpc_server(
     # Outermost first: the metrics also count the calls the access check refuses.
     server = grpc.aio.server(
         interceptors=[MetricsInterceptor(), access],
-        options=[("grpc.max_receive_message_length", policy.largest_request())],
+        options=[("grpc.max_receive_message_length", policy.largest_request()), *EXCLUSIVE_PORT],
     )
     names = register(server)
     if sink is not None and audit is True and names:
@@ -157,18 +163,24 @@ async def start_grpc_server(
     )
     preregister(served)
     address = f"{host}:{port}"
-    if tls is None:
-        bound = server.add_insecure_port(address)
-    else:
-        bound = server.add_secure_port(address, tls.credentials())
+    try:
+        if tls is None:
+            bound = server.add_insecure_port(address)
+        else:
+            bound = server.add_secure_port(address, tls.credentials())
+    except RuntimeError as e:
+        raise OSError(f"gRPC cannot bind {address}: the port is taken or not ours") from e
     if bound == 0:
         raise OSError(f"gRPC cannot bind {address}")
     health_server = None
     health_bound = None
     if health_port is not None:
-        health_server = grpc.aio.server()
+        health_server = grpc.aio.server(options=EXCLUSIVE_PORT)
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, health_server)
-        health_bound = health_server.add_insecure_port(f"{host}:{health_port}")
+        try:
+            health_bound = health_server.add_insecure_port(f"{host}:{health_port}")
+        except RuntimeError as e:
+            raise OSError(f"gRPC health cannot bind {host}:{health_port}") from e
         if health_bound == 0:
             raise OSError(f"gRPC health cannot bind {host}:{health_port}")
         await health_server.start()

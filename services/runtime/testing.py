@@ -272,9 +272,58 @@ def end_offsets(
         consumer.close()
 
 
+# Ports below the kernel's ephemeral range: a port handed out here is never
+# taken by an outgoing connection (a Kafka client's, say) while the service
+# that owns it is down for a restart. CLAIMSCRUB_TEST_PORTS="LO-HI" narrows the
+# range so that test sessions running side by side never hand out the same one.
+_FREE_PORTS_DEFAULT = (20000, 32767)
+_handed_out: set[int] = set()
+_cursor: list[int] = []
+
+
+def _ephemeral_low() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+def free_port_range() -> tuple[int, int]:
+    """The ports :func:`free_port` chooses from, both ends included."""
+    spec = os.environ.get("CLAIMSCRUB_TEST_PORTS", "")
+    if spec:
+        lo_text, _, hi_text = spec.partition("-")
+        try:
+            lo, hi = int(lo_text), int(hi_text)
+        except ValueError:
+            raise ValueError(f"CLAIMSCRUB_TEST_PORTS must be LO-HI, got {spec!r}") from None
+    else:
+        lo, hi = _FREE_PORTS_DEFAULT
+    hi = min(hi, _ephemeral_low() - 1)
+    if not 1024 <= lo <= hi:
+        raise ValueError(f"no test ports between {lo} and {hi} below the ephemeral range")
+    return lo, hi
+
+
 def free_port() -> int:
+    """A port no listener holds and this process has not handed out before."""
+    import random
     import socket
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    lo, hi = free_port_range()
+    span = hi - lo + 1
+    if not _cursor:
+        _cursor.append(random.randrange(span))
+    for _ in range(span):
+        port = lo + _cursor[0] % span
+        _cursor[0] += 1
+        if port in _handed_out:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _handed_out.add(port)
+        return port
+    raise RuntimeError(f"no free port left between {lo} and {hi}")

@@ -99,3 +99,28 @@ def test_synchronous_scrub_fills_the_claim_version_the_stream_stamps() -> None:
     assert reply.claim_id == "EX-001"
     assert len(reply.claim_version) == 32
     assert reply.claim_version == expected
+
+
+def test_a_second_server_on_a_taken_port_refuses_to_start() -> None:
+    """Two servers must never share a port: with SO_REUSEPORT the kernel would
+    split the callers between them and each would answer calls meant for the
+    other."""
+
+    async def main() -> str:
+        first = await start_grpc_server(
+            "127.0.0.1", 0, registrar(ScrubServicer({}, deadline_s=1.0)), audit=False
+        )
+        try:
+            second = await start_grpc_server(
+                "127.0.0.1", first.port, registrar(ScrubServicer({}, deadline_s=1.0)), audit=False
+            )
+            await second.stop(0)
+            return "bound"
+        except OSError as e:
+            return str(e)
+        finally:
+            await first.stop(0)
+
+    outcome = asyncio.run(main())
+    assert outcome != "bound"
+    assert "cannot bind" in outcome
