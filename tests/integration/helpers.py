@@ -26,6 +26,33 @@ from claimscrub.runtime.topics import CLAIMS_SCRUBBED, CLAIMS_SUBMITTED
 # --- claims ------------------------------------------------------------------------
 
 
+def gp_claim_proto(claim_id: str, payer: str, lines: Sequence[tuple[str, str, int, int]]) -> Any:
+    """A claimscrub.v1.Claim of GP lines, each (date of service, code, units,
+    minutes), numbered from 1: what the units service's Check takes."""
+    from google.protobuf import json_format
+
+    from claimscrub.v1 import claim_pb2
+
+    return json_format.ParseDict(
+        {
+            "claimId": claim_id,
+            "payerId": payer,
+            "submissionDate": "2026-06-01",
+            "serviceLines": [
+                {"lineNumber": i, "dateOfService": dos, "procedureCode": code,
+                 "modifiers": ["GP"], "units": units, "minutes": minutes}
+                for i, (dos, code, units, minutes) in enumerate(lines, start=1)
+            ],
+        },
+        claim_pb2.Claim(),
+    )  # fmt: skip
+
+
+def edit_codes(reply: Any) -> list[tuple[int, str]]:
+    """A check reply's edits as (line number, code)."""
+    return [(e.line_number, e.code) for e in reply.edits]
+
+
 def service_line(**changes: Any) -> dict[str, Any]:
     """30 minutes, 2 units of 97110 with GP: what the 8-minute rule supports."""
     return {

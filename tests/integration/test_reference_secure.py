@@ -30,13 +30,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from google.protobuf import json_format
 
 from claimscrub.runtime import grpc_client
 from claimscrub.runtime.grpc_tls import ClientTls
 from claimscrub.runtime.secrets import Secret
 from claimscrub.runtime.testing import REPO_ROOT, LocalKafka, ServiceProcess, free_port
-from claimscrub.v1 import claim_pb2, units_service_pb2_grpc
+from claimscrub.v1 import units_service_pb2_grpc
+from tests.integration.helpers import edit_codes, gp_claim_proto
 
 pytestmark = pytest.mark.kafka
 
@@ -97,22 +97,6 @@ def _published(done: subprocess.CompletedProcess[str], kind: str) -> str:
     return line.split()[2]
 
 
-def _claim(claim_id: str, payer: str, lines: list[tuple[str, str, int, int]]) -> Any:
-    return json_format.ParseDict(
-        {
-            "claimId": claim_id,
-            "payerId": payer,
-            "submissionDate": "2026-06-01",
-            "serviceLines": [
-                {"lineNumber": i, "dateOfService": dos, "procedureCode": code,
-                 "modifiers": ["GP"], "units": units, "minutes": minutes}
-                for i, (dos, code, units, minutes) in enumerate(lines, start=1)
-            ],
-        },
-        claim_pb2.Claim(),
-    )  # fmt: skip
-
-
 def _check(units: ServiceProcess, certs: Path, claim: Any) -> Any:
     tls = ClientTls(
         (certs / "ca.pem").read_bytes(),
@@ -147,10 +131,6 @@ def _until_in_force(units: ServiceProcess, wanted: tuple[str, str]) -> set[tuple
         time.sleep(0.2)
 
 
-def _codes(reply: Any) -> list[tuple[int, str]]:
-    return [(e.line_number, e.code) for e in reply.edits]
-
-
 def _refusal(done: subprocess.CompletedProcess[str]) -> str:
     """The refused load's stderr, checked to be one line and no traceback."""
     assert done.returncode != 0
@@ -167,15 +147,16 @@ def test_the_reference_loader_publishes_live_and_other_principals_are_refused(
     published: list[tuple[str, str]] = []
     # 20 timed minutes over two codes: 1 unit by total time (one line over),
     # 1 unit each by each code's own minutes (PER_CODE, contract §2 unitRule).
-    two_codes = _claim(
+    two_codes = gp_claim_proto(
         "SECREF-1", payer, [("2026-03-10", "97110", 1, 10), ("2026-03-10", "97140", 1, 10)]
     )
     # 3 units of 97110 on one line; the MUE table below allows 2.
-    three_units = _claim("SECREF-2", payer, [("2026-03-10", "97110", 3, 45)])
+    three_units = gp_claim_proto("SECREF-2", payer, [("2026-03-10", "97110", 3, 45)])
     try:
         before = _check(units, certs, two_codes)
-        assert "UNITS_EXCEED_TIME" in {c for _, c in _codes(before)}
-        assert not [c for _, c in _codes(_check(units, certs, three_units)) if c == "MUE_EXCEEDED"]
+        assert "UNITS_EXCEED_TIME" in {c for _, c in edit_codes(before)}
+        three_codes = {c for _, c in edit_codes(_check(units, certs, three_units))}
+        assert "MUE_EXCEEDED" not in three_codes
 
         # A payer policy by SCRAM (SASL_SSL), as `make demo` loads one.
         policy = tmp_path / "policy.json"
@@ -187,7 +168,7 @@ def test_the_reference_loader_publishes_live_and_other_principals_are_refused(
         assert ("payers", payer_version) in _until_in_force(units, ("payers", payer_version))
         after = _check(units, certs, two_codes)
         assert after.reference_versions["payers"] == payer_version
-        assert "UNITS_EXCEED_TIME" not in {c for _, c in _codes(after)}
+        assert "UNITS_EXCEED_TIME" not in {c for _, c in edit_codes(after)}
 
         # An MUE table by the loader's certificate (SSL, the mTLS listener).
         mue = tmp_path / "mue.csv"
@@ -198,7 +179,7 @@ def test_the_reference_loader_publishes_live_and_other_principals_are_refused(
         assert ("mue", mue_version) in _until_in_force(units, ("mue", mue_version))
         judged = _check(units, certs, three_units)
         assert judged.reference_versions["mue"] == mue_version
-        assert (1, "MUE_EXCEEDED") in _codes(judged)
+        assert (1, "MUE_EXCEEDED") in edit_codes(judged)
 
         # Others may not write the topics: units (which may read both, so the
         # payer merge reads and only the publishing is refused), analytics.

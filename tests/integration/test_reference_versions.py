@@ -29,12 +29,12 @@ from typing import Any
 
 import grpc
 import pytest
-from google.protobuf import json_format
 
 from claimscrub.core.payers import ReferenceDataError
 from claimscrub.reference import loader
 from claimscrub.runtime.testing import LocalKafka, ServiceProcess, free_port
-from claimscrub.v1 import claim_pb2, units_service_pb2_grpc
+from claimscrub.v1 import units_service_pb2_grpc
+from tests.integration.helpers import edit_codes, gp_claim_proto
 
 REPO = Path(__file__).resolve().parents[2]
 HEADER = (
@@ -51,22 +51,6 @@ def _mue_file(path: Path, value_97110: int) -> Path:
         encoding="utf-8",
     )
     return path
-
-
-def _claim(claim_id: str, payer: str, lines: list[tuple[str, str, int, int]]) -> Any:
-    return json_format.ParseDict(
-        {
-            "claimId": claim_id,
-            "payerId": payer,
-            "submissionDate": "2026-06-01",
-            "serviceLines": [
-                {"lineNumber": i, "dateOfService": dos, "procedureCode": code,
-                 "modifiers": ["GP"], "units": units, "minutes": minutes}
-                for i, (dos, code, units, minutes) in enumerate(lines, start=1)
-            ],
-        },
-        claim_pb2.Claim(),
-    )  # fmt: skip
 
 
 @pytest.fixture
@@ -97,10 +81,6 @@ def _until(proc: ServiceProcess, claim: Any, done: Callable[[Any], bool]) -> Any
         time.sleep(0.2)
 
 
-def _codes(reply: Any) -> list[tuple[int, str]]:
-    return [(e.line_number, e.code) for e in reply.edits]
-
-
 def test_versions_published_apply_live_by_date_and_survive_restart(
     kafka: LocalKafka, units: ServiceProcess, tmp_path: Path
 ) -> None:
@@ -110,14 +90,14 @@ def test_versions_published_apply_live_by_date_and_survive_restart(
     payer_version = ""
     try:
         # 20 timed minutes over two codes: 1 unit by total time, 2 by each code's own.
-        two_codes = _claim(
+        two_codes = gp_claim_proto(
             "REF-1", payer, [("2026-03-10", "97110", 1, 10), ("2026-03-10", "97140", 1, 10)]
         )
         before = _check(units, two_codes)
-        assert (1, "UNITS_EXCEED_TIME") in _codes(before) or (
+        assert (1, "UNITS_EXCEED_TIME") in edit_codes(before) or (
             2,
             "UNITS_EXCEED_TIME",
-        ) in _codes(before)
+        ) in edit_codes(before)
         assert before.reference_versions["payers"].startswith("defaults.")
 
         policy = tmp_path / "policy.json"
@@ -127,7 +107,7 @@ def test_versions_published_apply_live_by_date_and_survive_restart(
         assert payer_version.startswith(f"{payer}@2026-01-01.")
         after = _until(units, two_codes, lambda r: r.reference_versions["payers"] == payer_version)
         assert after.reference_versions["payers"] == payer_version
-        assert not [c for _, c in _codes(after) if c == "UNITS_EXCEED_TIME"]
+        assert not [c for _, c in edit_codes(after) if c == "UNITS_EXCEED_TIME"]
 
         # Two MUE versions: 97110 at 4 units a line until 31 March, 2 from 1 April.
         q1 = loader.load(
@@ -137,13 +117,13 @@ def test_versions_published_apply_live_by_date_and_survive_restart(
             "mue", [_mue_file(tmp_path / "q2.csv", 2)], bootstrap, effective=dt.date(2026, 4, 1)
         )
         published_mue = [*q1.versions, *q2.versions]
-        boundary = _claim(
+        boundary = gp_claim_proto(
             "REF-2", payer, [("2026-03-31", "97110", 3, 45), ("2026-04-01", "97110", 3, 45)]
         )
         both = ",".join(published_mue)
         spanning = _until(units, boundary, lambda r: r.reference_versions["mue"] == both)
         assert spanning.reference_versions["mue"] == both
-        mue_lines = [n for n, c in _codes(spanning) if c == "MUE_EXCEEDED"]
+        mue_lines = [n for n, c in edit_codes(spanning) if c == "MUE_EXCEEDED"]
         assert mue_lines == [2]  # 3 units: within 4 on 31 March, over 2 on 1 April
 
         # A bad file is refused whole, with one line naming the row and field.
@@ -175,13 +155,13 @@ def test_versions_published_apply_live_by_date_and_survive_restart(
         restored = _check(units, boundary)
         assert restored.reference_versions["mue"] == both
         assert restored.reference_versions["payers"] == payer_version
-        assert [n for n, c in _codes(restored) if c == "MUE_EXCEEDED"] == [2]
+        assert [n for n, c in edit_codes(restored) if c == "MUE_EXCEEDED"] == [2]
 
         # Rolling back: withdrawing the April version puts 1 April under January's.
         loader.withdraw("mue", published_mue[1], bootstrap)
         rolled = _until(units, boundary, lambda r: r.reference_versions["mue"] == published_mue[0])
         assert rolled.reference_versions["mue"] == published_mue[0]
-        assert not [n for n, c in _codes(rolled) if c == "MUE_EXCEEDED"]
+        assert not [n for n, c in edit_codes(rolled) if c == "MUE_EXCEEDED"]
     finally:
         for vid in published_mue:
             with contextlib.suppress(ReferenceDataError):  # withdrawn by the test itself
