@@ -41,7 +41,8 @@ from claimscrub.reference.wire import (
     parse_table_key,
     withdrawal_records,
 )
-from claimscrub.runtime.kafka_config import LIBRDKAFKA_LOG, KafkaSecurity, producer_config
+from claimscrub.runtime.kafka_config import LIBRDKAFKA_LOG, KafkaSecurity
+from claimscrub.runtime.kafka_io import produce_all
 from claimscrub.runtime.topics import REFERENCE_PAYERS, REFERENCE_TABLES
 
 _JSON = b"application/json"
@@ -156,45 +157,21 @@ def _produce(
     security: KafkaSecurity | None,
     timeout_s: float,
 ) -> None:
-    from confluent_kafka import KafkaException, Producer
+    from confluent_kafka import KafkaException
 
-    failed: list[str] = []
-
-    def delivered(err: Any, _msg: Any) -> None:
-        if err is not None:
-            failed.append(err.name())
-
-    producer = Producer(
-        producer_config(
-            bootstrap,
-            security,
-            acks="all",
-            enable_idempotence=True,
-            linger_ms=5,
-            client_id="claimscrub-reference-loader",
-        )
-    )
     try:
-        for key, value in records:
-            while True:
-                try:
-                    producer.produce(
-                        topic,
-                        key=key,
-                        value=value,
-                        headers=[(CONTENT_TYPE, content_type)] if value is not None else None,
-                        on_delivery=delivered,
-                    )
-                    break
-                except BufferError:  # the local queue is full: let it drain
-                    producer.poll(0.5)
-            producer.poll(0)
-        left = producer.flush(timeout_s)
+        produce_all(
+            bootstrap,
+            topic,
+            ((key, value, [(CONTENT_TYPE, content_type)] if value is not None else [])
+             for key, value in records),
+            client_id="claimscrub-reference-loader",
+            timeout_s=timeout_s,
+            security=security,
+            linger_ms=5,
+        )  # fmt: skip
     except KafkaException as exc:
-        raise BrokerError(f"cannot publish to {bootstrap}: {exc.args[0].name()}") from None
-    if left or failed:
-        why = failed[0] if failed else f"{left} records unacknowledged after {timeout_s:g} s"
-        raise BrokerError(f"publishing to {topic} failed: {why}")
+        raise BrokerError(f"publishing to {topic} failed: {exc.args[0].name()}") from None
 
 
 def _read_files(paths: Sequence[Path]) -> list[tuple[str, bytes]]:
