@@ -7,6 +7,7 @@ boundary only; never a claim's content."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any, cast
 
 import pytest
@@ -15,10 +16,12 @@ from claimscrub.runtime.audit import (
     AccessEvent,
     KafkaAuditSink,
     TopicReads,
+    kafka_principal,
     phi_topics,
     read_interval_s,
 )
 from claimscrub.runtime.env import SettingsError
+from claimscrub.runtime.kafka_config import KafkaSecurity
 from claimscrub.runtime.topics import (
     CLAIMS_CHECKS,
     CLAIMS_DLQ,
@@ -167,3 +170,26 @@ def test_the_interval_setting() -> None:
     for bad in ("0", "-1", "3601", "soon"):
         with pytest.raises(SettingsError):
             read_interval_s({"CLAIMSCRUB_AUDIT_READ_INTERVAL_SECONDS": bad})
+
+
+def test_the_principal_is_the_sasl_user_or_the_certificate_common_name(tmp_path: Path) -> None:
+    """Issue 20 item 2 keys each event by who read: on a secured broker that
+    is the identity the broker itself authorises, not a name from settings."""
+    from claimscrub.runtime import devcerts
+    from claimscrub.runtime.secrets import Secret
+
+    ca_key, ca_cert = devcerts.make_ca()
+    _key, cert = devcerts.issue(ca_key, ca_cert, "necessity")
+    cert_file = tmp_path / "necessity.pem"
+    cert_file.write_bytes(devcerts._pem_cert(cert))
+    claimed = {"CLAIMSCRUB_AUDIT_PRINCIPAL": "someone-else"}
+
+    sasl = KafkaSecurity(
+        protocol="SASL_SSL", sasl_mechanism="SCRAM-SHA-512", username="units", password=Secret(b"x")
+    )
+    assert kafka_principal(sasl, claimed) == "units"
+    assert (
+        kafka_principal(KafkaSecurity(protocol="SSL", cert_file=cert_file), claimed) == "necessity"
+    )
+    assert kafka_principal(KafkaSecurity(), claimed) == "someone-else"
+    assert kafka_principal(KafkaSecurity(), {}) == "anonymous"
