@@ -193,6 +193,8 @@ def seen_amount(history: History | None, year: int, group: str, claim_id: str) -
 
 def seen_incomplete(history: History | None, year: int, group: str, claim_id: str) -> bool:
     """Whether another recorded claim had a ``year``/``group`` line with no amount."""
+    if not history:
+        return False
     key = _key(year, group)
     return any(key in c.get("incomplete", ()) for c in _others(history, claim_id))
 
