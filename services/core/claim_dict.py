@@ -118,7 +118,7 @@ def _codes(obj: dict[str, Any], key: str) -> tuple[str, ...]:
 
 def _list_of_text(obj: dict[str, Any], key: str) -> list[str]:
     items = _list(obj, key)
-    if any(type(item) is not str for item in items):
+    if items and any(type(item) is not str for item in items):
         raise GiveWay
     return items
 
