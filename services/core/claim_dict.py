@@ -111,8 +111,9 @@ def _list(obj: dict[str, Any], key: str) -> list[Any]:
 
 def _codes(obj: dict[str, Any], key: str) -> tuple[str, ...]:
     items = _list(obj, key)
-    if any(type(item) is not str for item in items):
-        raise GiveWay
+    for item in items:
+        if type(item) is not str:
+            raise GiveWay
     return upper_codes(items)
 
 

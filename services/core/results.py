@@ -123,8 +123,9 @@ def combine(claim_id: str, results: Iterable[CheckResult]) -> ScrubResult:
     not_checked: set[str] = set()
     versions: list[Mapping[str, str]] = []
     for result in sorted(results, key=lambda r: _CHECK_ORDER.get(r.check, 99)):
-        if result.check.value not in checks:
-            checks.append(result.check.value)
+        name = str(result.check)  # a StrEnum's str() is its value
+        if name not in checks:
+            checks.append(name)
         if result.not_checked:
             not_checked.update(result.not_checked)
         versions.append(result.reference_versions)

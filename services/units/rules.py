@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from claimscrub.core.claim import Claim, ServiceLine
 from claimscrub.core.edits import Edit, edit
@@ -160,28 +160,20 @@ def _range(low: int, high: int) -> str:
     return str(low) if low == high else f"{low} or {high}"
 
 
-@dataclass(frozen=True, slots=True)
-class _CodeGroup:
-    """One code's lines on one date of service, pooled."""
+class _CodeGroup(NamedTuple):
+    """One code's lines on one date of service, pooled (:func:`_groups`)."""
 
+    # A NamedTuple with its sums as fields rather than a frozen dataclass with
+    # properties: several are made per claim and the rules read each sum
+    # several times.
     code: str
     lines: tuple[ServiceLine, ...]
-
-    @property
-    def key(self) -> int:
-        return self.lines[0].line_number
-
-    @property
-    def units(self) -> int:
-        return sum(line.units for line in self.lines)
-
-    @property
-    def minutes(self) -> int:
-        return sum(line.minutes or 0 for line in self.lines)
-
-    @property
-    def has_all_minutes(self) -> bool:
-        return all(line.minutes is not None for line in self.lines)
+    #: the first line's number, which keys the group in the allocation rules
+    key: int
+    units: int
+    #: the lines' minutes, a line without any counting 0
+    minutes: int
+    has_all_minutes: bool
 
     @property
     def label(self) -> str:
@@ -204,7 +196,20 @@ def _groups(lines: Iterable[ServiceLine]) -> list[_CodeGroup]:
     by_code: dict[str, list[ServiceLine]] = {}
     for line in lines:
         by_code.setdefault(line.procedure_code, []).append(line)
-    return [_CodeGroup(code, tuple(group)) for code, group in by_code.items()]
+    out: list[_CodeGroup] = []
+    for code, group in by_code.items():
+        units = minutes = 0
+        has_all_minutes = True
+        for line in group:
+            units += line.units
+            if line.minutes is None:
+                has_all_minutes = False
+            else:
+                minutes += line.minutes
+        out.append(
+            _CodeGroup(code, tuple(group), group[0].line_number, units, minutes, has_all_minutes)
+        )
+    return out
 
 
 def _by_day(lines: Iterable[ServiceLine]) -> list[list[ServiceLine]]:
