@@ -65,7 +65,7 @@ def units_for_minutes(total: int) -> int:
 
 
 def _check_minutes(minutes: Mapping[int, int]) -> None:
-    if any(m < 0 for m in minutes.values()):
+    if min(minutes.values(), default=0) < 0:
         raise ValueError("minutes cannot be negative")
 
 
@@ -135,7 +135,7 @@ def is_valid_allocation(minutes: Mapping[int, int], units: Mapping[int, int]) ->
     and 30+ at least 2. A key of ``units`` absent from ``minutes`` makes it invalid;
     a key of ``minutes`` absent from ``units`` counts as 0 units.
     """
-    if any(key not in minutes for key in units):
+    if not units.keys() <= minutes.keys():
         return False
     if sum(units.values()) != units_for_minutes(sum(minutes.values())):
         return False
@@ -271,7 +271,9 @@ def _total_time(timed: Sequence[ServiceLine]) -> list[Edit]:
             return [edit("UNITS_EXCEED_TIME", line.line_number, summary)]
         return [edit("UNITS_BELOW_TIME", timed[0].line_number, summary)]
 
-    if is_valid_allocation(minutes, units):
+    # One code takes every unit the total supports, which billed == supported
+    # has just confirmed: only several codes can share them out wrongly.
+    if len(groups) == 1 or is_valid_allocation(minutes, units):
         return []
     bounds = allocation_bounds(minutes)
     edits: list[Edit] = []
