@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from claimscrub.core.claim import Claim, Provider
 from claimscrub.core.edits import Edit, Severity, edit
@@ -141,8 +142,8 @@ def date_findings(
 # --- the claim -------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class _Role:
+class _Role(NamedTuple):
+    # A NamedTuple rather than a frozen dataclass: two or three per claim.
     name: str
     provider: Provider | None
     required: bool
