@@ -7,10 +7,10 @@ same way its service builds it from environment variables.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 from pathlib import Path
 
 from claimscrub.core.checks import Check
+from claimscrub.core.payers import PayerPolicies
 
 
 def existing_file(text: str) -> Path:
@@ -84,8 +84,12 @@ def build_checks(args: argparse.Namespace) -> list[Check]:
     from claimscrub.necessity.cli import load_cli_check
     from claimscrub.units.check import load_units_check
 
-    checks = [
-        load_units_check(args.mue, args.payers),
+    # One copy of the payers file for every check and its reference data: the
+    # claim-level edits (core.checks) and each claim's policies per line
+    # (PayerPolicies.for_lines) are then worked out once per claim for all of them.
+    payers = PayerPolicies.load(args.payers)
+    return [
+        load_units_check(args.mue, args.payers, payers=payers),
         # A Namespace built by hand (bench, tests) may leave the optional files out.
         load_cli_check(
             args.ptp,
@@ -94,10 +98,7 @@ def build_checks(args: argparse.Namespace) -> list[Check]:
             getattr(args, "code_status", None) or (),
             getattr(args, "fee_schedule", None) or (),
             args.mue,
+            payers,
         ),
-        load_enrollment_check(args.enrollment, args.payers),
+        load_enrollment_check(args.enrollment, args.payers, payers=payers),
     ]
-    # Each check read the same payers file: one copy of it lets Check.run work
-    # out the claim-level edits once per claim (core.checks) for all of them.
-    payers = checks[0].payers
-    return [dataclasses.replace(c, payers=payers) for c in checks]

@@ -111,14 +111,15 @@ def _list(obj: dict[str, Any], key: str) -> list[Any]:
 
 def _codes(obj: dict[str, Any], key: str) -> tuple[str, ...]:
     items = _list(obj, key)
-    if any(type(item) is not str for item in items):
-        raise GiveWay
+    for item in items:
+        if type(item) is not str:
+            raise GiveWay
     return upper_codes(items)
 
 
 def _list_of_text(obj: dict[str, Any], key: str) -> list[str]:
     items = _list(obj, key)
-    if any(type(item) is not str for item in items):
+    if items and any(type(item) is not str for item in items):
         raise GiveWay
     return items
 

@@ -123,12 +123,15 @@ def combine(claim_id: str, results: Iterable[CheckResult]) -> ScrubResult:
     not_checked: set[str] = set()
     versions: list[Mapping[str, str]] = []
     for result in sorted(results, key=lambda r: _CHECK_ORDER.get(r.check, 99)):
-        if result.check.value not in checks:
-            checks.append(result.check.value)
-        not_checked.update(result.not_checked)
+        name = str(result.check)  # a StrEnum's str() is its value
+        if name not in checks:
+            checks.append(name)
+        if result.not_checked:
+            not_checked.update(result.not_checked)
         versions.append(result.reference_versions)
         for e in result.edits:
-            key = (e.code, e.check.value, e.line_number, e.message)
+            # A CheckName is a str equal to its value: the member itself keys alike.
+            key = (e.code, e.check, e.line_number, e.message)
             if key not in seen:
                 seen.add(key)
                 edits.append(e)

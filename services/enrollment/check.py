@@ -43,10 +43,13 @@ def follow_enrollment_reference(
     return follow_reference(check, settings, kinds=(PAYERS,), build=build)
 
 
-def load_enrollment_check(enrollment_file: Path | None, payers_file: Path | None) -> Check:
+def load_enrollment_check(
+    enrollment_file: Path | None, payers_file: Path | None, *, payers: PayerPolicies | None = None
+) -> Check:
     """The check over a records file; without one the table is empty and every
-    provider reads as not enrolled (no record is never a pass)."""
+    provider reads as not enrolled (no record is never a pass). ``payers``:
+    ``payers_file``'s policies when the caller loaded them already."""
     records = read_records(enrollment_file) if enrollment_file is not None else []
-    return enrollment_check(
-        EnrollmentTable(records), EnrollmentReference.load(), PayerPolicies.load(payers_file)
-    )
+    if payers is None:
+        payers = PayerPolicies.load(payers_file)
+    return enrollment_check(EnrollmentTable(records), EnrollmentReference.load(), payers)

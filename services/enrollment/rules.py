@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from claimscrub.core.claim import Claim, Provider
 from claimscrub.core.edits import Edit, Severity, edit
@@ -101,10 +102,12 @@ def date_findings(
     services be billed (its policy's ``retroactiveEnrollmentDays`` on ``dos``)."""
     out: list[Finding] = []
     if record.status in _WINDOWED and record.effective_date is not None:
-        opens = record.effective_date - dt.timedelta(days=retroactive_days)
+        # Days from the date of service to the effective date: past the payer's
+        # retroactive days, the date is before the window opens (a day count
+        # rather than a date moved back, which costs a timedelta per line).
+        before = (record.effective_date - dos).days
         ends = record.termination_date
-        if dos < opens:
-            before = (record.effective_date - dos).days
+        if before > retroactive_days:
             allowed = (
                 f"billing is allowed from {_days(retroactive_days)} before"
                 if retroactive_days
@@ -139,8 +142,8 @@ def date_findings(
 # --- the claim -------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class _Role:
+class _Role(NamedTuple):
+    # A NamedTuple rather than a frozen dataclass: two or three per claim.
     name: str
     provider: Provider | None
     required: bool

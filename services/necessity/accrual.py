@@ -12,7 +12,6 @@ history is what the rule counted for it.
 from __future__ import annotations
 
 from collections.abc import Set
-from dataclasses import dataclass
 from decimal import Decimal
 from typing import NamedTuple
 
@@ -84,11 +83,11 @@ def claim_accruals(claim: Claim, ref: NecessityReference) -> tuple[Accrual, ...]
     return found
 
 
-@dataclass(frozen=True, slots=True)
-class YearToDate:
+class YearToDate(NamedTuple):
     """The group's amount used this year before the claim, from eligibility,
     or ``None`` with the reason it is not known."""
 
+    # A NamedTuple rather than a frozen dataclass: one is made per claim and group.
     amount: Decimal | None
     problem: str = ""
 

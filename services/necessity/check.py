@@ -21,6 +21,7 @@ from pathlib import Path
 from claimscrub.core.checks import Check, Rules
 from claimscrub.core.claim import Claim
 from claimscrub.core.edits import CheckName, Edit
+from claimscrub.core.payers import PayerPolicies
 from claimscrub.necessity.beneficiary import beneficiary_token
 from claimscrub.necessity.history import History, record_claim
 from claimscrub.necessity.reference import NecessityReference
@@ -63,7 +64,9 @@ def load_reference(
     code_status_files: Sequence[Path] = (),
     fee_schedule_files: Sequence[Path] = (),
     mue_file: Path | None = None,
+    payers: PayerPolicies | None = None,
 ) -> NecessityReference:
+    """``payers``: ``payers_file``'s policies when the caller loaded them already."""
     return NecessityReference.load(
         ptp_paths=ptp_files,
         coverage_paths=coverage_files,
@@ -71,6 +74,7 @@ def load_reference(
         code_status_paths=code_status_files,
         fee_schedule_paths=fee_schedule_files,
         mue_path=mue_file,
+        payers=payers,
     )
 
 
@@ -84,9 +88,16 @@ def load_batch_check(
     code_status_files: Sequence[Path] = (),
     fee_schedule_files: Sequence[Path] = (),
     mue_file: Path | None = None,
+    payers: PayerPolicies | None = None,
 ) -> Check:
     """The CLI's NECESSITY check: bundled samples unless files are given."""
     ref = load_reference(
-        ptp_files, coverage_files, payers_file, code_status_files, fee_schedule_files, mue_file
+        ptp_files,
+        coverage_files,
+        payers_file,
+        code_status_files,
+        fee_schedule_files,
+        mue_file,
+        payers,
     )
     return necessity_check(ref, BatchRules(ref, key, lookup))

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from claimscrub.core.checks import Check
-from claimscrub.core.payers import ReferenceDataError
+from claimscrub.core.payers import PayerPolicies, ReferenceDataError
 from claimscrub.necessity.check import load_batch_check
 from claimscrub.necessity.enrollment_client import SyncEnrollmentLookup
 from claimscrub.necessity.settings import NecessitySettings
@@ -28,6 +28,7 @@ def load_cli_check(
     code_status_files: Sequence[Path] = (),
     fee_schedule_files: Sequence[Path] = (),
     mue_file: Path | None = None,
+    payers: PayerPolicies | None = None,
 ) -> Check:
     try:
         own = NecessitySettings.from_env(_env_without_files())
@@ -47,6 +48,7 @@ def load_cli_check(
         code_status_files=code_status_files,
         fee_schedule_files=fee_schedule_files,
         mue_file=mue_file,
+        payers=payers,
     )
 
 

@@ -71,6 +71,9 @@ MAX_CLAIMS = 400
 YEARS_KEPT = 1
 
 
+_ZERO = Decimal(0)  # immutable: one object serves every sum
+
+
 def empty() -> History:
     return {"v": 1, "claims": {}, "progress": {}}
 
@@ -160,7 +163,7 @@ def contribution(claim: Claim, ref: NecessityReference) -> dict[str, Any]:
         if amount is None:
             incomplete.add(key)
         else:
-            amounts[key] = amounts.get(key, Decimal(0)) + amount
+            amounts[key] = amounts.get(key, _ZERO) + amount
     out: dict[str, Any] = {
         "amounts": {k: str(amounts[k]) for k in sorted(amounts)},
         "days": {k: tuple(sorted(days[k])) for k in sorted(days)},
@@ -183,16 +186,18 @@ def _others(history: History | None, claim_id: str) -> list[Mapping[str, Any]]:
 def seen_amount(history: History | None, year: int, group: str, claim_id: str) -> Decimal:
     """Therapy amounts of the other recorded claims for ``year`` and ``group``."""
     if not history:
-        return Decimal(0)
+        return _ZERO
     key = _key(year, group)
     return sum(
         (Decimal(c.get("amounts", {}).get(key, "0")) for c in _others(history, claim_id)),
-        Decimal(0),
+        _ZERO,
     )
 
 
 def seen_incomplete(history: History | None, year: int, group: str, claim_id: str) -> bool:
     """Whether another recorded claim had a ``year``/``group`` line with no amount."""
+    if not history:
+        return False
     key = _key(year, group)
     return any(key in c.get("incomplete", ()) for c in _others(history, claim_id))
 

@@ -198,6 +198,7 @@ class NecessityReference:
         code_status_paths: Sequence[Path] = (),
         fee_schedule_paths: Sequence[Path] = (),
         mue_path: Path | None = None,
+        payers: PayerPolicies | None = None,
     ) -> NecessityReference:
         """Load the bundled data; PTP, coverage, code statuses and MUE from the given
         files, else the samples."""
@@ -268,7 +269,7 @@ class NecessityReference:
             documentation=parse_documentation(
                 _bundled_json("documentation.json"), "documentation.json"
             ),
-            payers=PayerPolicies.load(payers_path),
+            payers=payers if payers is not None else PayerPolicies.load(payers_path),
             fee_schedule=fees.table,
             mue=mue.table,
             dated=MappingProxyType(

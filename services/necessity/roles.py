@@ -61,9 +61,24 @@ class SyncRoleLookup(Protocol):
     def role(self, request: LookupRequest) -> ProviderRole: ...
 
 
+# The role lookup and the assistant edits ask about the same claim one after
+# the other: the last claim's answer is kept (claims and references are
+# immutable; the entry holds both, so identity says it still holds).
+_last_needed: tuple[Claim, NecessityReference, bool] | None = None
+
+
 def role_needed(claim: Claim, ref: NecessityReference) -> bool:
     """Whether the claim has a line on which an assistant modifier could be missing."""
-    # Runs twice per claim (role lookup, assistant edits): plain loops.
+    global _last_needed
+    last = _last_needed
+    if last is not None and last[0] is claim and last[1] is ref:
+        return last[2]
+    needed = _role_needed(claim, ref)
+    _last_needed = (claim, ref, needed)
+    return needed
+
+
+def _role_needed(claim: Claim, ref: NecessityReference) -> bool:
     assistant = ref.assistant_modifiers.keys()
     therapy = ref.therapy_modifiers
     for line, policy in zip(claim.service_lines, line_context(claim, ref).policies, strict=True):

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from claimscrub.core.checks import Check
 from claimscrub.core.edits import CheckName
+from claimscrub.core.payers import PayerPolicies
 from claimscrub.core.versions import MUE, PAYERS
 from claimscrub.reference.follower import ReferenceSet
 from claimscrub.runtime.settings import Settings
@@ -32,5 +33,10 @@ def follow_units_reference(check: Check, settings: Settings) -> Check:
     return follow_reference(check, settings, kinds=(PAYERS, MUE), build=build)
 
 
-def load_units_check(mue_file: Path | None, payers_file: Path | None) -> Check:
-    return units_check(UnitsReference.load(mue_path=mue_file, payers_path=payers_file))
+def load_units_check(
+    mue_file: Path | None, payers_file: Path | None, *, payers: PayerPolicies | None = None
+) -> Check:
+    """``payers``: ``payers_file``'s policies when the caller loaded them already."""
+    return units_check(
+        UnitsReference.load(mue_path=mue_file, payers_path=payers_file, payers=payers)
+    )

@@ -300,9 +300,16 @@ class UnitsReference:
         return out
 
     @classmethod
-    def load(cls, mue_path: Path | None = None, payers_path: Path | None = None) -> UnitsReference:
+    def load(
+        cls,
+        mue_path: Path | None = None,
+        payers_path: Path | None = None,
+        *,
+        payers: PayerPolicies | None = None,
+    ) -> UnitsReference:
         """Load the reference data; ``None`` picks the bundled file (MUE: the labelled
-        sample, :func:`base_mue`)."""
+        sample, :func:`base_mue`). ``payers``, when given, stands for ``payers_path``'s
+        policies, already loaded."""
         timed, untimed = load_code_lists()
         base = base_mue(mue_path)
         return cls(
@@ -311,6 +318,6 @@ class UnitsReference:
             mue=base.table.entries,
             mue_is_sample=base.table.is_sample,
             mue_source=base.table.source,
-            payers=PayerPolicies.load(payers_path),
+            payers=payers if payers is not None else PayerPolicies.load(payers_path),
             mue_versions=Dated.single(base),
         )

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from claimscrub.core.claim import Claim, ServiceLine
 from claimscrub.core.edits import Edit, edit
@@ -65,7 +65,7 @@ def units_for_minutes(total: int) -> int:
 
 
 def _check_minutes(minutes: Mapping[int, int]) -> None:
-    if any(m < 0 for m in minutes.values()):
+    if min(minutes.values(), default=0) < 0:
         raise ValueError("minutes cannot be negative")
 
 
@@ -135,7 +135,7 @@ def is_valid_allocation(minutes: Mapping[int, int], units: Mapping[int, int]) ->
     and 30+ at least 2. A key of ``units`` absent from ``minutes`` makes it invalid;
     a key of ``minutes`` absent from ``units`` counts as 0 units.
     """
-    if any(key not in minutes for key in units):
+    if not units.keys() <= minutes.keys():
         return False
     if sum(units.values()) != units_for_minutes(sum(minutes.values())):
         return False
@@ -160,28 +160,20 @@ def _range(low: int, high: int) -> str:
     return str(low) if low == high else f"{low} or {high}"
 
 
-@dataclass(frozen=True, slots=True)
-class _CodeGroup:
-    """One code's lines on one date of service, pooled."""
+class _CodeGroup(NamedTuple):
+    """One code's lines on one date of service, pooled (:func:`_groups`)."""
 
+    # A NamedTuple with its sums as fields rather than a frozen dataclass with
+    # properties: several are made per claim and the rules read each sum
+    # several times.
     code: str
     lines: tuple[ServiceLine, ...]
-
-    @property
-    def key(self) -> int:
-        return self.lines[0].line_number
-
-    @property
-    def units(self) -> int:
-        return sum(line.units for line in self.lines)
-
-    @property
-    def minutes(self) -> int:
-        return sum(line.minutes or 0 for line in self.lines)
-
-    @property
-    def has_all_minutes(self) -> bool:
-        return all(line.minutes is not None for line in self.lines)
+    #: the first line's number, which keys the group in the allocation rules
+    key: int
+    units: int
+    #: the lines' minutes, a line without any counting 0
+    minutes: int
+    has_all_minutes: bool
 
     @property
     def label(self) -> str:
@@ -204,7 +196,20 @@ def _groups(lines: Iterable[ServiceLine]) -> list[_CodeGroup]:
     by_code: dict[str, list[ServiceLine]] = {}
     for line in lines:
         by_code.setdefault(line.procedure_code, []).append(line)
-    return [_CodeGroup(code, tuple(group)) for code, group in by_code.items()]
+    out: list[_CodeGroup] = []
+    for code, group in by_code.items():
+        units = minutes = 0
+        has_all_minutes = True
+        for line in group:
+            units += line.units
+            if line.minutes is None:
+                has_all_minutes = False
+            else:
+                minutes += line.minutes
+        out.append(
+            _CodeGroup(code, tuple(group), group[0].line_number, units, minutes, has_all_minutes)
+        )
+    return out
 
 
 def _by_day(lines: Iterable[ServiceLine]) -> list[list[ServiceLine]]:
@@ -266,7 +271,9 @@ def _total_time(timed: Sequence[ServiceLine]) -> list[Edit]:
             return [edit("UNITS_EXCEED_TIME", line.line_number, summary)]
         return [edit("UNITS_BELOW_TIME", timed[0].line_number, summary)]
 
-    if is_valid_allocation(minutes, units):
+    # One code takes every unit the total supports, which billed == supported
+    # has just confirmed: only several codes can share them out wrongly.
+    if len(groups) == 1 or is_valid_allocation(minutes, units):
         return []
     bounds = allocation_bounds(minutes)
     edits: list[Edit] = []
