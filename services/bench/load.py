@@ -134,7 +134,15 @@ class ResultCollector(threading.Thread):
             self._positioned.set()
             expected, received = self._expected, self._run.received
             while not self._stop_flag.is_set():
-                messages = consumer.consume(num_messages=5000, timeout=0.1)
+                # poll() returns as soon as a result is there; consume() with a
+                # timeout would wait until it has num_messages or the records
+                # stop coming for that long (librdkafka's batch consume), and
+                # every result of the batch would be stamped late.
+                first = consumer.poll(0.1)
+                if first is None:
+                    continue
+                # What else has already arrived, without waiting.
+                messages = [first, *consumer.consume(num_messages=5000, timeout=0)]
                 now = time.monotonic()
                 for msg in messages:
                     key = msg.key()
