@@ -67,7 +67,9 @@ def test_a_reader_of_a_transactional_topic_one_short_of_its_end_has_caught_up(
     if topic not in admin.list_topics(timeout=30).topics:
         for future in admin.create_topics([NewTopic(topic, 1, 1)]).values():
             future.result(30)
-    producer = Producer({"bootstrap.servers": kafka.bootstrap, "transactional.id": f"{prefix}tx"})
+    producer = Producer(
+        producer_config(kafka.bootstrap, PLAINTEXT, **{"transactional.id": f"{prefix}tx"})
+    )
     producer.init_transactions(30)
     consumer = Consumer(
         {
