@@ -302,20 +302,14 @@ def topology(
         recorded=histories.recorded if histories is not None else None,
     )
     claims = app.dataframe(engine.raw_topic(app, CLAIMS_SUBMITTED))
-    routed = engine.guard_steps(claims, settings, steps.route)
     # Undecodable records name no beneficiary: they leave before the re-keying.
-    engine.send(app, routed.filter(lambda out: out.topic == CLAIMS_DLQ.name), (CLAIMS_DLQ,))
-    by_beneficiary = (
-        routed.filter(lambda out: out.topic == NECESSITY_BY_BENEFICIARY.name)
-        .set_headers(lambda out, *_: out.headers)
-        .group_by(
-            lambda out: out.key,
-            name=NECESSITY_GROUP_BY,
-            key_serializer="bytes",
-            value_serializer=engine.OutgoingValue(),
-            key_deserializer="bytes",
-            value_deserializer="bytes",
-        )
+    by_beneficiary = engine.rekeyed(
+        app,
+        claims,
+        settings,
+        steps.route,
+        through=NECESSITY_BY_BENEFICIARY,
+        group_by=NECESSITY_GROUP_BY,
     )
     # Migration records go back onto the repartition topic, keyed by their new
     # token, to the partition (and instance) that owns it.

@@ -56,12 +56,10 @@ from claimscrub.redaction.decode import Undecodable, decode_claim_dict
 from claimscrub.redaction.deidentify import Deidentifier
 from claimscrub.redaction.metrics import redaction_metrics
 from claimscrub.runtime.engine import (
-    OutgoingValue,
     Record,
-    guard_steps,
     guarded_stateful,
     raw_topic,
-    send,
+    rekeyed,
 )
 from claimscrub.runtime.guard import Outgoing
 from claimscrub.runtime.settings import Settings
@@ -232,20 +230,13 @@ def topology(
     # place claimIds by any partitioner (librdkafka's default is CRC32), while
     # claims.scrubbed is placed by the engine's murmur2. Written back by the
     # engine, each claim reaches the partition of its claimId's result.
-    routed = guard_steps(submitted, settings, _by_claim)
-    # What the record guard answers instead of a claim (none expected) leaves here.
-    send(app, routed.filter(lambda out: out.topic == CLAIMS_DLQ.name), (CLAIMS_DLQ,))
-    claims = (
-        routed.filter(lambda out: out.topic == REDACTION_BY_CLAIM.name)
-        .set_headers(lambda out, *_: out.headers)
-        .group_by(
-            lambda out: out.key,
-            name=REDACTION_GROUP_BY,
-            key_serializer="bytes",
-            value_serializer=OutgoingValue(),
-            key_deserializer="bytes",
-            value_deserializer="bytes",
-        )
+    claims = rekeyed(
+        app,
+        submitted,
+        settings,
+        _by_claim,
+        through=REDACTION_BY_CLAIM,
+        group_by=REDACTION_GROUP_BY,
     )
     results = app.dataframe(raw_topic(app, CLAIMS_SCRUBBED))
     both = claims.concat(results)

@@ -48,7 +48,7 @@ from claimscrub.runtime.guard import Outgoing, RecordGuard, Source
 from claimscrub.runtime.kafka_config import JAVA_PARTITIONER
 from claimscrub.runtime.metrics import ServiceMetrics, service_metrics
 from claimscrub.runtime.settings import Settings
-from claimscrub.runtime.topics import TopicSpec
+from claimscrub.runtime.topics import CLAIMS_DLQ, TopicSpec
 
 log = logs.get_logger(__name__)
 
@@ -233,6 +233,35 @@ def guard_steps(
         return guard.run_sync(src, lambda: step(rec))
 
     return sdf.apply(run, metadata=True, expand=True)
+
+
+def rekeyed(
+    app: Application,
+    sdf: StreamingDataFrame,
+    settings: Settings,
+    step: StatelessStep,
+    *,
+    through: TopicSpec,
+    group_by: str,
+) -> StreamingDataFrame:
+    """``step``'s records for ``through`` (each keyed by ``step``) read back
+    from the engine's repartition topic ``group_by`` names, so the next step
+    sees every record of a key on one partition. What the guard dead-letters
+    (an undecodable record has no key to re-key by) goes to claims.dlq first."""
+    routed = guard_steps(sdf, settings, step)
+    send(app, routed.filter(lambda out: out.topic == CLAIMS_DLQ.name), (CLAIMS_DLQ,))
+    return (
+        routed.filter(lambda out: out.topic == through.name)
+        .set_headers(lambda out, *_: out.headers)
+        .group_by(
+            lambda out: out.key,
+            name=group_by,
+            key_serializer="bytes",
+            value_serializer=OutgoingValue(),
+            key_deserializer="bytes",
+            value_deserializer="bytes",
+        )
+    )
 
 
 def guard_stateful_steps(
