@@ -20,8 +20,7 @@ the join. Quix's own joins do not fit either:
 ``join_asof`` and ``join_lookup`` emit on one side's arrival only, and
 ``join_interval`` needs a time bound, while a verdict may come an hour after
 its claim (revision 2, contract §3) and each side must be kept only as long
-as it is needed. The two topics are read as records come, not in timestamp
-order (``engine.concat_unaligned``): the join takes either side first.
+as it is needed.
 
 The state of a claimId (RocksDB, with its changelog topic
 ``REDACTION_JOIN_CHANGELOG``) holds two entries:
@@ -58,7 +57,6 @@ from claimscrub.redaction.deidentify import Deidentifier
 from claimscrub.redaction.metrics import redaction_metrics
 from claimscrub.runtime.engine import (
     Record,
-    concat_unaligned,
     guarded_stateful,
     raw_topic,
     rekeyed,
@@ -241,7 +239,7 @@ def topology(
         group_by=REDACTION_GROUP_BY,
     )
     results = app.dataframe(raw_topic(app, CLAIMS_SCRUBBED))
-    both = concat_unaligned(app, claims, results)
+    both = claims.concat(results)
     return guarded_stateful(
         app, both, settings, step, outputs=(CLAIMS_DEIDENTIFIED, CLAIMS_READY, CLAIMS_DLQ)
     )

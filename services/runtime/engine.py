@@ -90,25 +90,6 @@ class EngineApplication(Application):
                 listener(tp.topic, tp.partition)
 
 
-def concat_unaligned(
-    app: Application, a: StreamingDataFrame, b: StreamingDataFrame
-) -> StreamingDataFrame:
-    """``a.concat(b)`` read as each record comes, not in timestamp order.
-
-    Quix reads the topics of a ``concat`` through its buffered consumer,
-    which hands out a record of partition N only when every topic's
-    partition N has a record buffered or has been read to its end (its high
-    watermark). A step that takes its inputs in either order gains nothing
-    from that and loses time: a partition whose records the consumer cannot
-    read yet (those of a transaction still open, under exactly-once, lie
-    below the high watermark) holds back every other topic's partition N
-    until they become readable. (The flag is private to Quix Streams 3.28;
-    the Application reads it at each poll.)"""
-    both = a.concat(b)
-    app._dataframe_registry._requires_time_alignment = False
-    return both
-
-
 def make_application(settings: Settings, **overrides: Any) -> Application:
     """The service's Application; nothing connects until a topic is declared."""
     sampler = LagSampler(service_metrics())
