@@ -249,9 +249,30 @@ def rekeyed(
     sees every record of a key on one partition. What the guard dead-letters
     (an undecodable record has no key to re-key by) goes to claims.dlq first."""
     routed = guard_steps(sdf, settings, step)
-    send(app, routed.filter(lambda out: out.topic == CLAIMS_DLQ.name), (CLAIMS_DLQ,))
+    # One chain, not a branch per topic: where a dataframe branches, Quix
+    # pickles every row and unpickles a copy for each further branch
+    # (quixstreams/core/stream/functions/base.py, _resolve_branching), a cost
+    # paid for every claim to spare the rare dead letter.
+    producer = sdf.processing_context.producer
+    # Declared all the same: the Application checks at start that it exists.
+    raw_topic(app, CLAIMS_DLQ)
+
+    def dead_letter(out: Outgoing, _key: Any, timestamp: int, _headers: Any) -> None:
+        if out.topic == CLAIMS_DLQ.name:
+            # Quix's own producer: the record joins the checkpoint (its
+            # delivery checked before the input offsets commit, and its
+            # transaction under exactly-once), as to_topic's would.
+            producer.produce(
+                topic=CLAIMS_DLQ.name,
+                key=out.key,
+                value=out.value,
+                headers=out.headers,
+                timestamp=timestamp,
+            )
+
     return (
-        routed.filter(lambda out: out.topic == through.name)
+        routed.update(dead_letter, metadata=True)
+        .filter(lambda out: out.topic == through.name)
         .set_headers(lambda out, *_: out.headers)
         .group_by(
             lambda out: out.key,
